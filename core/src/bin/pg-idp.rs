@@ -1,0 +1,294 @@
+//! `pg-idp`: keys and tokens for pg_idp demos and local development.
+//!
+//!   pg-idp keygen --alg ALG [--kid KID] [--out PREFIX]
+//!   pg-idp mint (--key FILE | --secret TEXT) [--alg ALG] [--kid KID | --no-kid]
+//!               [--claims JSON] [--exp SECONDS] [--nbf SECONDS] [--iat SECONDS] [--header JSON]
+//!   pg-idp inspect TOKEN|-
+//!   pg-idp verify --provider FILE|JSON TOKEN|-
+//!
+//! Exit codes: 0 ok, 1 the token did not verify (verify), 2 usage or input error.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use pg_idp_core::sign::{mint, SigningKey};
+use pg_idp_core::{b64, error_json, parse_provider, Alg, Registry, VerifyOptions};
+use serde_json::{json, Map, Value};
+
+const USAGE: &str = "\
+pg-idp: keys and tokens for pg_idp demos and local development
+
+USAGE:
+  pg-idp keygen --alg ALG [--kid KID] [--out PREFIX]
+      Generate a signing key. Writes PREFIX.key.json (private, mode 0600) and, for
+      asymmetric algorithms, PREFIX.jwks.json (the public JWKS to register with
+      idp.register_provider); for HS* the secret is in the key file and PREFIX.secret.
+      PREFIX defaults to the algorithm in lower case. The kid defaults to the key's
+      RFC 7638 thumbprint.
+  pg-idp mint (--key FILE | --secret TEXT) [--alg ALG] [--kid KID | --no-kid]
+              [--claims JSON] [--exp SECONDS] [--nbf SECONDS] [--iat SECONDS] [--header JSON]
+      Print a signed JWT. Times are relative to now (negative is in the past):
+      --exp defaults to 3600 and --iat to 0 unless the claims set them; --header
+      merges fields into the JOSE header (null removes one).
+  pg-idp inspect TOKEN|-
+      Print the header and claims of a token WITHOUT verifying it.
+  pg-idp verify --provider FILE|JSON TOKEN|-
+      Verify a token against one provider config (the idp.register_provider body)
+      and print the idp.verify_jwt() result. Exit 1 when the token is rejected.
+
+ALG: HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("keygen") => keygen(&args[1..]),
+        Some("mint") => mint_cmd(&args[1..]),
+        Some("inspect") => inspect(&args[1..]),
+        Some("verify") => verify(&args[1..]),
+        Some("-h") | Some("--help") | Some("help") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => Err(Failure::Usage("expected a command: keygen, mint, inspect or verify".into())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Rejected) => ExitCode::from(1),
+        Err(Failure::Usage(msg)) => {
+            eprintln!("pg-idp: {msg}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Input(msg)) => {
+            eprintln!("pg-idp: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+enum Failure {
+    Usage(String),
+    Input(String),
+    Rejected,
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Self {
+        Failure::Input(s)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(s: &str) -> Self {
+        Failure::Input(s.to_string())
+    }
+}
+
+/// `--name value` options and positional arguments; `flags` take no value.
+struct Opts {
+    named: Vec<(String, Option<String>)>,
+    positional: Vec<String>,
+}
+
+impl Opts {
+    fn parse(args: &[String], valued: &[&str], flags: &[&str]) -> Result<Opts, Failure> {
+        let mut named = Vec::new();
+        let mut positional = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if let Some(name) = a.strip_prefix("--") {
+                if valued.contains(&name) {
+                    let v = it.next().ok_or_else(|| Failure::Usage(format!("--{name} needs a value")))?;
+                    named.push((name.to_string(), Some(v.clone())));
+                } else if flags.contains(&name) {
+                    named.push((name.to_string(), None));
+                } else {
+                    return Err(Failure::Usage(format!("unknown option --{name}")));
+                }
+            } else {
+                positional.push(a.clone());
+            }
+        }
+        Ok(Opts { named, positional })
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.named.iter().rev().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref())
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.named.iter().any(|(n, _)| n == name)
+    }
+}
+
+fn parse_alg(s: &str) -> Result<Alg, Failure> {
+    Alg::parse(s).ok_or_else(|| Failure::Usage(format!("unknown algorithm {s:?}")))
+}
+
+fn parse_json_object(s: &str, what: &str) -> Result<Map<String, Value>, Failure> {
+    match serde_json::from_str::<Value>(s) {
+        Ok(Value::Object(o)) => Ok(o),
+        _ => Err(Failure::Input(format!("{what} must be a JSON object"))),
+    }
+}
+
+fn parse_seconds(s: &str, what: &str) -> Result<i64, Failure> {
+    s.parse().map_err(|_| Failure::Usage(format!("{what} must be a whole number of seconds")))
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn read_token(arg: Option<&String>) -> Result<String, Failure> {
+    let raw = match arg.map(String::as_str) {
+        None => return Err(Failure::Usage("expected a token (or - to read it from stdin)".into())),
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).map_err(|e| e.to_string())?;
+            s
+        }
+        Some(t) => t.to_string(),
+    };
+    Ok(raw.trim().to_string())
+}
+
+fn write_file(path: &str, contents: &str, private: bool) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path).map_err(|e| format!("cannot write {path}: {e}"))?;
+    f.write_all(contents.as_bytes()).map_err(|e| format!("cannot write {path}: {e}"))?;
+    Ok(())
+}
+
+fn keygen(args: &[String]) -> Result<(), Failure> {
+    let o = Opts::parse(args, &["alg", "kid", "out"], &[])?;
+    let alg = parse_alg(o.get("alg").ok_or_else(|| Failure::Usage("keygen needs --alg".into()))?)?;
+    let key = SigningKey::generate(alg, o.get("kid").map(str::to_string))?;
+    let prefix = o.get("out").map(str::to_string).unwrap_or_else(|| alg.name().to_lowercase());
+    let key_path = format!("{prefix}.key.json");
+    write_file(&key_path, &format!("{:#}\n", key.to_file_json()), true)?;
+    eprintln!("wrote {key_path} (private: keep it secret)");
+    match key.public_jwk() {
+        Some(jwk) => {
+            let jwks = json!({"keys": [jwk]});
+            let path = format!("{prefix}.jwks.json");
+            write_file(&path, &format!("{jwks:#}\n"), false)?;
+            eprintln!("wrote {path} (public JWKS, kid {})", key.kid.as_deref().unwrap_or(""));
+            println!("{jwks}");
+        }
+        None => {
+            let path = format!("{prefix}.secret");
+            let secret = String::from_utf8_lossy(key.secret().unwrap_or_default()).to_string();
+            write_file(&path, &secret, true)?;
+            eprintln!("wrote {path} (the shared secret to register as \"secret\")");
+        }
+    }
+    Ok(())
+}
+
+fn mint_cmd(args: &[String]) -> Result<(), Failure> {
+    let o = Opts::parse(
+        args,
+        &["key", "secret", "alg", "kid", "claims", "exp", "nbf", "iat", "header"],
+        &["no-kid"],
+    )?;
+    let alg_opt = o.get("alg").map(parse_alg).transpose()?;
+    let mut key = match (o.get("key"), o.get("secret")) {
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            let v: Value = serde_json::from_str(&text).map_err(|_| format!("{path} is not a pg-idp key file"))?;
+            SigningKey::from_file_json(&v)?
+        }
+        (None, Some(secret)) => SigningKey::from_secret(alg_opt.unwrap_or(Alg::HS256), secret.as_bytes(), None)?,
+        _ => return Err(Failure::Usage("mint needs exactly one of --key FILE or --secret TEXT".into())),
+    };
+    if let Some(k) = o.get("kid") {
+        key.kid = Some(k.to_string());
+    }
+    if o.has("no-kid") {
+        key.kid = None;
+    }
+    let alg = alg_opt.unwrap_or(key.alg);
+    let mut claims = match o.get("claims") {
+        Some(c) => parse_json_object(c, "--claims")?,
+        None => Map::new(),
+    };
+    let now = now_secs();
+    let exp = o.get("exp").map(|s| parse_seconds(s, "--exp")).transpose()?;
+    let nbf = o.get("nbf").map(|s| parse_seconds(s, "--nbf")).transpose()?;
+    let iat = o.get("iat").map(|s| parse_seconds(s, "--iat")).transpose()?;
+    if !claims.contains_key("iat") || iat.is_some() {
+        claims.insert("iat".into(), json!(now + iat.unwrap_or(0)));
+    }
+    if !claims.contains_key("exp") || exp.is_some() {
+        claims.insert("exp".into(), json!(now + exp.unwrap_or(3600)));
+    }
+    if let Some(n) = nbf {
+        claims.insert("nbf".into(), json!(now + n));
+    }
+    let header = match o.get("header") {
+        Some(h) => parse_json_object(h, "--header")?,
+        None => Map::new(),
+    };
+    println!("{}", mint(&key, alg, &claims, &header)?);
+    Ok(())
+}
+
+fn inspect(args: &[String]) -> Result<(), Failure> {
+    let token = read_token(args.first())?;
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() != 3 {
+        return Err(Failure::Input(format!("not a compact JWS: {} segments, expected 3", parts.len())));
+    }
+    let decode = |seg: &str, what: &str| -> Result<Value, Failure> {
+        let bytes = b64::decode(seg).ok_or_else(|| format!("{what} is not valid base64url"))?;
+        serde_json::from_slice(&bytes).map_err(|_| Failure::Input(format!("{what} is not JSON")))
+    };
+    let header = decode(parts[0], "header")?;
+    let claims = decode(parts[1], "payload")?;
+    let mut out = json!({
+        "verified": false,
+        "warning": "UNVERIFIED: decoded only; the signature was not checked",
+        "header": header,
+        "claims": claims,
+    });
+    if let Some(exp) = out["claims"]["exp"].as_f64() {
+        out["expires_in_seconds"] = json!((exp - now_secs() as f64) as i64);
+    }
+    println!("{out:#}");
+    Ok(())
+}
+
+fn verify(args: &[String]) -> Result<(), Failure> {
+    let o = Opts::parse(args, &["provider"], &[])?;
+    let p = o.get("provider").ok_or_else(|| Failure::Usage("verify needs --provider FILE|JSON".into()))?;
+    let text = if p.trim_start().starts_with('{') {
+        p.to_string()
+    } else {
+        std::fs::read_to_string(p).map_err(|e| format!("cannot read {p}: {e}"))?
+    };
+    let cfg: Value = serde_json::from_str(&text).map_err(|_| "provider config is not JSON")?;
+    let provider = parse_provider(&cfg).map_err(|e| format!("invalid provider config: {e}"))?;
+    let token = read_token(o.positional.first())?;
+    let result = Registry::new(vec![provider]).verify(&token, &VerifyOptions::now());
+    match result {
+        Ok(id) => {
+            println!("{:#}", id.to_json());
+            Ok(())
+        }
+        Err(e) => {
+            println!("{:#}", error_json(&e));
+            Err(Failure::Rejected)
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! pg_idp's verifier, with no PostgreSQL dependency: token parsing, JWK/JWKS keys, signature and
+//! claim validation, claim mapping, and one error enum with stable codes.
+//!
+//! ```text
+//! let registry = Registry::new(vec![parse_provider(&config_json)?]);
+//! let identity = registry.verify(token, &VerifyOptions::now())?;
+//! ```
+
+pub mod alg;
+pub mod b64;
+pub mod claims;
+pub mod config;
+pub mod error;
+pub mod jwk;
+pub mod sign;
+pub mod token;
+pub mod verify;
+
+pub use alg::Alg;
+pub use config::{parse_provider, Provider};
+pub use error::{ConfigError, ErrorCode, VerifyError};
+pub use verify::{error_json, Identity, Registry, VerifyOptions};

@@ -1,0 +1,299 @@
+//! Signature and claim validation, routed across every registered provider.
+
+use serde_json::{json, Map, Value};
+
+use crate::alg::Alg;
+use crate::config::Provider;
+use crate::error::{ErrorCode, VerifyError};
+use crate::jwk::Key;
+use crate::token::{self, Token};
+
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16384;
+
+#[derive(Clone, Copy, Debug)]
+pub struct VerifyOptions {
+    /// Current time, seconds since the epoch.
+    pub now: f64,
+    /// Tokens longer than this are `token_too_large` before any parsing.
+    pub max_token_bytes: usize,
+}
+
+impl VerifyOptions {
+    pub fn at(now: f64) -> Self {
+        VerifyOptions { now, max_token_bytes: DEFAULT_MAX_TOKEN_BYTES }
+    }
+
+    pub fn now() -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        Self::at(now)
+    }
+}
+
+/// A verified identity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identity {
+    pub provider: String,
+    pub user_id: String,
+    pub email: Option<String>,
+    pub tenant: Option<String>,
+    /// `exp` of the token, seconds since the epoch.
+    pub expires_at: f64,
+    /// The verified payload.
+    pub claims: Map<String, Value>,
+}
+
+impl Identity {
+    /// The `idp.verify_jwt()` shape of a valid token.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "valid": true,
+            "provider": self.provider,
+            "user_id": self.user_id,
+            "email": self.email,
+            "tenant": self.tenant,
+        })
+    }
+
+    /// True while `now` is still before `exp` plus the leeway it was verified with.
+    pub fn is_live(&self, now: f64, leeway_seconds: i64) -> bool {
+        now - (leeway_seconds as f64) < self.expires_at
+    }
+}
+
+/// The `idp.verify_jwt()` shape of a rejected token.
+pub fn error_json(e: &VerifyError) -> Value {
+    json!({"valid": false, "error": e.code.as_str(), "message": e.message})
+}
+
+/// Every registered provider.
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    providers: Vec<Provider>,
+}
+
+/// At most this many characters of a token-controlled string are quoted in a message.
+const QUOTE_MAX: usize = 100;
+
+fn quote(s: &str) -> String {
+    let mut q: String = s.chars().take(QUOTE_MAX).collect::<String>().escape_default().to_string();
+    if s.chars().count() > QUOTE_MAX {
+        q.push('…');
+    }
+    format!("\"{q}\"")
+}
+
+impl Registry {
+    pub fn new(providers: Vec<Provider>) -> Self {
+        Registry { providers }
+    }
+
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// Verify a compact JWS against every provider whose issuer matches its `iss`.
+    pub fn verify(&self, token: &str, opts: &VerifyOptions) -> Result<Identity, VerifyError> {
+        let tok = token::parse(token, opts.max_token_bytes)?;
+        let alg = header_alg(&tok)?;
+        let iss = match tok.claims.get("iss") {
+            None => return Err(VerifyError::new(ErrorCode::MissingClaim, "JWT has no iss claim")),
+            Some(Value::String(s)) => s.as_str(),
+            Some(_) => return Err(VerifyError::new(ErrorCode::InvalidClaim, "JWT iss claim is not a string")),
+        };
+        let mut best: Option<VerifyError> = None;
+        let mut any = false;
+        for p in self.providers.iter().filter(|p| p.issuer == iss) {
+            any = true;
+            match verify_with(p, &tok, alg, opts) {
+                Ok(id) => return Ok(id),
+                Err(e) => {
+                    if best.as_ref().is_none_or(|b| e.code.stage() > b.code.stage()) {
+                        best = Some(e);
+                    }
+                }
+            }
+        }
+        if !any {
+            return Err(VerifyError::new(
+                ErrorCode::UnknownIssuer,
+                format!("no provider is registered for issuer {}", quote(iss)),
+            ));
+        }
+        Err(best.expect("at least one provider was tried"))
+    }
+}
+
+fn header_alg(tok: &Token<'_>) -> Result<Alg, VerifyError> {
+    let alg = match tok.header.get("alg") {
+        None => return Err(VerifyError::new(ErrorCode::Malformed, "JWT header has no alg")),
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(VerifyError::new(ErrorCode::Malformed, "JWT header alg is not a string")),
+    };
+    let alg = Alg::parse(alg).ok_or_else(|| {
+        VerifyError::new(
+            ErrorCode::UnsupportedAlgorithm,
+            format!("JWT algorithm {} is not supported", quote(alg)),
+        )
+    })?;
+    if let Some(crit) = tok.header.get("crit") {
+        let names: Vec<&str> = crit.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let shown = if names.is_empty() { "crit".to_string() } else { names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(", ") };
+        return Err(VerifyError::new(
+            ErrorCode::UnsupportedCriticalHeader,
+            format!("JWT header marks {shown} as critical, which pg_idp does not understand"),
+        ));
+    }
+    if tok.header.get("kid").is_some_and(|k| !k.is_string()) {
+        return Err(VerifyError::new(ErrorCode::Malformed, "JWT header kid is not a string"));
+    }
+    Ok(alg)
+}
+
+fn verify_with(p: &Provider, tok: &Token<'_>, alg: Alg, opts: &VerifyOptions) -> Result<Identity, VerifyError> {
+    let not_allowed = |what: String| {
+        VerifyError::new(
+            ErrorCode::AlgorithmNotAllowed,
+            format!("algorithm {} is not allowed for {what} of provider \"{}\"", alg.name(), p.name),
+        )
+    };
+    if !p.keys.iter().any(|k| k.serves(alg)) {
+        return Err(not_allowed("the keys".into()));
+    }
+    let candidates: Vec<&Key> = match tok.kid() {
+        Some(kid) => {
+            let named: Vec<&Key> = p.keys.iter().filter(|k| k.kid.as_deref() == Some(kid)).collect();
+            if !named.is_empty() {
+                let serving: Vec<&Key> = named.iter().copied().filter(|k| k.serves(alg)).collect();
+                if serving.is_empty() {
+                    return Err(not_allowed(named[0].describe()));
+                }
+                serving
+            } else {
+                // The provider secret has no kid: an HS token naming some kid may still be signed
+                // with it (the signature decides).
+                let secrets: Vec<&Key> = p.keys.iter().filter(|k| k.is_provider_secret && k.serves(alg)).collect();
+                if secrets.is_empty() {
+                    return Err(VerifyError::new(
+                        ErrorCode::UnknownKey,
+                        format!("provider \"{}\" has no key with kid {}", p.name, quote(kid)),
+                    ));
+                }
+                secrets
+            }
+        }
+        None => p.keys.iter().filter(|k| k.serves(alg)).collect(),
+    };
+    let verified = candidates.iter().any(|k| {
+        jsonwebtoken::crypto::verify(tok.signature, tok.signing_input.as_bytes(), &k.decoding, alg.to_jwt())
+            .unwrap_or(false)
+    });
+    if !verified {
+        let which = if candidates.len() == 1 { candidates[0].describe() } else { format!("any of its {} {} keys", candidates.len(), alg.name()) };
+        return Err(VerifyError::new(
+            ErrorCode::InvalidSignature,
+            format!("JWT signature does not verify with {which} of provider \"{}\"", p.name),
+        ));
+    }
+    check_claims(p, &tok.claims, opts)
+}
+
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, VerifyError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(f) if f.is_finite() => Ok(Some(f)),
+            _ => Err(VerifyError::new(ErrorCode::InvalidClaim, format!("JWT {name} claim is not a valid NumericDate"))),
+        },
+        Some(_) => Err(VerifyError::new(
+            ErrorCode::InvalidClaim,
+            format!("JWT {name} claim must be a NumericDate (a number of seconds), not a {}", json_type(&claims[name])),
+        )),
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn check_claims(p: &Provider, claims: &Map<String, Value>, opts: &VerifyOptions) -> Result<Identity, VerifyError> {
+    let leeway = p.leeway_seconds as f64;
+    let now = opts.now;
+    let exp = numeric_date(claims, "exp")?
+        .ok_or_else(|| VerifyError::new(ErrorCode::MissingClaim, "JWT has no exp claim"))?;
+    let nbf = numeric_date(claims, "nbf")?;
+    let iat = numeric_date(claims, "iat")?;
+    if now - leeway >= exp {
+        return Err(VerifyError::new(ErrorCode::Expired, "JWT expired"));
+    }
+    if let Some(nbf) = nbf {
+        if nbf > now + leeway {
+            return Err(VerifyError::new(ErrorCode::NotYetValid, "JWT is not valid yet (nbf is in the future)"));
+        }
+    }
+    if let Some(iat) = iat {
+        if iat > now + leeway {
+            return Err(VerifyError::new(ErrorCode::IssuedInFuture, "JWT was issued in the future (iat)"));
+        }
+    }
+    if !p.audience.is_empty() {
+        let matches = match claims.get("aud") {
+            None => {
+                return Err(VerifyError::new(
+                    ErrorCode::InvalidAudience,
+                    format!("JWT has no aud claim, and provider \"{}\" requires an audience", p.name),
+                ))
+            }
+            Some(Value::String(s)) => p.audience.iter().any(|a| a == s),
+            Some(Value::Array(items)) => {
+                if items.iter().any(|x| !x.is_string()) {
+                    return Err(VerifyError::new(ErrorCode::InvalidClaim, "JWT aud claim must be a string or an array of strings"));
+                }
+                items.iter().any(|x| p.audience.iter().any(|a| x == a))
+            }
+            Some(_) => {
+                return Err(VerifyError::new(ErrorCode::InvalidClaim, "JWT aud claim must be a string or an array of strings"))
+            }
+        };
+        if !matches {
+            return Err(VerifyError::new(
+                ErrorCode::InvalidAudience,
+                format!("JWT audience does not match provider \"{}\"", p.name),
+            ));
+        }
+    }
+    let m = &p.claim_mapping;
+    let user_id = match m.user_id.lookup(claims) {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Array(a)) if a.first().and_then(Value::as_str).is_some_and(|s| !s.is_empty()) => {
+            a[0].as_str().unwrap_or_default().to_string()
+        }
+        _ => {
+            return Err(VerifyError::new(
+                ErrorCode::MissingClaim,
+                format!("JWT has no string claim {} for the user id of provider \"{}\"", quote(&m.user_id.source), p.name),
+            ))
+        }
+    };
+    Ok(Identity {
+        provider: p.name.clone(),
+        user_id,
+        email: m.email.as_ref().and_then(|c| c.lookup_str(claims)).map(str::to_string),
+        tenant: m.tenant.as_ref().and_then(|c| c.lookup_str(claims)).map(str::to_string),
+        expires_at: exp,
+        claims: claims.clone(),
+    })
+}
