@@ -1,0 +1,3 @@
+-- Who may call what. Identity functions are for everyone (their answer depends only on the
+-- token the caller presents); changing the registry is for the extension owner and superusers.
+REVOKE EXECUTE ON FUNCTION idp.register_provider(jsonb) FROM PUBLIC;

@@ -1,0 +1,41 @@
+-- pg_idp's registry of identity providers. It holds shared secrets and keys, so only the
+-- extension owner can read or change it; identity functions read it as its owner.
+CREATE TABLE idp.provider_registry (
+    name       text PRIMARY KEY,
+    issuer     text NOT NULL,
+    config     jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX provider_registry_issuer ON idp.provider_registry (issuer);
+REVOKE ALL ON idp.provider_registry FROM PUBLIC;
+
+-- Every change to the registry takes a new version from a sequence (never reused, even after a
+-- rollback); each backend compares it once per transaction with the version it has cached.
+CREATE SEQUENCE idp.registry_version_seq;
+REVOKE ALL ON SEQUENCE idp.registry_version_seq FROM PUBLIC;
+
+CREATE TABLE idp.registry_state (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    version   bigint NOT NULL
+);
+REVOKE ALL ON idp.registry_state FROM PUBLIC;
+INSERT INTO idp.registry_state (version) VALUES (pg_catalog.nextval('idp.registry_version_seq'));
+
+CREATE FUNCTION idp.registry_changed() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE idp.registry_state SET version = pg_catalog.nextval('idp.registry_version_seq');
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION idp.registry_changed() FROM PUBLIC;
+
+CREATE TRIGGER provider_registry_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON idp.provider_registry
+    FOR EACH STATEMENT EXECUTE FUNCTION idp.registry_changed();
+
+-- pg_dump keeps registered providers.
+SELECT pg_catalog.pg_extension_config_dump('idp.provider_registry', '');

@@ -1,0 +1,5 @@
+//! The SQL functions of schema `idp`. Each is a few lines over `request`, `registry` and core.
+
+mod identity;
+mod providers;
+mod verify;

@@ -1,0 +1,15 @@
+use pg_idp_core::error_json;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+
+use crate::request::verify_token;
+
+/// Verify any token against the registry. Never raises for a bad token: returns
+/// `{"valid": false, "error": code, "message": reason}` instead.
+#[pg_extern(stable)]
+fn verify_jwt(token: &str) -> JsonB {
+    JsonB(match verify_token(token.trim()) {
+        Ok(id) => id.to_json(),
+        Err(e) => error_json(&e),
+    })
+}

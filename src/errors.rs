@@ -1,0 +1,41 @@
+//! The one mapping from pg_idp's errors to PostgreSQL errors and SQLSTATEs.
+//!
+//! | error                         | SQLSTATE | where                                   |
+//! |-------------------------------|----------|-----------------------------------------|
+//! | invalid or rejected token     | 28000    | identity functions (code in DETAIL)      |
+//! | invalid provider config / key | 22023    | register_provider                        |
+
+use pg_idp_core::{ConfigError, VerifyError};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+
+/// Raise a rejected request token: SQLSTATE 28000 (invalid_authorization_specification), the
+/// reason as message and the stable code in the DETAIL. Never includes the token.
+pub fn raise_invalid_token(e: &VerifyError) -> ! {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+        e.message.clone(),
+        "pg_idp",
+    )
+    .set_detail(format!("pg_idp error code: {}", e.code.as_str()))
+    .report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+/// Raise an unusable provider config: SQLSTATE 22023 (invalid_parameter_value), naming the field.
+pub fn raise_invalid_config(e: &ConfigError) -> ! {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        format!("invalid provider config: {}: {}", e.field, e.message),
+        "pg_idp",
+    )
+    .report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+/// Raise an unexpected internal failure (registry unreadable and the like).
+pub fn raise_internal(message: String) -> ! {
+    ErrorReport::new(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, message, "pg_idp").report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}

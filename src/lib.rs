@@ -1,0 +1,29 @@
+//! pg_idp: PostgreSQL verifies the JWTs your identity providers issue and hands the verified
+//! identity to row-level security. The verification logic lives in the pure-Rust `pg_idp_core`
+//! crate; this crate is the thin PostgreSQL layer around it.
+
+use pgrx::prelude::*;
+
+mod api;
+mod errors;
+mod registry;
+mod request;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

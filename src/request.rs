@@ -1,0 +1,102 @@
+//! The request token (`request.jwt`) and the per-backend cache of verified identities.
+//!
+//! A policy such as `user_id = idp.requesting_user_id()` may be evaluated once per row, so a
+//! verified token is cached, keyed by the token text. A hit still re-checks `exp` against the
+//! statement's start time. The cache is dropped whenever the registry changes.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::rc::Rc;
+
+use pg_idp_core::{Identity, Registry, VerifyError, VerifyOptions};
+use pgrx::prelude::*;
+
+use crate::registry;
+
+/// The setting that carries the raw compact JWS of the current request.
+pub const REQUEST_JWT: &CStr = c"request.jwt";
+
+/// Entries kept before the cache is emptied and starts over.
+const CACHE_CAPACITY: usize = 1000;
+
+struct Entry {
+    identity: Rc<Identity>,
+    leeway_seconds: i64,
+}
+
+thread_local! {
+    static IDENTITIES: RefCell<HashMap<String, Entry>> = RefCell::new(HashMap::new());
+}
+
+/// Seconds since the Unix epoch at the start of the current statement: every row of a statement
+/// sees the same clock, as a STABLE function must.
+pub fn statement_now() -> f64 {
+    // SAFETY: reads backend-local transaction state.
+    let ts = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
+    // TimestampTz counts microseconds from 2000-01-01.
+    ts as f64 / 1_000_000.0 + 946_684_800.0
+}
+
+pub fn verify_options() -> VerifyOptions {
+    VerifyOptions::at(statement_now())
+}
+
+/// The raw value of `request.jwt`, or `None` when it is unset or empty.
+pub fn request_token() -> Option<String> {
+    // SAFETY: GetConfigOption returns a pointer into GUC storage, valid until the next change of
+    // the setting; it is copied before anything else runs.
+    let ptr = unsafe { pg_sys::GetConfigOption(REQUEST_JWT.as_ptr(), true, false) };
+    if ptr.is_null() {
+        return None;
+    }
+    let s = unsafe { CStr::from_ptr(ptr) }.to_string_lossy();
+    let s = s.trim();
+    if s.is_empty() {
+        None
+    } else {
+        Some(s.to_string())
+    }
+}
+
+fn lookup(registry: &Registry, token: &str, opts: &VerifyOptions) -> Result<Rc<Identity>, VerifyError> {
+    let hit = IDENTITIES.with(|m| {
+        m.borrow().get(token).and_then(|e| {
+            if e.identity.is_live(opts.now, e.leeway_seconds) {
+                Some(Ok(e.identity.clone()))
+            } else {
+                None
+            }
+        })
+    });
+    if let Some(h) = hit {
+        return h;
+    }
+    let identity = Rc::new(registry.verify(token, opts)?);
+    let leeway_seconds = registry.provider(&identity.provider).map(|p| p.leeway_seconds).unwrap_or(0);
+    IDENTITIES.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= CACHE_CAPACITY {
+            m.clear();
+        }
+        m.insert(token.to_string(), Entry { identity: identity.clone(), leeway_seconds });
+    });
+    Ok(identity)
+}
+
+/// Verify any token through the cache.
+pub fn verify_token(token: &str) -> Result<Rc<Identity>, VerifyError> {
+    let (registry, changed) = registry::current();
+    if changed {
+        IDENTITIES.with(|m| m.borrow_mut().clear());
+    }
+    lookup(&registry, token, &verify_options())
+}
+
+/// The identity of the current request: `Ok(None)` without a token.
+pub fn request_identity() -> Result<Option<Rc<Identity>>, VerifyError> {
+    match request_token() {
+        None => Ok(None),
+        Some(t) => verify_token(&t).map(Some),
+    }
+}
