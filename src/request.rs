@@ -59,7 +59,7 @@ pub fn request_token() -> Option<String> {
     }
 }
 
-fn lookup(registry: &Registry, token: &str, opts: &VerifyOptions) -> Result<Rc<Identity>, VerifyError> {
+pub(crate) fn lookup(registry: &Registry, token: &str, opts: &VerifyOptions) -> Result<Rc<Identity>, VerifyError> {
     let hit = IDENTITIES.with(|m| {
         m.borrow().get(token).and_then(|e| {
             if e.identity.is_live(opts.now, e.leeway_seconds) {

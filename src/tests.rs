@@ -1,1 +1,98 @@
+//! In-database tests of what pg_regress cannot reach: the backend caches.
 
+#[pgrx::pg_schema]
+mod tests {
+    use pg_idp_core::sign::{mint, SigningKey};
+    use pg_idp_core::{Alg, ErrorCode};
+    use pgrx::prelude::*;
+    use serde_json::{json, Map, Value};
+
+    use crate::{registry, request};
+
+    const ISS: &str = "https://tests.example.com";
+    const SECRET_A: &str = "secret-a-0123456789abcdef0123456789";
+    const SECRET_B: &str = "secret-b-0123456789abcdef0123456789";
+
+    fn register(secret: &str) {
+        let cfg = json!({"provider": "t", "issuer": ISS, "secret": secret});
+        Spi::run(&format!("SELECT idp.register_provider('{cfg}'::jsonb)")).unwrap();
+    }
+
+    fn token(secret: &str, sub: &str, exp_in: i64) -> String {
+        let now = request::statement_now() as i64;
+        let key = SigningKey::from_secret(Alg::HS256, secret.as_bytes(), None).unwrap();
+        let claims: Map<String, Value> =
+            json!({"iss": ISS, "sub": sub, "iat": now, "exp": now + exp_in}).as_object().unwrap().clone();
+        mint(&key, Alg::HS256, &claims, &Map::new()).unwrap()
+    }
+
+    #[pg_test]
+    fn cache_hit_still_rechecks_exp() {
+        register(SECRET_A);
+        let t = token(SECRET_A, "user_1", 60);
+        assert_eq!(request::verify_token(&t).unwrap().user_id, "user_1");
+        let (reg, _) = registry::current();
+        // Same cached token, looked up two minutes later (beyond exp + 30 s leeway).
+        let later = pg_idp_core::VerifyOptions::at(request::statement_now() + 120.0);
+        let err = request::lookup(&reg, &t, &later).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Expired);
+        // And still accepted now.
+        let now = request::verify_options();
+        assert!(request::lookup(&reg, &t, &now).is_ok());
+    }
+
+    #[pg_test]
+    fn registry_change_in_this_backend_drops_cached_identities() {
+        register(SECRET_A);
+        let t = token(SECRET_A, "user_2", 3600);
+        assert!(request::verify_token(&t).is_ok());
+        // Rotate the secret: the cached identity must not survive.
+        register(SECRET_B);
+        assert_eq!(request::verify_token(&t).unwrap_err().code, ErrorCode::InvalidSignature);
+        let t2 = token(SECRET_B, "user_2", 3600);
+        assert_eq!(request::verify_token(&t2).unwrap().user_id, "user_2");
+    }
+
+    #[pg_test]
+    fn requesting_user_id_follows_the_setting() {
+        register(SECRET_A);
+        let t = token(SECRET_A, "user_3", 3600);
+        Spi::run(&format!("SELECT set_config('request.jwt', '{t}', true)")).unwrap();
+        let id = Spi::get_one::<String>("SELECT idp.requesting_user_id()").unwrap();
+        assert_eq!(id.as_deref(), Some("user_3"));
+        Spi::run("SELECT set_config('request.jwt', '', true)").unwrap();
+        let id = Spi::get_one::<String>("SELECT idp.requesting_user_id()").unwrap();
+        assert_eq!(id, None);
+    }
+
+    #[pg_test(error = "JWT expired")]
+    fn expired_request_token_raises() {
+        register(SECRET_A);
+        let t = token(SECRET_A, "user_4", -3600);
+        Spi::run(&format!("SELECT set_config('request.jwt', '{t}', true)")).unwrap();
+        let _ = Spi::get_one::<String>("SELECT idp.requesting_user_id()");
+    }
+
+    #[pg_test]
+    fn verify_jwt_never_raises_on_hostile_input() {
+        register(SECRET_A);
+        let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+        let b64 = |s: &str| pg_idp_core::b64::encode(s.as_bytes());
+        let inputs = vec![
+            String::new(),
+            ".".into(),
+            "..".into(),
+            "a.b.c.d.e".into(),
+            "x".repeat(100_000),
+            format!("{}.{}.", b64(r#"{"alg":"HS256"}"#), b64(&deep)),
+            format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(r#"{"iss":"https://tests.example.com","sub":"x"}"#)),
+            "\u{FEFF}eyJ.eyJ.sig".into(),
+        ];
+        for input in inputs {
+            let v = Spi::get_one_with_args::<pgrx::JsonB>("SELECT idp.verify_jwt($1)", &[input.clone().into()])
+                .unwrap()
+                .unwrap();
+            assert_eq!(v.0["valid"], json!(false), "{input:.40}");
+        }
+    }
+}
