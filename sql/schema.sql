@@ -3,6 +3,12 @@
 CREATE TABLE idp.provider_registry (
     name       text PRIMARY KEY,
     issuer     text NOT NULL,
+    -- Derived from config when it is stored, for the idp.providers view.
+    audience   text[] NOT NULL DEFAULT '{}',
+    algorithms text[] NOT NULL DEFAULT '{}',
+    key_ids    text[] NOT NULL DEFAULT '{}',
+    has_secret boolean NOT NULL DEFAULT false,
+    -- As registered: holds the secret and the keys.
     config     jsonb NOT NULL,
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
@@ -39,3 +45,13 @@ CREATE TRIGGER provider_registry_changed
 
 -- pg_dump keeps registered providers.
 SELECT pg_catalog.pg_extension_config_dump('idp.provider_registry', '');
+
+-- The registry without secrets or keys, for everyone with USAGE on schema idp. A view runs
+-- with its owner's privileges, so readers need no right on the table itself.
+CREATE VIEW idp.providers AS
+SELECT name, issuer, audience, algorithms, key_ids,
+       config ->> 'jwks_uri' AS jwks_uri,
+       config -> 'claim_mapping' AS claim_mapping,
+       has_secret, created_at, updated_at
+FROM idp.provider_registry;
+GRANT SELECT ON idp.providers TO PUBLIC;

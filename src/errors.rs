@@ -39,3 +39,14 @@ pub fn raise_internal(message: String) -> ! {
     ErrorReport::new(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, message, "pg_idp").report(PgLogLevel::ERROR);
     unreachable!("ERROR does not return")
 }
+
+/// Raise a reference to a provider that is not registered: SQLSTATE 42704 (undefined_object).
+pub fn raise_unknown_provider(name: &str) -> ! {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+        format!("provider \"{}\" is not registered", name.escape_default()),
+        "pg_idp",
+    )
+    .report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}

@@ -6,6 +6,7 @@ use pgrx::prelude::*;
 
 mod api;
 mod errors;
+mod gucs;
 mod registry;
 mod request;
 
@@ -13,6 +14,11 @@ mod request;
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+}
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;

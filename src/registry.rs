@@ -146,8 +146,8 @@ fn registry_owner() -> pg_sys::Oid {
     // Catalog-only lookup: needs no privilege on schema idp.
     let owner = Spi::get_one::<pg_sys::Oid>(
         "SELECT c.relowner FROM pg_catalog.pg_class c \
-         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = 'idp' AND c.relname = 'provider_registry'",
+         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+         WHERE n.nspname OPERATOR(pg_catalog.=) 'idp' AND c.relname OPERATOR(pg_catalog.=) 'provider_registry'",
     );
     match owner {
         Ok(Some(o)) => {

@@ -39,7 +39,7 @@ pub fn statement_now() -> f64 {
 }
 
 pub fn verify_options() -> VerifyOptions {
-    VerifyOptions::at(statement_now())
+    VerifyOptions { now: statement_now(), max_token_bytes: crate::gucs::max_token_bytes() }
 }
 
 /// The raw value of `request.jwt`, or `None` when it is unset or empty.
@@ -60,6 +60,8 @@ pub fn request_token() -> Option<String> {
 }
 
 pub(crate) fn lookup(registry: &Registry, token: &str, opts: &VerifyOptions) -> Result<Rc<Identity>, VerifyError> {
+    // The limit may have been lowered since the token was cached.
+    pg_idp_core::token::check_size(token, opts.max_token_bytes)?;
     let hit = IDENTITIES.with(|m| {
         m.borrow().get(token).and_then(|e| {
             if e.identity.is_live(opts.now, e.leeway_seconds) {
@@ -93,10 +95,13 @@ pub fn verify_token(token: &str) -> Result<Rc<Identity>, VerifyError> {
     lookup(&registry, token, &verify_options())
 }
 
-/// The identity of the current request: `Ok(None)` without a token.
-pub fn request_identity() -> Result<Option<Rc<Identity>>, VerifyError> {
-    match request_token() {
-        None => Ok(None),
-        Some(t) => verify_token(&t).map(Some),
+/// The identity of the current request: `None` without a token. An invalid token raises
+/// SQLSTATE 28000, or answers `None` when `idp.on_invalid_token = null`.
+pub fn request_identity() -> Option<Rc<Identity>> {
+    let token = request_token()?;
+    match verify_token(&token) {
+        Ok(id) => Some(id),
+        Err(_) if crate::gucs::invalid_token_is_null() => None,
+        Err(e) => crate::errors::raise_invalid_token(&e),
     }
 }

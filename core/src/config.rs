@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::alg::Alg;
+use crate::b64;
 use crate::claims::ClaimPath;
 use crate::error::ConfigError;
 use crate::jwk::{self, Key, MIN_SECRET_BYTES};
@@ -22,14 +24,32 @@ const FIELDS: &[&str] = &[
     "jwks",
     "secret",
     "leeway_seconds",
+    "algorithms",
+    "secret_encoding",
+    "required_claims",
 ];
-const MAPPING_FIELDS: &[&str] = &["user_id", "email", "tenant"];
+const MAPPING_FIELDS: &[&str] = &["user_id", "email", "tenant", "role"];
+
+/// Where one identity field comes from: a claim (name or JSONPath), with an optional default
+/// used when the token lacks it (`{"claim": "role", "default": "authenticated"}`).
+#[derive(Clone, Debug)]
+pub struct Mapped {
+    pub path: ClaimPath,
+    pub default: Option<String>,
+}
+
+impl Mapped {
+    pub fn lookup<'a>(&'a self, claims: &'a Map<String, Value>) -> Option<&'a str> {
+        self.path.lookup_str(claims).or(self.default.as_deref())
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct ClaimMapping {
     pub user_id: ClaimPath,
-    pub email: Option<ClaimPath>,
-    pub tenant: Option<ClaimPath>,
+    pub email: Option<Mapped>,
+    pub tenant: Option<Mapped>,
+    pub role: Option<Mapped>,
 }
 
 /// A validated provider, ready to verify tokens.
@@ -43,6 +63,11 @@ pub struct Provider {
     pub jwks_uri: Option<String>,
     pub claim_mapping: ClaimMapping,
     pub leeway_seconds: i64,
+    /// The algorithms this provider accepts: its `algorithms` allow-list, or by default every
+    /// algorithm its keys can serve. Never `none`.
+    pub algorithms: Vec<Alg>,
+    /// Claims every token must carry (besides `exp` and `iss`, which are always required).
+    pub required_claims: Vec<String>,
     /// JWKS keys first, then the shared secret if there is one.
     pub keys: Vec<Key>,
 }
@@ -133,16 +158,29 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
         None | Some(Value::Null) => Vec::new(),
         Some(j) => jwk::parse_jwks(j, "jwks")?,
     };
+    let base64_secret = match o.get("secret_encoding") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(e)) if e == "utf8" => false,
+        Some(Value::String(e)) if e == "base64" => true,
+        Some(_) => return Err(ConfigError::new("secret_encoding", "must be \"utf8\" or \"base64\"")),
+    };
     match o.get("secret") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => {
-            if s.len() < MIN_SECRET_BYTES {
+            let bytes = if base64_secret {
+                decode_base64_secret(s).ok_or_else(|| {
+                    ConfigError::new("secret", "is not valid base64 (secret_encoding is \"base64\")")
+                })?
+            } else {
+                s.as_bytes().to_vec()
+            };
+            if bytes.len() < MIN_SECRET_BYTES {
                 return Err(ConfigError::new(
                     "secret",
-                    format!("is {} bytes, fewer than {MIN_SECRET_BYTES}: HS256 needs a secret of at least 256 bits", s.len()),
+                    format!("is {} bytes, fewer than {MIN_SECRET_BYTES}: HS256 needs a secret of at least 256 bits", bytes.len()),
                 ));
             }
-            keys.push(Key::from_secret(s.as_bytes()));
+            keys.push(Key::from_secret(&bytes));
         }
         Some(_) => return Err(ConfigError::new("secret", "must be a string")),
     }
@@ -152,7 +190,64 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
             "no key material: give \"jwks\" (an inline JWKS) or \"secret\" (an HS256 shared secret)",
         ));
     }
-    Ok(Provider { name, issuer, audience, domain, client_id, jwks_uri, claim_mapping, leeway_seconds, keys })
+    let servable: Vec<Alg> = Alg::ALL.iter().copied().filter(|a| keys.iter().any(|k| k.serves(*a))).collect();
+    let algorithms = match o.get("algorithms") {
+        None | Some(Value::Null) => servable,
+        Some(Value::Array(list)) if !list.is_empty() => {
+            let mut out = Vec::new();
+            for (i, a) in list.iter().enumerate() {
+                let field = format!("algorithms[{i}]");
+                let name = a.as_str().ok_or_else(|| ConfigError::new(field.as_str(), "must be a string"))?;
+                let alg = Alg::parse(name).ok_or_else(|| {
+                    let shown: String = name.chars().take(32).collect();
+                    ConfigError::new(field.as_str(), format!("unsupported algorithm \"{}\"", shown.escape_default()))
+                })?;
+                if !servable.contains(&alg) {
+                    return Err(ConfigError::new(
+                        field.as_str(),
+                        format!("{} needs {}, and the provider has none that can serve it", alg.name(), alg.family().describe()),
+                    ));
+                }
+                if !out.contains(&alg) {
+                    out.push(alg);
+                }
+            }
+            out
+        }
+        Some(_) => return Err(ConfigError::new("algorithms", "must be a non-empty array of algorithm names")),
+    };
+    let required_claims = match o.get("required_claims") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|c| match c {
+                Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                _ => Err(ConfigError::new("required_claims", "must be an array of claim names")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(ConfigError::new("required_claims", "must be an array of claim names")),
+    };
+    Ok(Provider {
+        name,
+        issuer,
+        audience,
+        domain,
+        client_id,
+        jwks_uri,
+        claim_mapping,
+        leeway_seconds,
+        algorithms,
+        required_claims,
+        keys,
+    })
+}
+
+/// Standard or URL-safe base64, with or without padding.
+fn decode_base64_secret(s: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+    use base64::Engine;
+    let t = s.trim_end_matches('=');
+    b64::decode(t).or_else(|| STANDARD_NO_PAD.decode(t).ok()).or_else(|| STANDARD.decode(s).ok())
 }
 
 fn parse_mapping(v: Option<&Value>) -> Result<ClaimMapping, ConfigError> {
@@ -171,22 +266,42 @@ fn parse_mapping(v: Option<&Value>) -> Result<ClaimMapping, ConfigError> {
             ));
         }
     }
-    let path = |name: &str| -> Result<Option<ClaimPath>, ConfigError> {
+    let mapped = |name: &str| -> Result<Option<Mapped>, ConfigError> {
         let field = format!("claim_mapping.{name}");
         match o.get(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => ClaimPath::parse(s, &field).map(Some),
-            Some(_) => Err(ConfigError::new(field, "must be a claim name or a JSONPath string")),
+            Some(Value::String(s)) => Ok(Some(Mapped { path: ClaimPath::parse(s, &field)?, default: None })),
+            Some(Value::Object(m)) => {
+                for k in m.keys() {
+                    if k != "claim" && k != "default" {
+                        return Err(ConfigError::new(
+                            format!("{field}.{}", k.chars().take(64).collect::<String>().escape_default()),
+                            "unknown field (known fields: claim, default)",
+                        ));
+                    }
+                }
+                let claim = m
+                    .get("claim")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| ConfigError::new(format!("{field}.claim"), "is required (a claim name or JSONPath)"))?;
+                let default = match m.get("default") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(d)) => Some(d.clone()),
+                    Some(_) => return Err(ConfigError::new(format!("{field}.default"), "must be a string")),
+                };
+                Ok(Some(Mapped { path: ClaimPath::parse(claim, &format!("{field}.claim"))?, default }))
+            }
+            Some(_) => Err(ConfigError::new(field, "must be a claim name, a JSONPath, or {\"claim\": ..., \"default\": ...}")),
         }
     };
-    Ok(ClaimMapping {
-        user_id: match path("user_id")? {
-            Some(p) => p,
-            None => ClaimPath::parse("sub", "claim_mapping.user_id")?,
-        },
-        email: path("email")?,
-        tenant: path("tenant")?,
-    })
+    let user_id = match mapped("user_id")? {
+        None => ClaimPath::parse("sub", "claim_mapping.user_id")?,
+        Some(Mapped { default: Some(_), .. }) => {
+            return Err(ConfigError::new("claim_mapping.user_id", "cannot have a default: the user id must come from the token"))
+        }
+        Some(m) => m.path,
+    };
+    Ok(ClaimMapping { user_id, email: mapped("email")?, tenant: mapped("tenant")?, role: mapped("role")? })
 }
 
 #[cfg(test)]

@@ -33,14 +33,20 @@ fn malformed(msg: impl Into<String>) -> VerifyError {
     VerifyError::new(ErrorCode::Malformed, msg)
 }
 
-/// Split and decode a compact JWS. `max_bytes` is checked before anything else is looked at.
-pub fn parse(token: &str, max_bytes: usize) -> Result<Token<'_>, VerifyError> {
+/// `token_too_large` when the token is longer than `max_bytes`.
+pub fn check_size(token: &str, max_bytes: usize) -> Result<(), VerifyError> {
     if token.len() > max_bytes {
         return Err(VerifyError::new(
             ErrorCode::TokenTooLarge,
             format!("JWT is {} bytes, more than the limit of {} bytes", token.len(), max_bytes),
         ));
     }
+    Ok(())
+}
+
+/// Split and decode a compact JWS. `max_bytes` is checked before anything else is looked at.
+pub fn parse(token: &str, max_bytes: usize) -> Result<Token<'_>, VerifyError> {
+    check_size(token, max_bytes)?;
     if token.is_empty() {
         return Err(malformed("JWT is empty"));
     }

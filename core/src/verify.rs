@@ -39,6 +39,7 @@ pub struct Identity {
     pub user_id: String,
     pub email: Option<String>,
     pub tenant: Option<String>,
+    pub role: Option<String>,
     /// `exp` of the token, seconds since the epoch.
     pub expires_at: f64,
     /// The verified payload.
@@ -57,10 +58,35 @@ impl Identity {
         })
     }
 
+    /// `verify_jwt`'s shape plus `role` and `expires_at` (ISO 8601, UTC).
+    pub fn to_full_json(&self) -> Value {
+        let mut v = self.to_json();
+        v["role"] = json!(self.role);
+        v["expires_at"] = json!(iso8601(self.expires_at));
+        v
+    }
+
     /// True while `now` is still before `exp` plus the leeway it was verified with.
     pub fn is_live(&self, now: f64, leeway_seconds: i64) -> bool {
         now - (leeway_seconds as f64) < self.expires_at
     }
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (whole seconds, proleptic Gregorian).
+pub fn iso8601(secs: f64) -> String {
+    let secs = secs.floor() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// The `idp.verify_jwt()` shape of a rejected token.
@@ -163,7 +189,7 @@ fn verify_with(p: &Provider, tok: &Token<'_>, alg: Alg, opts: &VerifyOptions) ->
             format!("algorithm {} is not allowed for {what} of provider \"{}\"", alg.name(), p.name),
         )
     };
-    if !p.keys.iter().any(|k| k.serves(alg)) {
+    if !p.algorithms.contains(&alg) {
         return Err(not_allowed("the keys".into()));
     }
     let candidates: Vec<&Key> = match tok.kid() {
@@ -275,6 +301,14 @@ fn check_claims(p: &Provider, claims: &Map<String, Value>, opts: &VerifyOptions)
             ));
         }
     }
+    for c in &p.required_claims {
+        if !claims.contains_key(c) {
+            return Err(VerifyError::new(
+                ErrorCode::MissingClaim,
+                format!("JWT has no {} claim, which provider \"{}\" requires", quote(c), p.name),
+            ));
+        }
+    }
     let m = &p.claim_mapping;
     let user_id = match m.user_id.lookup(claims) {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -291,8 +325,9 @@ fn check_claims(p: &Provider, claims: &Map<String, Value>, opts: &VerifyOptions)
     Ok(Identity {
         provider: p.name.clone(),
         user_id,
-        email: m.email.as_ref().and_then(|c| c.lookup_str(claims)).map(str::to_string),
-        tenant: m.tenant.as_ref().and_then(|c| c.lookup_str(claims)).map(str::to_string),
+        email: m.email.as_ref().and_then(|c| c.lookup(claims)).map(str::to_string),
+        tenant: m.tenant.as_ref().and_then(|c| c.lookup(claims)).map(str::to_string),
+        role: m.role.as_ref().and_then(|c| c.lookup(claims)).map(str::to_string),
         expires_at: exp,
         claims: claims.clone(),
     })

@@ -791,3 +791,64 @@ fn duplicate_kids_are_refused() {
     let c = new_rs_key("rsa-2");
     assert!(parse_provider(&json!({"provider": "clerk", "issuer": ISS, "jwks": {"keys": [public_jwk(a), public_jwk(&c)]}})).is_ok());
 }
+
+// --- per-provider policy: allow-list, required claims, role default, base64 secrets ---------
+
+#[test]
+fn algorithms_allow_list_narrows_what_keys_serve() {
+    let now = now();
+    let key = SigningKey::from_secret(Alg::HS256, SECRET.as_bytes(), None).unwrap();
+    let p = provider(json!({"provider": "hs", "issuer": ISS, "secret": SECRET, "algorithms": ["HS512"]}));
+    let reg = registry(vec![p]);
+    reject(&reg, &sign_with(&key, Alg::HS256, &claims(now), json!({})), now, ErrorCode::AlgorithmNotAllowed);
+    accept(&reg, &sign_with(&key, Alg::HS512, &claims(now), json!({})), now);
+}
+
+#[test]
+fn required_claims_are_enforced() {
+    let now = now();
+    let key = SigningKey::from_secret(Alg::HS256, SECRET.as_bytes(), None).unwrap();
+    let p = provider(json!({"provider": "hs", "issuer": ISS, "secret": SECRET, "required_claims": ["sid"]}));
+    let reg = registry(vec![p]);
+    let e = reject(&reg, &sign(&key, &claims(now)), now, ErrorCode::MissingClaim);
+    assert!(e.message.contains("\"sid\""), "{}", e.message);
+    accept(&reg, &sign(&key, &claims_with(now, json!({"sid": "sess_1"}))), now);
+}
+
+#[test]
+fn role_mapping_default_applies_only_when_the_claim_is_absent() {
+    let now = now();
+    let key = SigningKey::from_secret(Alg::HS256, SECRET.as_bytes(), None).unwrap();
+    let p = provider(json!({"provider": "hs", "issuer": ISS, "secret": SECRET,
+        "claim_mapping": {"role": {"claim": "role", "default": "authenticated"}, "tenant": {"claim": "$.org.id"}}}));
+    let reg = registry(vec![p]);
+    let id = accept(&reg, &sign(&key, &claims(now)), now);
+    assert_eq!(id.role.as_deref(), Some("authenticated"));
+    let id = accept(&reg, &sign(&key, &claims_with(now, json!({"role": "admin", "org": {"id": "org_1"}}))), now);
+    assert_eq!(id.role.as_deref(), Some("admin"));
+    assert_eq!(id.tenant.as_deref(), Some("org_1"));
+    let full = id.to_full_json();
+    assert_eq!(full["role"], "admin");
+    assert!(full["expires_at"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn base64_secret_encoding_decodes_the_secret() {
+    let now = now();
+    let raw = [7u8; 40];
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw);
+    let key = SigningKey::from_secret(Alg::HS256, &raw, None).unwrap();
+    let token = sign(&key, &claims(now));
+    let p = provider(json!({"provider": "hs", "issuer": ISS, "secret": b64, "secret_encoding": "base64"}));
+    accept(&registry(vec![p]), &token, now);
+    // The same text as UTF-8 is another key.
+    let p = provider(json!({"provider": "hs", "issuer": ISS, "secret": b64}));
+    reject(&registry(vec![p]), &token, now, ErrorCode::InvalidSignature);
+}
+
+#[test]
+fn iso8601_formats_epoch_seconds() {
+    assert_eq!(pg_idp_core::verify::iso8601(0.0), "1970-01-01T00:00:00Z");
+    assert_eq!(pg_idp_core::verify::iso8601(1_795_379_185.9), "2026-11-22T20:26:25Z");
+    assert_eq!(pg_idp_core::verify::iso8601(951_782_400.0), "2000-02-29T00:00:00Z");
+}

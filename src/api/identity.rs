@@ -1,14 +1,78 @@
+//! Identity functions: what the request token (`request.jwt`) says, once verified. All STABLE;
+//! NULL for an anonymous request; an invalid token raises SQLSTATE 28000 (or is NULL with
+//! `idp.on_invalid_token = null`).
+
+use pg_idp_core::claims::ClaimPath;
 use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::Value;
 
-use crate::errors::raise_invalid_token;
-use crate::request::request_identity;
+use crate::errors::{raise_invalid_config, raise_invalid_token, raise_internal};
+use crate::request::{request_identity, verify_token};
 
-/// The mapped user id of the request token (`request.jwt`); NULL without a token; an ERROR
-/// (SQLSTATE 28000) when the token is present but not valid.
+/// The mapped user id (claim_mapping.user_id, default `sub`).
 #[pg_extern(stable)]
 fn requesting_user_id() -> Option<String> {
-    match request_identity() {
-        Ok(id) => id.map(|i| i.user_id.clone()),
-        Err(e) => raise_invalid_token(&e),
+    request_identity().map(|i| i.user_id.clone())
+}
+
+/// The mapped email (claim_mapping.email).
+#[pg_extern(stable)]
+fn email() -> Option<String> {
+    request_identity().and_then(|i| i.email.clone())
+}
+
+/// The mapped tenant (claim_mapping.tenant, e.g. `org_id`).
+#[pg_extern(stable)]
+fn tenant_id() -> Option<String> {
+    request_identity().and_then(|i| i.tenant.clone())
+}
+
+/// The mapped role (claim_mapping.role, with its default).
+#[pg_extern(stable)]
+fn role() -> Option<String> {
+    request_identity().and_then(|i| i.role.clone())
+}
+
+/// The name of the provider that verified the request token.
+#[pg_extern(stable)]
+fn provider() -> Option<String> {
+    request_identity().map(|i| i.provider.clone())
+}
+
+/// The verified payload.
+#[pg_extern(stable)]
+fn claims() -> Option<JsonB> {
+    request_identity().map(|i| JsonB(Value::Object(i.claims.clone())))
+}
+
+/// One claim of the verified payload: a top-level name (dots, colons, slashes allowed) or a
+/// JSONPath starting with `$`.
+#[pg_extern(stable)]
+fn claim(name: &str) -> Option<JsonB> {
+    let path = ClaimPath::parse(name, "name").unwrap_or_else(|e| raise_invalid_config(&e));
+    let id = request_identity()?;
+    path.lookup(&id.claims).cloned().map(JsonB)
+}
+
+/// `verify_jwt`'s shape for the request token, plus `role` and `expires_at`.
+#[pg_extern(stable)]
+fn identity() -> Option<JsonB> {
+    request_identity().map(|i| JsonB(i.to_full_json()))
+}
+
+/// Verify `token`, make it the request token for the rest of the transaction (like
+/// `SET LOCAL request.jwt`), and return its identity. Raises on an invalid token, whatever
+/// `idp.on_invalid_token` says. VOLATILE: it changes a setting.
+#[pg_extern(volatile)]
+fn authenticate(token: &str) -> JsonB {
+    let token = token.trim();
+    let id = verify_token(token).unwrap_or_else(|e| raise_invalid_token(&e));
+    if let Err(e) = Spi::run_with_args(
+        "SELECT pg_catalog.set_config('request.jwt', $1, true)",
+        &[token.into()],
+    ) {
+        raise_internal(format!("cannot set request.jwt: {e}"));
     }
+    JsonB(id.to_full_json())
 }

@@ -1,7 +1,7 @@
 //! `pg-idp`: keys and tokens for pg_idp demos and local development.
 //!
 //!   pg-idp keygen --alg ALG [--kid KID] [--out PREFIX]
-//!   pg-idp mint (--key FILE | --secret TEXT) [--alg ALG] [--kid KID | --no-kid]
+//!   pg-idp mint (--key FILE | --secret TEXT | --secret-base64 B64) [--alg ALG] [--kid KID | --no-kid]
 //!               [--claims JSON] [--exp SECONDS] [--nbf SECONDS] [--iat SECONDS] [--header JSON]
 //!   pg-idp inspect TOKEN|-
 //!   pg-idp verify --provider FILE|JSON TOKEN|-
@@ -25,8 +25,8 @@ USAGE:
       idp.register_provider); for HS* the secret is in the key file and PREFIX.secret.
       PREFIX defaults to the algorithm in lower case. The kid defaults to the key's
       RFC 7638 thumbprint.
-  pg-idp mint (--key FILE | --secret TEXT) [--alg ALG] [--kid KID | --no-kid]
-              [--claims JSON] [--exp SECONDS] [--nbf SECONDS] [--iat SECONDS] [--header JSON]
+  pg-idp mint (--key FILE | --secret TEXT | --secret-base64 B64) [--alg ALG]
+              [--kid KID | --no-kid] [--claims JSON] [--exp SECONDS] [--nbf SECONDS] [--iat SECONDS] [--header JSON]
       Print a signed JWT. Times are relative to now (negative is in the past):
       --exp defaults to 3600 and --iat to 0 unless the claims set them; --header
       merges fields into the JOSE header (null removes one).
@@ -199,18 +199,25 @@ fn keygen(args: &[String]) -> Result<(), Failure> {
 fn mint_cmd(args: &[String]) -> Result<(), Failure> {
     let o = Opts::parse(
         args,
-        &["key", "secret", "alg", "kid", "claims", "exp", "nbf", "iat", "header"],
+        &["key", "secret", "secret-base64", "alg", "kid", "claims", "exp", "nbf", "iat", "header"],
         &["no-kid"],
     )?;
     let alg_opt = o.get("alg").map(parse_alg).transpose()?;
-    let mut key = match (o.get("key"), o.get("secret")) {
+    let b64_secret = match o.get("secret-base64") {
+        Some(b) => {
+            use base64::Engine;
+            Some(base64::engine::general_purpose::STANDARD.decode(b).map_err(|_| "--secret-base64 is not valid base64")?)
+        }
+        None => None,
+    };
+    let mut key = match (o.get("key"), o.get("secret").map(|s| s.as_bytes().to_vec()).or(b64_secret)) {
         (Some(path), None) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
             let v: Value = serde_json::from_str(&text).map_err(|_| format!("{path} is not a pg-idp key file"))?;
             SigningKey::from_file_json(&v)?
         }
-        (None, Some(secret)) => SigningKey::from_secret(alg_opt.unwrap_or(Alg::HS256), secret.as_bytes(), None)?,
-        _ => return Err(Failure::Usage("mint needs exactly one of --key FILE or --secret TEXT".into())),
+        (None, Some(secret)) => SigningKey::from_secret(alg_opt.unwrap_or(Alg::HS256), &secret, None)?,
+        _ => return Err(Failure::Usage("mint needs exactly one of --key FILE, --secret TEXT or --secret-base64 B64".into())),
     };
     if let Some(k) = o.get("kid") {
         key.kid = Some(k.to_string());

@@ -92,5 +92,38 @@ SELECT set_config('request.jwt', :'insforge_alice', true) IS NOT NULL AS set, id
 
 -- STABLE, so the planner can use it in index conditions.
 SELECT proname, provolatile FROM pg_proc
-WHERE pronamespace = 'idp'::regnamespace AND proname IN ('requesting_user_id', 'verify_jwt', 'register_provider')
+WHERE pronamespace = 'idp'::regnamespace AND prokind = 'f' AND proname NOT IN ('registry_changed')
 ORDER BY proname;
+
+-- Settings. idp.max_token_bytes (default 16384, superuser-only) rejects large tokens before
+-- any parsing.
+SHOW idp.max_token_bytes;
+SELECT idp.verify_jwt(:'too_large')->>'error' AS twenty_kb_token;
+SET idp.max_token_bytes = 512;
+SELECT idp.verify_jwt(:'clerk_alice')->>'error' AS with_512_byte_limit;
+RESET idp.max_token_bytes;
+
+-- idp.on_invalid_token = null makes an invalid request token anonymous instead of an error.
+SHOW idp.on_invalid_token;
+SET idp.on_invalid_token = 'null';
+BEGIN;
+SET LOCAL request.jwt = :'clerk_expired';
+SELECT idp.requesting_user_id() IS NULL AS anonymous, idp.identity() IS NULL AS no_identity;
+COMMIT;
+RESET idp.on_invalid_token;
+SELECT regress.try($$SET idp.on_invalid_token = 'ignore'$$) AS bad_value;
+
+-- idp.authenticate(token): verify, make it the request token for the transaction, return the
+-- identity; it raises on an invalid token whatever idp.on_invalid_token says.
+BEGIN;
+SELECT idp.authenticate(:'clerk_alice') - 'expires_at' AS identity;
+SELECT idp.requesting_user_id(), idp.email(), idp.provider(), idp.role(), idp.tenant_id();
+SELECT (idp.identity()->>'expires_at')::timestamptz > now() AS expires_in_future;
+SELECT idp.claim('sid') AS sid, idp.claim('$.azp') AS azp, idp.claim('missing') AS missing;
+SELECT idp.claims() ? 'exp' AS claims_has_exp;
+COMMIT;
+SELECT idp.requesting_user_id() IS NULL AS gone_after_commit;
+SET idp.on_invalid_token = 'null';
+SELECT regress.try(format('SELECT idp.authenticate(%L)::text', :'clerk_expired')) AS authenticate_expired;
+RESET idp.on_invalid_token;
+SELECT regress.try($$SELECT idp.claim('$[')::text$$) AS bad_claim_path;
