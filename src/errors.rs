@@ -50,3 +50,9 @@ pub fn raise_unknown_provider(name: &str) -> ! {
     .report(PgLogLevel::ERROR);
     unreachable!("ERROR does not return")
 }
+
+/// Raise a bad function argument: SQLSTATE 22023 (invalid_parameter_value).
+pub fn raise_invalid_argument(message: String) -> ! {
+    ErrorReport::new(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, message, "pg_idp").report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}

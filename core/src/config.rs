@@ -39,8 +39,13 @@ pub struct Mapped {
 }
 
 impl Mapped {
+    /// The claim as text; the default only when the claim is absent (or JSON null), never in
+    /// place of a claim of the wrong type.
     pub fn lookup<'a>(&'a self, claims: &'a Map<String, Value>) -> Option<&'a str> {
-        self.path.lookup_str(claims).or(self.default.as_deref())
+        match self.path.lookup(claims) {
+            None | Some(Value::Null) => self.default.as_deref(),
+            Some(_) => self.path.lookup_str(claims),
+        }
     }
 }
 

@@ -830,6 +830,9 @@ fn role_mapping_default_applies_only_when_the_claim_is_absent() {
     let full = id.to_full_json();
     assert_eq!(full["role"], "admin");
     assert!(full["expires_at"].as_str().unwrap().ends_with('Z'));
+    // A role claim of the wrong type is not silently replaced by the default.
+    let id = accept(&reg, &sign(&key, &claims_with(now, json!({"role": 42}))), now);
+    assert_eq!(id.role, None);
 }
 
 #[test]

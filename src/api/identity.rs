@@ -7,7 +7,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
-use crate::errors::{raise_invalid_config, raise_invalid_token, raise_internal};
+use crate::errors::{raise_internal, raise_invalid_argument, raise_invalid_token};
 use crate::request::{request_identity, verify_token};
 
 /// The mapped user id (claim_mapping.user_id, default `sub`).
@@ -50,7 +50,8 @@ fn claims() -> Option<JsonB> {
 /// JSONPath starting with `$`.
 #[pg_extern(stable)]
 fn claim(name: &str) -> Option<JsonB> {
-    let path = ClaimPath::parse(name, "name").unwrap_or_else(|e| raise_invalid_config(&e));
+    let path = ClaimPath::parse(name, "name")
+        .unwrap_or_else(|e| raise_invalid_argument(format!("invalid claim name or path: {}", e.message)));
     let id = request_identity()?;
     path.lookup(&id.claims).cloned().map(JsonB)
 }

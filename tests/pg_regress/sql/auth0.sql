@@ -1,0 +1,140 @@
+-- The Auth0 guide, as SQL.
+--   Step 1  a tenant at acme.us.auth0.com; an application (client id yOUrAuTh0cLiEnTiD)
+--   Step 2  an API (resource server) whose identifier is the audience, signed RS256
+--   Step 3  register Auth0 as an identity provider: the issuer ends with "/"; claim mapping
+--           sub -> user_id, email -> email, org_id -> tenant
+--   Step 4  test the connection (a user token and a client-credentials token):
+--           {valid, provider, user_id, email, tenant}
+--   Step 5  use the token: request.jwt and the identity functions, namespaced custom claims
+--   Step 6  row-level security; Auth0 Organizations: tenant-scoped data isolation
+--   Troubleshooting: audience mismatch (401), issuer without its trailing slash, RLS blocking
+--   (403), missing email and missing org_id claims
+\set ECHO none
+\getenv fixtures PG_IDP_FIXTURES
+\i :fixtures
+\set ECHO all
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_idp CASCADE;
+CREATE EXTENSION pg_idp;
+RESET client_min_messages;
+
+-- Step 3: the guide's registration body (audience: the API identifier of Step 2), JWKS inline.
+SELECT idp.register_provider('{
+  "provider": "auth0",
+  "domain": "acme.us.auth0.com",
+  "client_id": "yOUrAuTh0cLiEnTiD",
+  "audience": "https://api.example.com",
+  "jwks_uri": "https://acme.us.auth0.com/.well-known/jwks.json",
+  "issuer": "https://acme.us.auth0.com/",
+  "claim_mapping": {
+    "user_id": "sub",
+    "email": "email",
+    "tenant": "org_id"
+  }
+}'::jsonb || jsonb_build_object('jwks', :'auth0_jwks'::jsonb));
+
+-- The other four guides' providers, side by side (InsForge shares Clerk's issuer).
+SELECT idp.register_provider(cfg) AS registered FROM (VALUES
+  ('{"provider": "clerk", "domain": "acme.clerk.accounts.dev", "client_id": "pk_test_YWNtZS5jbGVyay5hY2NvdW50cy5kZXYk",
+     "jwks_uri": "https://acme.clerk.accounts.dev/.well-known/jwks.json", "issuer": "https://acme.clerk.accounts.dev",
+     "claim_mapping": {"user_id": "sub", "email": "email"}}'::jsonb
+   || jsonb_build_object('jwks', :'clerk_jwks'::jsonb)),
+  ('{"provider": "stytch", "domain": "stytch.com", "client_id": "project-test-6e3f1a2b",
+     "audience": "project-test-6e3f1a2b", "jwks_uri": "https://stytch.com/v1/sessions/jwks/project-test-6e3f1a2b",
+     "issuer": "stytch.com/project-test-6e3f1a2b", "claim_mapping": {"user_id": "sub", "email": "emails"}}'::jsonb
+   || jsonb_build_object('jwks', :'stytch_jwks'::jsonb)),
+  ('{"provider": "workos", "domain": "api.workos.com", "client_id": "client_01HQSXWORKOS",
+     "jwks_uri": "https://api.workos.com/sso/jwks/client_01HQSXWORKOS", "issuer": "https://api.workos.com",
+     "claim_mapping": {"user_id": "sub", "email": "email", "tenant": "org_id", "role": "role"}}'::jsonb
+   || jsonb_build_object('jwks', :'workos_jwks'::jsonb)),
+  ('{"provider": "insforge", "issuer": "https://acme.clerk.accounts.dev", "audience": "insforge-api",
+     "claim_mapping": {"user_id": "sub", "role": {"claim": "role", "default": "authenticated"}}}'::jsonb
+   || jsonb_build_object('secret', :'insforge_secret'))
+) AS p(cfg);
+SELECT name, issuer, audience, algorithms, key_ids, claim_mapping FROM idp.providers ORDER BY name;
+
+-- Step 4: "A successful response returns {valid, provider, user_id, email}", plus the tenant
+-- of an Organizations token. The token's aud is an array (the API and /userinfo): one match
+-- is enough.
+SELECT idp.verify_jwt(:'auth0_user');
+-- The guide's own test token: client credentials, a machine client ("<client id>@clients"),
+-- no email, no organization.
+SELECT idp.verify_jwt(:'auth0_m2m');
+
+-- Step 5: the user token of the request.
+BEGIN;
+SET LOCAL request.jwt = :'auth0_user';
+SELECT idp.requesting_user_id(), idp.email(), idp.tenant_id(), idp.role(), idp.provider();
+-- A namespaced custom claim (an Action adds "https://example.com/roles"): by name or by JSONPath.
+SELECT idp.claim('https://example.com/roles') AS roles,
+       idp.claim('$[''https://example.com/roles''][0]') AS first_role,
+       idp.claim('$[''https://example.com/roles''][1]') AS second_role,
+       idp.claim('scope') AS scope, idp.claim('azp') AS azp, idp.claim('aud') AS aud;
+SELECT idp.identity() - 'expires_at' AS identity;
+COMMIT;
+
+-- The client-credentials token, as a request: gty tells a machine from a user.
+BEGIN;
+SET LOCAL request.jwt = :'auth0_m2m';
+SELECT idp.requesting_user_id(), idp.email(), idp.tenant_id(), idp.provider(), idp.claim('gty') AS gty;
+SELECT idp.identity() - 'expires_at' AS identity;
+COMMIT;
+
+-- Troubleshooting: "401 Unauthorized: audience mismatch" and an issuer registered or issued
+-- without Auth0's trailing slash: rejected, with a code.
+SELECT name, r->>'valid' AS valid, r->>'error' AS error, r->>'message' AS message
+FROM (VALUES ('issuer without trailing slash', :'auth0_no_slash'),
+             ('audience of another API', :'auth0_other_api')) AS t(name, token),
+     LATERAL (SELECT idp.verify_jwt(token) AS r) v;
+-- As the request token, an ERROR (SQLSTATE 28000), never an anonymous answer.
+SELECT regress.as_request(:'auth0_no_slash') AS no_slash;
+SELECT regress.as_request(:'auth0_other_api') AS other_api;
+
+-- Step 6 / Organizations: tenant-scoped isolation on org_id.
+CREATE TABLE auth0_documents (
+  id      int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  org_id  text NOT NULL DEFAULT idp.tenant_id(),
+  user_id text NOT NULL DEFAULT idp.requesting_user_id(),
+  title   text NOT NULL
+);
+ALTER TABLE auth0_documents ENABLE ROW LEVEL SECURITY;
+CREATE POLICY auth0_documents_tenant ON auth0_documents
+  USING (org_id = (SELECT idp.tenant_id()))
+  WITH CHECK (org_id = (SELECT idp.tenant_id()));
+-- The owner (not subject to RLS) seeds two organizations' documents.
+INSERT INTO auth0_documents (org_id, user_id, title) VALUES
+  ('org_TENANT_ID', 'auth0|colleague', 'Tenant roadmap'),
+  ('org_OTHER_ID',  'auth0|stranger',  'Other tenant payroll');
+CREATE ROLE regress_auth0_app NOLOGIN;
+GRANT USAGE ON SCHEMA idp TO regress_auth0_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON auth0_documents TO regress_auth0_app;
+SET ROLE regress_auth0_app;
+
+BEGIN;
+SET LOCAL request.jwt = :'auth0_user';
+INSERT INTO auth0_documents (title) VALUES ('Dark mode preferences');
+SELECT org_id, user_id, title FROM auth0_documents ORDER BY id;
+-- "403 Forbidden": the other organization's rows are invisible and cannot be written.
+UPDATE auth0_documents SET title = 'mine now' WHERE org_id = 'org_OTHER_ID' RETURNING id;
+SELECT regress.try($$INSERT INTO auth0_documents (org_id, title) VALUES ('org_OTHER_ID', 'planted') RETURNING id$$) AS forged;
+COMMIT;
+
+-- "Missing org_id claim: not using Auth0 Organizations": no tenant, so no tenant's rows, and
+-- nothing can be inserted (org_id would be NULL).
+BEGIN;
+SET LOCAL request.jwt = :'auth0_m2m';
+SELECT idp.tenant_id() IS NULL AS no_tenant, count(*) AS rows FROM auth0_documents;
+SELECT regress.try($$INSERT INTO auth0_documents (title) VALUES ('from a machine') RETURNING id$$) AS m2m_insert;
+COMMIT;
+
+-- A token for another API does not get in either.
+BEGIN;
+SET LOCAL request.jwt = :'auth0_other_api';
+SELECT regress.try('SELECT count(*) FROM auth0_documents') AS other_api;
+ROLLBACK;
+
+RESET ROLE;
+SELECT org_id, user_id, title FROM auth0_documents ORDER BY id;
+DROP TABLE auth0_documents;
+DROP OWNED BY regress_auth0_app;
+DROP ROLE regress_auth0_app;

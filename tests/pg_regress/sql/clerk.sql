@@ -1,0 +1,149 @@
+-- The Clerk guide, as SQL.
+--   Step 1  an application at acme.clerk.accounts.dev (RS256 session tokens, JWKS)
+--   Step 2  allowed origins (the session token's azp); JWT templates (optional: see insforge)
+--   Step 3  register Clerk as an identity provider; claim mapping sub -> user_id, email -> email
+--           (and, with Organizations, org_id -> tenant)
+--   Step 4  test the connection: {valid, provider, user_id, email}
+--   Step 5  use the token: request.jwt and the identity functions
+--   Step 6  row-level security, "strict": every user sees only their own rows
+--   Troubleshooting: expired token (401), RLS blocking (403), wrong issuer, missing email,
+--   no token at all (getToken() returns null)
+\set ECHO none
+\getenv fixtures PG_IDP_FIXTURES
+\i :fixtures
+\set ECHO all
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_idp CASCADE;
+CREATE EXTENSION pg_idp;
+RESET client_min_messages;
+
+-- Step 3: the guide's registration body, with the JWKS inline.
+SELECT idp.register_provider('{
+  "provider": "clerk",
+  "domain": "acme.clerk.accounts.dev",
+  "client_id": "pk_test_YWNtZS5jbGVyay5hY2NvdW50cy5kZXYk",
+  "jwks_uri": "https://acme.clerk.accounts.dev/.well-known/jwks.json",
+  "issuer": "https://acme.clerk.accounts.dev",
+  "claim_mapping": {"user_id": "sub", "email": "email"}
+}'::jsonb || jsonb_build_object('jwks', :'clerk_jwks'::jsonb));
+
+-- The other four guides' providers, side by side (InsForge shares Clerk's issuer).
+SELECT idp.register_provider(cfg) AS registered FROM (VALUES
+  ('{"provider": "auth0", "domain": "acme.us.auth0.com", "client_id": "yOUrAuTh0cLiEnTiD",
+     "audience": "https://api.example.com", "jwks_uri": "https://acme.us.auth0.com/.well-known/jwks.json",
+     "issuer": "https://acme.us.auth0.com/", "claim_mapping": {"user_id": "sub", "email": "email", "tenant": "org_id"}}'::jsonb
+   || jsonb_build_object('jwks', :'auth0_jwks'::jsonb)),
+  ('{"provider": "stytch", "domain": "stytch.com", "client_id": "project-test-6e3f1a2b",
+     "audience": "project-test-6e3f1a2b", "jwks_uri": "https://stytch.com/v1/sessions/jwks/project-test-6e3f1a2b",
+     "issuer": "stytch.com/project-test-6e3f1a2b", "claim_mapping": {"user_id": "sub", "email": "emails"}}'::jsonb
+   || jsonb_build_object('jwks', :'stytch_jwks'::jsonb)),
+  ('{"provider": "workos", "domain": "api.workos.com", "client_id": "client_01HQSXWORKOS",
+     "jwks_uri": "https://api.workos.com/sso/jwks/client_01HQSXWORKOS", "issuer": "https://api.workos.com",
+     "claim_mapping": {"user_id": "sub", "email": "email", "tenant": "org_id", "role": "role"}}'::jsonb
+   || jsonb_build_object('jwks', :'workos_jwks'::jsonb)),
+  ('{"provider": "insforge", "issuer": "https://acme.clerk.accounts.dev", "audience": "insforge-api",
+     "claim_mapping": {"user_id": "sub", "role": {"claim": "role", "default": "authenticated"}}}'::jsonb
+   || jsonb_build_object('secret', :'insforge_secret'))
+) AS p(cfg);
+SELECT name, issuer, audience, algorithms, key_ids, jwks_uri, has_secret FROM idp.providers ORDER BY name;
+
+-- Step 4: "A successful response returns {valid, provider, user_id, email}" (tenant: unmapped).
+SELECT idp.verify_jwt(:'clerk_alice');
+SELECT idp.verify_jwt(:'clerk_bob');
+
+-- Step 5: the session token of the request, for its transaction only. Alice is signed in
+-- through an organization: org_id and org_role are in the token, azp is the allowed origin.
+BEGIN;
+SET LOCAL request.jwt = :'clerk_org_alice';
+SELECT idp.requesting_user_id(), idp.email(), idp.tenant_id(), idp.role(), idp.provider();
+SELECT idp.claim('azp') AS azp, idp.claim('sid') AS sid, idp.claim('org_id') AS org_id,
+       idp.claim('org_role') AS org_role, idp.claim('$.missing') AS missing;
+SELECT idp.identity() - 'expires_at' AS identity;
+-- expires_at is the token's exp, as a timestamp (not shown: it changes every run).
+SELECT (idp.identity()->>'expires_at')::timestamptz = to_timestamp(idp.claim('exp')::numeric) AS expires_at_is_exp;
+SELECT idp.claims() - 'exp' - 'iat' AS claims;
+COMMIT;
+SELECT idp.requesting_user_id() IS NULL AS gone_after_commit;
+
+-- "If you use Clerk Organizations, ... map org_id to the tenant field": registered again with
+-- the tenant mapping, the change is seen at once. A user outside any organization has none.
+SELECT idp.register_provider('{
+  "provider": "clerk",
+  "domain": "acme.clerk.accounts.dev",
+  "client_id": "pk_test_YWNtZS5jbGVyay5hY2NvdW50cy5kZXYk",
+  "jwks_uri": "https://acme.clerk.accounts.dev/.well-known/jwks.json",
+  "issuer": "https://acme.clerk.accounts.dev",
+  "claim_mapping": {"user_id": "sub", "email": "email", "tenant": "org_id"}
+}'::jsonb || jsonb_build_object('jwks', :'clerk_jwks'::jsonb));
+SELECT idp.verify_jwt(:'clerk_org_alice');
+SELECT idp.verify_jwt(:'clerk_alice');
+BEGIN;
+SET LOCAL request.jwt = :'clerk_org_alice';
+SELECT idp.tenant_id();
+COMMIT;
+
+-- JWT templates: the same Clerk user through the HS256 "insforge" template (same issuer) is
+-- verified by the insforge provider; which one verified the request is idp.provider().
+-- Troubleshooting "Missing email claim": the template adds no email claim, so idp.email() is NULL.
+BEGIN;
+SET LOCAL request.jwt = :'clerk_alice';
+SELECT idp.provider(), idp.requesting_user_id(), idp.email(), idp.role();
+COMMIT;
+BEGIN;
+SET LOCAL request.jwt = :'insforge_alice';
+SELECT idp.provider(), idp.requesting_user_id(), idp.email(), idp.role();
+COMMIT;
+
+-- Step 6: RLS "strict": files filtered by the user id of the verified token.
+CREATE TABLE clerk_files (
+  id      int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  user_id text NOT NULL DEFAULT idp.requesting_user_id(),
+  name    text NOT NULL
+);
+ALTER TABLE clerk_files ENABLE ROW LEVEL SECURITY;
+CREATE POLICY clerk_files_owner ON clerk_files
+  USING (user_id = (SELECT idp.requesting_user_id()))
+  WITH CHECK (user_id = (SELECT idp.requesting_user_id()));
+CREATE ROLE regress_clerk_app NOLOGIN;
+GRANT USAGE ON SCHEMA idp TO regress_clerk_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON clerk_files TO regress_clerk_app;
+SET ROLE regress_clerk_app;
+
+BEGIN;
+SET LOCAL request.jwt = :'clerk_alice';
+INSERT INTO clerk_files (name) VALUES ('alice-avatar.png'), ('alice-notes.md');
+COMMIT;
+BEGIN;
+SET LOCAL request.jwt = :'clerk_bob';
+INSERT INTO clerk_files (name) VALUES ('bob-report.pdf');
+SELECT user_id, name FROM clerk_files ORDER BY id;
+-- Troubleshooting "403 Forbidden: RLS blocking access": Bob's sub is not the owner of
+-- Alice's files, so he cannot see, change or claim them.
+DELETE FROM clerk_files WHERE name LIKE 'alice%' RETURNING name;
+SELECT regress.try($$INSERT INTO clerk_files (user_id, name) VALUES ('user_2alice', 'planted.txt') RETURNING name$$) AS forged;
+COMMIT;
+BEGIN;
+SET LOCAL request.jwt = :'clerk_alice';
+SELECT user_id, name FROM clerk_files ORDER BY id;
+COMMIT;
+
+-- Troubleshooting "getToken() returns null": no token, an anonymous request, no rows.
+SELECT idp.requesting_user_id() IS NULL AS anonymous, count(*) AS rows FROM clerk_files;
+
+-- Troubleshooting "401 Unauthorized: token expired"; "invalid_token": an issuer no provider is
+-- registered for (what a typo in the Clerk domain leads to); a tampered token. Rejected with a
+-- code by verify_jwt, an ERROR for a request.
+SELECT name, r->>'valid' AS valid, r->>'error' AS error, r->>'message' AS message
+FROM (VALUES ('expired', :'clerk_expired'), ('wrong issuer', :'wrong_issuer'),
+             ('tampered', :'tampered_payload')) AS t(name, token),
+     LATERAL (SELECT idp.verify_jwt(token) AS r) v;
+BEGIN;
+SET LOCAL request.jwt = :'clerk_expired';
+SELECT regress.try('SELECT count(*) FROM clerk_files') AS expired;
+ROLLBACK;
+
+RESET ROLE;
+SELECT user_id, name FROM clerk_files ORDER BY id;
+DROP TABLE clerk_files;
+DROP OWNED BY regress_clerk_app;
+DROP ROLE regress_clerk_app;

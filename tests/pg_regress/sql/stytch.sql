@@ -1,0 +1,114 @@
+-- The Stytch guide, as SQL.
+--   Step 1  a project (project id project-test-6e3f1a2b), magic links enabled
+--   Step 2  redirect URLs (nothing to do in the database)
+--   Step 3  register Stytch as an identity provider: issuer stytch.com/<project id>; claim
+--           mapping sub -> user_id, emails -> email (Stytch stores emails as an array: the
+--           first one is the email); the project id as the audience
+--   Step 4  test the connection with a magic-link session JWT: {valid, provider, user_id, email}
+--   Step 5  use the session JWT: request.jwt, the identity functions, the session claim
+--   Step 6  row-level security: each user gets an isolated memory namespace
+--   Troubleshooting: a session JWT of another project (wrong project id), no email
+\set ECHO none
+\getenv fixtures PG_IDP_FIXTURES
+\i :fixtures
+\set ECHO all
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_idp CASCADE;
+CREATE EXTENSION pg_idp;
+RESET client_min_messages;
+
+-- Step 3: the guide's registration body, plus the project id as audience, JWKS inline.
+SELECT idp.register_provider('{
+  "provider": "stytch",
+  "domain": "stytch.com",
+  "client_id": "project-test-6e3f1a2b",
+  "audience": "project-test-6e3f1a2b",
+  "jwks_uri": "https://stytch.com/v1/sessions/jwks/project-test-6e3f1a2b",
+  "issuer": "stytch.com/project-test-6e3f1a2b",
+  "claim_mapping": {
+    "user_id": "sub",
+    "email": "emails"
+  }
+}'::jsonb || jsonb_build_object('jwks', :'stytch_jwks'::jsonb));
+
+-- The other four guides' providers, side by side (InsForge shares Clerk's issuer).
+SELECT idp.register_provider(cfg) AS registered FROM (VALUES
+  ('{"provider": "clerk", "domain": "acme.clerk.accounts.dev", "client_id": "pk_test_YWNtZS5jbGVyay5hY2NvdW50cy5kZXYk",
+     "jwks_uri": "https://acme.clerk.accounts.dev/.well-known/jwks.json", "issuer": "https://acme.clerk.accounts.dev",
+     "claim_mapping": {"user_id": "sub", "email": "email"}}'::jsonb
+   || jsonb_build_object('jwks', :'clerk_jwks'::jsonb)),
+  ('{"provider": "auth0", "domain": "acme.us.auth0.com", "client_id": "yOUrAuTh0cLiEnTiD",
+     "audience": "https://api.example.com", "jwks_uri": "https://acme.us.auth0.com/.well-known/jwks.json",
+     "issuer": "https://acme.us.auth0.com/", "claim_mapping": {"user_id": "sub", "email": "email", "tenant": "org_id"}}'::jsonb
+   || jsonb_build_object('jwks', :'auth0_jwks'::jsonb)),
+  ('{"provider": "workos", "domain": "api.workos.com", "client_id": "client_01HQSXWORKOS",
+     "jwks_uri": "https://api.workos.com/sso/jwks/client_01HQSXWORKOS", "issuer": "https://api.workos.com",
+     "claim_mapping": {"user_id": "sub", "email": "email", "tenant": "org_id", "role": "role"}}'::jsonb
+   || jsonb_build_object('jwks', :'workos_jwks'::jsonb)),
+  ('{"provider": "insforge", "issuer": "https://acme.clerk.accounts.dev", "audience": "insforge-api",
+     "claim_mapping": {"user_id": "sub", "role": {"claim": "role", "default": "authenticated"}}}'::jsonb
+   || jsonb_build_object('secret', :'insforge_secret'))
+) AS p(cfg);
+SELECT name, issuer, audience, algorithms, key_ids, jwks_uri FROM idp.providers ORDER BY name;
+
+-- Step 4: "A successful response returns {valid, provider, user_id, email}": the email is the
+-- first of the token's emails array.
+SELECT idp.verify_jwt(:'stytch_user');
+
+-- Step 5: the session JWT of the request.
+BEGIN;
+SET LOCAL request.jwt = :'stytch_user';
+SELECT idp.requesting_user_id(), idp.email(), idp.tenant_id(), idp.role(), idp.provider();
+SELECT idp.claim('emails') AS emails, idp.claim('$.emails[1]') AS second_email, idp.claim('aud') AS aud;
+-- The session claim: its id, and how the user authenticated (a magic link sent by email).
+SELECT idp.claim('$[''https://stytch.com/session''].id') AS session_id,
+       idp.claim('$[''https://stytch.com/session''].authentication_factors[0]') AS first_factor;
+SELECT idp.identity() - 'expires_at' AS identity;
+COMMIT;
+
+-- Troubleshooting "invalid_token: project ID wrong": a session JWT of another Stytch project
+-- (same issuer form, audience of that project) is rejected, with a code.
+SELECT r->>'valid' AS valid, r->>'error' AS error, r->>'message' AS message
+FROM (SELECT idp.verify_jwt(:'stytch_other_project') AS r) v;
+SELECT regress.as_request(:'stytch_other_project') AS other_project;
+
+-- Step 6: ZeroMemory-style isolated namespaces: each user reads and writes only their own.
+CREATE TABLE stytch_memories (
+  id          int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  user_id     text NOT NULL DEFAULT idp.requesting_user_id(),
+  entity_name text NOT NULL,
+  content     text NOT NULL
+);
+ALTER TABLE stytch_memories ENABLE ROW LEVEL SECURITY;
+CREATE POLICY stytch_memories_owner ON stytch_memories
+  USING (user_id = (SELECT idp.requesting_user_id()))
+  WITH CHECK (user_id = (SELECT idp.requesting_user_id()));
+INSERT INTO stytch_memories (user_id, entity_name, content)
+  VALUES ('user-test-someone-else', 'user_events', 'Someone else signed in with a password');
+CREATE ROLE regress_stytch_app NOLOGIN;
+GRANT USAGE ON SCHEMA idp TO regress_stytch_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON stytch_memories TO regress_stytch_app;
+SET ROLE regress_stytch_app;
+
+BEGIN;
+SET LOCAL request.jwt = :'stytch_user';
+INSERT INTO stytch_memories (entity_name, content) VALUES ('user_events', 'User authenticated via magic link');
+SELECT user_id, entity_name, content FROM stytch_memories ORDER BY id;
+-- "403 Forbidden": another user's memories cannot be read, deleted or written.
+DELETE FROM stytch_memories WHERE user_id = 'user-test-someone-else' RETURNING id;
+SELECT regress.try($$INSERT INTO stytch_memories (user_id, entity_name, content) VALUES ('user-test-someone-else', 'user_events', 'planted') RETURNING id$$) AS forged;
+COMMIT;
+
+-- No session (the magic link was never authenticated): an anonymous request sees nothing.
+SELECT idp.requesting_user_id() IS NULL AS anonymous, count(*) AS rows FROM stytch_memories;
+-- The other project's session JWT is an error, not an empty namespace.
+BEGIN;
+SET LOCAL request.jwt = :'stytch_other_project';
+SELECT regress.try('SELECT count(*) FROM stytch_memories') AS other_project;
+ROLLBACK;
+
+RESET ROLE;
+SELECT user_id, entity_name, content FROM stytch_memories ORDER BY id;
+DROP TABLE stytch_memories;
+DROP OWNED BY regress_stytch_app;
+DROP ROLE regress_stytch_app;
