@@ -855,3 +855,21 @@ fn iso8601_formats_epoch_seconds() {
     assert_eq!(pg_idp_core::verify::iso8601(1_795_379_185.9), "2026-11-22T20:26:25Z");
     assert_eq!(pg_idp_core::verify::iso8601(951_782_400.0), "2000-02-29T00:00:00Z");
 }
+
+#[test]
+fn jku_x5u_and_embedded_jwk_headers_are_never_used_to_find_a_key() {
+    // The attacker signs with their own key and points the header at it, every way JOSE allows.
+    let now = now();
+    let attacker = new_rs_key("rsa-1");
+    let reg = registry(vec![jwks_provider(&[rs_key()])]);
+    let header = json!({
+        "jku": "https://attacker.example.com/jwks.json",
+        "x5u": "https://attacker.example.com/cert.pem",
+        "jwk": public_jwk(&attacker),
+    });
+    let token = sign_with(&attacker, Alg::RS256, &claims(now), header);
+    reject(&reg, &token, now, ErrorCode::InvalidSignature);
+    // Without a kid the embedded key is still ignored.
+    let token = sign_with(&attacker, Alg::RS256, &claims(now), json!({"kid": null, "jwk": public_jwk(&attacker)}));
+    reject(&reg, &token, now, ErrorCode::InvalidSignature);
+}
