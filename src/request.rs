@@ -17,6 +17,10 @@ use crate::registry;
 /// The setting that carries the raw compact JWS of the current request.
 pub const REQUEST_JWT: &CStr = c"request.jwt";
 
+/// PostgREST's per-request JSON object of HTTP headers; its bearer token is used when
+/// `request.jwt` is empty.
+pub const REQUEST_HEADERS: &CStr = c"request.headers";
+
 /// Entries kept before the cache is emptied and starts over.
 const CACHE_CAPACITY: usize = 1000;
 
@@ -27,6 +31,8 @@ struct Entry {
 
 thread_local! {
     static IDENTITIES: RefCell<HashMap<String, Entry>> = RefCell::new(HashMap::new());
+    /// The last `request.headers` value seen and the bearer token found in it.
+    static HEADERS: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
 }
 
 /// Seconds since the Unix epoch at the start of the current statement: every row of a statement
@@ -42,11 +48,11 @@ pub fn verify_options() -> VerifyOptions {
     VerifyOptions { now: statement_now(), max_token_bytes: crate::gucs::max_token_bytes() }
 }
 
-/// The raw value of `request.jwt`, or `None` when it is unset or empty.
-pub fn request_token() -> Option<String> {
+/// The raw value of a setting, or `None` when it is unset or blank.
+fn setting(name: &CStr) -> Option<String> {
     // SAFETY: GetConfigOption returns a pointer into GUC storage, valid until the next change of
     // the setting; it is copied before anything else runs.
-    let ptr = unsafe { pg_sys::GetConfigOption(REQUEST_JWT.as_ptr(), true, false) };
+    let ptr = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
     if ptr.is_null() {
         return None;
     }
@@ -57,6 +63,26 @@ pub fn request_token() -> Option<String> {
     } else {
         Some(s.to_string())
     }
+}
+
+/// The token of the current request: `request.jwt`, or when that is unset or empty, the bearer
+/// token of the `Authorization` header in PostgREST's `request.headers`.
+pub fn request_token() -> Option<String> {
+    if let Some(t) = setting(REQUEST_JWT) {
+        return Some(t);
+    }
+    let headers = setting(REQUEST_HEADERS)?;
+    HEADERS.with(|h| {
+        let mut h = h.borrow_mut();
+        if let Some((raw, token)) = h.as_ref() {
+            if *raw == headers {
+                return token.clone();
+            }
+        }
+        let token = pg_idp_core::headers::bearer_token(&headers).unwrap_or_else(|e| crate::errors::raise_invalid_argument(e));
+        *h = Some((headers, token.clone()));
+        token
+    })
 }
 
 pub(crate) fn lookup(registry: &Registry, token: &str, opts: &VerifyOptions) -> Result<Rc<Identity>, VerifyError> {

@@ -11,6 +11,7 @@ pub mod b64;
 pub mod claims;
 pub mod config;
 pub mod error;
+pub mod headers;
 pub mod jwk;
 pub mod sign;
 pub mod token;
