@@ -81,7 +81,7 @@ pub fn current() -> (Rc<Registry>, bool) {
 }
 
 fn read_version() -> i64 {
-    match Spi::get_one::<i64>("SELECT version FROM idp.registry_state") {
+    match select_one::<i64>("SELECT version FROM idp.registry_state") {
         Ok(Some(v)) => v,
         Ok(None) => raise_internal("pg_idp registry state is missing (idp.registry_state is empty)".into()),
         Err(e) => raise_internal(format!("cannot read pg_idp registry state: {e}")),
@@ -110,6 +110,19 @@ fn read_providers() -> Vec<Provider> {
             })
         })
         .collect()
+}
+
+/// The first column of the first row of a read-only query. `Spi::get_one` opens a read-write SPI
+/// connection, which assigns a transaction id: on a hot standby that fails, and on a primary it
+/// would burn an xid for every request. Every read of the registry goes through here instead.
+fn select_one<T: pgrx::datum::FromDatum + pgrx::datum::IntoDatum>(query: &str) -> Result<Option<T>, pgrx::spi::Error> {
+    Spi::connect(|client| {
+        let table = client.select(query, Some(1), &[])?;
+        if table.is_empty() {
+            return Ok(None);
+        }
+        table.first().get_one::<T>()
+    })
 }
 
 /// Run `f` with the current user switched to the owner of `idp.provider_registry`.
@@ -144,7 +157,7 @@ fn registry_owner() -> pg_sys::Oid {
         return o;
     }
     // Catalog-only lookup: needs no privilege on schema idp.
-    let owner = Spi::get_one::<pg_sys::Oid>(
+    let owner = select_one::<pg_sys::Oid>(
         "SELECT c.relowner FROM pg_catalog.pg_class c \
          JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
          WHERE n.nspname OPERATOR(pg_catalog.=) 'idp' AND c.relname OPERATOR(pg_catalog.=) 'provider_registry'",

@@ -48,6 +48,27 @@ pub fn verify_options() -> VerifyOptions {
     VerifyOptions { now: statement_now(), max_token_bytes: crate::gucs::max_token_bytes() }
 }
 
+/// `set_config('request.jwt', token, true)`, without SPI (which would assign a transaction id
+/// and fail on a hot standby).
+pub fn set_request_token_local(token: &str) {
+    let value = std::ffi::CString::new(token)
+        .unwrap_or_else(|_| crate::errors::raise_invalid_argument("token contains a NUL byte".into()));
+    // SAFETY: what set_config(name, value, true) does: a transaction-local USERSET change that
+    // PostgreSQL undoes at the end of the (sub)transaction; an ERROR unwinds through pg_guard.
+    unsafe {
+        pg_sys::set_config_option(
+            REQUEST_JWT.as_ptr(),
+            value.as_ptr(),
+            if pg_sys::superuser() { pg_sys::GucContext::PGC_SUSET } else { pg_sys::GucContext::PGC_USERSET },
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            0,
+            false,
+        );
+    }
+}
+
 /// The raw value of a setting, or `None` when it is unset or blank.
 fn setting(name: &CStr) -> Option<String> {
     // SAFETY: GetConfigOption returns a pointer into GUC storage, valid until the next change of

@@ -7,7 +7,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
-use crate::errors::{raise_internal, raise_invalid_argument, raise_invalid_token};
+use crate::errors::{raise_invalid_argument, raise_invalid_token};
 use crate::request::{request_identity, verify_token};
 
 /// The mapped user id (claim_mapping.user_id, default `sub`).
@@ -69,11 +69,6 @@ fn identity() -> Option<JsonB> {
 fn authenticate(token: &str) -> JsonB {
     let token = token.trim();
     let id = verify_token(token).unwrap_or_else(|e| raise_invalid_token(&e));
-    if let Err(e) = Spi::run_with_args(
-        "SELECT pg_catalog.set_config('request.jwt', $1, true)",
-        &[token.into()],
-    ) {
-        raise_internal(format!("cannot set request.jwt: {e}"));
-    }
+    crate::request::set_request_token_local(token);
     JsonB(id.to_full_json())
 }

@@ -9,6 +9,13 @@ use serde_json::Value;
 use crate::errors::{raise_internal, raise_invalid_config, raise_unknown_provider};
 use crate::registry;
 
+/// A registry change in a read-only transaction, or on a hot standby, is SQLSTATE 25006 like any
+/// other write (rather than an internal error from assigning a transaction id during recovery).
+fn ensure_writable(what: &std::ffi::CStr) {
+    // SAFETY: raises an ERROR (caught by pg_guard) when the transaction is read-only.
+    unsafe { pg_sys::PreventCommandIfReadOnly(what.as_ptr()) }
+}
+
 fn store(provider: &Provider, config: Value) {
     let algorithms: Vec<String> = provider.algorithms.iter().map(|a| a.name().to_string()).collect();
     let key_ids: Vec<String> = provider.key_ids().into_iter().map(str::to_string).collect();
@@ -38,6 +45,7 @@ fn store(provider: &Provider, config: Value) {
 /// Register (or replace) a provider from its config; returns its name.
 #[pg_extern(volatile)]
 fn register_provider(config: JsonB) -> String {
+    ensure_writable(c"idp.register_provider()");
     let provider = parse_provider(&config.0).unwrap_or_else(|e| raise_invalid_config(&e));
     store(&provider, config.0);
     provider.name
@@ -46,6 +54,7 @@ fn register_provider(config: JsonB) -> String {
 /// Replace a provider's JWKS (key rotation); returns the number of keys now registered.
 #[pg_extern(volatile)]
 fn set_jwks(provider: &str, jwks: JsonB) -> i32 {
+    ensure_writable(c"idp.set_jwks()");
     let stored = Spi::get_one_with_args::<JsonB>(
         "SELECT config FROM idp.provider_registry WHERE name OPERATOR(pg_catalog.=) $1",
         &[provider.into()],
@@ -65,10 +74,15 @@ fn set_jwks(provider: &str, jwks: JsonB) -> i32 {
 /// Remove a provider; true if it existed.
 #[pg_extern(volatile)]
 fn unregister_provider(name: &str) -> bool {
+    ensure_writable(c"idp.unregister_provider()");
     let deleted = Spi::get_one_with_args::<String>(
         "DELETE FROM idp.provider_registry WHERE name OPERATOR(pg_catalog.=) $1 RETURNING name",
         &[name.into()],
     );
     registry::invalidate();
-    matches!(deleted, Ok(Some(_)))
+    match deleted {
+        Ok(Some(_)) => true,
+        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => false,
+        Err(e) => raise_internal(format!("cannot remove provider \"{name}\": {e}")),
+    }
 }
