@@ -1,8 +1,9 @@
 -- Row-level security in one call: idp.enable_rls, idp.disable_rls, idp.rls_status.
 --
 -- pg_idp's policies are named pg_idp_select, pg_idp_insert, pg_idp_update and pg_idp_delete and
--- carry a comment "pg_idp policy=<kind> user_attnum=<n> tenant_attnum=<n>", by which they are
--- told apart from the table owner's own policies (which are never touched). The functions are
+-- carry a comment "pg_idp policy=<kind> user_attnum=<n> tenant_attnum=<n> prior=<rls><force>",
+-- by which they are told apart from the table owner's own policies (which are never touched);
+-- prior records whether RLS and FORCE were on before the first enable_rls, for disable_rls. The functions are
 -- SECURITY INVOKER: only the table's owner (or a superuser) can change its policies.
 
 -- The expression a policy compares an id column with, evaluated once per statement as an
@@ -69,6 +70,7 @@ DECLARE
     read_expr text;
     write_expr text;
     cmt text;
+    prior text;
     p record;
 BEGIN
     IF tbl IS NULL THEN
@@ -124,8 +126,18 @@ BEGIN
         WHEN 'tenant' THEN tenant_expr
         ELSE format('%s AND %s', tenant_expr, owner_expr)
     END;
-    cmt := format('pg_idp policy=%s user_attnum=%s tenant_attnum=%s', kind,
-                  coalesce(u_attnum::text, ''), coalesce(t_attnum::text, ''));
+    -- The table's RLS state before pg_idp first touched it: kept from our existing policies when
+    -- this is a re-run, read from pg_class otherwise.
+    SELECT substring(obj_description(pol.oid, 'pg_policy') FROM ' prior=([01]{2})$') INTO prior
+      FROM pg_policy pol
+     WHERE pol.polrelid = tbl AND pol.polname = 'pg_idp_select'
+       AND obj_description(pol.oid, 'pg_policy') LIKE 'pg_idp policy=%';
+    IF prior IS NULL THEN
+        SELECT (CASE WHEN c.relrowsecurity THEN '1' ELSE '0' END) || (CASE WHEN c.relforcerowsecurity THEN '1' ELSE '0' END)
+          INTO prior FROM pg_class c WHERE c.oid = tbl;
+    END IF;
+    cmt := format('pg_idp policy=%s user_attnum=%s tenant_attnum=%s prior=%s', kind,
+                  coalesce(u_attnum::text, ''), coalesce(t_attnum::text, ''), prior);
 
     PERFORM idp._rls_drop_policies(tbl);
     EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
@@ -161,21 +173,33 @@ BEGIN
     RETURN n;
 END $$;
 
--- Remove pg_idp's policies from a table, leaving the owner's own policies alone. When no policy
--- is left, row-level security is turned off again (as before enable_rls); while other policies
--- remain it stays on for them. Returns the number of policies removed.
+-- Remove pg_idp's policies from a table, leaving the owner's own policies alone, and put row-level
+-- security back the way it was before the first enable_rls: RLS that was on stays on (a table that
+-- was locked down is never opened); RLS that pg_idp turned on is turned off again, unless other
+-- policies remain (then it stays on for them); FORCE goes back to what it was. Returns the number
+-- of policies removed.
 CREATE FUNCTION idp.disable_rls(tbl regclass) RETURNS int
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n int;
+    prior text;
 BEGIN
     IF tbl IS NULL THEN
         RAISE EXCEPTION 'pg_idp: table must not be NULL' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    SELECT substring(obj_description(pol.oid, 'pg_policy') FROM ' prior=([01]{2})$') INTO prior
+      FROM pg_policy pol
+     WHERE pol.polrelid = tbl AND pol.polname = 'pg_idp_select'
+       AND obj_description(pol.oid, 'pg_policy') LIKE 'pg_idp policy=%';
     n := idp._rls_drop_policies(tbl);
-    IF n > 0 AND NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = tbl) THEN
+    IF n = 0 OR prior IS NULL THEN
+        RETURN n;
+    END IF;
+    IF substr(prior, 2, 1) = '0' THEN
         EXECUTE format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY', tbl);
+    END IF;
+    IF substr(prior, 1, 1) = '0' AND NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = tbl) THEN
         EXECUTE format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', tbl);
     END IF;
     RETURN n;
@@ -198,7 +222,7 @@ AS $$
       FROM pg_class c
       CROSS JOIN LATERAL (
           SELECT regexp_match(obj_description(pol.oid, 'pg_policy'),
-                              '^pg_idp policy=(\w+) user_attnum=(\d*) tenant_attnum=(\d*)$') AS m
+                              '^pg_idp policy=(\w+) user_attnum=(\d*) tenant_attnum=(\d*) prior=[01]{2}$') AS m
             FROM pg_policy pol
            WHERE pol.polrelid = c.oid AND pol.polname = 'pg_idp_select'
       ) s
