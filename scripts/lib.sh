@@ -13,13 +13,26 @@ fi
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Build the extension and install it into the system PostgreSQL 15 (needs root or sudo).
+# Files are staged with `cargo pgrx package` and renamed into place, so a backend that has the
+# previous pg_idp.so loaded (a cluster still running) keeps its copy instead of crashing.
+#   PG_IDP_PROFILE=release selects an optimized build (scripts/bench); the default is debug.
 install_extension() {
-    say "building and installing pg_idp into PostgreSQL 15"
-    if [ "$(id -u)" -eq 0 ]; then
-        (cd "$ROOT" && cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null)
-    else
-        (cd "$ROOT" && cargo pgrx install --pg-config "$PG_CONFIG" --sudo >/dev/null)
-    fi
+    say "building and installing pg_idp into PostgreSQL 15 (${PG_IDP_PROFILE:-debug})"
+    local stage profile=(--debug)
+    [ "${PG_IDP_PROFILE:-debug}" = release ] && profile=()
+    stage="$(mktemp -d /tmp/pg_idp_stage.XXXXXX)"
+    (cd "$ROOT" && cargo pgrx package --pg-config "$PG_CONFIG" "${profile[@]}" --out-dir "$stage" >/dev/null) \
+        || { rm -rf "$stage"; return 1; }
+    local f rel dest sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    while IFS= read -r f; do
+        rel="${f#"$stage"}"
+        dest="$(dirname "$rel")"
+        "${sudo[@]}" mkdir -p "$dest"
+        "${sudo[@]}" cp "$f" "$dest/.$(basename "$rel").new"
+        "${sudo[@]}" mv -f "$dest/.$(basename "$rel").new" "$rel"
+    done < <(find "$stage" -type f)
+    rm -rf "$stage"
 }
 
 # Build the pg-idp CLI; sets PG_IDP to its path.

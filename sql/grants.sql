@@ -3,3 +3,4 @@
 REVOKE EXECUTE ON FUNCTION idp.register_provider(jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp.set_jwks(text, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp.unregister_provider(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION idp._registry_changed(oid) FROM PUBLIC;

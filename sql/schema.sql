@@ -16,24 +16,15 @@ CREATE TABLE idp.provider_registry (
 CREATE INDEX provider_registry_issuer ON idp.provider_registry (issuer);
 REVOKE ALL ON idp.provider_registry FROM PUBLIC;
 
--- Every change to the registry takes a new version from a sequence (never reused, even after a
--- rollback); each backend compares it once per transaction with the version it has cached.
-CREATE SEQUENCE idp.registry_version_seq;
-REVOKE ALL ON SEQUENCE idp.registry_version_seq FROM PUBLIC;
-
-CREATE TABLE idp.registry_state (
-    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    version   bigint NOT NULL
-);
-REVOKE ALL ON idp.registry_state FROM PUBLIC;
-INSERT INTO idp.registry_state (version) VALUES (pg_catalog.nextval('idp.registry_version_seq'));
-
+-- Every change to the registry queues a relcache invalidation of the table, which PostgreSQL
+-- delivers to every backend (and hot standby) at commit: each backend then re-reads the
+-- registry at its next use, and until then uses its cached copy without any query.
 CREATE FUNCTION idp.registry_changed() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    UPDATE idp.registry_state SET version = pg_catalog.nextval('idp.registry_version_seq');
+    PERFORM idp._registry_changed(TG_RELID);
     RETURN NULL;
 END
 $$;

@@ -1,15 +1,25 @@
 //! Every setting of pg_idp: its name, its `GucSetting`, and a deliberate context.
 //!
-//! `request.jwt` is not defined here: it is a placeholder setting any role may set (the token,
-//! not the setting, is the credential), read with `GetConfigOption`.
+//! `request.jwt` and `request.headers` are defined here too, as USERSET strings any role may
+//! set (the token, not the setting, is the credential). Defining them (instead of leaving them
+//! placeholders) lets the hot path read the value through a pointer, and their assign hook bumps
+//! a generation counter, so "the request token has not changed since the last call" is one
+//! integer comparison. A value set before the library was loaded is kept.
 
-use std::ffi::CStr;
+use std::ffi::{c_char, c_void, CStr};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 
 pub const ON_INVALID_TOKEN: &CStr = c"idp.on_invalid_token";
 pub const MAX_TOKEN_BYTES: &CStr = c"idp.max_token_bytes";
+pub const CACHE_SIZE: &CStr = c"idp.cache_size";
+/// The raw compact JWS of the current request.
+pub const REQUEST_JWT: &CStr = c"request.jwt";
+/// PostgREST's per-request JSON object of HTTP headers; its bearer token is used when
+/// `request.jwt` is empty.
+pub const REQUEST_HEADERS: &CStr = c"request.headers";
 
 /// What identity functions do when `request.jwt` is set but invalid.
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -24,6 +34,50 @@ pub enum OnInvalidToken {
 
 pub static ON_INVALID: GucSetting<OnInvalidToken> = GucSetting::<OnInvalidToken>::new(OnInvalidToken::Error);
 pub static MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16384);
+pub static CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1000);
+
+// The variables PostgreSQL's GUC machinery writes the two request settings into.
+static mut REQUEST_JWT_VALUE: *mut c_char = std::ptr::null_mut();
+static mut REQUEST_HEADERS_VALUE: *mut c_char = std::ptr::null_mut();
+/// Bumped by every assignment of either request setting (SET, SET LOCAL, set_config, RESET, and
+/// the restores at COMMIT, ROLLBACK and ROLLBACK TO SAVEPOINT).
+static REQUEST_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+#[pg_guard]
+unsafe extern "C-unwind" fn request_setting_assigned(_newval: *const c_char, _extra: *mut c_void) {
+    REQUEST_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Changes whenever `request.jwt` or `request.headers` may have changed.
+#[inline]
+pub fn request_generation() -> u64 {
+    REQUEST_GENERATION.load(Ordering::Relaxed)
+}
+
+fn setting_value(var: *const *mut c_char) -> Option<&'static str> {
+    // SAFETY: the GUC machinery keeps the pointed-to string alive until the setting changes;
+    // callers use the value before running anything that could change it.
+    let ptr = unsafe { *var };
+    if ptr.is_null() {
+        return None;
+    }
+    let s = unsafe { CStr::from_ptr(ptr) }.to_str().ok()?.trim();
+    if s.is_empty() {
+        None
+    } else {
+        Some(s)
+    }
+}
+
+/// `request.jwt`, trimmed; `None` when unset, empty or not UTF-8.
+pub fn request_jwt() -> Option<&'static str> {
+    setting_value(std::ptr::addr_of!(REQUEST_JWT_VALUE))
+}
+
+/// `request.headers`, trimmed; `None` when unset or empty.
+pub fn request_headers() -> Option<&'static str> {
+    setting_value(std::ptr::addr_of!(REQUEST_HEADERS_VALUE))
+}
 
 pub fn init() {
     // USERSET: choosing NULL over an error only ever makes a request anonymous.
@@ -46,6 +100,48 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // SUSET: each entry is memory in every backend.
+    GucRegistry::define_int_guc(
+        CACHE_SIZE,
+        c"Verified tokens each backend keeps (least recently used first out).",
+        c"0 keeps none beyond the current request's token. Entries are re-checked for expiry on every use and dropped when the registry changes.",
+        &CACHE_ENTRIES,
+        0,
+        1_000_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // SAFETY: the variables are 'static and only ever written by the GUC machinery.
+    unsafe {
+        pg_sys::DefineCustomStringVariable(
+            REQUEST_JWT.as_ptr(),
+            c"The token of the current request (compact JWS), verified by pg_idp.".as_ptr(),
+            c"Set it per transaction: SET LOCAL request.jwt = '...' or set_config('request.jwt', $1, true).".as_ptr(),
+            std::ptr::addr_of_mut!(REQUEST_JWT_VALUE),
+            c"".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            (pg_sys::GUC_NO_SHOW_ALL | pg_sys::GUC_NOT_IN_SAMPLE) as i32,
+            None,
+            Some(request_setting_assigned),
+            None,
+        );
+        pg_sys::DefineCustomStringVariable(
+            REQUEST_HEADERS.as_ptr(),
+            c"PostgREST's request headers (JSON); its bearer token is used when request.jwt is empty.".as_ptr(),
+            std::ptr::null(),
+            std::ptr::addr_of_mut!(REQUEST_HEADERS_VALUE),
+            c"".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            (pg_sys::GUC_NO_SHOW_ALL | pg_sys::GUC_NOT_IN_SAMPLE) as i32,
+            None,
+            Some(request_setting_assigned),
+            None,
+        );
+    }
+}
+
+pub fn cache_size() -> usize {
+    CACHE_ENTRIES.get().max(0) as usize
 }
 
 pub fn max_token_bytes() -> usize {

@@ -19,6 +19,7 @@ extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    registry::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -1,9 +1,11 @@
 //! The provider registry: read from `idp.provider_registry` through SPI and cached per backend.
 //!
-//! The cache is revalidated once per transaction against `idp.registry_state.version`, which a
-//! statement trigger sets from a sequence on every change (sequences never roll back, so a
-//! version is never reused). A change is therefore seen by every backend from its next
-//! transaction, and by the changing backend at once (`invalidate`).
+//! The cache is kept until PostgreSQL's relcache invalidation says the registry table changed:
+//! every change to it runs a statement trigger that queues a relcache invalidation for the table
+//! (`idp._registry_changed`), which PostgreSQL delivers to every backend of the database at its
+//! next transaction start (and to the changing backend at its next command), including the
+//! backends of hot standbys through the WAL. Between changes, using the registry costs an atomic
+//! load: no SPI, no lookup. A lost invalidation (sinval overflow) resets everything.
 //!
 //! The registry holds secrets, so only its owner can read it. Identity functions run as the
 //! caller (an application role), so the reads here switch to the table owner for the duration
@@ -12,80 +14,84 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use pg_idp_core::{parse_provider, Provider, Registry};
 use pgrx::prelude::*;
 
 use crate::errors::raise_internal;
 
-struct Cached {
-    /// Local transaction id of the last version check.
-    checked_lxid: pg_sys::LocalTransactionId,
-    version: i64,
-    registry: Rc<Registry>,
-}
+/// Set by the relcache callback when the registry table (or everything) was invalidated.
+static STALE: AtomicBool = AtomicBool::new(true);
+/// The oid of `idp.provider_registry` as last looked up (0 before the first read).
+static REGISTRY_OID: AtomicU32 = AtomicU32::new(0);
+/// Bumped every time the cached registry is replaced; derived caches compare it.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    static CACHE: RefCell<Option<Cached>> = const { RefCell::new(None) };
-    static OWNER: RefCell<Option<pg_sys::Oid>> = const { RefCell::new(None) };
+    static CACHE: RefCell<Option<Rc<Registry>>> = const { RefCell::new(None) };
 }
 
-fn current_lxid() -> pg_sys::LocalTransactionId {
-    // SAFETY: MyProc is set for every backend that can run SQL.
-    unsafe { (*pg_sys::MyProc).lxid }
+/// Called by PostgreSQL for every relcache invalidation this backend processes.
+#[pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    if relid == pg_sys::InvalidOid || relid.to_u32() == REGISTRY_OID.load(Ordering::Relaxed) {
+        STALE.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Registers the invalidation callback; called once per backend from `_PG_init`.
+pub fn init() {
+    // SAFETY: registering a callback with a 'static function is what the API is for.
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0usize)) }
 }
 
 /// Force a re-read at the next use (after a change made by this backend).
 pub fn invalidate() {
-    OWNER.with(|o| *o.borrow_mut() = None);
-    CACHE.with(|c| {
-        if let Some(c) = c.borrow_mut().as_mut() {
-            c.checked_lxid = pg_sys::InvalidLocalTransactionId;
-            c.version = i64::MIN;
-        }
-    });
+    STALE.store(true, Ordering::Relaxed);
 }
 
-/// The registry as of this transaction, and whether it changed since the previous call
-/// (callers drop derived caches then).
+/// Queue a relcache invalidation of the registry table, delivered to every backend (and
+/// standby) when the current transaction commits. Called by the registry's trigger.
+pub fn broadcast_change(relid: pg_sys::Oid) {
+    // SAFETY: queues a transactional invalidation message for an existing relation.
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) }
+    invalidate();
+}
+
+/// A number that changes whenever the cached registry is replaced.
+pub fn epoch() -> u64 {
+    EPOCH.load(Ordering::Relaxed)
+}
+
+/// True when the cached registry can be used as is.
+#[inline]
+pub fn is_fresh() -> bool {
+    !STALE.load(Ordering::Relaxed)
+}
+
+/// The registry, and whether it was (re)read by this call (callers drop derived caches then).
 pub fn current() -> (Rc<Registry>, bool) {
-    let lxid = current_lxid();
-    let fresh = CACHE.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|c| c.checked_lxid == lxid)
-            .map(|c| c.registry.clone())
-    });
-    if let Some(r) = fresh {
-        return (r, false);
-    }
-    let version = as_registry_owner(read_version);
-    let unchanged = CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        match c.as_mut() {
-            Some(c) if c.version == version => {
-                c.checked_lxid = lxid;
-                Some(c.registry.clone())
-            }
-            _ => None,
+    if is_fresh() {
+        if let Some(r) = CACHE.with(|c| c.borrow().clone()) {
+            return (r, false);
         }
-    });
-    if let Some(r) = unchanged {
-        return (r, false);
     }
-    let registry = Rc::new(Registry::new(as_registry_owner(read_providers)));
-    CACHE.with(|c| {
-        *c.borrow_mut() = Some(Cached { checked_lxid: lxid, version, registry: registry.clone() })
-    });
+    // Cleared before reading, so that an invalidation arriving during the read marks it again.
+    STALE.store(false, Ordering::Relaxed);
+    let (oid, owner) = match registry_table() {
+        Ok(v) => v,
+        Err(e) => {
+            STALE.store(true, Ordering::Relaxed);
+            raise_internal(e)
+        }
+    };
+    REGISTRY_OID.store(oid.to_u32(), Ordering::Relaxed);
+    let providers = as_user(owner, read_providers);
+    let registry = Rc::new(Registry::new(providers));
+    CACHE.with(|c| *c.borrow_mut() = Some(registry.clone()));
+    EPOCH.fetch_add(1, Ordering::Relaxed);
     (registry, true)
-}
-
-fn read_version() -> i64 {
-    match select_one::<i64>("SELECT version FROM idp.registry_state") {
-        Ok(Some(v)) => v,
-        Ok(None) => raise_internal("pg_idp registry state is missing (idp.registry_state is empty)".into()),
-        Err(e) => raise_internal(format!("cannot read pg_idp registry state: {e}")),
-    }
 }
 
 fn read_providers() -> Vec<Provider> {
@@ -101,33 +107,23 @@ fn read_providers() -> Vec<Provider> {
         }
         Ok(out)
     });
-    let rows = rows.unwrap_or_else(|e| raise_internal(format!("cannot read pg_idp providers: {e}")));
+    let rows = rows.unwrap_or_else(|e| {
+        STALE.store(true, Ordering::Relaxed);
+        raise_internal(format!("cannot read pg_idp providers: {e}"))
+    });
     rows.into_iter()
         .map(|(name, cfg)| {
             parse_provider(&cfg.0).unwrap_or_else(|e| {
                 // Stored configs were validated on the way in; this means the table was edited by hand.
+                STALE.store(true, Ordering::Relaxed);
                 raise_internal(format!("stored config of provider \"{name}\" is invalid: {e}"))
             })
         })
         .collect()
 }
 
-/// The first column of the first row of a read-only query. `Spi::get_one` opens a read-write SPI
-/// connection, which assigns a transaction id: on a hot standby that fails, and on a primary it
-/// would burn an xid for every request. Every read of the registry goes through here instead.
-fn select_one<T: pgrx::datum::FromDatum + pgrx::datum::IntoDatum>(query: &str) -> Result<Option<T>, pgrx::spi::Error> {
-    Spi::connect(|client| {
-        let table = client.select(query, Some(1), &[])?;
-        if table.is_empty() {
-            return Ok(None);
-        }
-        table.first().get_one::<T>()
-    })
-}
-
-/// Run `f` with the current user switched to the owner of `idp.provider_registry`.
-fn as_registry_owner<R>(f: impl FnOnce() -> R) -> R {
-    let owner = registry_owner();
+/// Run `f` with the current user switched to `owner`.
+fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     let mut saved_user = pg_sys::InvalidOid;
     let mut saved_ctx: i32 = 0;
     // SAFETY: plain reads/writes of backend-local state; restored by the guard below, and by
@@ -152,21 +148,26 @@ fn as_registry_owner<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-fn registry_owner() -> pg_sys::Oid {
-    if let Some(o) = OWNER.with(|o| *o.borrow()) {
-        return o;
-    }
-    // Catalog-only lookup: needs no privilege on schema idp.
-    let owner = select_one::<pg_sys::Oid>(
-        "SELECT c.relowner FROM pg_catalog.pg_class c \
-         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
-         WHERE n.nspname OPERATOR(pg_catalog.=) 'idp' AND c.relname OPERATOR(pg_catalog.=) 'provider_registry'",
-    );
-    match owner {
-        Ok(Some(o)) => {
-            OWNER.with(|c| *c.borrow_mut() = Some(o));
-            o
+/// The oid and owner of `idp.provider_registry`, from the catalogs (needs no privilege on
+/// schema idp).
+fn registry_table() -> Result<(pg_sys::Oid, pg_sys::Oid), String> {
+    let row = Spi::connect(|client| {
+        let table = client.select(
+            "SELECT c.oid, c.relowner FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+             WHERE n.nspname OPERATOR(pg_catalog.=) 'idp' AND c.relname OPERATOR(pg_catalog.=) 'provider_registry'",
+            Some(1),
+            &[],
+        )?;
+        if table.is_empty() {
+            return Ok(None);
         }
-        _ => raise_internal("pg_idp registry table idp.provider_registry not found".into()),
+        let first = table.first();
+        Ok::<_, pgrx::spi::Error>(Some((first.get::<pg_sys::Oid>(1)?, first.get::<pg_sys::Oid>(2)?)))
+    });
+    match row {
+        Ok(Some((Some(oid), Some(owner)))) => Ok((oid, owner)),
+        Ok(_) => Err("pg_idp registry table idp.provider_registry not found (is the extension installed in this database?)".into()),
+        Err(e) => Err(format!("cannot look up the pg_idp registry table: {e}")),
     }
 }

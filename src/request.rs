@@ -1,42 +1,50 @@
-//! The request token (`request.jwt`) and the per-backend cache of verified identities.
+//! The request token (`request.jwt`, else PostgREST's `request.headers`) and the per-backend
+//! caches of verified identities.
 //!
-//! A policy such as `user_id = idp.requesting_user_id()` may be evaluated once per row, so a
-//! verified token is cached, keyed by the token text. A hit still re-checks `exp` against the
-//! statement's start time. The cache is dropped whenever the registry changes.
+//! A policy such as `user_id = idp.requesting_user_id()` may be evaluated once per row, so:
+//! - the identity of the current request is remembered with the request-settings generation
+//!   (bumped by every assignment of `request.jwt` or `request.headers`) and the registry epoch;
+//!   while both are unchanged a call only re-checks `exp`/`nbf` against the statement's start
+//!   time: no parsing, no hashing, no SPI, no allocation;
+//! - every verified token is kept in a bounded LRU cache (`idp.cache_size` entries), so a backend
+//!   serving many users (a pooled connection) verifies each token once. A hit re-checks `exp`.
+//!
+//! Both are dropped whenever the registry changes.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::ffi::CStr;
+use std::num::NonZeroUsize;
 use std::rc::Rc;
 
+use lru::LruCache;
 use pg_idp_core::{Identity, Registry, VerifyError, VerifyOptions};
 use pgrx::prelude::*;
 
-use crate::registry;
-
-/// The setting that carries the raw compact JWS of the current request.
-pub const REQUEST_JWT: &CStr = c"request.jwt";
-
-/// PostgREST's per-request JSON object of HTTP headers; its bearer token is used when
-/// `request.jwt` is empty.
-pub const REQUEST_HEADERS: &CStr = c"request.headers";
-
-/// Entries kept before the cache is emptied and starts over.
-const CACHE_CAPACITY: usize = 1000;
+use crate::{gucs, registry};
 
 struct Entry {
     identity: Rc<Identity>,
     leeway_seconds: i64,
 }
 
+/// The identity of the current request, and what it was computed from.
+struct Current {
+    generation: u64,
+    epoch: u64,
+    max_token_bytes: usize,
+    /// `None`: an anonymous request.
+    entry: Option<(Rc<Identity>, i64)>,
+}
+
 thread_local! {
-    static IDENTITIES: RefCell<HashMap<String, Entry>> = RefCell::new(HashMap::new());
+    static IDENTITIES: RefCell<Option<LruCache<Box<str>, Entry>>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
     /// The last `request.headers` value seen and the bearer token found in it.
     static HEADERS: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
 }
 
 /// Seconds since the Unix epoch at the start of the current statement: every row of a statement
-/// sees the same clock, as a STABLE function must.
+/// sees the same clock, as a STABLE function must (parallel workers get the leader's).
+#[inline]
 pub fn statement_now() -> f64 {
     // SAFETY: reads backend-local transaction state.
     let ts = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
@@ -45,7 +53,7 @@ pub fn statement_now() -> f64 {
 }
 
 pub fn verify_options() -> VerifyOptions {
-    VerifyOptions { now: statement_now(), max_token_bytes: crate::gucs::max_token_bytes() }
+    VerifyOptions { now: statement_now(), max_token_bytes: gucs::max_token_bytes() }
 }
 
 /// `set_config('request.jwt', token, true)`, without SPI (which would assign a transaction id
@@ -57,7 +65,7 @@ pub fn set_request_token_local(token: &str) {
     // PostgreSQL undoes at the end of the (sub)transaction; an ERROR unwinds through pg_guard.
     unsafe {
         pg_sys::set_config_option(
-            REQUEST_JWT.as_ptr(),
+            gucs::REQUEST_JWT.as_ptr(),
             value.as_ptr(),
             if pg_sys::superuser() { pg_sys::GucContext::PGC_SUSET } else { pg_sys::GucContext::PGC_USERSET },
             pg_sys::GucSource::PGC_S_SESSION,
@@ -69,86 +77,158 @@ pub fn set_request_token_local(token: &str) {
     }
 }
 
-/// The raw value of a setting, or `None` when it is unset or blank.
-fn setting(name: &CStr) -> Option<String> {
-    // SAFETY: GetConfigOption returns a pointer into GUC storage, valid until the next change of
-    // the setting; it is copied before anything else runs.
-    let ptr = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
-    if ptr.is_null() {
-        return None;
-    }
-    let s = unsafe { CStr::from_ptr(ptr) }.to_string_lossy();
-    let s = s.trim();
-    if s.is_empty() {
-        None
-    } else {
-        Some(s.to_string())
-    }
-}
-
 /// The token of the current request: `request.jwt`, or when that is unset or empty, the bearer
 /// token of the `Authorization` header in PostgREST's `request.headers`.
 pub fn request_token() -> Option<String> {
-    if let Some(t) = setting(REQUEST_JWT) {
-        return Some(t);
+    if let Some(t) = gucs::request_jwt() {
+        return Some(t.to_string());
     }
-    let headers = setting(REQUEST_HEADERS)?;
+    let headers = gucs::request_headers()?;
     HEADERS.with(|h| {
-        let mut h = h.borrow_mut();
-        if let Some((raw, token)) = h.as_ref() {
-            if *raw == headers {
+        if let Some((raw, token)) = h.borrow().as_ref() {
+            if raw == headers {
                 return token.clone();
             }
         }
-        let token = pg_idp_core::headers::bearer_token(&headers).unwrap_or_else(|e| crate::errors::raise_invalid_argument(e));
-        *h = Some((headers, token.clone()));
+        let token = pg_idp_core::headers::bearer_token(headers)
+            .unwrap_or_else(|e| crate::errors::raise_invalid_argument(e));
+        *h.borrow_mut() = Some((headers.to_string(), token.clone()));
         token
     })
 }
 
-pub(crate) fn lookup(registry: &Registry, token: &str, opts: &VerifyOptions) -> Result<Rc<Identity>, VerifyError> {
-    // The limit may have been lowered since the token was cached.
-    pg_idp_core::token::check_size(token, opts.max_token_bytes)?;
-    let hit = IDENTITIES.with(|m| {
-        m.borrow().get(token).and_then(|e| {
-            if e.identity.is_live(opts.now, e.leeway_seconds) {
-                Some(Ok(e.identity.clone()))
-            } else {
+fn with_cache<R>(f: impl FnOnce(&mut LruCache<Box<str>, Entry>) -> R) -> Option<R> {
+    let size = NonZeroUsize::new(gucs::cache_size());
+    IDENTITIES.with(|c| {
+        let mut c = c.borrow_mut();
+        match (size, c.as_mut()) {
+            (None, _) => {
+                *c = None;
                 None
             }
+            (Some(n), Some(cache)) => {
+                if cache.cap() != n {
+                    cache.resize(n);
+                }
+                Some(f(cache))
+            }
+            (Some(n), None) => Some(f(c.insert(LruCache::new(n)))),
+        }
+    })
+}
+
+/// Verify `token` through the LRU cache of verified tokens.
+pub(crate) fn lookup(registry: &Registry, token: &str, opts: &VerifyOptions) -> Result<(Rc<Identity>, i64), VerifyError> {
+    // The limit may have been lowered since the token was cached.
+    pg_idp_core::token::check_size(token, opts.max_token_bytes)?;
+    let hit = with_cache(|cache| {
+        cache.get(token).and_then(|e| {
+            e.identity
+                .is_live(opts.now, e.leeway_seconds)
+                .then(|| (e.identity.clone(), e.leeway_seconds))
         })
-    });
+    })
+    .flatten();
     if let Some(h) = hit {
-        return h;
+        return Ok(h);
     }
     let identity = Rc::new(registry.verify(token, opts)?);
     let leeway_seconds = registry.provider(&identity.provider).map(|p| p.leeway_seconds).unwrap_or(0);
-    IDENTITIES.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() >= CACHE_CAPACITY {
-            m.clear();
-        }
-        m.insert(token.to_string(), Entry { identity: identity.clone(), leeway_seconds });
-    });
-    Ok(identity)
+    with_cache(|cache| cache.put(token.into(), Entry { identity: identity.clone(), leeway_seconds }));
+    Ok((identity, leeway_seconds))
+}
+
+/// The registry, dropping every derived cache when it was (re)read.
+fn fresh_registry() -> Rc<Registry> {
+    let (registry, changed) = registry::current();
+    if changed {
+        IDENTITIES.with(|c| {
+            if let Some(c) = c.borrow_mut().as_mut() {
+                c.clear()
+            }
+        });
+        CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+    registry
 }
 
 /// Verify any token through the cache.
 pub fn verify_token(token: &str) -> Result<Rc<Identity>, VerifyError> {
-    let (registry, changed) = registry::current();
-    if changed {
-        IDENTITIES.with(|m| m.borrow_mut().clear());
-    }
-    lookup(&registry, token, &verify_options())
+    let registry = fresh_registry();
+    lookup(&registry, token, &verify_options()).map(|(id, _)| id)
 }
 
-/// The identity of the current request: `None` without a token. An invalid token raises
-/// SQLSTATE 28000, or answers `None` when `idp.on_invalid_token = null`.
-pub fn request_identity() -> Option<Rc<Identity>> {
-    let token = request_token()?;
-    match verify_token(&token) {
-        Ok(id) => Some(id),
-        Err(_) if crate::gucs::invalid_token_is_null() => None,
+/// Answer `f` about the identity of the current request (`None`: anonymous). An invalid token
+/// raises SQLSTATE 28000, or is anonymous when `idp.on_invalid_token = null`.
+///
+/// The hot path (same request settings, same registry, same limits) is a few comparisons and
+/// an expiry check; `f` borrows the cached identity, so nothing is copied.
+#[inline]
+pub fn with_request_identity<R>(f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R {
+    let generation = gucs::request_generation();
+    let max_token_bytes = gucs::max_token_bytes();
+    if registry::is_fresh() {
+        let epoch = registry::epoch();
+        let now = statement_now();
+        let hit = CURRENT.with(|c| {
+            let c = c.borrow();
+            let c = c.as_ref()?;
+            if c.generation != generation || c.epoch != epoch || c.max_token_bytes != max_token_bytes {
+                return None;
+            }
+            match &c.entry {
+                None => Some(None),
+                Some((id, leeway)) if id.is_live(now, *leeway) => Some(Some(id.clone())),
+                Some(_) => None,
+            }
+        });
+        if let Some(hit) = hit {
+            return f(hit.as_ref());
+        }
+    }
+    let (entry, remember) = resolve_request_identity();
+    let identity = entry.as_ref().map(|(id, _)| id.clone());
+    CURRENT.with(|c| {
+        *c.borrow_mut() =
+            remember.then(|| Current { generation, epoch: registry::epoch(), max_token_bytes, entry })
+    });
+    f(identity.as_ref())
+}
+
+/// The identity of the request token, and whether the answer may be remembered for the same
+/// settings (an invalid token answered as anonymous under `idp.on_invalid_token = null` is not:
+/// that setting may change while the token stays).
+fn resolve_request_identity() -> (Option<(Rc<Identity>, i64)>, bool) {
+    let Some(token) = request_token() else { return (None, true) };
+    let registry = fresh_registry();
+    match lookup(&registry, &token, &verify_options()) {
+        Ok(found) => (Some(found), true),
+        Err(_) if gucs::invalid_token_is_null() => (None, false),
         Err(e) => crate::errors::raise_invalid_token(&e),
     }
+}
+
+/// The identity of the current request: `None` without a token.
+pub fn request_identity() -> Option<Rc<Identity>> {
+    with_request_identity(|id| id.cloned())
+}
+
+/// A text of the current request's identity, borrowed for as long as PostgreSQL needs to copy
+/// it into the result datum, so the hot path allocates nothing but that datum. `CURRENT` keeps
+/// the identity alive until the next call of an identity function, which cannot begin before
+/// this result has been converted.
+pub fn request_identity_str(field: impl FnOnce(&Identity) -> Option<&str>) -> Option<&'static str> {
+    with_request_identity(|id| {
+        let id = id?;
+        let s: &str = field(id)?;
+        let held = CURRENT.with(|c| {
+            c.borrow().as_ref().and_then(|c| c.entry.as_ref()).is_some_and(|(held, _)| Rc::ptr_eq(held, id))
+        });
+        if !held {
+            // with_request_identity remembers every identity it answers; this would be a bug.
+            crate::errors::raise_internal("pg_idp: request identity is not cached".into());
+        }
+        // SAFETY: see above; the string lives in an Identity that CURRENT keeps alive.
+        Some(unsafe { &*(s as *const str) })
+    })
 }

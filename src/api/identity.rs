@@ -8,12 +8,12 @@ use pgrx::JsonB;
 use serde_json::Value;
 
 use crate::errors::{raise_invalid_argument, raise_invalid_token};
-use crate::request::{request_identity, verify_token};
+use crate::request::{request_identity, request_identity_str, verify_token};
 
 /// The mapped user id (claim_mapping.user_id, default `sub`).
 #[pg_extern(stable)]
-fn requesting_user_id() -> Option<String> {
-    request_identity().map(|i| i.user_id.clone())
+fn requesting_user_id() -> Option<&'static str> {
+    request_identity_str(|i| Some(i.user_id.as_str()))
 }
 
 /// The mapped email (claim_mapping.email).
@@ -24,8 +24,8 @@ fn email() -> Option<String> {
 
 /// The mapped tenant (claim_mapping.tenant, e.g. `org_id`).
 #[pg_extern(stable)]
-fn tenant_id() -> Option<String> {
-    request_identity().and_then(|i| i.tenant.clone())
+fn tenant_id() -> Option<&'static str> {
+    request_identity_str(|i| i.tenant.as_deref())
 }
 
 /// The mapped role (claim_mapping.role, with its default).

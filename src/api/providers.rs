@@ -75,14 +75,23 @@ fn set_jwks(provider: &str, jwks: JsonB) -> i32 {
 #[pg_extern(volatile)]
 fn unregister_provider(name: &str) -> bool {
     ensure_writable(c"idp.unregister_provider()");
-    let deleted = Spi::get_one_with_args::<String>(
-        "DELETE FROM idp.provider_registry WHERE name OPERATOR(pg_catalog.=) $1 RETURNING name",
+    // In a CTE, so the DELETE runs to completion and its statement trigger (which tells every
+    // backend) fires; a plain DELETE ... RETURNING read with a row limit stops before that.
+    let deleted = Spi::get_one_with_args::<i64>(
+        "WITH d AS (DELETE FROM idp.provider_registry WHERE name OPERATOR(pg_catalog.=) $1 RETURNING 1) \
+         SELECT pg_catalog.count(*) FROM d",
         &[name.into()],
     );
     registry::invalidate();
     match deleted {
-        Ok(Some(_)) => true,
+        Ok(Some(n)) => n > 0,
         Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => false,
         Err(e) => raise_internal(format!("cannot remove provider \"{name}\": {e}")),
     }
+}
+
+/// The registry table's trigger: tell every backend (at commit) that the registry changed.
+#[pg_extern(volatile)]
+fn _registry_changed(relid: pg_sys::Oid) {
+    registry::broadcast_change(relid);
 }

@@ -34,7 +34,7 @@ WHERE table_schema = 'idp' AND table_name = 'providers' AND column_name IN ('con
 -- What it cannot: read secrets, change the registry, call the registry functions.
 SELECT q AS attempt, regress.try(q) AS result FROM (VALUES
   ('SELECT config->>''secret'' FROM idp.provider_registry'),
-  ('SELECT count(*)::text FROM idp.registry_state'),
+  ($$SELECT idp._registry_changed('idp.provider_registry'::regclass)::text$$),
   ($$UPDATE idp.provider_registry SET issuer = 'https://evil.example.com' RETURNING name$$),
   ($$DELETE FROM idp.provider_registry RETURNING name$$),
   ($$INSERT INTO idp.provider_registry (name, issuer, config) VALUES ('evil', 'https://evil', '{}') RETURNING name$$),
@@ -52,7 +52,7 @@ GRANT CREATE, USAGE ON SCHEMA app_evil TO app;
 SET ROLE app;
 CREATE TABLE app_evil.provider_registry (name text, issuer text, config jsonb);
 INSERT INTO app_evil.provider_registry VALUES ('evil', 'https://acme.clerk.accounts.dev', '{"secret": "0123456789abcdef0123456789abcdef"}');
-CREATE TABLE app_evil.registry_state (version bigint);
+CREATE TABLE app_evil.pg_class (oid oid, relowner oid, relname name, relnamespace oid);
 CREATE FUNCTION app_evil.set_config(text, text, boolean) RETURNS text LANGUAGE sql AS $$ SELECT 'hijacked' $$;
 CREATE FUNCTION app_evil.now() RETURNS timestamptz LANGUAGE sql AS $$ SELECT 'epoch'::timestamptz $$;
 SET search_path = app_evil, public;

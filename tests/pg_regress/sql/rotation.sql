@@ -61,4 +61,13 @@ BEGIN;
 SET LOCAL request.jwt = :'rot_new';
 SELECT regress.try('SELECT idp.requesting_user_id()') AS next_transaction_here;
 COMMIT;
+-- The same for a provider removed by another session, and one registered by it.
+SELECT idp.verify_jwt(:'rot_old')->>'valid' AS cached_here_again;
+SELECT removed AS removed_by_other_session
+FROM dblink(:'conninfo', $$SELECT idp.unregister_provider('rotating')$$) AS t(removed boolean);
+SELECT idp.verify_jwt(:'rot_old')->>'error' AS after_removal_here;
+SELECT name AS registered_by_other_session
+FROM dblink(:'conninfo', format('SELECT idp.register_provider(%L::jsonb)',
+     jsonb_build_object('provider', 'rotating', 'issuer', 'https://rotating.example.com', 'jwks', :'rot1_jwks'::jsonb))) AS t(name text);
+SELECT idp.verify_jwt(:'rot_old')->>'user_id' AS after_registration_here;
 DROP EXTENSION dblink;
