@@ -11,44 +11,44 @@ use crate::errors::{raise_invalid_argument, raise_invalid_token};
 use crate::request::{request_identity, request_identity_str, verify_token};
 
 /// The mapped user id (claim_mapping.user_id, default `sub`).
-#[pg_extern(stable)]
+#[pg_extern(stable, parallel_safe)]
 fn requesting_user_id() -> Option<&'static str> {
     request_identity_str(|i| Some(i.user_id.as_str()))
 }
 
 /// The mapped email (claim_mapping.email).
-#[pg_extern(stable)]
+#[pg_extern(stable, parallel_safe)]
 fn email() -> Option<String> {
     request_identity().and_then(|i| i.email.clone())
 }
 
 /// The mapped tenant (claim_mapping.tenant, e.g. `org_id`).
-#[pg_extern(stable)]
+#[pg_extern(stable, parallel_safe)]
 fn tenant_id() -> Option<&'static str> {
     request_identity_str(|i| i.tenant.as_deref())
 }
 
 /// The mapped role (claim_mapping.role, with its default).
-#[pg_extern(stable)]
+#[pg_extern(stable, parallel_safe)]
 fn role() -> Option<String> {
     request_identity().and_then(|i| i.role.clone())
 }
 
 /// The name of the provider that verified the request token.
-#[pg_extern(stable)]
+#[pg_extern(stable, parallel_safe)]
 fn provider() -> Option<String> {
     request_identity().map(|i| i.provider.clone())
 }
 
 /// The verified payload.
-#[pg_extern(stable)]
+#[pg_extern(stable, parallel_safe)]
 fn claims() -> Option<JsonB> {
     request_identity().map(|i| JsonB(Value::Object(i.claims.clone())))
 }
 
 /// One claim of the verified payload: a top-level name (dots, colons, slashes allowed) or a
 /// JSONPath starting with `$`.
-#[pg_extern(stable)]
+#[pg_extern(stable, parallel_safe)]
 fn claim(name: &str) -> Option<JsonB> {
     let path = ClaimPath::parse(name, "name")
         .unwrap_or_else(|e| raise_invalid_argument(format!("invalid claim name or path: {}", e.message)));
@@ -57,7 +57,7 @@ fn claim(name: &str) -> Option<JsonB> {
 }
 
 /// `verify_jwt`'s shape for the request token, plus `role` and `expires_at`.
-#[pg_extern(stable)]
+#[pg_extern(stable, parallel_safe)]
 fn identity() -> Option<JsonB> {
     request_identity().map(|i| JsonB(i.to_full_json()))
 }

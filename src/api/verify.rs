@@ -6,7 +6,7 @@ use crate::request::verify_token;
 
 /// Verify any token against the registry. Never raises for a bad token: returns
 /// `{"valid": false, "error": code, "message": reason}` instead.
-#[pg_extern(stable)]
+#[pg_extern(stable, parallel_safe)]
 fn verify_jwt(token: &str) -> JsonB {
     JsonB(match verify_token(token.trim()) {
         Ok(id) => id.to_json(),
