@@ -93,3 +93,132 @@ fn bad_usage_exits_2_with_a_message() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// The decoded payload of a compact JWS.
+fn payload(token: &str) -> serde_json::Value {
+    let seg = token.split('.').nth(1).expect("a payload segment");
+    serde_json::from_slice(&pg_idp_core::b64::decode(seg).expect("base64url")).expect("JSON")
+}
+
+const BENCH_SECRET: &str = "bench-jwt-secret-0123456789abcdef0123456789";
+const BENCH_ISS: &str = "https://bench.example.com";
+
+#[test]
+fn mint_count_fills_n_and_adds_distinct_jtis() {
+    let d = tempdir("count");
+    let claims = r#"{"iss":"https://acme.clerk.accounts.dev","sub":"user_{n}","org":{"ids":["org_{n}", 7]}}"#;
+    let (rc, out, err) = pg_idp(&["mint", "--secret", BENCH_SECRET, "--claims", claims, "--count", "3"], &d);
+    assert_eq!(rc, 0, "{err}");
+    let tokens: Vec<&str> = out.lines().collect();
+    assert_eq!(tokens.len(), 3, "{out}");
+    let mut jtis = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let p = payload(t);
+        assert_eq!(p["sub"], format!("user_{}", i + 1), "{p}");
+        assert_eq!(p["org"]["ids"], serde_json::json!([format!("org_{}", i + 1), 7]), "{p}");
+        assert!(p["exp"].is_i64() && p["iat"].is_i64(), "{p}");
+        jtis.push(p["jti"].as_str().expect("a jti").to_string());
+    }
+    jtis.sort();
+    jtis.dedup();
+    assert_eq!(jtis.len(), 3, "jtis must be distinct: {jtis:?}");
+    let mut distinct = tokens.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3);
+
+    // Identical claims still give distinct tokens; a jti in the claims is kept.
+    let (_, out, _) = pg_idp(&["mint", "--secret", BENCH_SECRET, "--claims", r#"{"sub":"same"}"#, "--count", "2"], &d);
+    let same: Vec<&str> = out.lines().collect();
+    assert_eq!(same.len(), 2);
+    assert_ne!(same[0], same[1]);
+    let (_, out, _) = pg_idp(&["mint", "--secret", BENCH_SECRET, "--claims", r#"{"jti":"j-{n}"}"#, "--count", "2"], &d);
+    let jtis: Vec<_> = out.lines().map(|t| payload(t)["jti"].clone()).collect();
+    assert_eq!(jtis, vec![serde_json::json!("j-1"), serde_json::json!("j-2")]);
+
+    // The default is one token, without a jti.
+    let (rc, out, _) = pg_idp(&["mint", "--secret", BENCH_SECRET, "--claims", r#"{"sub":"u{n}"}"#], &d);
+    assert_eq!(rc, 0);
+    assert_eq!(out.lines().count(), 1);
+    let p = payload(out.trim());
+    assert_eq!(p["sub"], "u1");
+    assert!(p.get("jti").is_none(), "{p}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn mint_bad_count_exits_2() {
+    let d = tempdir("badcount");
+    for count in ["0", "-1", "many", "1.5", ""] {
+        let (rc, out, err) = pg_idp(&["mint", "--secret", BENCH_SECRET, "--count", count], &d);
+        assert_eq!(rc, 2, "--count {count:?}: {out}");
+        assert!(out.is_empty(), "--count {count:?}: {out}");
+        assert!(err.starts_with("pg-idp: ") && err.contains("--count"), "--count {count:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Five HS256 tokens in `tokens.txt` and their provider in `provider.json`.
+fn bench_fixture(d: &std::path::Path) -> Vec<String> {
+    let claims = format!(r#"{{"iss":"{BENCH_ISS}","sub":"user_{{n}}","aud":"api"}}"#);
+    let (rc, out, err) = pg_idp(&["mint", "--secret", BENCH_SECRET, "--claims", &claims, "--count", "5"], d);
+    assert_eq!(rc, 0, "{err}");
+    let provider = format!(r#"{{"provider":"bench","issuer":"{BENCH_ISS}","audience":"api","secret":"{BENCH_SECRET}"}}"#);
+    std::fs::write(d.join("provider.json"), provider).unwrap();
+    out.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn bench_verify_reports_json() {
+    let d = tempdir("bench");
+    let tokens = bench_fixture(&d);
+    // Empty lines are skipped.
+    std::fs::write(d.join("tokens.txt"), format!("{}\n\n", tokens.join("\n"))).unwrap();
+    let (rc, out, err) =
+        pg_idp(&["bench-verify", "--provider", "provider.json", "--tokens", "tokens.txt", "--repeats", "3"], &d);
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON line");
+    assert_eq!(v["tokens"], 5, "{v}");
+    assert_eq!(v["repeats"], 3, "{v}");
+    for k in ["median_seconds", "tokens_per_second", "ns_per_token"] {
+        assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "{k}: {v}");
+    }
+    // Default repeats.
+    let (rc, out, _) = pg_idp(&["bench-verify", "--provider", "provider.json", "--tokens", "tokens.txt"], &d);
+    assert_eq!(rc, 0);
+    assert!(out.contains("\"repeats\": 5"), "{out}");
+    for args in [
+        vec!["bench-verify", "--tokens", "tokens.txt"],
+        vec!["bench-verify", "--provider", "provider.json"],
+        vec!["bench-verify", "--provider", "provider.json", "--tokens", "tokens.txt", "--repeats", "0"],
+        vec!["bench-verify", "--provider", "provider.json", "--tokens", "missing.txt"],
+    ] {
+        let (rc, _, err) = pg_idp(&args, &d);
+        assert_eq!(rc, 2, "{args:?}");
+        assert!(err.starts_with("pg-idp: "), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn bench_verify_fails_on_a_bad_token_without_printing_it() {
+    let d = tempdir("benchbad");
+    let mut tokens = bench_fixture(&d);
+    // Flip the first character of the third token's signature.
+    let t = &tokens[2];
+    let sig_at = t.rfind('.').unwrap() + 1;
+    let flipped = if t.as_bytes()[sig_at] == b'A' { "B" } else { "A" };
+    tokens[2] = format!("{}{flipped}{}", &t[..sig_at], &t[sig_at + 1..]);
+    std::fs::write(d.join("tokens.txt"), tokens.join("\n")).unwrap();
+    let (rc, out, err) = pg_idp(&["bench-verify", "--provider", "provider.json", "--tokens", "tokens.txt"], &d);
+    assert_eq!(rc, 1, "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("token 3") && err.contains("invalid_signature"), "{err}");
+    for t in &tokens {
+        for seg in t.split('.') {
+            assert!(!err.contains(seg), "stderr leaks a token segment: {err}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -3,16 +3,19 @@
 //!   pg-idp keygen --alg ALG [--kid KID] [--out PREFIX]
 //!   pg-idp mint (--key FILE | --secret TEXT | --secret-base64 B64) [--alg ALG] [--kid KID | --no-kid]
 //!               [--claims JSON] [--exp SECONDS] [--nbf SECONDS] [--iat SECONDS] [--header JSON]
+//!               [--count N]
 //!   pg-idp inspect TOKEN|-
 //!   pg-idp verify --provider FILE|JSON TOKEN|-
+//!   pg-idp bench-verify --provider FILE|JSON --tokens FILE|- [--repeats R]
 //!
-//! Exit codes: 0 ok, 1 the token did not verify (verify), 2 usage or input error.
+//! Exit codes: 0 ok, 1 a token did not verify (verify, bench-verify), 2 usage or input error.
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
 use std::process::ExitCode;
 
 use pg_idp_core::sign::{mint, SigningKey};
-use pg_idp_core::{b64, error_json, parse_provider, Alg, Registry, VerifyOptions};
+use pg_idp_core::{b64, error_json, parse_provider, Alg, Provider, Registry, VerifyOptions};
 use serde_json::{json, Map, Value};
 
 const USAGE: &str = "\
@@ -27,14 +30,24 @@ USAGE:
       RFC 7638 thumbprint.
   pg-idp mint (--key FILE | --secret TEXT | --secret-base64 B64) [--alg ALG]
               [--kid KID | --no-kid] [--claims JSON] [--exp SECONDS] [--nbf SECONDS] [--iat SECONDS] [--header JSON]
+              [--count N]
       Print a signed JWT. Times are relative to now (negative is in the past):
       --exp defaults to 3600 and --iat to 0 unless the claims set them; --header
       merges fields into the JOSE header (null removes one).
+      --count N (default 1) prints N tokens, one per line. In every string value of
+      the claims (at any depth), {n} is replaced by the token's number, 1 to N. With
+      N > 1 each token also gets a distinct jti unless the claims set one.
   pg-idp inspect TOKEN|-
       Print the header and claims of a token WITHOUT verifying it.
   pg-idp verify --provider FILE|JSON TOKEN|-
       Verify a token against one provider config (the idp.register_provider body)
       and print the idp.verify_jwt() result. Exit 1 when the token is rejected.
+  pg-idp bench-verify --provider FILE|JSON --tokens FILE|- [--repeats R]
+      Time the core verifier: verify every token of FILE (one per line, empty lines
+      skipped) R times (default 5) and print one JSON line with tokens, repeats,
+      median_seconds, tokens_per_second and ns_per_token (median over the repeats).
+      Every token must verify: otherwise print its number and error code to stderr
+      and exit 1.
 
 ALG: HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA
 ";
@@ -46,11 +59,12 @@ fn main() -> ExitCode {
         Some("mint") => mint_cmd(&args[1..]),
         Some("inspect") => inspect(&args[1..]),
         Some("verify") => verify(&args[1..]),
+        Some("bench-verify") => bench_verify(&args[1..]),
         Some("-h") | Some("--help") | Some("help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        _ => Err(Failure::Usage("expected a command: keygen, mint, inspect or verify".into())),
+        _ => Err(Failure::Usage("expected a command: keygen, mint, inspect, verify or bench-verify".into())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,7 +171,6 @@ fn read_token(arg: Option<&String>) -> Result<String, Failure> {
 }
 
 fn write_file(path: &str, contents: &str, private: bool) -> Result<(), Failure> {
-    use std::io::Write;
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -199,9 +212,10 @@ fn keygen(args: &[String]) -> Result<(), Failure> {
 fn mint_cmd(args: &[String]) -> Result<(), Failure> {
     let o = Opts::parse(
         args,
-        &["key", "secret", "secret-base64", "alg", "kid", "claims", "exp", "nbf", "iat", "header"],
+        &["key", "secret", "secret-base64", "alg", "kid", "claims", "exp", "nbf", "iat", "header", "count"],
         &["no-kid"],
     )?;
+    let count = o.get("count").map(parse_count).transpose()?.unwrap_or(1);
     let alg_opt = o.get("alg").map(parse_alg).transpose()?;
     let b64_secret = match o.get("secret-base64") {
         Some(b) => {
@@ -247,8 +261,61 @@ fn mint_cmd(args: &[String]) -> Result<(), Failure> {
         Some(h) => parse_json_object(h, "--header")?,
         None => Map::new(),
     };
-    println!("{}", mint(&key, alg, &claims, &header)?);
+    // Only string values holding "{n}" differ from token to token; the rest is shared.
+    let templated = claims.values().any(has_placeholder);
+    let jti_prefix = if count > 1 && !claims.contains_key("jti") { Some(random_id()?) } else { None };
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    let mut per_token = claims.clone();
+    for i in 1..=count {
+        if templated {
+            per_token.clone_from(&claims);
+            let n = i.to_string();
+            per_token.values_mut().for_each(|v| fill_placeholder(v, &n));
+        }
+        if let Some(prefix) = &jti_prefix {
+            per_token.insert("jti".into(), json!(format!("{prefix}-{i}")));
+        }
+        writeln!(out, "{}", mint(&key, alg, &per_token, &header)?).map_err(|e| format!("cannot write tokens: {e}"))?;
+    }
+    out.flush().map_err(|e| format!("cannot write tokens: {e}"))?;
     Ok(())
+}
+
+fn parse_count(s: &str) -> Result<u64, Failure> {
+    match s.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(Failure::Usage(format!("--count must be a whole number of at least 1, not {s:?}"))),
+    }
+}
+
+const PLACEHOLDER: &str = "{n}";
+
+fn has_placeholder(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains(PLACEHOLDER),
+        Value::Array(a) => a.iter().any(has_placeholder),
+        Value::Object(o) => o.values().any(has_placeholder),
+        _ => false,
+    }
+}
+
+/// Replace every "{n}" in the string values of `v`, at any depth, by `n`.
+fn fill_placeholder(v: &mut Value, n: &str) {
+    match v {
+        Value::String(s) if s.contains(PLACEHOLDER) => *s = s.replace(PLACEHOLDER, n),
+        Value::Array(a) => a.iter_mut().for_each(|x| fill_placeholder(x, n)),
+        Value::Object(o) => o.values_mut().for_each(|x| fill_placeholder(x, n)),
+        _ => {}
+    }
+}
+
+/// 96 random bits as base64url: the per-run prefix of minted `jti`s, so that runs never collide.
+fn random_id() -> Result<String, Failure> {
+    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+    let mut raw = [0u8; 12];
+    SystemRandom::new().fill(&mut raw).map_err(|_| "random generator failed")?;
+    Ok(b64::encode(&raw))
 }
 
 fn inspect(args: &[String]) -> Result<(), Failure> {
@@ -276,16 +343,21 @@ fn inspect(args: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn verify(args: &[String]) -> Result<(), Failure> {
-    let o = Opts::parse(args, &["provider"], &[])?;
-    let p = o.get("provider").ok_or_else(|| Failure::Usage("verify needs --provider FILE|JSON".into()))?;
+/// A provider config given inline (`{...}`) or as a file name.
+fn load_provider(p: &str) -> Result<Provider, Failure> {
     let text = if p.trim_start().starts_with('{') {
         p.to_string()
     } else {
         std::fs::read_to_string(p).map_err(|e| format!("cannot read {p}: {e}"))?
     };
     let cfg: Value = serde_json::from_str(&text).map_err(|_| "provider config is not JSON")?;
-    let provider = parse_provider(&cfg).map_err(|e| format!("invalid provider config: {e}"))?;
+    Ok(parse_provider(&cfg).map_err(|e| format!("invalid provider config: {e}"))?)
+}
+
+fn verify(args: &[String]) -> Result<(), Failure> {
+    let o = Opts::parse(args, &["provider"], &[])?;
+    let p = o.get("provider").ok_or_else(|| Failure::Usage("verify needs --provider FILE|JSON".into()))?;
+    let provider = load_provider(p)?;
     let token = read_token(o.positional.first())?;
     let result = Registry::new(vec![provider]).verify(&token, &VerifyOptions::now());
     match result {
@@ -298,4 +370,70 @@ fn verify(args: &[String]) -> Result<(), Failure> {
             Err(Failure::Rejected)
         }
     }
+}
+
+fn bench_verify(args: &[String]) -> Result<(), Failure> {
+    let o = Opts::parse(args, &["provider", "tokens", "repeats"], &[])?;
+    if let Some(extra) = o.positional.first() {
+        return Err(Failure::Usage(format!("bench-verify takes no positional argument, got {:?}", extra)));
+    }
+    let p = o.get("provider").ok_or_else(|| Failure::Usage("bench-verify needs --provider FILE|JSON".into()))?;
+    let path = o.get("tokens").ok_or_else(|| Failure::Usage("bench-verify needs --tokens FILE".into()))?;
+    let repeats = match o.get("repeats") {
+        Some(r) => match r.parse::<usize>() {
+            Ok(n) if n >= 1 => n,
+            _ => return Err(Failure::Usage(format!("--repeats must be a whole number of at least 1, not {r:?}"))),
+        },
+        None => 5,
+    };
+    let registry = Registry::new(vec![load_provider(p)?]);
+    let text = if path == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| format!("cannot read the tokens from stdin: {e}"))?;
+        s
+    } else {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?
+    };
+    // (line number, token): the line number is what a failure reports, never the token.
+    let tokens: Vec<(usize, &str)> =
+        text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, t)| !t.is_empty()).collect();
+    if tokens.is_empty() {
+        return Err(Failure::Input(format!("{path} holds no tokens")));
+    }
+    let mut times: Vec<Duration> = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let opts = VerifyOptions::now();
+        let start = Instant::now();
+        for (i, (line, token)) in tokens.iter().enumerate() {
+            match std::hint::black_box(registry.verify(std::hint::black_box(token), &opts)) {
+                Ok(id) => {
+                    std::hint::black_box(id);
+                }
+                Err(e) => {
+                    eprintln!("pg-idp: token {} (line {line}) did not verify: {}", i + 1, e.code);
+                    return Err(Failure::Rejected);
+                }
+            }
+        }
+        times.push(start.elapsed());
+    }
+    times.sort();
+    let mid = times.len() / 2;
+    let median = if times.len() % 2 == 1 {
+        times[mid].as_secs_f64()
+    } else {
+        (times[mid - 1].as_secs_f64() + times[mid].as_secs_f64()) / 2.0
+    };
+    let n = tokens.len();
+    // In this order, whatever serde_json's map ordering is.
+    let fields = [
+        ("tokens", json!(n)),
+        ("repeats", json!(repeats)),
+        ("median_seconds", json!(median)),
+        ("tokens_per_second", json!(n as f64 / median)),
+        ("ns_per_token", json!(median * 1e9 / n as f64)),
+    ];
+    let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+    println!("{{{}}}", body.join(", "));
+    Ok(())
 }
