@@ -35,6 +35,9 @@ struct Current {
     entry: Option<(Rc<Identity>, i64)>,
 }
 
+/// Full verifications (cache misses) done by this backend: for tests and `idp.cache_stats()`.
+static VERIFICATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 thread_local! {
     static IDENTITIES: RefCell<Option<LruCache<Box<str>, Entry>>> = const { RefCell::new(None) };
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
@@ -132,6 +135,7 @@ pub(crate) fn lookup(registry: &Registry, token: &str, opts: &VerifyOptions) -> 
     if let Some(h) = hit {
         return Ok(h);
     }
+    VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let identity = Rc::new(registry.verify(token, opts)?);
     let leeway_seconds = registry.provider(&identity.provider).map(|p| p.leeway_seconds).unwrap_or(0);
     with_cache(|cache| cache.put(token.into(), Entry { identity: identity.clone(), leeway_seconds }));
@@ -231,4 +235,11 @@ pub fn request_identity_str(field: impl FnOnce(&Identity) -> Option<&str>) -> Op
         // SAFETY: see above; the string lives in an Identity that CURRENT keeps alive.
         Some(unsafe { &*(s as *const str) })
     })
+}
+
+/// What the caches of this backend hold: (tokens in the LRU, its capacity, full verifications
+/// done so far).
+pub fn cache_stats() -> (usize, usize, u64) {
+    let (len, cap) = IDENTITIES.with(|c| c.borrow().as_ref().map(|c| (c.len(), c.cap().get())).unwrap_or((0, 0)));
+    (len, cap, VERIFICATIONS.load(std::sync::atomic::Ordering::Relaxed))
 }

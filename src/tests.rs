@@ -95,4 +95,53 @@ mod tests {
             assert_eq!(v.0["valid"], json!(false), "{input:.40}");
         }
     }
+
+    fn verifications() -> u64 {
+        request::cache_stats().2
+    }
+
+    #[pg_test]
+    fn a_policy_evaluated_per_row_verifies_once() {
+        register(SECRET_A);
+        let t = token(SECRET_A, "user_5", 3600);
+        Spi::run(&format!("SELECT set_config('request.jwt', '{t}', true)")).unwrap();
+        let before = verifications();
+        let n = Spi::get_one::<i64>(
+            "SELECT count(*) FROM generate_series(1, 10000) WHERE idp.requesting_user_id() = 'user_5'",
+        )
+        .unwrap();
+        assert_eq!(n, Some(10000));
+        assert_eq!(verifications() - before, 1);
+        // A new token is verified once more; going back to the first is an LRU hit.
+        let t2 = token(SECRET_A, "user_6", 3600);
+        Spi::run(&format!("SELECT set_config('request.jwt', '{t2}', true)")).unwrap();
+        assert_eq!(Spi::get_one::<String>("SELECT idp.requesting_user_id()").unwrap().as_deref(), Some("user_6"));
+        Spi::run(&format!("SELECT set_config('request.jwt', '{t}', true)")).unwrap();
+        assert_eq!(Spi::get_one::<String>("SELECT idp.requesting_user_id()").unwrap().as_deref(), Some("user_5"));
+        assert_eq!(verifications() - before, 2);
+    }
+
+    #[pg_test]
+    fn the_cache_is_bounded_by_cache_size() {
+        register(SECRET_A);
+        Spi::run("SET idp.cache_size = 10").unwrap();
+        let tokens: Vec<String> = (0..50).map(|i| token(SECRET_A, &format!("user_lru_{i}"), 3600)).collect();
+        for t in &tokens {
+            assert!(request::verify_token(t).is_ok());
+        }
+        let (entries, capacity, _) = request::cache_stats();
+        assert_eq!((entries, capacity), (10, 10));
+        // The most recent are kept, the oldest were evicted.
+        let before = verifications();
+        assert!(request::verify_token(&tokens[49]).is_ok());
+        assert_eq!(verifications(), before);
+        assert!(request::verify_token(&tokens[0]).is_ok());
+        assert_eq!(verifications(), before + 1);
+        // 0 keeps nothing, and everything still verifies.
+        Spi::run("SET idp.cache_size = 0").unwrap();
+        assert!(request::verify_token(&tokens[1]).is_ok());
+        assert!(request::verify_token(&tokens[1]).is_ok());
+        assert_eq!(request::cache_stats().0, 0);
+        Spi::run("RESET idp.cache_size").unwrap();
+    }
 }

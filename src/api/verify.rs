@@ -13,3 +13,11 @@ fn verify_jwt(token: &str) -> JsonB {
         Err(e) => error_json(&e),
     })
 }
+
+/// This backend's cache of verified tokens: `{"entries": n, "capacity": idp.cache_size,
+/// "verifications": full verifications done since the backend started}`.
+#[pg_extern(volatile)]
+fn cache_stats() -> JsonB {
+    let (entries, capacity, verifications) = crate::request::cache_stats();
+    JsonB(serde_json::json!({"entries": entries, "capacity": capacity, "verifications": verifications}))
+}
