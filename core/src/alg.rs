@@ -1,6 +1,5 @@
 //! JWS algorithms pg_idp verifies, and which kind of key serves each.
 
-use jsonwebtoken::Algorithm as JwtAlg;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Alg {
@@ -75,23 +74,6 @@ impl Alg {
             Alg::ES256 => Family::EcP256,
             Alg::ES384 => Family::EcP384,
             Alg::EdDSA => Family::Ed25519,
-        }
-    }
-
-    pub(crate) fn to_jwt(self) -> JwtAlg {
-        match self {
-            Alg::HS256 => JwtAlg::HS256,
-            Alg::HS384 => JwtAlg::HS384,
-            Alg::HS512 => JwtAlg::HS512,
-            Alg::RS256 => JwtAlg::RS256,
-            Alg::RS384 => JwtAlg::RS384,
-            Alg::RS512 => JwtAlg::RS512,
-            Alg::PS256 => JwtAlg::PS256,
-            Alg::PS384 => JwtAlg::PS384,
-            Alg::PS512 => JwtAlg::PS512,
-            Alg::ES256 => JwtAlg::ES256,
-            Alg::ES384 => JwtAlg::ES384,
-            Alg::EdDSA => JwtAlg::EdDSA,
         }
     }
 }

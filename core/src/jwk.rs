@@ -1,12 +1,12 @@
 //! JWK / JWKS (RFC 7517, 7518, 8037) to verification keys. Every key is validated when it is
 //! registered, so that a key set that cannot be used fails loudly then, never at verification.
 
-use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 
 use crate::alg::{Alg, Family};
 use crate::b64;
 use crate::error::ConfigError;
+use crate::verifier::Verifier;
 
 /// HMAC secrets shorter than this are refused (RFC 7518 §3.2: a key of the same size as the
 /// hash output, 256 bits for HS256, or larger).
@@ -23,7 +23,8 @@ pub struct Key {
     pub alg: Option<Alg>,
     /// True for the provider's `secret`, false for keys from a JWKS.
     pub is_provider_secret: bool,
-    pub(crate) decoding: DecodingKey,
+    /// The key, prepared for verification.
+    pub(crate) verifier: Verifier,
 }
 
 impl std::fmt::Debug for Key {
@@ -48,7 +49,7 @@ impl Key {
             family: Family::Hmac,
             alg: None,
             is_provider_secret: true,
-            decoding: DecodingKey::from_secret(secret),
+            verifier: Verifier::hmac(secret),
         }
     }
 
@@ -134,7 +135,7 @@ pub fn parse_jwk(v: &Value, field: &str) -> Result<Key, ConfigError> {
             "contains private key material; register the public key only",
         ));
     }
-    let (family, decoding) = match kty {
+    let (family, verifier) = match kty {
         "RSA" => {
             let n = get_b64(o, "n", field)?;
             let e = get_b64(o, "e", field)?;
@@ -149,7 +150,7 @@ pub fn parse_jwk(v: &Value, field: &str) -> Result<Key, ConfigError> {
             if significant_bits(&e) < 2 || e.last().is_none_or(|b| b & 1 == 0) || e.len() > 8 {
                 return Err(ConfigError::new(field, "RSA public exponent must be an odd number of at least 3"));
             }
-            (Family::Rsa, DecodingKey::from_rsa_raw_components(&n, &e))
+            (Family::Rsa, Verifier::rsa(&n, &e).map_err(|m| ConfigError::new(field, m))?)
         }
         "EC" => {
             let crv = get_str(o, "crv", field)?.ok_or_else(|| ConfigError::new(field, "missing \"crv\""))?;
@@ -172,15 +173,11 @@ pub fn parse_jwk(v: &Value, field: &str) -> Result<Key, ConfigError> {
             point.push(0x04);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            let verify_alg: &'static dyn aws_lc_rs::signature::VerificationAlgorithm = if len == 32 {
-                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED
-            } else {
-                &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED
-            };
-            if aws_lc_rs::signature::ParsedPublicKey::new(verify_alg, &point).is_err() {
-                return Err(ConfigError::new(field, format!("is not a valid {crv} public key (point not on the curve)")));
-            }
-            (family, DecodingKey::from_ec_der(&point))
+            let alg = if len == 32 { Alg::ES256 } else { Alg::ES384 };
+            let verifier = Verifier::single(alg, &point).map_err(|_| {
+                ConfigError::new(field, format!("is not a valid {crv} public key (point not on the curve)"))
+            })?;
+            (family, verifier)
         }
         "OKP" => {
             let crv = get_str(o, "crv", field)?.ok_or_else(|| ConfigError::new(field, "missing \"crv\""))?;
@@ -194,7 +191,7 @@ pub fn parse_jwk(v: &Value, field: &str) -> Result<Key, ConfigError> {
             if x.len() != 32 {
                 return Err(ConfigError::new(field, "Ed25519 public key must be 32 bytes"));
             }
-            (Family::Ed25519, DecodingKey::from_ed_der(&x))
+            (Family::Ed25519, Verifier::single(Alg::EdDSA, &x).map_err(|m| ConfigError::new(field, m))?)
         }
         "oct" => {
             let k = get_b64(o, "k", field)?;
@@ -204,7 +201,7 @@ pub fn parse_jwk(v: &Value, field: &str) -> Result<Key, ConfigError> {
                     format!("HMAC key is {} bytes, fewer than {MIN_SECRET_BYTES}", k.len()),
                 ));
             }
-            (Family::Hmac, DecodingKey::from_secret(&k))
+            (Family::Hmac, Verifier::hmac(&k))
         }
         other => {
             return Err(ConfigError::new(
@@ -228,7 +225,7 @@ pub fn parse_jwk(v: &Value, field: &str) -> Result<Key, ConfigError> {
             Some(a)
         }
     };
-    Ok(Key { kid, family, alg, is_provider_secret: false, decoding })
+    Ok(Key { kid, family, alg, is_provider_secret: false, verifier })
 }
 
 fn significant_bits(be: &[u8]) -> usize {

@@ -15,6 +15,7 @@ pub mod headers;
 pub mod jwk;
 pub mod sign;
 pub mod token;
+mod verifier;
 pub mod verify;
 
 pub use alg::Alg;

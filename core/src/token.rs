@@ -17,6 +17,8 @@ pub struct Token<'a> {
     pub signing_input: &'a str,
     /// The third segment, still base64url.
     pub signature: &'a str,
+    /// The third segment, decoded.
+    pub signature_bytes: Vec<u8>,
 }
 
 impl<'a> Token<'a> {
@@ -50,7 +52,7 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<Token<'_>, VerifyError> {
     if token.is_empty() {
         return Err(malformed("JWT is empty"));
     }
-    let mut parts = token.split('.');
+    let mut parts = token.split(|c: char| c == '.');
     let (h, p, s) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(h), Some(p), Some(s), None) => (h, p, s),
         _ => {
@@ -70,13 +72,12 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<Token<'_>, VerifyError> {
         b64::decode(h).ok_or_else(|| malformed("JWT header is not valid base64url"))?;
     let payload_bytes =
         b64::decode(p).ok_or_else(|| malformed("JWT payload is not valid base64url"))?;
-    if b64::decode(s).is_none() {
-        return Err(malformed("JWT signature is not valid base64url"));
-    }
+    let signature_bytes =
+        b64::decode(s).ok_or_else(|| malformed("JWT signature is not valid base64url"))?;
     let header = parse_object(&header_bytes, "header")?;
     let claims = parse_object(&payload_bytes, "payload")?;
     let signing_input = &token[..h.len() + 1 + p.len()];
-    Ok(Token { header, claims, signing_input, signature: s })
+    Ok(Token { header, claims, signing_input, signature: s, signature_bytes })
 }
 
 /// Parse a JSON object, rejecting duplicate member names at the top level (RFC 7515 §5.2 lets a
@@ -123,13 +124,17 @@ impl<'de> Deserialize<'de> for NoDupObject {
                 let mut map = Map::new();
                 while let Some(key) = access.next_key::<String>()? {
                     let value: Value = access.next_value()?;
-                    if map.contains_key(&key) {
-                        return Err(serde::de::Error::custom(format!(
-                            "{DUP_PREFIX}'{}'",
-                            key.escape_default()
-                        )));
+                    match map.entry(key) {
+                        serde_json::map::Entry::Vacant(slot) => {
+                            slot.insert(value);
+                        }
+                        serde_json::map::Entry::Occupied(slot) => {
+                            return Err(serde::de::Error::custom(format!(
+                                "{DUP_PREFIX}'{}'",
+                                slot.key().escape_default()
+                            )));
+                        }
                     }
-                    map.insert(key, value);
                 }
                 Ok(NoDupObject(map))
             }

@@ -138,7 +138,8 @@ impl Registry {
         for p in self.providers.iter().filter(|p| p.issuer == iss) {
             any = true;
             match verify_with(p, &tok, alg, opts) {
-                Ok(id) => return Ok(id),
+                // The verified payload moves into the identity: no copy.
+                Ok(m) => return Ok(m.into_identity(p, tok.claims)),
                 Err(e) => {
                     if best.as_ref().is_none_or(|b| e.code.stage() > b.code.stage()) {
                         best = Some(e);
@@ -182,7 +183,30 @@ fn header_alg(tok: &Token<'_>) -> Result<Alg, VerifyError> {
     Ok(alg)
 }
 
-fn verify_with(p: &Provider, tok: &Token<'_>, alg: Alg, opts: &VerifyOptions) -> Result<Identity, VerifyError> {
+/// What a provider's claim mapping found in a verified payload.
+struct Mapped {
+    user_id: String,
+    email: Option<String>,
+    tenant: Option<String>,
+    role: Option<String>,
+    exp: f64,
+}
+
+impl Mapped {
+    fn into_identity(self, p: &Provider, claims: Map<String, Value>) -> Identity {
+        Identity {
+            provider: p.name.clone(),
+            user_id: self.user_id,
+            email: self.email,
+            tenant: self.tenant,
+            role: self.role,
+            expires_at: self.exp,
+            claims,
+        }
+    }
+}
+
+fn verify_with(p: &Provider, tok: &Token<'_>, alg: Alg, opts: &VerifyOptions) -> Result<Mapped, VerifyError> {
     let not_allowed = |what: String| {
         VerifyError::new(
             ErrorCode::AlgorithmNotAllowed,
@@ -217,8 +241,7 @@ fn verify_with(p: &Provider, tok: &Token<'_>, alg: Alg, opts: &VerifyOptions) ->
         None => p.keys.iter().filter(|k| k.serves(alg)).collect(),
     };
     let verified = candidates.iter().any(|k| {
-        jsonwebtoken::crypto::verify(tok.signature, tok.signing_input.as_bytes(), &k.decoding, alg.to_jwt())
-            .unwrap_or(false)
+        k.verifier.verify(alg, tok.signing_input.as_bytes(), &tok.signature_bytes)
     });
     if !verified {
         let which = if candidates.len() == 1 { candidates[0].describe() } else { format!("any of its {} {} keys", candidates.len(), alg.name()) };
@@ -255,7 +278,7 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-fn check_claims(p: &Provider, claims: &Map<String, Value>, opts: &VerifyOptions) -> Result<Identity, VerifyError> {
+fn check_claims(p: &Provider, claims: &Map<String, Value>, opts: &VerifyOptions) -> Result<Mapped, VerifyError> {
     let leeway = p.leeway_seconds as f64;
     let now = opts.now;
     let exp = numeric_date(claims, "exp")?
@@ -322,13 +345,11 @@ fn check_claims(p: &Provider, claims: &Map<String, Value>, opts: &VerifyOptions)
             ))
         }
     };
-    Ok(Identity {
-        provider: p.name.clone(),
+    Ok(Mapped {
         user_id,
         email: m.email.as_ref().and_then(|c| c.lookup(claims)).map(str::to_string),
         tenant: m.tenant.as_ref().and_then(|c| c.lookup(claims)).map(str::to_string),
         role: m.role.as_ref().and_then(|c| c.lookup(claims)).map(str::to_string),
-        expires_at: exp,
-        claims: claims.clone(),
+        exp,
     })
 }
