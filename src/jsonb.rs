@@ -1,0 +1,104 @@
+//! Small jsonb objects built directly in PostgreSQL's binary form, for `idp.verify_jwt`'s answer:
+//! no JSON text is written or parsed, and the keys are given already in jsonb's canonical order
+//! (shorter keys first, then bytewise), so PostgreSQL has nothing to sort.
+
+use pgrx::pg_sys;
+use pgrx::pgrx_sql_entity_graph::metadata::{
+    ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
+};
+use pgrx::prelude::*;
+
+/// A jsonb datum, returned as is.
+pub struct Jsonb(pg_sys::Datum);
+
+impl IntoDatum for Jsonb {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(self.0)
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
+unsafe impl pgrx::callconv::BoxRet for Jsonb {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        // SAFETY: a valid, palloc'd jsonb datum, returned to the function's caller.
+        unsafe { fcinfo.return_raw_datum(self.0) }
+    }
+}
+
+unsafe impl SqlTranslatable for Jsonb {
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(Jsonb);
+    const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;
+    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> = Ok(SqlMappingRef::literal("jsonb"));
+    const RETURN_SQL: Result<ReturnsRef, ReturnsError> = Ok(ReturnsRef::One(SqlMappingRef::literal("jsonb")));
+}
+
+/// A scalar member value.
+pub enum Scalar<'a> {
+    Str(&'a str),
+    Bool(bool),
+    Null,
+}
+
+fn value(v: &Scalar<'_>) -> pg_sys::JsonbValue {
+    // SAFETY: JsonbValue is plain old data; every field read by PostgreSQL for the given type is set.
+    let mut jv: pg_sys::JsonbValue = unsafe { std::mem::zeroed() };
+    match v {
+        Scalar::Str(s) => {
+            jv.type_ = pg_sys::jbvType::jbvString;
+            jv.val.string = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_1 {
+                len: s.len() as i32,
+                val: s.as_ptr() as *mut std::ffi::c_char,
+            };
+        }
+        Scalar::Bool(b) => {
+            jv.type_ = pg_sys::jbvType::jbvBool;
+            jv.val.boolean = *b;
+        }
+        Scalar::Null => jv.type_ = pg_sys::jbvType::jbvNull,
+    }
+    jv
+}
+
+/// True when `a` sorts before `b` as jsonb object keys do.
+fn key_before(a: &str, b: &str) -> bool {
+    (a.len(), a.as_bytes()) < (b.len(), b.as_bytes())
+}
+
+/// A jsonb object of these members. Keys must be distinct and in jsonb order (checked: a
+/// programming error, not input, would break it). Strings longer than jsonb allows are an error
+/// raised by PostgreSQL.
+pub fn object(members: &[(&str, Scalar<'_>)]) -> Jsonb {
+    assert!(members.windows(2).all(|w| key_before(w[0].0, w[1].0)), "jsonb keys out of order");
+    let mut pairs: Vec<pg_sys::JsonbPair> = members
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| pg_sys::JsonbPair { key: value(&Scalar::Str(k)), value: value(v), order: i as u32 })
+        .collect();
+    // SAFETY: as above; the pairs (and the strings they point to) outlive the call, which copies
+    // everything into one palloc'd jsonb.
+    unsafe {
+        let mut obj: pg_sys::JsonbValue = std::mem::zeroed();
+        obj.type_ = pg_sys::jbvType::jbvObject;
+        obj.val.object = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_3 {
+            nPairs: pairs.len() as i32,
+            pairs: pairs.as_mut_ptr(),
+        };
+        Jsonb(pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(&mut obj)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_before;
+
+    #[test]
+    fn jsonb_key_order() {
+        assert!(key_before("email", "valid"));
+        assert!(key_before("valid", "tenant"));
+        assert!(key_before("user_id", "provider"));
+        assert!(!key_before("valid", "error"));
+    }
+}
