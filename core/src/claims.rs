@@ -7,6 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::ConfigError;
+use crate::token::{raw_value, Members};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Segment {
@@ -48,6 +49,25 @@ impl ClaimPath {
             cur = match s {
                 Segment::Name(n) => cur.as_object()?.get(n)?,
                 Segment::Index(i) => cur.as_array()?.get(*i)?,
+            };
+        }
+        Some(cur)
+    }
+
+    /// The claim's value in a token's payload members: only the member the path starts with is
+    /// parsed.
+    pub fn lookup_members(&self, claims: &Members<'_>) -> Option<Value> {
+        let mut segs = self.segments.iter();
+        let first = match segs.next()? {
+            Segment::Name(n) => claims.get(n)?,
+            Segment::Index(_) => return None,
+        };
+        let mut cur = raw_value(first)?;
+        for s in segs {
+            cur = match (s, cur) {
+                (Segment::Name(n), Value::Object(mut o)) => o.remove(n)?,
+                (Segment::Index(i), Value::Array(mut a)) if *i < a.len() => a.swap_remove(*i),
+                _ => return None,
             };
         }
         Some(cur)

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use crate::alg::Alg;
 use crate::b64;
 use crate::claims::ClaimPath;
+use crate::token::Members;
 use crate::error::ConfigError;
 use crate::jwk::{self, Key, MIN_SECRET_BYTES};
 
@@ -41,10 +42,12 @@ pub struct Mapped {
 impl Mapped {
     /// The claim as text; the default only when the claim is absent (or JSON null), never in
     /// place of a claim of the wrong type.
-    pub fn lookup<'a>(&'a self, claims: &'a Map<String, Value>) -> Option<&'a str> {
-        match self.path.lookup(claims) {
-            None | Some(Value::Null) => self.default.as_deref(),
-            Some(_) => self.path.lookup_str(claims),
+    pub fn lookup(&self, claims: &Members<'_>) -> Option<String> {
+        match self.path.lookup_members(claims) {
+            None | Some(Value::Null) => self.default.clone(),
+            Some(Value::String(s)) => Some(s),
+            Some(Value::Array(a)) => a.iter().find_map(Value::as_str).map(str::to_string),
+            Some(_) => None,
         }
     }
 }

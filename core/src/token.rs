@@ -2,33 +2,26 @@
 //! JSON-object payload. Nothing here trusts the token: it only splits and decodes it.
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::b64;
 use crate::error::{ErrorCode, VerifyError};
 
-/// A decoded but unverified token. Borrows the segments from the input string.
+/// A split and decoded but unverified token: its header and payload as JSON text (valid UTF-8,
+/// not yet parsed; see [`Members`]). Borrows the segments from the input string.
 #[derive(Debug)]
 pub struct Token<'a> {
-    pub header: Map<String, Value>,
-    pub claims: Map<String, Value>,
+    pub header_json: String,
+    pub payload_json: String,
     /// `base64url(header) "." base64url(payload)`: what the signature covers.
     pub signing_input: &'a str,
     /// The third segment, still base64url.
     pub signature: &'a str,
     /// The third segment, decoded.
     pub signature_bytes: Vec<u8>,
-}
-
-impl<'a> Token<'a> {
-    pub fn alg(&self) -> Option<&str> {
-        self.header.get("alg").and_then(Value::as_str)
-    }
-
-    pub fn kid(&self) -> Option<&str> {
-        self.header.get("kid").and_then(Value::as_str)
-    }
 }
 
 fn malformed(msg: impl Into<String>) -> VerifyError {
@@ -52,9 +45,13 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<Token<'_>, VerifyError> {
     if token.is_empty() {
         return Err(malformed("JWT is empty"));
     }
-    let mut parts = token.split(|c: char| c == '.');
-    let (h, p, s) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(h), Some(p), Some(s), None) => (h, p, s),
+    // Split on the ASCII dots by byte (no UTF-8 decoding of the token).
+    let bytes = token.as_bytes();
+    let first = memchr::memchr(b'.', bytes);
+    let second = first.and_then(|i| memchr::memchr(b'.', &bytes[i + 1..]).map(|j| i + 1 + j));
+    let third = second.and_then(|j| memchr::memchr(b'.', &bytes[j + 1..]));
+    let (h, p, s) = match (first, second, third) {
+        (Some(i), Some(j), None) => (&token[..i], &token[i + 1..j], &token[j + 1..]),
         _ => {
             let n = token.split('.').count();
             let what = if n == 5 { " (an encrypted JWE is not supported)" } else { "" };
@@ -74,94 +71,219 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<Token<'_>, VerifyError> {
         b64::decode(p).ok_or_else(|| malformed("JWT payload is not valid base64url"))?;
     let signature_bytes =
         b64::decode(s).ok_or_else(|| malformed("JWT signature is not valid base64url"))?;
-    let header = parse_object(&header_bytes, "header")?;
-    let claims = parse_object(&payload_bytes, "payload")?;
+    let header_json = String::from_utf8(header_bytes).map_err(|_| malformed("JWT header is not valid UTF-8"))?;
+    let payload_json = String::from_utf8(payload_bytes).map_err(|_| malformed("JWT payload is not valid UTF-8"))?;
     let signing_input = &token[..h.len() + 1 + p.len()];
-    Ok(Token { header, claims, signing_input, signature: s, signature_bytes })
+    Ok(Token { header_json, payload_json, signing_input, signature: s, signature_bytes })
 }
 
-/// Parse a JSON object, rejecting duplicate member names at the top level (RFC 7515 §5.2 lets a
+/// The top-level members of a JSON object, each value kept as its raw JSON text: checking a
+/// token reads only the few members it needs, and nothing is copied or allocated per member
+/// (names with escapes aside). Duplicate member names are refused (RFC 7515 §5.2 lets a
 /// verifier reject them, and accepting them would let two parsers disagree on a claim).
-fn parse_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, VerifyError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| malformed(format!("JWT {what} is not valid UTF-8")))?;
-    let mut de = serde_json::Deserializer::from_str(text);
-    // serde_json limits nesting to 128 levels, so hostile depth fails here, not on the stack.
-    let obj = match NoDupObject::deserialize(&mut de) {
-        Ok(o) => o,
-        Err(e) => {
-            let msg = e.to_string();
-            return Err(if let Some(name) = msg.strip_prefix(DUP_PREFIX) {
-                let name: String = name.chars().take(64).collect();
-                malformed(format!("JWT {what} has a duplicate member {name}"))
-            } else if msg.starts_with(NOT_OBJECT) {
-                malformed(format!("JWT {what} is not a JSON object"))
-            } else {
-                malformed(format!("JWT {what} is not valid JSON"))
-            });
+#[derive(Debug)]
+pub struct Members<'j> {
+    items: Vec<(Cow<'j, str>, &'j RawValue)>,
+}
+
+impl<'j> Members<'j> {
+    /// Parse `json` (the header or payload; `what` names it in errors).
+    pub fn parse(json: &'j str, what: &str) -> Result<Members<'j>, VerifyError> {
+        // Raw values are only scanned, not built, so nesting is bounded here (as deep as
+        // serde_json would parse), and anything deeper is not valid JSON for pg_idp.
+        if nesting_exceeds(json.as_bytes(), MAX_DEPTH) {
+            return Err(malformed(format!("JWT {what} is not valid JSON (nested more than {MAX_DEPTH} levels)")));
         }
-    };
-    if de.end().is_err() {
-        return Err(malformed(format!("JWT {what} has trailing data after the JSON object")));
+        let mut de = serde_json::Deserializer::from_str(json);
+        // serde_json limits nesting to 128 levels, so hostile depth fails here, not on the stack.
+        let members = match Members::deserialize(&mut de) {
+            Ok(m) => m,
+            Err(e) => {
+                let msg = e.to_string();
+                return Err(if let Some(name) = msg.strip_prefix(DUP_PREFIX) {
+                    let name: String = name.chars().take(64).collect();
+                    malformed(format!("JWT {what} has a duplicate member {name}"))
+                } else if msg.starts_with(NOT_OBJECT) {
+                    malformed(format!("JWT {what} is not a JSON object"))
+                } else {
+                    malformed(format!("JWT {what} is not valid JSON"))
+                });
+            }
+        };
+        if de.end().is_err() {
+            return Err(malformed(format!("JWT {what} has trailing data after the JSON object")));
+        }
+        Ok(members)
     }
-    Ok(obj.0)
+
+    /// The raw JSON of a member.
+    pub fn get(&self, name: &str) -> Option<&'j RawValue> {
+        self.items.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+/// The deepest nesting accepted in a header or payload (serde_json's own limit).
+const MAX_DEPTH: usize = 128;
+
+/// True when arrays and objects nest deeper than `max` in `json` (strings are skipped). Raw
+/// values are only scanned, not built, so this bounds what a later full parse would meet.
+fn nesting_exceeds(json: &[u8], max: usize) -> bool {
+    // Fast path: with no more brackets than the limit, no nesting can exceed it.
+    if json.iter().map(|&b| usize::from(b == b'[') + usize::from(b == b'{')).sum::<usize>() <= max {
+        return false;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The kind of JSON value a raw value is, from its first byte.
+pub fn json_type(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'"') => "string",
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b't') | Some(b'f') => "boolean",
+        Some(b'n') => "null",
+        _ => "number",
+    }
+}
+
+/// A raw JSON string value, unescaped (borrowed when it has no escapes); `None` for any other
+/// kind of value.
+pub fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    if !raw.get().starts_with('"') {
+        return None;
+    }
+    match serde_json::from_str::<&str>(raw.get()) {
+        Ok(s) => Some(Cow::Borrowed(s)),
+        Err(_) => serde_json::from_str::<String>(raw.get()).ok().map(Cow::Owned),
+    }
+}
+
+/// A raw JSON value, parsed.
+pub fn raw_value(raw: &RawValue) -> Option<Value> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// A whole JSON object (already checked by [`Members::parse`]) as a map. Fails only on what
+/// scanning does not check: numbers beyond the range of f64.
+pub fn object_map(json: &str) -> Result<Map<String, Value>, VerifyError> {
+    serde_json::from_str(json).map_err(|_| malformed("JWT payload cannot be read in full (a number is out of range)"))
+}
+
+/// A member name, borrowed from the JSON text unless it has escapes.
+struct MemberName<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for MemberName<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MemberName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<MemberName<'de>, E> {
+                Ok(MemberName(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MemberName<'de>, E> {
+                Ok(MemberName(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<MemberName<'de>, E> {
+                Ok(MemberName(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 const DUP_PREFIX: &str = "pg_idp duplicate member: ";
 const NOT_OBJECT: &str = "pg_idp not an object";
 
-struct NoDupObject(Map<String, Value>);
-
-impl<'de> Deserialize<'de> for NoDupObject {
+impl<'de: 'j, 'j> Deserialize<'de> for Members<'j> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = NoDupObject;
+        struct V<'j>(std::marker::PhantomData<&'j ()>);
+        impl<'de: 'j, 'j> Visitor<'de> for V<'j> {
+            type Value = Members<'j>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<NoDupObject, A::Error> {
-                let mut map = Map::new();
-                while let Some(key) = access.next_key::<String>()? {
-                    let value: Value = access.next_value()?;
-                    match map.entry(key) {
-                        serde_json::map::Entry::Vacant(slot) => {
-                            slot.insert(value);
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Members<'j>, A::Error> {
+                let mut items: Vec<(Cow<'j, str>, &'j RawValue)> = Vec::with_capacity(16);
+                // Past a few members (a hostile payload), a set keeps the duplicate check linear.
+                let mut seen: Option<std::collections::HashSet<Cow<'j, str>>> = None;
+                while let Some(MemberName(key)) = access.next_key::<MemberName<'de>>()? {
+                    let value: &'de RawValue = access.next_value()?;
+                    let dup = match seen.as_mut() {
+                        Some(set) => !set.insert(key.clone()),
+                        None => {
+                            let dup = items.iter().any(|(k, _)| *k == key);
+                            if !dup && items.len() >= 32 {
+                                let mut set: std::collections::HashSet<Cow<'j, str>> =
+                                    items.iter().map(|(k, _)| k.clone()).collect();
+                                set.insert(key.clone());
+                                seen = Some(set);
+                            }
+                            dup
                         }
-                        serde_json::map::Entry::Occupied(slot) => {
-                            return Err(serde::de::Error::custom(format!(
-                                "{DUP_PREFIX}'{}'",
-                                slot.key().escape_default()
-                            )));
-                        }
+                    };
+                    if dup {
+                        return Err(serde::de::Error::custom(format!("{DUP_PREFIX}'{}'", key.escape_default())));
                     }
+                    items.push((key, value));
                 }
-                Ok(NoDupObject(map))
+                Ok(Members { items })
             }
             // Any non-object top-level value.
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<NoDupObject, E> {
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Members<'j>, E> {
                 Err(E::custom(NOT_OBJECT))
             }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<NoDupObject, E> {
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Members<'j>, E> {
                 Err(E::custom(NOT_OBJECT))
             }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<NoDupObject, E> {
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Members<'j>, E> {
                 Err(E::custom(NOT_OBJECT))
             }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<NoDupObject, E> {
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Members<'j>, E> {
                 Err(E::custom(NOT_OBJECT))
             }
-            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<NoDupObject, E> {
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Members<'j>, E> {
                 Err(E::custom(NOT_OBJECT))
             }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<NoDupObject, E> {
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Members<'j>, E> {
                 Err(E::custom(NOT_OBJECT))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<NoDupObject, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Members<'j>, A::Error> {
                 Err(serde::de::Error::custom(NOT_OBJECT))
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(std::marker::PhantomData))
     }
 }
 
@@ -173,14 +295,39 @@ mod tests {
         b64::encode(json.as_bytes())
     }
 
+    /// Split, decode and parse both objects, as verification does.
+    fn parse_all(t: &str, max: usize) -> Result<(), VerifyError> {
+        let tok = parse(t, max)?;
+        Members::parse(&tok.header_json, "header")?;
+        Members::parse(&tok.payload_json, "payload")?;
+        Ok(())
+    }
+
     #[test]
     fn splits_three_segments() {
-        let t = format!("{}.{}.c2ln", seg(r#"{"alg":"HS256"}"#), seg(r#"{"sub":"u"}"#));
+        let t = format!("{}.{}.c2ln", seg(r#"{"alg":"HS256"}"#), seg(r#"{"sub":"u","n":[1,{"x":"\u00e9"}],"e\u0301":"\"q\""}"#));
         let tok = parse(&t, 16384).unwrap();
-        assert_eq!(tok.alg(), Some("HS256"));
-        assert_eq!(tok.claims["sub"], "u");
+        let header = Members::parse(&tok.header_json, "header").unwrap();
+        let claims = Members::parse(&tok.payload_json, "payload").unwrap();
+        assert_eq!(header.get("alg").and_then(raw_str).as_deref(), Some("HS256"));
+        assert_eq!(claims.get("sub").and_then(raw_str).as_deref(), Some("u"));
+        assert_eq!(claims.get("n").map(|r| r.get()), Some(r#"[1,{"x":"\u00e9"}]"#));
+        assert_eq!(claims.get("e\u{301}").and_then(raw_str).as_deref(), Some("\"q\""));
+        assert_eq!(json_type(claims.get("n").unwrap()), "array");
+        assert_eq!(object_map(&tok.payload_json).unwrap()["sub"], "u");
         assert_eq!(tok.signature, "c2ln");
         assert!(t.starts_with(tok.signing_input));
+    }
+
+    #[test]
+    fn many_members_and_a_late_duplicate() {
+        let mut body: Vec<String> = (0..500).map(|i| format!("\"c{i}\":{i}")).collect();
+        let ok = format!("{{{}}}", body.join(","));
+        assert!(Members::parse(&ok, "payload").is_ok());
+        body.push("\"c7\":0".into());
+        let dup = format!("{{{}}}", body.join(","));
+        let e = Members::parse(&dup, "payload").unwrap_err();
+        assert!(e.message.contains("duplicate member 'c7'"), "{}", e.message);
     }
 
     #[test]
@@ -202,7 +349,7 @@ mod tests {
             format!("{h}.{}.c2ln", seg(r#"{"a":1,"a":2}"#)),
             format!("{h}.{}.c2ln", b64::encode(&[0xc0, 0xaf])),
         ] {
-            let e = parse(&bad, 16384).unwrap_err();
+            let e = parse_all(&bad, 16384).unwrap_err();
             assert_eq!(e.code, ErrorCode::Malformed, "{bad}: {}", e.message);
         }
     }
@@ -210,7 +357,7 @@ mod tests {
     #[test]
     fn duplicate_claim_is_named() {
         let t = format!("{}.{}.c2ln", seg(r#"{"alg":"HS256"}"#), seg(r#"{"sub":"a","sub":"b"}"#));
-        let e = parse(&t, 16384).unwrap_err();
+        let e = parse_all(&t, 16384).unwrap_err();
         assert!(e.message.contains("duplicate member 'sub'"), "{}", e.message);
     }
 
@@ -218,12 +365,31 @@ mod tests {
     fn deep_nesting_is_malformed_not_a_crash() {
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
         let t = format!("{}.{}.c2ln", seg(r#"{"alg":"HS256"}"#), seg(&deep));
-        assert_eq!(parse(&t, usize::MAX).unwrap_err().code, ErrorCode::Malformed);
+        assert_eq!(parse_all(&t, usize::MAX).unwrap_err().code, ErrorCode::Malformed);
+    }
+
+    #[test]
+    fn nesting_is_counted_outside_strings() {
+        assert!(!nesting_exceeds(br#"{"a":"[[[[[[","b":[[1]]}"#, 3));
+        assert!(nesting_exceeds(br#"{"a":[[[1]]]}"#, 3));
+        assert!(!nesting_exceeds(br#"{"a":"\"[[[[\\","b":{}}"#, 2));
+        assert!(!nesting_exceeds(br#"[[],[],[],[],[]]"#, 3));
+        let just_fits = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(!nesting_exceeds(just_fits.as_bytes(), MAX_DEPTH));
+    }
+
+    #[test]
+    fn a_payload_a_full_parse_refuses_is_an_error_when_read_in_full() {
+        // Verification reads only the members it needs; the rest is parsed on demand, and a
+        // number out of range then is a clear error, not a silently empty map.
+        assert!(Members::parse(r#"{"sub":"x","big":[1e400]}"#, "payload").is_ok());
+        assert!(object_map(r#"{"sub":"x","big":[1e400]}"#).is_err());
+        assert_eq!(object_map(r#"{"sub":"x"}"#).unwrap()["sub"], "x");
     }
 
     #[test]
     fn size_limit_checked_first() {
         let t = "x".repeat(20_000);
-        assert_eq!(parse(&t, 16384).unwrap_err().code, ErrorCode::TokenTooLarge);
+        assert_eq!(parse_all(&t, 16384).unwrap_err().code, ErrorCode::TokenTooLarge);
     }
 }

@@ -6,7 +6,7 @@ use crate::alg::Alg;
 use crate::config::Provider;
 use crate::error::{ErrorCode, VerifyError};
 use crate::jwk::Key;
-use crate::token::{self, Token};
+use crate::token::{self, json_type, raw_str, raw_value, Members, Token};
 
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16384;
 
@@ -42,11 +42,18 @@ pub struct Identity {
     pub role: Option<String>,
     /// `exp` of the token, seconds since the epoch.
     pub expires_at: f64,
-    /// The verified payload.
-    pub claims: Map<String, Value>,
+    /// The verified payload, as JSON text; parsed into a map only when asked for.
+    payload: String,
+    claims: std::cell::OnceCell<Result<Map<String, Value>, VerifyError>>,
 }
 
 impl Identity {
+    /// The verified payload (parsed on first use). An error only for a payload with a number
+    /// beyond the range of f64, which verification itself never reads.
+    pub fn claims(&self) -> Result<&Map<String, Value>, VerifyError> {
+        self.claims.get_or_init(|| token::object_map(&self.payload)).as_ref().map_err(Clone::clone)
+    }
+
     /// The `idp.verify_jwt()` shape of a valid token.
     pub fn to_json(&self) -> Value {
         json!({
@@ -127,19 +134,25 @@ impl Registry {
     /// Verify a compact JWS against every provider whose issuer matches its `iss`.
     pub fn verify(&self, token: &str, opts: &VerifyOptions) -> Result<Identity, VerifyError> {
         let tok = token::parse(token, opts.max_token_bytes)?;
-        let alg = header_alg(&tok)?;
-        let iss = match tok.claims.get("iss") {
+        let header = Members::parse(&tok.header_json, "header")?;
+        let claims = Members::parse(&tok.payload_json, "payload")?;
+        let alg = header_alg(&header)?;
+        let kid = header.get("kid").and_then(raw_str);
+        let iss = match claims.get("iss") {
             None => return Err(VerifyError::new(ErrorCode::MissingClaim, "JWT has no iss claim")),
-            Some(Value::String(s)) => s.as_str(),
-            Some(_) => return Err(VerifyError::new(ErrorCode::InvalidClaim, "JWT iss claim is not a string")),
+            Some(raw) => raw_str(raw)
+                .ok_or_else(|| VerifyError::new(ErrorCode::InvalidClaim, "JWT iss claim is not a string"))?,
         };
         let mut best: Option<VerifyError> = None;
         let mut any = false;
-        for p in self.providers.iter().filter(|p| p.issuer == iss) {
+        for p in self.providers.iter().filter(|p| p.issuer == iss.as_ref()) {
             any = true;
-            match verify_with(p, &tok, alg, opts) {
+            match verify_with(p, &tok, kid.as_deref(), &claims, alg, opts) {
                 // The verified payload moves into the identity: no copy.
-                Ok(m) => return Ok(m.into_identity(p, tok.claims)),
+                Ok(m) => {
+                    drop(claims);
+                    return Ok(m.into_identity(p, tok.payload_json));
+                }
                 Err(e) => {
                     if best.as_ref().is_none_or(|b| e.code.stage() > b.code.stage()) {
                         best = Some(e);
@@ -150,26 +163,26 @@ impl Registry {
         if !any {
             return Err(VerifyError::new(
                 ErrorCode::UnknownIssuer,
-                format!("no provider is registered for issuer {}", quote(iss)),
+                format!("no provider is registered for issuer {}", quote(&iss)),
             ));
         }
         Err(best.expect("at least one provider was tried"))
     }
 }
 
-fn header_alg(tok: &Token<'_>) -> Result<Alg, VerifyError> {
-    let alg = match tok.header.get("alg") {
+fn header_alg(header: &Members<'_>) -> Result<Alg, VerifyError> {
+    let alg = match header.get("alg") {
         None => return Err(VerifyError::new(ErrorCode::Malformed, "JWT header has no alg")),
-        Some(Value::String(s)) => s.as_str(),
-        Some(_) => return Err(VerifyError::new(ErrorCode::Malformed, "JWT header alg is not a string")),
+        Some(raw) => raw_str(raw)
+            .ok_or_else(|| VerifyError::new(ErrorCode::Malformed, "JWT header alg is not a string"))?,
     };
-    let alg = Alg::parse(alg).ok_or_else(|| {
+    let alg = Alg::parse(&alg).ok_or_else(|| {
         VerifyError::new(
             ErrorCode::UnsupportedAlgorithm,
-            format!("JWT algorithm {} is not supported", quote(alg)),
+            format!("JWT algorithm {} is not supported", quote(&alg)),
         )
     })?;
-    if let Some(crit) = tok.header.get("crit") {
+    if let Some(crit) = header.get("crit").and_then(raw_value) {
         let names: Vec<&str> = crit.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
         let shown = if names.is_empty() { "crit".to_string() } else { names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(", ") };
         return Err(VerifyError::new(
@@ -177,7 +190,7 @@ fn header_alg(tok: &Token<'_>) -> Result<Alg, VerifyError> {
             format!("JWT header marks {shown} as critical, which pg_idp does not understand"),
         ));
     }
-    if tok.header.get("kid").is_some_and(|k| !k.is_string()) {
+    if header.get("kid").is_some_and(|k| json_type(k) != "string") {
         return Err(VerifyError::new(ErrorCode::Malformed, "JWT header kid is not a string"));
     }
     Ok(alg)
@@ -193,7 +206,7 @@ struct Mapped {
 }
 
 impl Mapped {
-    fn into_identity(self, p: &Provider, claims: Map<String, Value>) -> Identity {
+    fn into_identity(self, p: &Provider, payload: String) -> Identity {
         Identity {
             provider: p.name.clone(),
             user_id: self.user_id,
@@ -201,12 +214,20 @@ impl Mapped {
             tenant: self.tenant,
             role: self.role,
             expires_at: self.exp,
-            claims,
+            payload,
+            claims: std::cell::OnceCell::new(),
         }
     }
 }
 
-fn verify_with(p: &Provider, tok: &Token<'_>, alg: Alg, opts: &VerifyOptions) -> Result<Mapped, VerifyError> {
+fn verify_with(
+    p: &Provider,
+    tok: &Token<'_>,
+    kid: Option<&str>,
+    claims: &Members<'_>,
+    alg: Alg,
+    opts: &VerifyOptions,
+) -> Result<Mapped, VerifyError> {
     let not_allowed = |what: String| {
         VerifyError::new(
             ErrorCode::AlgorithmNotAllowed,
@@ -216,7 +237,7 @@ fn verify_with(p: &Provider, tok: &Token<'_>, alg: Alg, opts: &VerifyOptions) ->
     if !p.algorithms.contains(&alg) {
         return Err(not_allowed("the keys".into()));
     }
-    let candidates: Vec<&Key> = match tok.kid() {
+    let candidates: Vec<&Key> = match kid {
         Some(kid) => {
             let named: Vec<&Key> = p.keys.iter().filter(|k| k.kid.as_deref() == Some(kid)).collect();
             if !named.is_empty() {
@@ -250,35 +271,24 @@ fn verify_with(p: &Provider, tok: &Token<'_>, alg: Alg, opts: &VerifyOptions) ->
             format!("JWT signature does not verify with {which} of provider \"{}\"", p.name),
         ));
     }
-    check_claims(p, &tok.claims, opts)
+    check_claims(p, claims, opts)
 }
 
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, VerifyError> {
+fn numeric_date(claims: &Members<'_>, name: &str) -> Result<Option<f64>, VerifyError> {
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(f) if f.is_finite() => Ok(Some(f)),
+        Some(raw) if json_type(raw) == "number" => match raw.get().parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Some(f)),
             _ => Err(VerifyError::new(ErrorCode::InvalidClaim, format!("JWT {name} claim is not a valid NumericDate"))),
         },
-        Some(_) => Err(VerifyError::new(
+        Some(raw) => Err(VerifyError::new(
             ErrorCode::InvalidClaim,
-            format!("JWT {name} claim must be a NumericDate (a number of seconds), not a {}", json_type(&claims[name])),
+            format!("JWT {name} claim must be a NumericDate (a number of seconds), not a {}", json_type(raw)),
         )),
     }
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-fn check_claims(p: &Provider, claims: &Map<String, Value>, opts: &VerifyOptions) -> Result<Mapped, VerifyError> {
+fn check_claims(p: &Provider, claims: &Members<'_>, opts: &VerifyOptions) -> Result<Mapped, VerifyError> {
     let leeway = p.leeway_seconds as f64;
     let now = opts.now;
     let exp = numeric_date(claims, "exp")?
@@ -299,15 +309,22 @@ fn check_claims(p: &Provider, claims: &Map<String, Value>, opts: &VerifyOptions)
         }
     }
     if !p.audience.is_empty() {
-        let matches = match claims.get("aud") {
+        let matches = match claims.get("aud").map(|raw| (raw, json_type(raw))) {
             None => {
                 return Err(VerifyError::new(
                     ErrorCode::InvalidAudience,
                     format!("JWT has no aud claim, and provider \"{}\" requires an audience", p.name),
                 ))
             }
-            Some(Value::String(s)) => p.audience.iter().any(|a| a == s),
-            Some(Value::Array(items)) => {
+            Some((raw, "string")) => {
+                let s = raw_str(raw).unwrap_or_default();
+                p.audience.iter().any(|a| *a == s)
+            }
+            Some((raw, "array")) => {
+                let items = match raw_value(raw) {
+                    Some(Value::Array(items)) => items,
+                    _ => Vec::new(),
+                };
                 if items.iter().any(|x| !x.is_string()) {
                     return Err(VerifyError::new(ErrorCode::InvalidClaim, "JWT aud claim must be a string or an array of strings"));
                 }
@@ -325,7 +342,7 @@ fn check_claims(p: &Provider, claims: &Map<String, Value>, opts: &VerifyOptions)
         }
     }
     for c in &p.required_claims {
-        if !claims.contains_key(c) {
+        if !claims.contains(c) {
             return Err(VerifyError::new(
                 ErrorCode::MissingClaim,
                 format!("JWT has no {} claim, which provider \"{}\" requires", quote(c), p.name),
@@ -333,8 +350,8 @@ fn check_claims(p: &Provider, claims: &Map<String, Value>, opts: &VerifyOptions)
         }
     }
     let m = &p.claim_mapping;
-    let user_id = match m.user_id.lookup(claims) {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+    let user_id = match m.user_id.lookup_members(claims) {
+        Some(Value::String(s)) if !s.is_empty() => s,
         Some(Value::Array(a)) if a.first().and_then(Value::as_str).is_some_and(|s| !s.is_empty()) => {
             a[0].as_str().unwrap_or_default().to_string()
         }
@@ -347,9 +364,9 @@ fn check_claims(p: &Provider, claims: &Map<String, Value>, opts: &VerifyOptions)
     };
     Ok(Mapped {
         user_id,
-        email: m.email.as_ref().and_then(|c| c.lookup(claims)).map(str::to_string),
-        tenant: m.tenant.as_ref().and_then(|c| c.lookup(claims)).map(str::to_string),
-        role: m.role.as_ref().and_then(|c| c.lookup(claims)).map(str::to_string),
+        email: m.email.as_ref().and_then(|c| c.lookup(claims)),
+        tenant: m.tenant.as_ref().and_then(|c| c.lookup(claims)),
+        role: m.role.as_ref().and_then(|c| c.lookup(claims)),
         exp,
     })
 }

@@ -628,7 +628,7 @@ fn round_trip(alg: Alg) {
     assert_eq!(id.email.as_deref(), Some("ada@acme.test"));
     assert_eq!(id.tenant.as_deref(), Some("org_nested"));
     assert_eq!(id.expires_at, (now + 3600) as f64);
-    assert_eq!(id.claims, c);
+    assert_eq!(id.claims().unwrap(), &c);
 }
 
 macro_rules! round_trip_tests {

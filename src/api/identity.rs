@@ -43,7 +43,9 @@ fn provider() -> Option<String> {
 /// The verified payload.
 #[pg_extern(stable, parallel_safe)]
 fn claims() -> Option<JsonB> {
-    request_identity().map(|i| JsonB(Value::Object(i.claims.clone())))
+    let id = request_identity()?;
+    let claims = id.claims().unwrap_or_else(|e| raise_invalid_token(&e));
+    Some(JsonB(Value::Object(claims.clone())))
 }
 
 /// One claim of the verified payload: a top-level name (dots, colons, slashes allowed) or a
@@ -53,7 +55,8 @@ fn claim(name: &str) -> Option<JsonB> {
     let path = ClaimPath::parse(name, "name")
         .unwrap_or_else(|e| raise_invalid_argument(format!("invalid claim name or path: {}", e.message)));
     let id = request_identity()?;
-    path.lookup(&id.claims).cloned().map(JsonB)
+    let claims = id.claims().unwrap_or_else(|e| raise_invalid_token(&e));
+    path.lookup(claims).cloned().map(JsonB)
 }
 
 /// `verify_jwt`'s shape for the request token, plus `role` and `expires_at`.
