@@ -37,8 +37,13 @@ install_extension() {
 
 # Build the pg-idp CLI; sets PG_IDP to its path.
 build_cli() {
-    (cd "$ROOT" && cargo build -q -p pg_idp_core --bin pg-idp)
-    PG_IDP="$ROOT/target/debug/pg-idp"
+    if [ "${PG_IDP_PROFILE:-debug}" = release ]; then
+        (cd "$ROOT" && cargo build -q --release -p pg_idp_core --bin pg-idp)
+        PG_IDP="$ROOT/target/release/pg-idp"
+    else
+        (cd "$ROOT" && cargo build -q -p pg_idp_core --bin pg-idp)
+        PG_IDP="$ROOT/target/debug/pg-idp"
+    fi
 }
 
 # Run a command as the postgres OS user when we are root (PostgreSQL refuses to run as root).
