@@ -4,3 +4,5 @@ REVOKE EXECUTE ON FUNCTION idp.register_provider(jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp.set_jwks(text, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp.unregister_provider(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp._registry_changed(oid) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION idp.refresh_jwks(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION idp.discover(text, text, jsonb) FROM PUBLIC;

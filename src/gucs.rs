@@ -15,6 +15,8 @@ use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 pub const ON_INVALID_TOKEN: &CStr = c"idp.on_invalid_token";
 pub const MAX_TOKEN_BYTES: &CStr = c"idp.max_token_bytes";
 pub const CACHE_SIZE: &CStr = c"idp.cache_size";
+pub const HTTP_TIMEOUT: &CStr = c"idp.http_timeout";
+pub const TLS_CA_FILE: &CStr = c"idp.tls_ca_file";
 /// The raw compact JWS of the current request.
 pub const REQUEST_JWT: &CStr = c"request.jwt";
 /// PostgREST's per-request JSON object of HTTP headers; its bearer token is used when
@@ -35,6 +37,8 @@ pub enum OnInvalidToken {
 pub static ON_INVALID: GucSetting<OnInvalidToken> = GucSetting::<OnInvalidToken>::new(OnInvalidToken::Error);
 pub static MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16384);
 pub static CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1000);
+pub static HTTP_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
+pub static TLS_CA: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 
 // The variables PostgreSQL's GUC machinery writes the two request settings into.
 static mut REQUEST_JWT_VALUE: *mut c_char = std::ptr::null_mut();
@@ -111,6 +115,25 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // SUSET: how long a superuser's refresh may block its backend, and which CAs it trusts.
+    GucRegistry::define_int_guc(
+        HTTP_TIMEOUT,
+        c"How long a JWKS or OpenID configuration fetch may take.",
+        c"A slower answer fails and leaves the provider's keys as they were.",
+        &HTTP_TIMEOUT_MS,
+        100,
+        600_000,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_string_guc(
+        TLS_CA_FILE,
+        c"PEM file of the CA certificates trusted for https fetches (default: the system's).",
+        c"Empty means /etc/ssl/certs/ca-certificates.crt from the ca-certificates package.",
+        &TLS_CA,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     // SAFETY: the variables are 'static and only ever written by the GUC machinery.
     unsafe {
         pg_sys::DefineCustomStringVariable(
@@ -150,4 +173,12 @@ pub fn max_token_bytes() -> usize {
 
 pub fn invalid_token_is_null() -> bool {
     ON_INVALID.get() == OnInvalidToken::Null
+}
+
+pub fn http_timeout() -> std::time::Duration {
+    std::time::Duration::from_millis(HTTP_TIMEOUT_MS.get().max(1) as u64)
+}
+
+pub fn tls_ca_file() -> Option<String> {
+    TLS_CA.get().and_then(|c| c.into_string().ok()).filter(|s| !s.trim().is_empty())
 }

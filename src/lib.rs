@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 mod api;
 mod errors;
 mod gucs;
+mod http;
 mod jsonb;
 mod registry;
 mod request;

@@ -6,7 +6,9 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
-use crate::errors::{raise_internal, raise_invalid_config, raise_unknown_provider};
+use crate::errors::{
+    raise_fetch, raise_internal, raise_invalid_argument, raise_invalid_config, raise_invalid_response, raise_unknown_provider,
+};
 use crate::registry;
 
 /// A registry change in a read-only transaction, or on a hot standby, is SQLSTATE 25006 like any
@@ -51,24 +53,101 @@ fn register_provider(config: JsonB) -> String {
     provider.name
 }
 
-/// Replace a provider's JWKS (key rotation); returns the number of keys now registered.
-#[pg_extern(volatile)]
-fn set_jwks(provider: &str, jwks: JsonB) -> i32 {
-    ensure_writable(c"idp.set_jwks()");
+/// A registered provider's stored config (42704 when there is none).
+fn stored_config(provider: &str) -> Option<Value> {
     let stored = Spi::get_one_with_args::<JsonB>(
         "SELECT config FROM idp.provider_registry WHERE name OPERATOR(pg_catalog.=) $1",
         &[provider.into()],
     );
-    let mut config = match stored {
-        Ok(Some(c)) => c.0,
-        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => raise_unknown_provider(provider),
+    match stored {
+        Ok(Some(c)) => Some(c.0),
+        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => None,
         Err(e) => raise_internal(format!("cannot read provider \"{provider}\": {e}")),
-    };
-    config["jwks"] = jwks.0;
-    let parsed = parse_provider(&config).unwrap_or_else(|e| raise_invalid_config(&e));
+    }
+}
+
+/// Validate and store `config`; returns the number of JWKS keys. `source` names where the
+/// keys came from when they cannot be used (None: the caller's own config).
+fn store_with_keys(config: Value, source: Option<&str>) -> i32 {
+    let parsed = parse_provider(&config).unwrap_or_else(|e| match source {
+        None => raise_invalid_config(&e),
+        Some(src) => raise_invalid_response(format!("{src} cannot be used: {}: {}", e.field, e.message)),
+    });
     let n = parsed.keys.iter().filter(|k| !k.is_provider_secret).count() as i32;
     store(&parsed, config);
     n
+}
+
+/// Replace a provider's JWKS (key rotation); returns the number of keys now registered.
+#[pg_extern(volatile)]
+fn set_jwks(provider: &str, jwks: JsonB) -> i32 {
+    ensure_writable(c"idp.set_jwks()");
+    let mut config = stored_config(provider).unwrap_or_else(|| raise_unknown_provider(provider));
+    config["jwks"] = jwks.0;
+    store_with_keys(config, None)
+}
+
+/// GET `url` and parse the answer as JSON; `what` names it in errors.
+fn fetch_json(what: &str, url: &str) -> Value {
+    let fetched = crate::http::fetch(url, crate::gucs::http_timeout(), crate::gucs::tls_ca_file().as_deref())
+        .unwrap_or_else(|e| raise_fetch(what, url, e));
+    serde_json::from_slice(&fetched.body)
+        .unwrap_or_else(|_| raise_invalid_response(format!("{what} at {url} is not JSON")))
+}
+
+/// Fetch the provider's `jwks_uri` and replace its keys with what it serves, all or nothing:
+/// a failed, oversized, slow or unusable answer leaves the current keys as they are. Returns
+/// the number of keys loaded.
+#[pg_extern(volatile)]
+fn refresh_jwks(provider: &str) -> i32 {
+    ensure_writable(c"idp.refresh_jwks()");
+    let mut config = stored_config(provider).unwrap_or_else(|| raise_unknown_provider(provider));
+    let url = match config.get("jwks_uri").and_then(Value::as_str) {
+        Some(u) => u.to_string(),
+        None => raise_invalid_argument(format!("provider \"{}\" has no jwks_uri to refresh from", provider.escape_default())),
+    };
+    let jwks = fetch_json("JWKS", &url);
+    config["jwks"] = jwks;
+    store_with_keys(config, Some(&format!("JWKS at {url}")))
+}
+
+/// OpenID Connect discovery: read `<issuer>/.well-known/openid-configuration`, check that it
+/// names exactly this issuer, then register (or update) `provider` with its `jwks_uri` and the
+/// keys found there. `extra` adds config fields (audience, claim_mapping, ...). Returns the
+/// number of keys loaded.
+#[pg_extern(volatile)]
+fn discover(issuer: &str, provider: &str, extra: default!(JsonB, "'{}'")) -> i32 {
+    ensure_writable(c"idp.discover()");
+    let Value::Object(extra) = extra.0 else {
+        raise_invalid_argument("extra must be a JSON object of provider config fields".into())
+    };
+    let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
+    let doc = fetch_json("OpenID configuration", &url);
+    let named = doc.get("issuer").and_then(Value::as_str).unwrap_or_default();
+    if named != issuer {
+        raise_invalid_response(format!(
+            "OpenID configuration at {url} is for issuer \"{}\", not \"{}\"",
+            named.escape_default(),
+            issuer.escape_default()
+        ));
+    }
+    let jwks_uri = match doc.get("jwks_uri").and_then(Value::as_str) {
+        Some(u) => u.to_string(),
+        None => raise_invalid_response(format!("OpenID configuration at {url} has no jwks_uri")),
+    };
+    if let Err(e) = crate::http::check_url(&jwks_uri) {
+        raise_fetch("JWKS", &jwks_uri, e);
+    }
+    let jwks = fetch_json("JWKS", &jwks_uri);
+    let mut config = stored_config(provider).unwrap_or_else(|| serde_json::json!({}));
+    for (k, v) in extra {
+        config[&k] = v;
+    }
+    config["provider"] = Value::String(provider.to_string());
+    config["issuer"] = Value::String(issuer.to_string());
+    config["jwks_uri"] = Value::String(jwks_uri.clone());
+    config["jwks"] = jwks;
+    store_with_keys(config, Some(&format!("JWKS at {jwks_uri}")))
 }
 
 /// Remove a provider; true if it existed.

@@ -41,6 +41,8 @@ SELECT q AS attempt, regress.try(q) AS result FROM (VALUES
   ($$SELECT idp.register_provider('{"provider":"evil","issuer":"https://evil.example.com","secret":"0123456789abcdef0123456789abcdef"}')$$),
   ($$SELECT idp.set_jwks('clerk', '{"keys":[]}')::text$$),
   ($$SELECT idp.unregister_provider('clerk')::text$$),
+  ($$SELECT idp.refresh_jwks('clerk')::text$$),
+  ($$SELECT idp.discover('https://acme.clerk.accounts.dev', 'clerk')::text$$),
   ($$SELECT idp.registry_changed()::text$$)
 ) AS t(q);
 

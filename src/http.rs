@@ -1,0 +1,147 @@
+//! Fetching a provider's JWKS or OpenID configuration: HTTPS with the system's CA roots (or
+//! `idp.tls_ca_file`), plain http only to loopback, no redirects, a size limit and a timeout.
+//! URLs come only from the registry or from the superuser's `idp.discover` call, never from a
+//! token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+
+/// Largest answer accepted, in bytes.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+
+/// Where Debian's `ca-certificates` keeps the system's roots.
+const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Why a fetch failed; each maps to a stable code and SQLSTATE in `errors.rs`.
+#[derive(Debug)]
+pub enum FetchError {
+    /// The URL itself is not allowed (scheme, host) or not a URL.
+    BadUrl(String),
+    /// Connecting, TLS, timeout, or a non-200 status.
+    Failed(String),
+    /// The answer is larger than `MAX_BODY_BYTES`.
+    TooLarge,
+}
+
+pub struct Fetched {
+    pub body: Vec<u8>,
+}
+
+/// The host of an http(s) URL and whether the URL is https.
+fn scheme_and_host(url: &str) -> Result<(bool, String), FetchError> {
+    let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err(FetchError::BadUrl("must start with https:// (or http:// to a loopback address)".into()));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(FetchError::BadUrl("must not carry credentials".into()));
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default().to_string()
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h).to_string()
+    };
+    if host.is_empty() {
+        return Err(FetchError::BadUrl("has no host".into()));
+    }
+    Ok((https, host.to_ascii_lowercase()))
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Check that `url` may be fetched: https anywhere, plain http only to loopback.
+pub fn check_url(url: &str) -> Result<(), FetchError> {
+    let (https, host) = scheme_and_host(url)?;
+    if !https && !is_loopback(&host) {
+        return Err(FetchError::BadUrl("plain http is allowed only to loopback addresses; use https".into()));
+    }
+    Ok(())
+}
+
+fn root_certs(ca_file: Option<&str>) -> Result<RootCerts, FetchError> {
+    let path = ca_file.unwrap_or(SYSTEM_CA_FILE);
+    let pem = std::fs::read(path).map_err(|e| {
+        FetchError::Failed(format!("cannot read CA certificates from {path} ({e}); install ca-certificates or set idp.tls_ca_file"))
+    })?;
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(FetchError::Failed(format!("no CA certificates in {path}")));
+    }
+    Ok(RootCerts::Specific(Arc::new(certs)))
+}
+
+/// GET `url` and return its body (status 200 only).
+pub fn fetch(url: &str, timeout: Duration, ca_file: Option<&str>) -> Result<Fetched, FetchError> {
+    let (https, _) = scheme_and_host(url)?;
+    check_url(url)?;
+    let mut tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    if https {
+        tls = tls.root_certs(root_certs(ca_file)?);
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .https_only(false)
+        .tls_config(tls.build())
+        .user_agent("pg_idp")
+        .build()
+        .into();
+    let mut response = agent
+        .get(url)
+        .header("Accept", "application/json")
+        .call()
+        .map_err(|e| FetchError::Failed(describe(&e)))?;
+    let status = response.status();
+    if status.is_redirection() {
+        return Err(FetchError::Failed(format!("answered {status} (a redirect, which pg_idp does not follow)")));
+    }
+    if status != 200 {
+        return Err(FetchError::Failed(format!("answered HTTP {status}")));
+    }
+    let body = response.body_mut().with_config().limit(MAX_BODY_BYTES).read_to_vec().map_err(|e| match e {
+        ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge,
+        other => FetchError::Failed(describe(&other)),
+    })?;
+    Ok(Fetched { body })
+}
+
+fn describe(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(_) => "did not answer in time (idp.http_timeout)".to_string(),
+        other => format!("could not be fetched: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(check_url("https://acme.clerk.accounts.dev/.well-known/jwks.json").is_ok());
+        assert!(check_url("http://127.0.0.1:8080/jwks.json").is_ok());
+        assert!(check_url("http://localhost/jwks.json").is_ok());
+        assert!(check_url("http://[::1]:9/jwks.json").is_ok());
+        assert!(check_url("http://example.com/jwks.json").is_err());
+        assert!(check_url("http://127.0.0.1.evil.com/jwks.json").is_err());
+        assert!(check_url("ftp://x/jwks.json").is_err());
+        assert!(check_url("https://user:pw@x/jwks.json").is_err());
+        assert!(check_url("file:///etc/passwd").is_err());
+    }
+}
