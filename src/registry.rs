@@ -16,15 +16,17 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use pg_idp_core::{parse_provider, Provider, Registry};
+use pg_idp_core::{parse_provider, Provider, Registry, Revocations};
 use pgrx::prelude::*;
 
 use crate::errors::raise_internal;
 
 /// Set by the relcache callback when the registry table (or everything) was invalidated.
 static STALE: AtomicBool = AtomicBool::new(true);
-/// The oid of `idp.provider_registry` as last looked up (0 before the first read).
+/// The oids of `idp.provider_registry` and `idp.revocation_list` as last looked up (0 before
+/// the first read).
 static REGISTRY_OID: AtomicU32 = AtomicU32::new(0);
+static REVOCATIONS_OID: AtomicU32 = AtomicU32::new(0);
 /// Bumped every time the cached registry is replaced; derived caches compare it.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
@@ -35,7 +37,11 @@ thread_local! {
 /// Called by PostgreSQL for every relcache invalidation this backend processes.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    if relid == pg_sys::InvalidOid || relid.to_u32() == REGISTRY_OID.load(Ordering::Relaxed) {
+    let r = relid.to_u32();
+    if relid == pg_sys::InvalidOid
+        || r == REGISTRY_OID.load(Ordering::Relaxed)
+        || r == REVOCATIONS_OID.load(Ordering::Relaxed)
+    {
         STALE.store(true, Ordering::Relaxed);
     }
 }
@@ -79,7 +85,7 @@ pub fn current() -> (Rc<Registry>, bool) {
     }
     // Cleared before reading, so that an invalidation arriving during the read marks it again.
     STALE.store(false, Ordering::Relaxed);
-    let (oid, owner) = match registry_table() {
+    let (oid, revocations_oid, owner) = match registry_tables() {
         Ok(v) => v,
         Err(e) => {
             STALE.store(true, Ordering::Relaxed);
@@ -87,8 +93,9 @@ pub fn current() -> (Rc<Registry>, bool) {
         }
     };
     REGISTRY_OID.store(oid.to_u32(), Ordering::Relaxed);
-    let providers = as_user(owner, read_providers);
-    let registry = Rc::new(Registry::new(providers));
+    REVOCATIONS_OID.store(revocations_oid.to_u32(), Ordering::Relaxed);
+    let (providers, revocations) = as_user(owner, || (read_providers(), read_revocations()));
+    let registry = Rc::new(Registry::new(providers).with_revocations(revocations));
     CACHE.with(|c| *c.borrow_mut() = Some(registry.clone()));
     EPOCH.fetch_add(1, Ordering::Relaxed);
     (registry, true)
@@ -122,6 +129,36 @@ fn read_providers() -> Vec<Provider> {
         .collect()
 }
 
+fn read_revocations() -> Revocations {
+    let rows: Result<Vec<(String, String, String, Option<f64>)>, pgrx::spi::Error> = Spi::connect(|client| {
+        let table = client.select(
+            "SELECT provider, kind, subject, pg_catalog.date_part($$epoch$$, issued_before) FROM idp.revocation_list",
+            None,
+            &[],
+        )?;
+        let mut out = Vec::new();
+        for row in table {
+            if let (Some(p), Some(k), Some(s)) = (row.get::<String>(1)?, row.get::<String>(2)?, row.get::<String>(3)?) {
+                out.push((p, k, s, row.get::<f64>(4)?));
+            }
+        }
+        Ok(out)
+    });
+    let rows = rows.unwrap_or_else(|e| {
+        STALE.store(true, Ordering::Relaxed);
+        raise_internal(format!("cannot read pg_idp revocations: {e}"))
+    });
+    let mut revocations = Revocations::default();
+    for (provider, kind, subject, before) in rows {
+        match (kind.as_str(), before) {
+            ("user", Some(b)) => revocations.revoke_user(&provider, &subject, b),
+            ("session", _) => revocations.revoke_session(&provider, &subject),
+            _ => {}
+        }
+    }
+    revocations
+}
+
 /// Run `f` with the current user switched to `owner`.
 fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     let mut saved_user = pg_sys::InvalidOid;
@@ -148,26 +185,28 @@ fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// The oid and owner of `idp.provider_registry`, from the catalogs (needs no privilege on
-/// schema idp).
-fn registry_table() -> Result<(pg_sys::Oid, pg_sys::Oid), String> {
-    let row = Spi::connect(|client| {
+/// The oids of `idp.provider_registry` and `idp.revocation_list`, and the registry's owner, from
+/// the catalogs (needs no privilege on schema idp).
+fn registry_tables() -> Result<(pg_sys::Oid, pg_sys::Oid, pg_sys::Oid), String> {
+    let rows = Spi::connect(|client| {
         let table = client.select(
-            "SELECT c.oid, c.relowner FROM pg_catalog.pg_class c \
+            "SELECT c.relname::text, c.oid, c.relowner FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
-             WHERE n.nspname OPERATOR(pg_catalog.=) 'idp' AND c.relname OPERATOR(pg_catalog.=) 'provider_registry'",
-            Some(1),
+             WHERE n.nspname OPERATOR(pg_catalog.=) 'idp' \
+               AND c.relname OPERATOR(pg_catalog.=) ANY ('{provider_registry,revocation_list}'::pg_catalog.name[])",
+            None,
             &[],
         )?;
-        if table.is_empty() {
-            return Ok(None);
+        let mut out = Vec::new();
+        for row in table {
+            out.push((row.get::<String>(1)?, row.get::<pg_sys::Oid>(2)?, row.get::<pg_sys::Oid>(3)?));
         }
-        let first = table.first();
-        Ok::<_, pgrx::spi::Error>(Some((first.get::<pg_sys::Oid>(1)?, first.get::<pg_sys::Oid>(2)?)))
-    });
-    match row {
-        Ok(Some((Some(oid), Some(owner)))) => Ok((oid, owner)),
-        Ok(_) => Err("pg_idp registry table idp.provider_registry not found (is the extension installed in this database?)".into()),
-        Err(e) => Err(format!("cannot look up the pg_idp registry table: {e}")),
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .map_err(|e| format!("cannot look up the pg_idp registry tables: {e}"))?;
+    let find = |name: &str| rows.iter().find(|(n, _, _)| n.as_deref() == Some(name));
+    match (find("provider_registry"), find("revocation_list")) {
+        (Some((_, Some(oid), Some(owner))), Some((_, Some(rev), _))) => Ok((*oid, *rev, *owner)),
+        _ => Err("pg_idp registry tables (idp.provider_registry, idp.revocation_list) not found (is the extension installed in this database?)".into()),
     }
 }

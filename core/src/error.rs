@@ -23,10 +23,11 @@ pub enum ErrorCode {
     InvalidClaim,
     MissingClaim,
     UnsupportedCriticalHeader,
+    Revoked,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::Malformed,
         ErrorCode::TokenTooLarge,
         ErrorCode::UnsupportedAlgorithm,
@@ -41,6 +42,7 @@ impl ErrorCode {
         ErrorCode::InvalidClaim,
         ErrorCode::MissingClaim,
         ErrorCode::UnsupportedCriticalHeader,
+        ErrorCode::Revoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +61,7 @@ impl ErrorCode {
             ErrorCode::InvalidClaim => "invalid_claim",
             ErrorCode::MissingClaim => "missing_claim",
             ErrorCode::UnsupportedCriticalHeader => "unsupported_critical_header",
+            ErrorCode::Revoked => "revoked",
         }
     }
 

@@ -21,4 +21,4 @@ pub mod verify;
 pub use alg::Alg;
 pub use config::{parse_provider, Provider};
 pub use error::{ConfigError, ErrorCode, VerifyError};
-pub use verify::{error_json, Identity, Registry, VerifyOptions};
+pub use verify::{error_json, Identity, Registry, Revocations, VerifyOptions};

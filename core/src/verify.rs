@@ -42,6 +42,10 @@ pub struct Identity {
     pub role: Option<String>,
     /// `exp` of the token, seconds since the epoch.
     pub expires_at: f64,
+    /// `iat` of the token, when it has one.
+    pub issued_at: Option<f64>,
+    /// `sid` (the provider's session id, Clerk and WorkOS), when the token has one.
+    pub session_id: Option<String>,
     /// The verified payload, as JSON text; parsed into a map only when asked for.
     payload: String,
     claims: std::cell::OnceCell<Result<Map<String, Value>, VerifyError>>,
@@ -101,10 +105,60 @@ pub fn error_json(e: &VerifyError) -> Value {
     json!({"valid": false, "error": e.code.as_str(), "message": e.message})
 }
 
-/// Every registered provider.
+/// Revoked users and sessions, per provider.
+#[derive(Clone, Debug, Default)]
+pub struct Revocations {
+    /// (provider, user id) -> tokens issued before this time (seconds since the epoch) fail.
+    users: std::collections::HashMap<(String, String), f64>,
+    /// (provider, sid): tokens of these sessions fail.
+    sessions: std::collections::HashSet<(String, String)>,
+}
+
+impl Revocations {
+    pub fn revoke_user(&mut self, provider: &str, user_id: &str, issued_before: f64) {
+        self.users.insert((provider.to_string(), user_id.to_string()), issued_before);
+    }
+
+    pub fn revoke_session(&mut self, provider: &str, sid: &str) {
+        self.sessions.insert((provider.to_string(), sid.to_string()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.sessions.is_empty()
+    }
+
+    /// `revoked` when the identity's user was revoked after the token was issued (a token
+    /// without `iat` cannot show it is newer, so it is revoked too), or its session was.
+    pub fn check(&self, id: &Identity) -> Result<(), VerifyError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let key = (id.provider.clone(), id.user_id.clone());
+        if let Some(before) = self.users.get(&key) {
+            if id.issued_at.is_none_or(|iat| iat < *before) {
+                return Err(VerifyError::new(
+                    ErrorCode::Revoked,
+                    format!("JWT of user {} was revoked by provider \"{}\"", quote(&id.user_id), id.provider),
+                ));
+            }
+        }
+        if let Some(sid) = &id.session_id {
+            if self.sessions.contains(&(id.provider.clone(), sid.clone())) {
+                return Err(VerifyError::new(
+                    ErrorCode::Revoked,
+                    format!("JWT session {} was revoked by provider \"{}\"", quote(sid), id.provider),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every registered provider, and the revoked users and sessions.
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
     providers: Vec<Provider>,
+    revocations: Revocations,
 }
 
 /// At most this many characters of a token-controlled string are quoted in a message.
@@ -120,7 +174,12 @@ fn quote(s: &str) -> String {
 
 impl Registry {
     pub fn new(providers: Vec<Provider>) -> Self {
-        Registry { providers }
+        Registry { providers, revocations: Revocations::default() }
+    }
+
+    pub fn with_revocations(mut self, revocations: Revocations) -> Self {
+        self.revocations = revocations;
+        self
     }
 
     pub fn providers(&self) -> &[Provider] {
@@ -151,7 +210,9 @@ impl Registry {
                 // The verified payload moves into the identity: no copy.
                 Ok(m) => {
                     drop(claims);
-                    return Ok(m.into_identity(p, tok.payload_json));
+                    let identity = m.into_identity(p, tok.payload_json);
+                    self.revocations.check(&identity)?;
+                    return Ok(identity);
                 }
                 Err(e) => {
                     if best.as_ref().is_none_or(|b| e.code.stage() > b.code.stage()) {
@@ -203,6 +264,8 @@ struct Mapped {
     tenant: Option<String>,
     role: Option<String>,
     exp: f64,
+    iat: Option<f64>,
+    sid: Option<String>,
 }
 
 impl Mapped {
@@ -214,6 +277,8 @@ impl Mapped {
             tenant: self.tenant,
             role: self.role,
             expires_at: self.exp,
+            issued_at: self.iat,
+            session_id: self.sid,
             payload,
             claims: std::cell::OnceCell::new(),
         }
@@ -368,5 +433,7 @@ fn check_claims(p: &Provider, claims: &Members<'_>, opts: &VerifyOptions) -> Res
         tenant: m.tenant.as_ref().and_then(|c| c.lookup(claims)),
         role: m.role.as_ref().and_then(|c| c.lookup(claims)),
         exp,
+        iat,
+        sid: claims.get("sid").and_then(raw_str).map(|s| s.into_owned()),
     })
 }

@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use pg_idp_core::sign::{mint, SigningKey};
-use pg_idp_core::{b64, parse_provider, Alg, ErrorCode, Identity, Provider, Registry, VerifyError, VerifyOptions};
+use pg_idp_core::{b64, parse_provider, Alg, ErrorCode, Identity, Provider, Registry, Revocations, VerifyError, VerifyOptions};
 use serde_json::{json, Map, Value};
 
 const ISS: &str = "https://acme.clerk.accounts.dev";
@@ -202,7 +202,47 @@ fn case_for(code: ErrorCode, now: i64) -> (Registry, String, VerifyOptions) {
         ErrorCode::UnsupportedCriticalHeader => {
             (jwks(), sign_with(rs, Alg::RS256, &claims(now), json!({"crit": ["b64"], "b64": false})), o)
         }
+        ErrorCode::Revoked => {
+            let mut r = Revocations::default();
+            r.revoke_user("clerk", "user_2abc", now as f64 + 1.0);
+            (jwks().with_revocations(r), sign(rs, &claims(now)), o)
+        }
     }
+}
+
+// --- revoked ---------------------------------------------------------------------------------
+
+#[test]
+fn revoked_users_and_sessions() {
+    let now = now();
+    let rs = rs_key();
+    let token = sign(rs, &claims_with(now, json!({"sid": "sess_1"})));
+    let other_session = sign(rs, &claims_with(now, json!({"sid": "sess_2"})));
+    let no_iat = sign(rs, &claims_with(now, json!({"iat": null})));
+    let base = || registry(vec![jwks_provider(&[rs])]);
+    // A user revoked after the token was issued: refused, whatever the session.
+    let mut r = Revocations::default();
+    r.revoke_user("clerk", "user_2abc", now as f64 + 1.0);
+    let reg = base().with_revocations(r);
+    let e = reject(&reg, &token, now, ErrorCode::Revoked);
+    assert!(e.message.contains("user_2abc") && e.message.contains("clerk"), "{}", e.message);
+    reject(&reg, &no_iat, now, ErrorCode::Revoked);
+    // Revoked before the token was issued (the user signed in again): accepted.
+    let mut r = Revocations::default();
+    r.revoke_user("clerk", "user_2abc", now as f64 - 60.0);
+    assert_eq!(accept(&base().with_revocations(r.clone()), &token, now).user_id, "user_2abc");
+    // ... but a token without iat cannot show that it is newer.
+    reject(&base().with_revocations(r), &no_iat, now, ErrorCode::Revoked);
+    // Another provider's user of the same id is not affected.
+    let mut r = Revocations::default();
+    r.revoke_user("auth0", "user_2abc", now as f64 + 1.0);
+    accept(&base().with_revocations(r), &token, now);
+    // A revoked session: only that session's tokens.
+    let mut r = Revocations::default();
+    r.revoke_session("clerk", "sess_1");
+    let reg = base().with_revocations(r);
+    reject(&reg, &token, now, ErrorCode::Revoked);
+    assert_eq!(accept(&reg, &other_session, now).session_id.as_deref(), Some("sess_2"));
 }
 
 #[test]
