@@ -87,3 +87,15 @@ pub fn raise_invalid_response(message: String) -> ! {
         .report(PgLogLevel::ERROR);
     unreachable!("ERROR does not return")
 }
+
+/// Raise a webhook whose signature does not verify: 28000, code `invalid_webhook_signature`.
+pub fn raise_webhook(why: &str) -> ! {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+        format!("directory event refused: {why}"),
+        "pg_idp",
+    )
+    .set_detail("pg_idp error code: invalid_webhook_signature")
+    .report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}

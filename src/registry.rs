@@ -16,17 +16,17 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use pg_idp_core::{parse_provider, Provider, Registry, Revocations};
+use pg_idp_core::{parse_provider, Directory, Provider, Registry, Revocations};
 use pgrx::prelude::*;
 
 use crate::errors::raise_internal;
 
 /// Set by the relcache callback when the registry table (or everything) was invalidated.
 static STALE: AtomicBool = AtomicBool::new(true);
-/// The oids of `idp.provider_registry` and `idp.revocation_list` as last looked up (0 before
-/// the first read).
-static REGISTRY_OID: AtomicU32 = AtomicU32::new(0);
-static REVOCATIONS_OID: AtomicU32 = AtomicU32::new(0);
+/// The tables the cached registry is read from; a change to any of them invalidates it.
+const TABLES: [&str; 5] = ["provider_registry", "revocation_list", "directory_users", "directory_groups", "directory_memberships"];
+/// Their oids as last looked up (0 before the first read).
+static TABLE_OIDS: [AtomicU32; 5] = [const { AtomicU32::new(0) }; 5];
 /// Bumped every time the cached registry is replaced; derived caches compare it.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
@@ -38,10 +38,7 @@ thread_local! {
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     let r = relid.to_u32();
-    if relid == pg_sys::InvalidOid
-        || r == REGISTRY_OID.load(Ordering::Relaxed)
-        || r == REVOCATIONS_OID.load(Ordering::Relaxed)
-    {
+    if relid == pg_sys::InvalidOid || TABLE_OIDS.iter().any(|o| o.load(Ordering::Relaxed) == r) {
         STALE.store(true, Ordering::Relaxed);
     }
 }
@@ -85,17 +82,18 @@ pub fn current() -> (Rc<Registry>, bool) {
     }
     // Cleared before reading, so that an invalidation arriving during the read marks it again.
     STALE.store(false, Ordering::Relaxed);
-    let (oid, revocations_oid, owner) = match registry_tables() {
+    let (oids, owner) = match registry_tables() {
         Ok(v) => v,
         Err(e) => {
             STALE.store(true, Ordering::Relaxed);
             raise_internal(e)
         }
     };
-    REGISTRY_OID.store(oid.to_u32(), Ordering::Relaxed);
-    REVOCATIONS_OID.store(revocations_oid.to_u32(), Ordering::Relaxed);
-    let (providers, revocations) = as_user(owner, || (read_providers(), read_revocations()));
-    let registry = Rc::new(Registry::new(providers).with_revocations(revocations));
+    for (slot, oid) in TABLE_OIDS.iter().zip(oids) {
+        slot.store(oid.to_u32(), Ordering::Relaxed);
+    }
+    let (providers, revocations, directory) = as_user(owner, || (read_providers(), read_revocations(), read_directory()));
+    let registry = Rc::new(Registry::new(providers).with_revocations(revocations).with_directory(directory));
     CACHE.with(|c| *c.borrow_mut() = Some(registry.clone()));
     EPOCH.fetch_add(1, Ordering::Relaxed);
     (registry, true)
@@ -159,6 +157,40 @@ fn read_revocations() -> Revocations {
     revocations
 }
 
+fn read_directory() -> Directory {
+    let read = Spi::connect(|client| {
+        let mut directory = Directory::default();
+        let users = client.select(
+            "SELECT provider, id, email, state OPERATOR(pg_catalog.=) 'active' FROM idp.directory_users",
+            None,
+            &[],
+        )?;
+        for row in users {
+            if let (Some(p), Some(id)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
+                directory.add_user(&p, &id, row.get::<String>(3)?.as_deref(), row.get::<bool>(4)?.unwrap_or(false));
+            }
+        }
+        let members = client.select(
+            "SELECT m.provider, m.user_id, m.group_id FROM idp.directory_memberships m \
+             LEFT JOIN idp.directory_groups g ON g.provider OPERATOR(pg_catalog.=) m.provider \
+                                             AND g.id OPERATOR(pg_catalog.=) m.group_id \
+             WHERE m.member AND g.deleted IS NOT TRUE",
+            None,
+            &[],
+        )?;
+        for row in members {
+            if let (Some(p), Some(u), Some(g)) = (row.get::<String>(1)?, row.get::<String>(2)?, row.get::<String>(3)?) {
+                directory.add_membership(&p, &u, &g);
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(directory)
+    });
+    read.unwrap_or_else(|e| {
+        STALE.store(true, Ordering::Relaxed);
+        raise_internal(format!("cannot read the pg_idp directory: {e}"))
+    })
+}
+
 /// Run `f` with the current user switched to `owner`.
 fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     let mut saved_user = pg_sys::InvalidOid;
@@ -185,15 +217,15 @@ fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// The oids of `idp.provider_registry` and `idp.revocation_list`, and the registry's owner, from
-/// the catalogs (needs no privilege on schema idp).
-fn registry_tables() -> Result<(pg_sys::Oid, pg_sys::Oid, pg_sys::Oid), String> {
+/// The oids of the registry's tables (in `TABLES` order) and the registry's owner, from the
+/// catalogs (needs no privilege on schema idp).
+fn registry_tables() -> Result<(Vec<pg_sys::Oid>, pg_sys::Oid), String> {
     let rows = Spi::connect(|client| {
         let table = client.select(
             "SELECT c.relname::text, c.oid, c.relowner FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
              WHERE n.nspname OPERATOR(pg_catalog.=) 'idp' \
-               AND c.relname OPERATOR(pg_catalog.=) ANY ('{provider_registry,revocation_list}'::pg_catalog.name[])",
+               AND c.relname OPERATOR(pg_catalog.=) ANY ('{provider_registry,revocation_list,directory_users,directory_groups,directory_memberships}'::pg_catalog.name[])",
             None,
             &[],
         )?;
@@ -204,9 +236,18 @@ fn registry_tables() -> Result<(pg_sys::Oid, pg_sys::Oid, pg_sys::Oid), String> 
         Ok::<_, pgrx::spi::Error>(out)
     })
     .map_err(|e| format!("cannot look up the pg_idp registry tables: {e}"))?;
-    let find = |name: &str| rows.iter().find(|(n, _, _)| n.as_deref() == Some(name));
-    match (find("provider_registry"), find("revocation_list")) {
-        (Some((_, Some(oid), Some(owner))), Some((_, Some(rev), _))) => Ok((*oid, *rev, *owner)),
-        _ => Err("pg_idp registry tables (idp.provider_registry, idp.revocation_list) not found (is the extension installed in this database?)".into()),
+    let mut oids = Vec::with_capacity(TABLES.len());
+    let mut owner = None;
+    for name in TABLES {
+        match rows.iter().find(|(n, _, _)| n.as_deref() == Some(name)) {
+            Some((_, Some(oid), o)) => {
+                if name == "provider_registry" {
+                    owner = *o;
+                }
+                oids.push(*oid);
+            }
+            _ => return Err(format!("pg_idp table idp.{name} not found (is the extension installed in this database?)")),
+        }
     }
+    Ok((oids, owner.ok_or("pg_idp registry owner not found")?))
 }

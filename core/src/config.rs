@@ -28,6 +28,8 @@ const FIELDS: &[&str] = &[
     "algorithms",
     "secret_encoding",
     "required_claims",
+    "webhook_secret",
+    "directory_claim",
 ];
 const MAPPING_FIELDS: &[&str] = &["user_id", "email", "tenant", "role"];
 
@@ -78,6 +80,11 @@ pub struct Provider {
     pub required_claims: Vec<String>,
     /// JWKS keys first, then the shared secret if there is one.
     pub keys: Vec<Key>,
+    /// The secret WorkOS signs directory-sync webhooks with.
+    pub webhook_secret: Option<String>,
+    /// The claim matched against directory user ids; without it, the mapped email is matched
+    /// against directory user emails.
+    pub directory_claim: Option<String>,
 }
 
 impl Provider {
@@ -235,6 +242,11 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(ConfigError::new("required_claims", "must be an array of claim names")),
     };
+    let webhook_secret = opt_string(o, "webhook_secret")?;
+    if webhook_secret.as_ref().is_some_and(|w| w.len() < 16) {
+        return Err(ConfigError::new("webhook_secret", "must be at least 16 bytes"));
+    }
+    let directory_claim = opt_string(o, "directory_claim")?;
     Ok(Provider {
         name,
         issuer,
@@ -247,6 +259,8 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
         algorithms,
         required_claims,
         keys,
+        webhook_secret,
+        directory_claim,
     })
 }
 

@@ -24,10 +24,11 @@ pub enum ErrorCode {
     MissingClaim,
     UnsupportedCriticalHeader,
     Revoked,
+    Deprovisioned,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::Malformed,
         ErrorCode::TokenTooLarge,
         ErrorCode::UnsupportedAlgorithm,
@@ -43,6 +44,7 @@ impl ErrorCode {
         ErrorCode::MissingClaim,
         ErrorCode::UnsupportedCriticalHeader,
         ErrorCode::Revoked,
+        ErrorCode::Deprovisioned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +64,7 @@ impl ErrorCode {
             ErrorCode::MissingClaim => "missing_claim",
             ErrorCode::UnsupportedCriticalHeader => "unsupported_critical_header",
             ErrorCode::Revoked => "revoked",
+            ErrorCode::Deprovisioned => "deprovisioned",
         }
     }
 

@@ -46,6 +46,9 @@ pub struct Identity {
     pub issued_at: Option<f64>,
     /// `sid` (the provider's session id, Clerk and WorkOS), when the token has one.
     pub session_id: Option<String>,
+    /// What the provider's directory knows this user by: `id:<directory_claim>` or
+    /// `email:<lowercased email>`.
+    pub directory_key: Option<String>,
     /// The verified payload, as JSON text; parsed into a map only when asked for.
     payload: String,
     claims: std::cell::OnceCell<Result<Map<String, Value>, VerifyError>>,
@@ -159,10 +162,15 @@ impl Revocations {
 pub struct Registry {
     providers: Vec<Provider>,
     revocations: Revocations,
+    directory: crate::directory::Directory,
 }
 
 /// At most this many characters of a token-controlled string are quoted in a message.
 const QUOTE_MAX: usize = 100;
+
+pub(crate) fn quote_value(s: &str) -> String {
+    quote(s)
+}
 
 fn quote(s: &str) -> String {
     let mut q: String = s.chars().take(QUOTE_MAX).collect::<String>().escape_default().to_string();
@@ -174,12 +182,22 @@ fn quote(s: &str) -> String {
 
 impl Registry {
     pub fn new(providers: Vec<Provider>) -> Self {
-        Registry { providers, revocations: Revocations::default() }
+        Registry { providers, revocations: Revocations::default(), directory: Default::default() }
     }
 
     pub fn with_revocations(mut self, revocations: Revocations) -> Self {
         self.revocations = revocations;
         self
+    }
+
+    pub fn with_directory(mut self, directory: crate::directory::Directory) -> Self {
+        self.directory = directory;
+        self
+    }
+
+    /// The directory groups of a verified identity.
+    pub fn groups(&self, id: &Identity) -> Vec<String> {
+        self.directory.groups(id)
     }
 
     pub fn providers(&self) -> &[Provider] {
@@ -212,6 +230,7 @@ impl Registry {
                     drop(claims);
                     let identity = m.into_identity(p, tok.payload_json);
                     self.revocations.check(&identity)?;
+                    self.directory.check(&identity)?;
                     return Ok(identity);
                 }
                 Err(e) => {
@@ -266,6 +285,7 @@ struct Mapped {
     exp: f64,
     iat: Option<f64>,
     sid: Option<String>,
+    directory_key: Option<String>,
 }
 
 impl Mapped {
@@ -279,6 +299,7 @@ impl Mapped {
             expires_at: self.exp,
             issued_at: self.iat,
             session_id: self.sid,
+            directory_key: self.directory_key,
             payload,
             claims: std::cell::OnceCell::new(),
         }
@@ -427,13 +448,19 @@ fn check_claims(p: &Provider, claims: &Members<'_>, opts: &VerifyOptions) -> Res
             ))
         }
     };
+    let email = m.email.as_ref().and_then(|c| c.lookup(claims));
+    let directory_key = match &p.directory_claim {
+        Some(c) => claims.get(c).and_then(raw_str).map(|v| format!("id:{v}")),
+        None => email.as_ref().map(|e| format!("email:{}", e.to_lowercase())),
+    };
     Ok(Mapped {
         user_id,
-        email: m.email.as_ref().and_then(|c| c.lookup(claims)),
+        email,
         tenant: m.tenant.as_ref().and_then(|c| c.lookup(claims)),
         role: m.role.as_ref().and_then(|c| c.lookup(claims)),
         exp,
         iat,
         sid: claims.get("sid").and_then(raw_str).map(|s| s.into_owned()),
+        directory_key,
     })
 }

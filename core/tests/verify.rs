@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use pg_idp_core::sign::{mint, SigningKey};
-use pg_idp_core::{b64, parse_provider, Alg, ErrorCode, Identity, Provider, Registry, Revocations, VerifyError, VerifyOptions};
+use pg_idp_core::{b64, parse_provider, Alg, ErrorCode, Directory, Identity, Provider, Registry, Revocations, VerifyError, VerifyOptions};
 use serde_json::{json, Map, Value};
 
 const ISS: &str = "https://acme.clerk.accounts.dev";
@@ -207,7 +207,40 @@ fn case_for(code: ErrorCode, now: i64) -> (Registry, String, VerifyOptions) {
             r.revoke_user("clerk", "user_2abc", now as f64 + 1.0);
             (jwks().with_revocations(r), sign(rs, &claims(now)), o)
         }
+        ErrorCode::Deprovisioned => {
+            let mut d = Directory::default();
+            d.add_user("clerk", "directory_user_01", Some("Ada@Acme.test"), false);
+            (jwks().with_directory(d), sign(rs, &claims(now)), o)
+        }
     }
+}
+
+// --- directory -------------------------------------------------------------------------------
+
+#[test]
+fn directory_deprovisioning_and_groups() {
+    let now = now();
+    let rs = rs_key();
+    let token = sign(rs, &claims(now));
+    let base = || registry(vec![jwks_provider(&[rs])]);
+    // Matched by email, case-insensitively: an active user verifies and has its groups.
+    let mut d = Directory::default();
+    d.add_user("clerk", "directory_user_01", Some("ADA@acme.test"), true);
+    d.add_membership("clerk", "directory_user_01", "group_b");
+    d.add_membership("clerk", "directory_user_01", "group_a");
+    let reg = base().with_directory(d);
+    let id = accept(&reg, &token, now);
+    assert_eq!(reg.groups(&id), vec!["group_a".to_string(), "group_b".to_string()]);
+    // A user the directory does not know is not affected, and has no groups.
+    let mut d = Directory::default();
+    d.add_user("clerk", "directory_user_02", Some("someone@else.test"), false);
+    let reg = base().with_directory(d);
+    assert!(reg.groups(&accept(&reg, &token, now)).is_empty());
+    // Deprovisioned: refused, naming the user.
+    let mut d = Directory::default();
+    d.add_user("clerk", "directory_user_01", Some("ada@acme.test"), false);
+    let e = reject(&base().with_directory(d), &token, now, ErrorCode::Deprovisioned);
+    assert!(e.message.contains("user_2abc"), "{}", e.message);
 }
 
 // --- revoked ---------------------------------------------------------------------------------

@@ -59,6 +59,16 @@ fn claim(name: &str) -> Option<JsonB> {
     path.lookup(claims).cloned().map(JsonB)
 }
 
+/// The directory groups of the request's user (WorkOS directory sync), for policies such as
+/// `team_id = ANY ((SELECT idp.groups()))`. Empty when the directory does not know the user;
+/// NULL for an anonymous request.
+#[pg_extern(stable, parallel_safe)]
+fn groups() -> Option<Vec<String>> {
+    let id = request_identity()?;
+    let (registry, _) = crate::registry::current();
+    Some(registry.groups(&id))
+}
+
 /// `verify_jwt`'s shape for the request token, plus `role` and `expires_at`.
 #[pg_extern(stable, parallel_safe)]
 fn identity() -> Option<JsonB> {

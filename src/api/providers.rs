@@ -174,3 +174,37 @@ fn unregister_provider(name: &str) -> bool {
 fn _registry_changed(relid: pg_sys::Oid) {
     registry::broadcast_change(relid);
 }
+
+/// Apply one WorkOS directory-sync webhook: verify its `WorkOS-Signature` header with the
+/// provider's `webhook_secret` (5 minutes tolerance), then record the event. Answers `applied`,
+/// `duplicate` (a replay), `stale` (older than what is stored) or `ignored`. A bad or stale
+/// signature changes nothing and raises 28000.
+#[pg_extern(volatile)]
+fn apply_directory_event(provider: &str, body: &str, signature: &str) -> String {
+    ensure_writable(c"idp.apply_directory_event()");
+    let config = stored_config(provider).unwrap_or_else(|| raise_unknown_provider(provider));
+    let Some(secret) = config.get("webhook_secret").and_then(Value::as_str) else {
+        raise_invalid_argument(format!("provider \"{}\" has no webhook_secret", provider.escape_default()))
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    if let Err(why) = pg_idp_core::directory::verify_webhook_signature(signature, body, secret.as_bytes(), now_ms) {
+        crate::errors::raise_webhook(&why);
+    }
+    let event: Value = serde_json::from_str(body)
+        .unwrap_or_else(|_| raise_invalid_argument("directory event body is not JSON".into()));
+    let outcome = Spi::get_one_with_args::<String>(
+        "SELECT idp._apply_directory_event($1, $2)",
+        &[provider.into(), JsonB(event).into()],
+    );
+    match outcome {
+        Ok(Some(o)) => match o.strip_prefix("invalid: ") {
+            Some(why) => raise_invalid_argument(format!("directory event refused: {why}")),
+            None => o,
+        },
+        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => raise_internal("directory event was not applied".into()),
+        Err(e) => raise_internal(format!("cannot apply directory event: {e}")),
+    }
+}

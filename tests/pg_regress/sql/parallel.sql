@@ -124,7 +124,7 @@ SELECT workers_launched('SELECT idp.requesting_user_id(), idp.claims(), idp.veri
 SET LOCAL force_parallel_mode = regress;
 SELECT idp.requesting_user_id(), idp.email(), idp.tenant_id(), idp.role(), idp.provider(),
        idp.claims()->>'sid' AS sid, idp.claim('email') AS email_claim,
-       idp.identity()->>'user_id' AS identity_user,
+       idp.identity()->>'user_id' AS identity_user, idp.groups() AS groups,
        idp.verify_jwt(:'clerk_alice')->>'user_id' AS verified,
        idp.verify_jwt(:'alg_none')->>'error' AS refused;
 -- authenticate() is parallel unsafe: the planner keeps it in the leader, and it works.

@@ -1,0 +1,108 @@
+-- The WorkOS guide's SCIM directory sync: WorkOS posts dsync.* events to a webhook, signed with
+-- `WorkOS-Signature: t=<ms>, v1=<hex HMAC-SHA256 of "t.body">`. The application hands the body
+-- and that header to idp.apply_directory_event; a user the directory deprovisions loses access
+-- at once (code `deprovisioned`), and idp.groups() gives policies the user's directory groups.
+\set ECHO none
+\getenv fixtures PG_IDP_FIXTURES
+\i :fixtures
+\set ECHO all
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_idp CASCADE;
+CREATE EXTENSION pg_idp;
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+RESET client_min_messages;
+
+SELECT idp.register_provider(jsonb_build_object(
+  'provider', 'workos', 'issuer', 'https://api.workos.com', 'jwks', :'workos_jwks'::jsonb,
+  'webhook_secret', 'whsec_regress_0123456789',
+  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email', 'tenant', 'org_id')));
+
+-- What WorkOS sends: the header for a body, signed at a time (ms since the epoch).
+CREATE FUNCTION sign_event(body text, secret text, at_ms bigint DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+RETURNS text LANGUAGE sql AS $$
+  SELECT format('t=%s, v1=%s', at_ms, encode(hmac(at_ms || '.' || body, secret, 'sha256'), 'hex'))
+$$;
+CREATE FUNCTION deliver(body text) RETURNS text LANGUAGE sql AS $$
+  SELECT idp.apply_directory_event('workos', body, sign_event(body, 'whsec_regress_0123456789'))
+$$;
+
+-- Jane is provisioned (the guide's dsync.user.created); a replay of the same event is a no-op.
+\set jane_created '{"id":"event_01","event":"dsync.user.created","created_at":"2026-01-01T00:00:01Z","data":{"id":"directory_user_01JANE","email":"jane@acme.com","first_name":"Jane","last_name":"Doe","state":"active","raw_attributes":{}}}'
+SELECT deliver(:'jane_created') AS created, deliver(:'jane_created') AS replayed;
+SELECT id, email, state FROM idp.directory_users;
+BEGIN;
+SET LOCAL request.jwt = :'workos_jane';
+SELECT idp.requesting_user_id(), idp.email(), idp.groups() AS no_groups_yet;
+COMMIT;
+
+-- A group, and Jane in it: idp.groups() feeds policies.
+SELECT deliver('{"id":"event_02","event":"dsync.group.created","created_at":"2026-01-01T00:00:02Z","data":{"id":"directory_group_eng","name":"Engineering"}}') AS group_created;
+SELECT deliver('{"id":"event_03","event":"dsync.group.user_added","created_at":"2026-01-01T00:00:03Z","data":{"user":{"id":"directory_user_01JANE"},"group":{"id":"directory_group_eng"}}}') AS user_added;
+CREATE TABLE team_docs (id int, team_id text, title text);
+INSERT INTO team_docs VALUES (1, 'directory_group_eng', 'Eng roadmap'), (2, 'directory_group_sales', 'Sales plan');
+ALTER TABLE team_docs ENABLE ROW LEVEL SECURITY;
+-- The cast makes the sub-select an array expression, evaluated once per statement.
+CREATE POLICY team_read ON team_docs FOR SELECT USING (team_id = ANY ((SELECT idp.groups())::text[]));
+CREATE ROLE regress_directory_app NOLOGIN;
+GRANT USAGE ON SCHEMA idp TO regress_directory_app;
+GRANT SELECT ON team_docs TO regress_directory_app;
+SET ROLE regress_directory_app;
+BEGIN;
+SET LOCAL request.jwt = :'workos_jane';
+SELECT idp.groups();
+SELECT id, title FROM team_docs ORDER BY id;
+COMMIT;
+BEGIN;
+SET LOCAL request.jwt = :'workos_user';
+SELECT idp.groups() AS not_in_the_directory;
+SELECT count(*) AS rows_for_someone_else FROM team_docs;
+COMMIT;
+RESET ROLE;
+
+-- Deprovisioned (state inactive): her token fails at once, cached or not.
+SELECT deliver('{"id":"event_04","event":"dsync.user.updated","created_at":"2026-01-01T00:00:04Z","data":{"id":"directory_user_01JANE","email":"jane@acme.com","state":"inactive"}}') AS deactivated;
+SELECT regress.as_request(:'workos_jane') AS jane_inactive;
+SELECT idp.verify_jwt(:'workos_jane')->>'error' AS verify_jwt;
+-- An older event arriving late (active, from before) does not bring her back.
+SELECT deliver('{"id":"event_00","event":"dsync.user.updated","created_at":"2026-01-01T00:00:00Z","data":{"id":"directory_user_01JANE","email":"jane@acme.com","state":"active"}}') AS late_event;
+SELECT regress.as_request(:'workos_jane') AS still_inactive;
+-- Reactivated by a newer event, then removed from the group, then deleted.
+SELECT deliver('{"id":"event_05","event":"dsync.user.updated","created_at":"2026-01-01T00:00:05Z","data":{"id":"directory_user_01JANE","email":"jane@acme.com","state":"active"}}') AS reactivated;
+SELECT regress.as_request(:'workos_jane') AS jane_back;
+SELECT deliver('{"id":"event_06","event":"dsync.group.user_removed","created_at":"2026-01-01T00:00:06Z","data":{"user":{"id":"directory_user_01JANE"},"group":{"id":"directory_group_eng"}}}') AS user_removed;
+BEGIN;
+SET LOCAL request.jwt = :'workos_jane';
+SELECT idp.groups() AS groups_after_removal;
+COMMIT;
+SELECT deliver('{"id":"event_07","event":"dsync.user.deleted","created_at":"2026-01-01T00:00:07Z","data":{"id":"directory_user_01JANE","email":"jane@acme.com"}}') AS deleted;
+SELECT deliver('{"id":"event_08","event":"dsync.user.updated","created_at":"2026-01-01T00:00:08Z","data":{"id":"directory_user_01JANE","email":"jane@acme.com","state":"active"}}') AS update_after_delete;
+SELECT regress.as_request(:'workos_jane') AS jane_deleted;
+SELECT deliver('{"id":"event_09","event":"dsync.activity.unknown","created_at":"2026-01-01T00:00:09Z","data":{}}') AS unknown_event;
+
+-- Forged, tampered, stale or malformed webhooks change nothing.
+\set body '{"id":"event_10","event":"dsync.user.created","created_at":"2026-01-01T00:00:10Z","data":{"id":"directory_user_01EVE","email":"eve@acme.com","state":"active"}}'
+SELECT regress.try(format('SELECT idp.apply_directory_event(%L, %L, %L)', 'workos', :'body', sign_event(:'body', 'not_the_webhook_secret'))) AS wrong_secret;
+SELECT regress.try(format('SELECT idp.apply_directory_event(%L, %L, %L)', 'workos', replace(:'body', 'EVE', 'MALLORY'), sign_event(:'body', 'whsec_regress_0123456789'))) AS tampered;
+SELECT regress.try(format('SELECT idp.apply_directory_event(%L, %L, %L)', 'workos', :'body',
+       sign_event(:'body', 'whsec_regress_0123456789', ((extract(epoch FROM now()) - 600) * 1000)::bigint))) AS ten_minutes_old;
+SELECT regress.try(format('SELECT idp.apply_directory_event(%L, %L, %L)', 'workos', :'body', 'v1=00')) AS no_timestamp;
+SELECT regress.try(format('SELECT idp.apply_directory_event(%L, %L, %L)', 'workos', 'not json', sign_event('not json', 'whsec_regress_0123456789'))) AS not_json;
+SELECT regress.try($$SELECT deliver('{"event":"dsync.user.created","data":{}}')$$) AS no_id;
+SELECT regress.try($$SELECT deliver('{"id":"event_11","event":"dsync.group.user_added","created_at":"2026-01-01T00:00:11Z","data":{"user":{}}}')$$) AS no_group;
+SELECT count(*) AS eve_rows FROM idp.directory_users WHERE id = 'directory_user_01EVE';
+SELECT idp.register_provider(jsonb_build_object('provider', 'plain', 'issuer', 'https://plain.example.com', 'secret', :'insforge_secret'));
+SELECT regress.try($$SELECT idp.apply_directory_event('plain', '{}', 't=1, v1=00')$$) AS no_webhook_secret;
+SELECT regress.try($$SELECT idp.apply_directory_event('nope', '{}', 't=1, v1=00')$$) AS unknown_provider;
+SELECT regress.try($$SELECT idp.register_provider('{"provider":"w","issuer":"https://w.example.com","secret":"0123456789abcdef0123456789abcdef","webhook_secret":"short"}')$$) AS short_webhook_secret;
+
+-- Only the extension owner applies events; the application role gets 42501.
+SET ROLE regress_directory_app;
+SELECT regress.try($$SELECT idp.apply_directory_event('workos', '{}', 't=1, v1=00')$$) AS app_role;
+RESET ROLE;
+SELECT event, count(*) FROM idp.directory_events GROUP BY event ORDER BY event;
+
+DROP TABLE team_docs;
+DROP FUNCTION deliver(text);
+DROP FUNCTION sign_event(text, text, bigint);
+DROP OWNED BY regress_directory_app;
+DROP ROLE regress_directory_app;
