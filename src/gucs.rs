@@ -17,6 +17,8 @@ pub const MAX_TOKEN_BYTES: &CStr = c"idp.max_token_bytes";
 pub const CACHE_SIZE: &CStr = c"idp.cache_size";
 pub const HTTP_TIMEOUT: &CStr = c"idp.http_timeout";
 pub const TLS_CA_FILE: &CStr = c"idp.tls_ca_file";
+pub const REFRESH_INTERVAL: &CStr = c"idp.refresh_interval";
+pub const WORKER_DATABASE: &CStr = c"idp.worker_database";
 /// The raw compact JWS of the current request.
 pub const REQUEST_JWT: &CStr = c"request.jwt";
 /// PostgREST's per-request JSON object of HTTP headers; its bearer token is used when
@@ -38,6 +40,8 @@ pub static ON_INVALID: GucSetting<OnInvalidToken> = GucSetting::<OnInvalidToken>
 pub static MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16384);
 pub static CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static HTTP_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
+pub static REFRESH_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(600);
+pub static WORKER_DB: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
 pub static TLS_CA: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 
 // The variables PostgreSQL's GUC machinery writes the two request settings into.
@@ -134,6 +138,25 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // SIGHUP: read by the background worker (with pg_idp in shared_preload_libraries).
+    GucRegistry::define_int_guc(
+        REFRESH_INTERVAL,
+        c"How often the pg_idp worker refreshes every provider with a jwks_uri.",
+        c"A shorter Cache-Control max-age in the provider's answer shortens it for that provider.",
+        &REFRESH_INTERVAL_S,
+        1,
+        86_400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_string_guc(
+        WORKER_DATABASE,
+        c"The database whose registry the pg_idp worker refreshes.",
+        c"Read when the worker starts.",
+        &WORKER_DB,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     // SAFETY: the variables are 'static and only ever written by the GUC machinery.
     unsafe {
         pg_sys::DefineCustomStringVariable(
@@ -181,4 +204,12 @@ pub fn http_timeout() -> std::time::Duration {
 
 pub fn tls_ca_file() -> Option<String> {
     TLS_CA.get().and_then(|c| c.into_string().ok()).filter(|s| !s.trim().is_empty())
+}
+
+pub fn refresh_interval() -> std::time::Duration {
+    std::time::Duration::from_secs(REFRESH_INTERVAL_S.get().max(1) as u64)
+}
+
+pub fn worker_database() -> String {
+    WORKER_DB.get().and_then(|c| c.into_string().ok()).filter(|s| !s.is_empty()).unwrap_or_else(|| "postgres".into())
 }

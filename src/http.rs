@@ -27,6 +27,8 @@ pub enum FetchError {
 
 pub struct Fetched {
     pub body: Vec<u8>,
+    /// `Cache-Control: max-age`, when the server sent one (the worker refreshes sooner then).
+    pub max_age: Option<u64>,
 }
 
 /// The host of an http(s) URL and whether the URL is https.
@@ -114,11 +116,16 @@ pub fn fetch(url: &str, timeout: Duration, ca_file: Option<&str>) -> Result<Fetc
     if status != 200 {
         return Err(FetchError::Failed(format!("answered HTTP {status}")));
     }
+    let max_age = response
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').find_map(|d| d.trim().strip_prefix("max-age=")?.trim().parse::<u64>().ok()));
     let body = response.body_mut().with_config().limit(MAX_BODY_BYTES).read_to_vec().map_err(|e| match e {
         ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge,
         other => FetchError::Failed(describe(&other)),
     })?;
-    Ok(Fetched { body })
+    Ok(Fetched { body, max_age })
 }
 
 fn describe(e: &ureq::Error) -> String {

@@ -11,6 +11,7 @@ mod http;
 mod jsonb;
 mod registry;
 mod request;
+mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -24,6 +25,7 @@ extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     registry::init();
+    worker::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

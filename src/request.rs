@@ -136,7 +136,18 @@ pub(crate) fn lookup(registry: &Registry, token: &str, opts: &VerifyOptions) -> 
         return Ok(h);
     }
     VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let identity = Rc::new(registry.verify(token, opts)?);
+    let identity = match registry.verify(token, opts) {
+        Ok(id) => Rc::new(id),
+        Err(e) => {
+            // A kid the provider does not have (yet): ask the worker for an early refresh.
+            if e.code == pg_idp_core::ErrorCode::UnknownKey {
+                if let Some(p) = &e.provider {
+                    crate::worker::request_refresh(p);
+                }
+            }
+            return Err(e);
+        }
+    };
     let leeway_seconds = registry.provider(&identity.provider).map(|p| p.leeway_seconds).unwrap_or(0);
     with_cache(|cache| cache.put(token.into(), Entry { identity: identity.clone(), leeway_seconds }));
     Ok((identity, leeway_seconds))

@@ -96,11 +96,18 @@ impl fmt::Display for ErrorCode {
 pub struct VerifyError {
     pub code: ErrorCode,
     pub message: String,
+    /// The provider the error is about, when there is one (`unknown_key`: whose keys to refresh).
+    pub provider: Option<String>,
 }
 
 impl VerifyError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        VerifyError { code, message: message.into() }
+        VerifyError { code, message: message.into(), provider: None }
+    }
+
+    pub fn for_provider(mut self, provider: &str) -> Self {
+        self.provider = Some(provider.to_string());
+        self
     }
 }
 

@@ -340,7 +340,8 @@ fn verify_with(
                     return Err(VerifyError::new(
                         ErrorCode::UnknownKey,
                         format!("provider \"{}\" has no key with kid {}", p.name, quote(kid)),
-                    ));
+                    )
+                    .for_provider(&p.name));
                 }
                 secrets
             }

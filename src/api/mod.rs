@@ -2,4 +2,6 @@
 
 mod identity;
 mod providers;
+
+pub(crate) use providers::replace_jwks_quietly;
 mod verify;

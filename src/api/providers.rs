@@ -78,6 +78,17 @@ fn store_with_keys(config: Value, source: Option<&str>) -> i32 {
     n
 }
 
+/// Replace a provider's JWKS with one fetched by the background worker; errors are returned
+/// (the worker logs them), so a bad answer never stops the worker. The current keys stay then.
+pub(crate) fn replace_jwks_quietly(provider: &str, jwks: Value) -> Result<i32, String> {
+    let mut config = stored_config(provider).ok_or("the provider is no longer registered")?;
+    config["jwks"] = jwks;
+    let parsed = parse_provider(&config).map_err(|e| format!("{}: {}", e.field, e.message))?;
+    let n = parsed.keys.iter().filter(|k| !k.is_provider_secret).count() as i32;
+    store(&parsed, config);
+    Ok(n)
+}
+
 /// Replace a provider's JWKS (key rotation); returns the number of keys now registered.
 #[pg_extern(volatile)]
 fn set_jwks(provider: &str, jwks: JsonB) -> i32 {

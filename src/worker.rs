@@ -1,0 +1,189 @@
+//! The background worker that keeps providers' keys fresh (only with pg_idp in
+//! `shared_preload_libraries`): every `idp.refresh_interval` (sooner when a provider's answer
+//! carries a shorter `Cache-Control: max-age`) it refreshes each provider with a `jwks_uri`, and
+//! within a second of a backend meeting an unknown `kid` it refreshes that provider early (at
+//! most once per 30 s per provider). Failures keep the current keys and are logged; nothing is
+//! written on a standby.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
+use pgrx::prelude::*;
+use pgrx::{pg_shmem_init, PgAtomic};
+use serde_json::Value;
+
+/// Slots where backends leave the hash of a provider name that needs an early refresh.
+pub struct Requests {
+    slots: [AtomicU64; 16],
+}
+
+impl Default for Requests {
+    fn default() -> Self {
+        Requests { slots: std::array::from_fn(|_| AtomicU64::new(0)) }
+    }
+}
+
+// SAFETY: plain atomics, valid in shared memory.
+unsafe impl pgrx::shmem::PGRXSharedMemory for Requests {}
+
+static REQUESTS: PgAtomic<Requests> = unsafe { PgAtomic::new(c"pg_idp_refresh_requests") };
+/// True in processes started by a postmaster that preloaded pg_idp (the shared memory exists).
+static PRELOADED: AtomicBool = AtomicBool::new(false);
+/// An early refresh of the same provider is not asked for more often than this.
+const EARLY_REFRESH_MIN: Duration = Duration::from_secs(30);
+
+thread_local! {
+    static ASKED: std::cell::RefCell<HashMap<String, Instant>> = std::cell::RefCell::new(HashMap::new());
+}
+
+/// Called from `_PG_init`: set up the shared memory and register the worker, when preloading.
+// pg_shmem_init! tests features for PostgreSQL versions this crate does not declare.
+#[allow(unexpected_cfgs)]
+pub fn init() {
+    // SAFETY: reads a postmaster global.
+    if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        return;
+    }
+    pg_shmem_init!(REQUESTS);
+    PRELOADED.store(true, Ordering::Relaxed);
+    BackgroundWorkerBuilder::new("pg_idp JWKS refresher")
+        .set_type("pg_idp")
+        .set_function("pg_idp_refresh_worker_main")
+        .set_library("pg_idp")
+        .enable_spi_access()
+        .set_restart_time(Some(Duration::from_secs(10)))
+        .load();
+}
+
+fn name_hash(name: &str) -> u64 {
+    // FNV-1a, never 0 (0 is an empty slot).
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    h.max(1)
+}
+
+/// Ask the worker to refresh `provider` soon (a token named a kid it does not have). Does not
+/// wait; without the worker it does nothing.
+pub fn request_refresh(provider: &str) {
+    if !PRELOADED.load(Ordering::Relaxed) {
+        return;
+    }
+    let recently = ASKED.with(|a| {
+        let mut a = a.borrow_mut();
+        let now = Instant::now();
+        match a.get(provider) {
+            Some(t) if now.duration_since(*t) < EARLY_REFRESH_MIN => true,
+            _ => {
+                a.insert(provider.to_string(), now);
+                false
+            }
+        }
+    });
+    if recently {
+        return;
+    }
+    let h = name_hash(provider);
+    let slots = &REQUESTS.get().slots;
+    let start = (h % slots.len() as u64) as usize;
+    for i in 0..slots.len() {
+        let slot = &slots[(start + i) % slots.len()];
+        match slot.compare_exchange(0, h, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(existing) if existing == h => return,
+            Err(_) => continue,
+        }
+    }
+}
+
+fn take_requests() -> Vec<u64> {
+    REQUESTS.get().slots.iter().map(|s| s.swap(0, Ordering::AcqRel)).filter(|h| *h != 0).collect()
+}
+
+/// Providers with a `jwks_uri`, if the extension is installed in this database.
+fn providers_with_uri() -> Vec<(String, String)> {
+    let installed = Spi::get_one::<bool>("SELECT pg_catalog.to_regclass('idp.provider_registry') IS NOT NULL")
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    if !installed {
+        return Vec::new();
+    }
+    Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT name, config->>'jwks_uri' FROM idp.provider_registry WHERE config ? 'jwks_uri' ORDER BY name",
+            None,
+            &[],
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let (Some(n), Some(u)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
+                out.push((n, u));
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .unwrap_or_default()
+}
+
+/// Refresh one provider; errors are returned, never raised, so the worker keeps running.
+fn refresh_one(name: &str, url: &str) -> Result<(i32, Option<u64>), String> {
+    let fetched = crate::http::fetch(url, crate::gucs::http_timeout(), crate::gucs::tls_ca_file().as_deref())
+        .map_err(|e| match e {
+            crate::http::FetchError::BadUrl(why) => format!("URL {url} {why}"),
+            crate::http::FetchError::Failed(why) => format!("{url} {why}"),
+            crate::http::FetchError::TooLarge => format!("{url} answered more than {} bytes", crate::http::MAX_BODY_BYTES),
+        })?;
+    let jwks: Value = serde_json::from_slice(&fetched.body).map_err(|_| format!("{url} did not answer JSON"))?;
+    let n = crate::api::replace_jwks_quietly(name, jwks).map_err(|why| format!("{url}: {why}"))?;
+    Ok((n, fetched.max_age))
+}
+
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    let database = crate::gucs::worker_database();
+    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    log!("pg_idp: JWKS refresher started for database \"{database}\"");
+    // When each provider is next due, and when it was last refreshed.
+    let mut due: HashMap<String, Instant> = HashMap::new();
+    let mut last: HashMap<String, Instant> = HashMap::new();
+    while BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
+        if BackgroundWorker::sighup_received() {
+            // SAFETY: re-reads the configuration files, as any process does on SIGHUP.
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            due.clear();
+        }
+        let requested = take_requests();
+        // SAFETY: reads shared recovery state.
+        if unsafe { pg_sys::RecoveryInProgress() } {
+            continue; // a standby gets its keys from the primary through the WAL
+        }
+        let now = Instant::now();
+        let interval = crate::gucs::refresh_interval();
+        BackgroundWorker::transaction(std::panic::AssertUnwindSafe(|| {
+            for (name, url) in providers_with_uri() {
+                let asked = requested.contains(&name_hash(&name))
+                    && last.get(&name).is_none_or(|t| now.duration_since(*t) >= EARLY_REFRESH_MIN);
+                let is_due = due.get(&name).is_none_or(|t| now >= *t);
+                if !asked && !is_due {
+                    continue;
+                }
+                last.insert(name.clone(), now);
+                match refresh_one(&name, &url) {
+                    Ok((n, max_age)) => {
+                        let wait = max_age.map_or(interval, |m| interval.min(Duration::from_secs(m.max(1))));
+                        due.insert(name.clone(), now + wait);
+                        log!("pg_idp: refreshed JWKS of provider \"{name}\": {n} keys{}", if asked { " (early: unknown kid)" } else { "" });
+                    }
+                    Err(why) => {
+                        due.insert(name.clone(), now + interval);
+                        warning!("pg_idp: JWKS refresh of provider \"{name}\" failed, keeping its keys: {why}");
+                    }
+                }
+            }
+        }));
+    }
+    log!("pg_idp: JWKS refresher stopped");
+}
