@@ -94,6 +94,11 @@ impl<'j> Members<'j> {
         if nesting_exceeds(json.as_bytes(), MAX_DEPTH) {
             return Err(malformed(format!("JWT {what} is not valid JSON (nested more than {MAX_DEPTH} levels)")));
         }
+        // PostgreSQL text cannot hold NUL: a claim with one would reach SQL cut short (or not
+        // at all), so a token carrying one anywhere is refused.
+        if has_nul_escape(json.as_bytes()) {
+            return Err(malformed(format!("JWT {what} contains a NUL character (\\u0000)")));
+        }
         let mut de = serde_json::Deserializer::from_str(json);
         // serde_json limits nesting to 128 levels, so hostile depth fails here, not on the stack.
         let members = match Members::deserialize(&mut de) {
@@ -159,6 +164,26 @@ fn nesting_exceeds(json: &[u8], max: usize) -> bool {
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+    }
+    false
+}
+
+/// True when a JSON string in `json` contains the escape `\u0000` (an escaped backslash
+/// followed by `u0000` is not one).
+fn has_nul_escape(json: &[u8]) -> bool {
+    if memchr::memmem::find(json, br"\u0000").is_none() {
+        return false;
+    }
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json[i + 1..].starts_with(b"u0000") {
+                return true;
+            }
+            i += 2; // skip the escaped character (a backslash included)
+            continue;
+        }
+        i += 1;
     }
     false
 }
@@ -385,6 +410,18 @@ mod tests {
         assert!(Members::parse(r#"{"sub":"x","big":[1e400]}"#, "payload").is_ok());
         assert!(object_map(r#"{"sub":"x","big":[1e400]}"#).is_err());
         assert_eq!(object_map(r#"{"sub":"x"}"#).unwrap()["sub"], "x");
+    }
+
+    #[test]
+    fn nul_characters_are_refused() {
+        assert!(has_nul_escape(br#"{"sub":"a\u0000b"}"#));
+        assert!(has_nul_escape(br#"{"s\u0000ub":"a"}"#));
+        assert!(!has_nul_escape(br#"{"sub":"a\\u0000b"}"#));
+        assert!(has_nul_escape(br#"{"sub":"a\\\u0000b"}"#));
+        assert!(!has_nul_escape(br#"{"sub":"u0000"}"#));
+        let e = Members::parse(r#"{"sub":"user_alice\u0000evil"}"#, "payload").unwrap_err();
+        assert_eq!(e.code, ErrorCode::Malformed);
+        assert!(e.message.contains("NUL"), "{}", e.message);
     }
 
     #[test]
