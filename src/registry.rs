@@ -89,10 +89,19 @@ pub fn current() -> (Rc<Registry>, bool) {
             raise_internal(e)
         }
     };
-    for (slot, oid) in TABLE_OIDS.iter().zip(oids) {
+    for (slot, oid) in TABLE_OIDS.iter().zip(oids.iter().copied()) {
         slot.store(oid.to_u32(), Ordering::Relaxed);
     }
-    let (providers, revocations, directory) = as_user(owner, || (read_providers(), read_revocations(), read_directory()));
+    // Revocations and the directory are read only where their tables exist (TABLES order).
+    let has_revocations = oids[1] != pg_sys::InvalidOid;
+    let has_directory = oids[2..].iter().all(|o| *o != pg_sys::InvalidOid);
+    let (providers, revocations, directory) = as_user(owner, || {
+        (
+            read_providers(),
+            if has_revocations { read_revocations() } else { Revocations::default() },
+            if has_directory { read_directory() } else { Directory::default() },
+        )
+    });
     let registry = Rc::new(Registry::new(providers).with_revocations(revocations).with_directory(directory));
     CACHE.with(|c| *c.borrow_mut() = Some(registry.clone()));
     EPOCH.fetch_add(1, Ordering::Relaxed);
@@ -246,7 +255,10 @@ fn registry_tables() -> Result<(Vec<pg_sys::Oid>, pg_sys::Oid), String> {
                 }
                 oids.push(*oid);
             }
-            _ => return Err(format!("pg_idp table idp.{name} not found (is the extension installed in this database?)")),
+            // Only the provider registry is required: a database still on the SQL of an older
+            // version (before ALTER EXTENSION pg_idp UPDATE) has no revocations or directory.
+            _ if name != "provider_registry" => oids.push(pg_sys::InvalidOid),
+            _ => return Err("pg_idp table idp.provider_registry not found (is the extension installed in this database?)".into()),
         }
     }
     Ok((oids, owner.ok_or("pg_idp registry owner not found")?))

@@ -1,0 +1,96 @@
+-- Upgrading: a database on pg_idp 0.1.0 (the first release) with a registered provider and
+-- hand-written policies runs ALTER EXTENSION pg_idp UPDATE. Providers, keys and policies
+-- survive, tokens verify as before, the new features work, and the upgraded extension is the
+-- same, object by object, as a fresh install of the new version.
+\set ECHO none
+\getenv fixtures PG_IDP_FIXTURES
+\i :fixtures
+\set ECHO all
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_idp CASCADE;
+CREATE EXTENSION pg_idp VERSION '0.1.0';
+RESET client_min_messages;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_idp';
+
+SELECT idp.register_provider(jsonb_build_object(
+  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
+  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
+  'jwks', :'clerk_jwks'::jsonb));
+CREATE TABLE todos (id int PRIMARY KEY, user_id text NOT NULL, title text NOT NULL);
+INSERT INTO todos VALUES (1, 'user_2alice', 'alice 1'), (2, 'user_2bob', 'bob 1');
+ALTER TABLE todos ENABLE ROW LEVEL SECURITY;
+CREATE POLICY todos_own ON todos USING (user_id = (SELECT idp.requesting_user_id()));
+CREATE ROLE regress_upgrade_app NOLOGIN;
+GRANT USAGE ON SCHEMA idp TO regress_upgrade_app;
+GRANT SELECT ON todos TO regress_upgrade_app;
+-- (The new library already serves the old schema until the update runs.)
+SET ROLE regress_upgrade_app;
+BEGIN;
+SET LOCAL request.jwt = :'clerk_alice';
+SELECT id, title FROM todos ORDER BY id;
+COMMIT;
+RESET ROLE;
+
+ALTER EXTENSION pg_idp UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_idp';
+
+-- What was there is still there and still works.
+SELECT name, issuer, key_ids FROM idp.providers;
+SET ROLE regress_upgrade_app;
+BEGIN;
+SET LOCAL request.jwt = :'clerk_bob';
+SELECT id, title FROM todos ORDER BY id;
+SELECT idp.verify_jwt(:'tampered_payload')->>'error' AS tampered;
+COMMIT;
+RESET ROLE;
+-- The new features, on the upgraded database.
+SELECT idp.revoke_user('clerk', 'user_2bob');
+SELECT regress.as_request(:'clerk_bob') AS bob_revoked;
+SELECT idp.unrevoke_user('clerk', 'user_2bob');
+SELECT idp.enable_rls('todos');
+SELECT tbl, policy, policies FROM idp.rls_status();
+SELECT idp.cache_stats() ? 'entries' AS cache_stats;
+
+-- Object by object, the upgraded extension equals a fresh install.
+CREATE FUNCTION pg_temp.describe() RETURNS TABLE (kind text, what text) LANGUAGE sql AS $$
+  SELECT 'function', format('%s(%s) returns %s %s %s %s strict=%s definer=%s acl=%s src=%s', p.proname,
+         pg_get_function_arguments(p.oid), pg_get_function_result(p.oid), (SELECT lanname FROM pg_language l WHERE l.oid = p.prolang),
+         p.provolatile, p.proparallel, p.proisstrict, p.prosecdef, p.proacl::text, md5(p.prosrc))
+    FROM pg_proc p WHERE p.pronamespace = 'idp'::regnamespace
+  UNION ALL
+  SELECT 'column', format('%s.%s %s notnull=%s default=%s', c.relname, a.attname,
+         format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid))
+    FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+   WHERE c.relnamespace = 'idp'::regnamespace
+  UNION ALL
+  SELECT 'relation', format('%s %s acl=%s', c.relname, c.relkind, c.relacl::text)
+    FROM pg_class c WHERE c.relnamespace = 'idp'::regnamespace
+  UNION ALL
+  SELECT 'constraint', format('%s %s', conrelid::regclass, pg_get_constraintdef(oid))
+    FROM pg_constraint WHERE connamespace = 'idp'::regnamespace
+  UNION ALL
+  SELECT 'trigger', format('%s %s', tgrelid::regclass, pg_get_triggerdef(oid))
+    FROM pg_trigger WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'idp'::regnamespace)
+  UNION ALL
+  SELECT 'view', format('%s %s', c.relname, pg_get_viewdef(c.oid))
+    FROM pg_class c WHERE c.relnamespace = 'idp'::regnamespace AND c.relkind = 'v'
+  UNION ALL
+  SELECT 'dumped', (SELECT string_agg(x::regclass::text, ',' ORDER BY x::regclass::text)
+                      FROM pg_extension e, unnest(e.extconfig) x WHERE e.extname = 'pg_idp')
+$$;
+CREATE TEMP TABLE upgraded AS SELECT * FROM pg_temp.describe();
+DROP TABLE todos;
+SET client_min_messages = warning;
+DROP EXTENSION pg_idp CASCADE;
+CREATE EXTENSION pg_idp;
+RESET client_min_messages;
+CREATE TEMP TABLE fresh AS SELECT * FROM pg_temp.describe();
+SELECT 'only after the update' AS side, * FROM (SELECT * FROM upgraded EXCEPT SELECT * FROM fresh) u
+UNION ALL
+SELECT 'only in a fresh install', * FROM (SELECT * FROM fresh EXCEPT SELECT * FROM upgraded) f
+ORDER BY 1, 2, 3;
+SELECT count(*) > 50 AS compared_enough FROM fresh;
+
+DROP OWNED BY regress_upgrade_app;
+DROP ROLE regress_upgrade_app;
