@@ -23,6 +23,31 @@ pub enum FetchError {
     Failed(String),
     /// The answer is larger than `MAX_BODY_BYTES`.
     TooLarge,
+    /// The answer is not JSON.
+    NotJson,
+}
+
+impl FetchError {
+    /// The stable code (in the DETAIL of the raised error).
+    pub fn code(&self) -> &'static str {
+        match self {
+            FetchError::BadUrl(_) => "url_not_allowed",
+            FetchError::Failed(_) => "fetch_failed",
+            FetchError::TooLarge => "response_too_large",
+            FetchError::NotJson => "invalid_response",
+        }
+    }
+
+    /// What went wrong fetching `what` (a JWKS, an OpenID configuration) from `url`. The URL is
+    /// the registry's, never a token's, so it may be named.
+    pub fn describe(&self, what: &str, url: &str) -> String {
+        match self {
+            FetchError::BadUrl(why) => format!("{what} URL {url} {why}"),
+            FetchError::Failed(why) => format!("{what} at {url} {why}"),
+            FetchError::TooLarge => format!("{what} at {url} is larger than {MAX_BODY_BYTES} bytes"),
+            FetchError::NotJson => format!("{what} at {url} is not JSON"),
+        }
+    }
 }
 
 pub struct Fetched {
@@ -59,13 +84,13 @@ fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Check that `url` may be fetched: https anywhere, plain http only to loopback.
-pub fn check_url(url: &str) -> Result<(), FetchError> {
+/// Check that `url` may be fetched (https anywhere, plain http only to loopback); true for https.
+pub fn check_url(url: &str) -> Result<bool, FetchError> {
     let (https, host) = scheme_and_host(url)?;
     if !https && !is_loopback(&host) {
         return Err(FetchError::BadUrl("plain http is allowed only to loopback addresses; use https".into()));
     }
-    Ok(())
+    Ok(https)
 }
 
 fn root_certs(ca_file: Option<&str>) -> Result<RootCerts, FetchError> {
@@ -87,8 +112,7 @@ fn root_certs(ca_file: Option<&str>) -> Result<RootCerts, FetchError> {
 
 /// GET `url` and return its body (status 200 only).
 pub fn fetch(url: &str, timeout: Duration, ca_file: Option<&str>) -> Result<Fetched, FetchError> {
-    let (https, _) = scheme_and_host(url)?;
-    check_url(url)?;
+    let https = check_url(url)?;
     let mut tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
         .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
@@ -126,6 +150,14 @@ pub fn fetch(url: &str, timeout: Duration, ca_file: Option<&str>) -> Result<Fetc
         other => FetchError::Failed(describe(&other)),
     })?;
     Ok(Fetched { body, max_age })
+}
+
+/// GET `url` with the session's `idp.http_timeout` and `idp.tls_ca_file`, and parse the answer
+/// as JSON; also `Cache-Control: max-age`, when given.
+pub fn fetch_json(url: &str) -> Result<(serde_json::Value, Option<u64>), FetchError> {
+    let fetched = fetch(url, crate::gucs::http_timeout(), crate::gucs::tls_ca_file().as_deref())?;
+    let value = serde_json::from_slice(&fetched.body).map_err(|_| FetchError::NotJson)?;
+    Ok((value, fetched.max_age))
 }
 
 fn describe(e: &ureq::Error) -> String {

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, PgAtomic};
-use serde_json::Value;
 
 /// Slots where backends leave the hash of a provider name that needs an early refresh.
 pub struct Requests {
@@ -128,15 +127,9 @@ fn providers_with_uri() -> Vec<(String, String)> {
 
 /// Refresh one provider; errors are returned, never raised, so the worker keeps running.
 fn refresh_one(name: &str, url: &str) -> Result<(i32, Option<u64>), String> {
-    let fetched = crate::http::fetch(url, crate::gucs::http_timeout(), crate::gucs::tls_ca_file().as_deref())
-        .map_err(|e| match e {
-            crate::http::FetchError::BadUrl(why) => format!("URL {url} {why}"),
-            crate::http::FetchError::Failed(why) => format!("{url} {why}"),
-            crate::http::FetchError::TooLarge => format!("{url} answered more than {} bytes", crate::http::MAX_BODY_BYTES),
-        })?;
-    let jwks: Value = serde_json::from_slice(&fetched.body).map_err(|_| format!("{url} did not answer JSON"))?;
+    let (jwks, max_age) = crate::http::fetch_json(url).map_err(|e| e.describe("JWKS", url))?;
     let n = crate::api::replace_jwks_quietly(name, jwks).map_err(|why| format!("{url}: {why}"))?;
-    Ok((n, fetched.max_age))
+    Ok((n, max_age))
 }
 
 #[pg_guard]

@@ -52,23 +52,29 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
 /// `id:<directory user id>`.
 #[derive(Clone, Debug, Default)]
 pub struct Directory {
-    /// (provider, key) -> (active, directory user id)
-    users: HashMap<(String, String), (bool, String)>,
-    /// (provider, directory user id) -> group ids
-    groups: HashMap<(String, String), Vec<String>>,
+    /// provider -> key -> (active, directory user id)
+    users: HashMap<String, HashMap<String, (bool, String)>>,
+    /// provider -> directory user id -> group ids
+    groups: HashMap<String, HashMap<String, Vec<String>>>,
 }
 
 impl Directory {
     /// Record a directory user (its state `active` or anything else, e.g. `inactive`, `deleted`).
     pub fn add_user(&mut self, provider: &str, id: &str, email: Option<&str>, active: bool) {
-        self.users.insert((provider.to_string(), format!("id:{id}")), (active, id.to_string()));
+        let users = self.users.entry(provider.to_string()).or_default();
+        users.insert(format!("id:{id}"), (active, id.to_string()));
         if let Some(e) = email {
-            self.users.insert((provider.to_string(), format!("email:{}", e.to_lowercase())), (active, id.to_string()));
+            users.insert(format!("email:{}", e.to_lowercase()), (active, id.to_string()));
         }
     }
 
     pub fn add_membership(&mut self, provider: &str, user_id: &str, group_id: &str) {
-        self.groups.entry((provider.to_string(), user_id.to_string())).or_default().push(group_id.to_string());
+        self.groups
+            .entry(provider.to_string())
+            .or_default()
+            .entry(user_id.to_string())
+            .or_default()
+            .push(group_id.to_string());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -76,8 +82,7 @@ impl Directory {
     }
 
     fn user(&self, id: &Identity) -> Option<&(bool, String)> {
-        let key = id.directory_key.as_ref()?;
-        self.users.get(&(id.provider.clone(), key.clone()))
+        self.users.get(&id.provider)?.get(id.directory_key.as_ref()?)
     }
 
     /// `deprovisioned` when the identity matches a directory user who is not active.
@@ -98,7 +103,7 @@ impl Directory {
     pub fn groups(&self, id: &Identity) -> Vec<String> {
         match self.user(id) {
             Some((true, user_id)) => {
-                let mut g = self.groups.get(&(id.provider.clone(), user_id.clone())).cloned().unwrap_or_default();
+                let mut g = self.groups.get(&id.provider).and_then(|g| g.get(user_id)).cloned().unwrap_or_default();
                 g.sort();
                 g
             }

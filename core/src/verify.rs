@@ -111,19 +111,19 @@ pub fn error_json(e: &VerifyError) -> Value {
 /// Revoked users and sessions, per provider.
 #[derive(Clone, Debug, Default)]
 pub struct Revocations {
-    /// (provider, user id) -> tokens issued before this time (seconds since the epoch) fail.
-    users: std::collections::HashMap<(String, String), f64>,
-    /// (provider, sid): tokens of these sessions fail.
-    sessions: std::collections::HashSet<(String, String)>,
+    /// provider -> user id -> tokens issued before this time (seconds since the epoch) fail.
+    users: std::collections::HashMap<String, std::collections::HashMap<String, f64>>,
+    /// provider -> sids whose tokens fail.
+    sessions: std::collections::HashMap<String, std::collections::HashSet<String>>,
 }
 
 impl Revocations {
     pub fn revoke_user(&mut self, provider: &str, user_id: &str, issued_before: f64) {
-        self.users.insert((provider.to_string(), user_id.to_string()), issued_before);
+        self.users.entry(provider.to_string()).or_default().insert(user_id.to_string(), issued_before);
     }
 
     pub fn revoke_session(&mut self, provider: &str, sid: &str) {
-        self.sessions.insert((provider.to_string(), sid.to_string()));
+        self.sessions.entry(provider.to_string()).or_default().insert(sid.to_string());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -136,8 +136,7 @@ impl Revocations {
         if self.is_empty() {
             return Ok(());
         }
-        let key = (id.provider.clone(), id.user_id.clone());
-        if let Some(before) = self.users.get(&key) {
+        if let Some(before) = self.users.get(&id.provider).and_then(|u| u.get(&id.user_id)) {
             if id.issued_at.is_none_or(|iat| iat < *before) {
                 return Err(VerifyError::new(
                     ErrorCode::Revoked,
@@ -146,7 +145,7 @@ impl Revocations {
             }
         }
         if let Some(sid) = &id.session_id {
-            if self.sessions.contains(&(id.provider.clone(), sid.clone())) {
+            if self.sessions.get(&id.provider).is_some_and(|s| s.contains(sid)) {
                 return Err(VerifyError::new(
                     ErrorCode::Revoked,
                     format!("JWT session {} was revoked by provider \"{}\"", quote(sid), id.provider),

@@ -66,16 +66,20 @@ fn stored_config(provider: &str) -> Option<Value> {
     }
 }
 
-/// Validate and store `config`; returns the number of JWKS keys. `source` names where the
-/// keys came from when they cannot be used (None: the caller's own config).
-fn store_with_keys(config: Value, source: Option<&str>) -> i32 {
-    let parsed = parse_provider(&config).unwrap_or_else(|e| match source {
-        None => raise_invalid_config(&e),
-        Some(src) => raise_invalid_response(format!("{src} cannot be used: {}: {}", e.field, e.message)),
-    });
+/// Validate and store `config`; returns the number of JWKS keys, or why the config (and so the
+/// key set in it) cannot be used, in which case nothing is stored.
+fn try_store(config: Value) -> Result<i32, pg_idp_core::ConfigError> {
+    let parsed = parse_provider(&config)?;
     let n = parsed.keys.iter().filter(|k| !k.is_provider_secret).count() as i32;
     store(&parsed, config);
-    n
+    Ok(n)
+}
+
+/// Store `config` whose keys were fetched from `source`; an unusable key set is 22023
+/// `invalid_response`, naming it.
+fn store_fetched(config: Value, source: &str) -> i32 {
+    try_store(config)
+        .unwrap_or_else(|e| raise_invalid_response(format!("{source} cannot be used: {}: {}", e.field, e.message)))
 }
 
 /// Replace a provider's JWKS with one fetched by the background worker; errors are returned
@@ -83,10 +87,7 @@ fn store_with_keys(config: Value, source: Option<&str>) -> i32 {
 pub(crate) fn replace_jwks_quietly(provider: &str, jwks: Value) -> Result<i32, String> {
     let mut config = stored_config(provider).ok_or("the provider is no longer registered")?;
     config["jwks"] = jwks;
-    let parsed = parse_provider(&config).map_err(|e| format!("{}: {}", e.field, e.message))?;
-    let n = parsed.keys.iter().filter(|k| !k.is_provider_secret).count() as i32;
-    store(&parsed, config);
-    Ok(n)
+    try_store(config).map_err(|e| format!("{}: {}", e.field, e.message))
 }
 
 /// Replace a provider's JWKS (key rotation); returns the number of keys now registered.
@@ -95,15 +96,12 @@ fn set_jwks(provider: &str, jwks: JsonB) -> i32 {
     ensure_writable(c"idp.set_jwks()");
     let mut config = stored_config(provider).unwrap_or_else(|| raise_unknown_provider(provider));
     config["jwks"] = jwks.0;
-    store_with_keys(config, None)
+    try_store(config).unwrap_or_else(|e| raise_invalid_config(&e))
 }
 
 /// GET `url` and parse the answer as JSON; `what` names it in errors.
 fn fetch_json(what: &str, url: &str) -> Value {
-    let fetched = crate::http::fetch(url, crate::gucs::http_timeout(), crate::gucs::tls_ca_file().as_deref())
-        .unwrap_or_else(|e| raise_fetch(what, url, e));
-    serde_json::from_slice(&fetched.body)
-        .unwrap_or_else(|_| raise_invalid_response(format!("{what} at {url} is not JSON")))
+    crate::http::fetch_json(url).map(|(v, _)| v).unwrap_or_else(|e| raise_fetch(what, url, e))
 }
 
 /// Fetch the provider's `jwks_uri` and replace its keys with what it serves, all or nothing:
@@ -119,7 +117,7 @@ fn refresh_jwks(provider: &str) -> i32 {
     };
     let jwks = fetch_json("JWKS", &url);
     config["jwks"] = jwks;
-    store_with_keys(config, Some(&format!("JWKS at {url}")))
+    store_fetched(config, &format!("JWKS at {url}"))
 }
 
 /// OpenID Connect discovery: read `<issuer>/.well-known/openid-configuration`, check that it
@@ -158,7 +156,7 @@ fn discover(issuer: &str, provider: &str, extra: default!(JsonB, "'{}'")) -> i32
     config["issuer"] = Value::String(issuer.to_string());
     config["jwks_uri"] = Value::String(jwks_uri.clone());
     config["jwks"] = jwks;
-    store_with_keys(config, Some(&format!("JWKS at {jwks_uri}")))
+    store_fetched(config, &format!("JWKS at {jwks_uri}"))
 }
 
 /// Remove a provider; true if it existed.
