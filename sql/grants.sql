@@ -6,4 +6,4 @@ REVOKE EXECUTE ON FUNCTION idp.unregister_provider(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp._registry_changed(oid) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp.refresh_jwks(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp.discover(text, text, jsonb) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION idp.apply_directory_event(text, text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION idp._verify_webhook_signature(text, text, text) FROM PUBLIC;

@@ -3,8 +3,13 @@
 -- pg_idp's policies are named pg_idp_select, pg_idp_insert, pg_idp_update and pg_idp_delete and
 -- carry a comment "pg_idp policy=<kind> user_attnum=<n> tenant_attnum=<n> prior=<rls><force>",
 -- by which they are told apart from the table owner's own policies (which are never touched);
--- prior records whether RLS and FORCE were on before the first enable_rls, for disable_rls. The functions are
--- SECURITY INVOKER: only the table's owner (or a superuser) can change its policies.
+-- prior records whether RLS and FORCE were on before the first enable_rls, for disable_rls. The
+-- functions are SECURITY INVOKER: only the table's owner (or a superuser) can change its policies.
+--
+-- A partition (or inheritance child) is a table of its own: a query on it directly uses its own
+-- policies, not its parent's. So enable_rls puts the same policies on every partition, and an
+-- event trigger puts them on every partition created or attached later (or refuses that DDL when
+-- it cannot); rls_status names any partition left open.
 
 -- The expression a policy compares an id column with, evaluated once per statement as an
 -- InitPlan: `(SELECT idp.requesting_user_id())` for text columns; for uuid columns, ids that are
@@ -49,18 +54,39 @@ BEGIN
     END IF;
 END $$;
 
-CREATE FUNCTION idp.enable_rls(
-    tbl regclass,
-    user_column name DEFAULT 'user_id',
-    tenant_column name DEFAULT NULL,
-    policy text DEFAULT 'strict',
-    force boolean DEFAULT false
-) RETURNS text[]
+-- pg_idp's record of a table's policies, from the comment of its pg_idp_select policy: the kind,
+-- the attnums of the columns compared, and the RLS/FORCE state before the first enable_rls. No
+-- row when pg_idp has no policies on the table. The one reader of that comment.
+CREATE FUNCTION idp._rls_meta(tbl regclass, OUT kind text, OUT user_attnum int2, OUT tenant_attnum int2, OUT prior text)
+RETURNS SETOF record
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT m[1], nullif(m[2], '')::int2, nullif(m[3], '')::int2, m[4]
+      FROM pg_policy pol
+      CROSS JOIN LATERAL regexp_match(obj_description(pol.oid, 'pg_policy'),
+                                      '^pg_idp policy=(\w+) user_attnum=(\d*) tenant_attnum=(\d*) prior=([01]{2})$') AS m
+     WHERE pol.polrelid = tbl AND pol.polname = 'pg_idp_select' AND m IS NOT NULL
+$$;
+
+-- Every partition and inheritance child of a table, at any depth (parents before children).
+CREATE FUNCTION idp._rls_descendants(tbl regclass) RETURNS SETOF regclass
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE d(relid, depth) AS (
+        SELECT i.inhrelid, 1 FROM pg_inherits i WHERE i.inhparent = tbl
+        UNION
+        SELECT i.inhrelid, d.depth + 1 FROM pg_inherits i JOIN d ON i.inhparent = d.relid
+    )
+    SELECT relid::regclass FROM d GROUP BY relid ORDER BY max(depth), relid
+$$;
+
+-- Put pg_idp's policies of `kind` on one table (no recursion): checks the columns, keeps the RLS
+-- state from before the first enable_rls, replaces pg_idp's earlier policies in one go.
+CREATE FUNCTION idp._rls_apply(tbl regclass, user_column name, tenant_column name, kind text, force boolean)
+RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    kind text := lower(policy);
-    relkind "char";
     u_attnum int2;
     u_type regtype;
     t_attnum int2;
@@ -73,33 +99,11 @@ DECLARE
     prior text;
     p record;
 BEGIN
-    IF tbl IS NULL THEN
-        RAISE EXCEPTION 'pg_idp: table must not be NULL' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF kind IS NULL OR kind NOT IN ('strict', 'tenant', 'owner_in_tenant', 'tenant_read_owner_write') THEN
-        RAISE EXCEPTION 'pg_idp: unknown policy "%"', policy
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use strict, tenant, owner_in_tenant or tenant_read_owner_write.';
-    END IF;
-    SELECT c.relkind INTO relkind FROM pg_class c WHERE c.oid = tbl;
-    IF relkind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION 'pg_idp: % is not a table', tbl
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Row-level security applies to tables; enable it on the tables behind a view.';
-    END IF;
     IF kind <> 'tenant' THEN
-        IF user_column IS NULL THEN
-            RAISE EXCEPTION 'pg_idp: policy % needs a user column', kind USING ERRCODE = 'invalid_parameter_value';
-        END IF;
         SELECT c.attnum, c.basetype INTO u_attnum, u_type FROM idp._rls_id_column(tbl, user_column, 'user') c;
         owner_expr := format('%I = %s', user_column, idp._rls_id_expr('requesting_user_id', u_type));
     END IF;
     IF kind <> 'strict' THEN
-        IF tenant_column IS NULL THEN
-            RAISE EXCEPTION 'pg_idp: policy % needs a tenant column', kind
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Pass tenant_column => ''org_id'' (the column compared with idp.tenant_id()).';
-        END IF;
         SELECT c.attnum, c.basetype INTO t_attnum, t_type FROM idp._rls_id_column(tbl, tenant_column, 'tenant') c;
         tenant_expr := format('%I = %s', tenant_column, idp._rls_id_expr('tenant_id', t_type));
     END IF;
@@ -128,10 +132,7 @@ BEGIN
     END;
     -- The table's RLS state before pg_idp first touched it: kept from our existing policies when
     -- this is a re-run, read from pg_class otherwise.
-    SELECT substring(obj_description(pol.oid, 'pg_policy') FROM ' prior=([01]{2})$') INTO prior
-      FROM pg_policy pol
-     WHERE pol.polrelid = tbl AND pol.polname = 'pg_idp_select'
-       AND obj_description(pol.oid, 'pg_policy') LIKE 'pg_idp policy=%';
+    SELECT m.prior INTO prior FROM idp._rls_meta(tbl) m;
     IF prior IS NULL THEN
         SELECT (CASE WHEN c.relrowsecurity THEN '1' ELSE '0' END) || (CASE WHEN c.relforcerowsecurity THEN '1' ELSE '0' END)
           INTO prior FROM pg_class c WHERE c.oid = tbl;
@@ -140,10 +141,6 @@ BEGIN
                   coalesce(u_attnum::text, ''), coalesce(t_attnum::text, ''), prior);
 
     PERFORM idp._rls_drop_policies(tbl);
-    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
-    IF force THEN
-        EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl);
-    END IF;
     EXECUTE format('CREATE POLICY pg_idp_select ON %s FOR SELECT USING (%s)', tbl, read_expr);
     EXECUTE format('CREATE POLICY pg_idp_insert ON %s FOR INSERT WITH CHECK (%s)', tbl, write_expr);
     EXECUTE format('CREATE POLICY pg_idp_update ON %s FOR UPDATE USING (%s) WITH CHECK (%s)', tbl, write_expr, write_expr);
@@ -152,6 +149,55 @@ BEGIN
     EXECUTE format('COMMENT ON POLICY pg_idp_insert ON %s IS %L', tbl, cmt);
     EXECUTE format('COMMENT ON POLICY pg_idp_update ON %s IS %L', tbl, cmt);
     EXECUTE format('COMMENT ON POLICY pg_idp_delete ON %s IS %L', tbl, cmt);
+    -- Last: ALTER TABLE fires idp._rls_on_ddl(), which then finds this table already protected.
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+    IF force THEN
+        EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl);
+    END IF;
+END $$;
+
+CREATE FUNCTION idp.enable_rls(
+    tbl regclass,
+    user_column name DEFAULT 'user_id',
+    tenant_column name DEFAULT NULL,
+    policy text DEFAULT 'strict',
+    force boolean DEFAULT false
+) RETURNS text[]
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    kind text := lower(policy);
+    relkind "char";
+    part regclass;
+BEGIN
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'pg_idp: table must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF kind IS NULL OR kind NOT IN ('strict', 'tenant', 'owner_in_tenant', 'tenant_read_owner_write') THEN
+        RAISE EXCEPTION 'pg_idp: unknown policy "%"', policy
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use strict, tenant, owner_in_tenant or tenant_read_owner_write.';
+    END IF;
+    SELECT c.relkind INTO relkind FROM pg_class c WHERE c.oid = tbl;
+    IF relkind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'pg_idp: % is not a table', tbl
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Row-level security applies to tables; enable it on the tables behind a view.';
+    END IF;
+    IF kind <> 'tenant' AND user_column IS NULL THEN
+        RAISE EXCEPTION 'pg_idp: policy % needs a user column', kind USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF kind <> 'strict' AND tenant_column IS NULL THEN
+        RAISE EXCEPTION 'pg_idp: policy % needs a tenant column', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass tenant_column => ''org_id'' (the column compared with idp.tenant_id()).';
+    END IF;
+    PERFORM idp._rls_apply(tbl, user_column, tenant_column, kind, force);
+    -- Every partition (and inheritance child) is queried on its own with its own policies: give
+    -- each the same. Partitions created or attached later get them from idp._rls_on_ddl().
+    FOR part IN SELECT * FROM idp._rls_descendants(tbl) LOOP
+        PERFORM idp._rls_apply(part, user_column, tenant_column, kind, force);
+    END LOOP;
     RETURN ARRAY['pg_idp_select', 'pg_idp_insert', 'pg_idp_update', 'pg_idp_delete'];
 END $$;
 
@@ -173,25 +219,15 @@ BEGIN
     RETURN n;
 END $$;
 
--- Remove pg_idp's policies from a table, leaving the owner's own policies alone, and put row-level
--- security back the way it was before the first enable_rls: RLS that was on stays on (a table that
--- was locked down is never opened); RLS that pg_idp turned on is turned off again, unless other
--- policies remain (then it stays on for them); FORCE goes back to what it was. Returns the number
--- of policies removed.
-CREATE FUNCTION idp.disable_rls(tbl regclass) RETURNS int
+-- Remove pg_idp's policies from one table and put its RLS state back (see disable_rls).
+CREATE FUNCTION idp._rls_remove(tbl regclass) RETURNS int
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n int;
     prior text;
 BEGIN
-    IF tbl IS NULL THEN
-        RAISE EXCEPTION 'pg_idp: table must not be NULL' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    SELECT substring(obj_description(pol.oid, 'pg_policy') FROM ' prior=([01]{2})$') INTO prior
-      FROM pg_policy pol
-     WHERE pol.polrelid = tbl AND pol.polname = 'pg_idp_select'
-       AND obj_description(pol.oid, 'pg_policy') LIKE 'pg_idp policy=%';
+    SELECT m.prior INTO prior FROM idp._rls_meta(tbl) m;
     n := idp._rls_drop_policies(tbl);
     IF n = 0 OR prior IS NULL THEN
         RETURN n;
@@ -205,27 +241,108 @@ BEGIN
     RETURN n;
 END $$;
 
+-- Remove pg_idp's policies from a table (and from its partitions, which enable_rls gave them),
+-- leaving the owner's own policies alone, and put row-level security back the way it was before
+-- the first enable_rls: RLS that was on stays on (a table that was locked down is never opened);
+-- RLS that pg_idp turned on is turned off again, unless other policies remain (then it stays on
+-- for them); FORCE goes back to what it was. Returns the number of policies removed from the
+-- table itself.
+CREATE FUNCTION idp.disable_rls(tbl regclass) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n int;
+    part regclass;
+BEGIN
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'pg_idp: table must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    n := idp._rls_remove(tbl);
+    IF n > 0 THEN
+        FOR part IN SELECT * FROM idp._rls_descendants(tbl) LOOP
+            PERFORM idp._rls_remove(part);
+        END LOOP;
+    END IF;
+    RETURN n;
+END $$;
+
+-- The event trigger behind partitions created or attached later: after CREATE TABLE or ALTER
+-- TABLE, every table it touched that descends from a table under pg_idp's policies gets them too
+-- (the same kind and columns, found by name), and every unprotected descendant of a protected
+-- table touched (ATTACH PARTITION, INHERIT) as well. If that fails (a partition without the
+-- column, say) the DDL fails with it: a partition is never left open. It returns at once when no
+-- table in the database has pg_idp's policies.
+--
+-- SECURITY DEFINER (the extension owner, a superuser): event triggers run as whoever issues the
+-- DDL, and that role may not have USAGE on schema idp; without it, every CREATE TABLE in the
+-- database would fail. It reads only the catalogs and the commands' own table oids.
+CREATE FUNCTION idp._rls_on_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cmd record;
+    t regclass;
+    src regclass;
+    m record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_policy WHERE polname = 'pg_idp_select') THEN
+        RETURN;
+    END IF;
+    FOR cmd IN SELECT DISTINCT c.objid FROM pg_event_trigger_ddl_commands() c
+                WHERE c.classid = 'pg_class'::regclass AND c.object_type IN ('table', 'table column')
+    LOOP
+        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = cmd.objid AND relkind IN ('r', 'p'));
+        -- The table itself and its descendants, each protected like its nearest protected ancestor.
+        FOR t IN SELECT cmd.objid::regclass UNION ALL SELECT * FROM idp._rls_descendants(cmd.objid::regclass) LOOP
+            CONTINUE WHEN EXISTS (SELECT 1 FROM idp._rls_meta(t));
+            WITH RECURSIVE a(relid, depth) AS (
+                SELECT i.inhparent, 1 FROM pg_inherits i WHERE i.inhrelid = t
+                UNION
+                SELECT i.inhparent, a.depth + 1 FROM pg_inherits i JOIN a ON i.inhrelid = a.relid
+            )
+            SELECT a.relid::regclass INTO src FROM a
+             WHERE EXISTS (SELECT 1 FROM idp._rls_meta(a.relid::regclass))
+             ORDER BY a.depth LIMIT 1;
+            CONTINUE WHEN src IS NULL;
+            SELECT * INTO m FROM idp._rls_meta(src);
+            PERFORM idp._rls_apply(t,
+                (SELECT attname FROM pg_attribute WHERE attrelid = src AND attnum = m.user_attnum),
+                (SELECT attname FROM pg_attribute WHERE attrelid = src AND attnum = m.tenant_attnum),
+                m.kind,
+                (SELECT relforcerowsecurity FROM pg_class WHERE oid = src));
+        END LOOP;
+    END LOOP;
+END $$;
+
+REVOKE EXECUTE ON FUNCTION idp._rls_on_ddl() FROM PUBLIC;
+
+CREATE EVENT TRIGGER pg_idp_protect_partitions ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION idp._rls_on_ddl();
+
 -- Every table with pg_idp policies: the kind of policy, the columns compared (by their current
--- names), whether RLS is enabled and forced, and every policy on the table (pg_idp's and others').
+-- names), whether RLS is enabled and forced, every policy on the table (pg_idp's and others'),
+-- and its partitions (or inheritance children) that pg_idp's policies do not protect: those
+-- without them, or with row-level security off. A table is protected only when that is empty.
 CREATE FUNCTION idp.rls_status()
 RETURNS TABLE (tbl regclass, policy text, user_column name, tenant_column name,
-               rls_enabled boolean, rls_forced boolean, policies name[])
+               rls_enabled boolean, rls_forced boolean, policies name[], open_partitions regclass[])
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT c.oid::regclass,
-           m[1],
-           (SELECT attname FROM pg_attribute WHERE attrelid = c.oid AND attnum = nullif(m[2], '')::int2),
-           (SELECT attname FROM pg_attribute WHERE attrelid = c.oid AND attnum = nullif(m[3], '')::int2),
+           m.kind,
+           (SELECT attname FROM pg_attribute WHERE attrelid = c.oid AND attnum = m.user_attnum),
+           (SELECT attname FROM pg_attribute WHERE attrelid = c.oid AND attnum = m.tenant_attnum),
            c.relrowsecurity,
            c.relforcerowsecurity,
-           ARRAY(SELECT polname FROM pg_policy WHERE polrelid = c.oid ORDER BY polname)
+           ARRAY(SELECT polname FROM pg_policy WHERE polrelid = c.oid ORDER BY polname),
+           ARRAY(SELECT d FROM idp._rls_descendants(c.oid::regclass) d
+                  WHERE NOT EXISTS (SELECT 1 FROM idp._rls_meta(d))
+                     OR NOT (SELECT relrowsecurity FROM pg_class WHERE oid = d)
+                  ORDER BY d::text)
       FROM pg_class c
-      CROSS JOIN LATERAL (
-          SELECT regexp_match(obj_description(pol.oid, 'pg_policy'),
-                              '^pg_idp policy=(\w+) user_attnum=(\d*) tenant_attnum=(\d*) prior=[01]{2}$') AS m
-            FROM pg_policy pol
-           WHERE pol.polrelid = c.oid AND pol.polname = 'pg_idp_select'
-      ) s
-     WHERE m IS NOT NULL
+      CROSS JOIN LATERAL idp._rls_meta(c.oid::regclass) m
+     WHERE c.relkind IN ('r', 'p')
+       AND c.oid IN (SELECT polrelid FROM pg_policy WHERE polname = 'pg_idp_select')
      ORDER BY c.oid::regclass::text
 $$;

@@ -16,15 +16,22 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use pg_idp_core::{parse_provider, Directory, Provider, Registry, Revocations};
+use std::collections::HashSet;
+
+use pg_idp_core::{parse_provider, DirectoryField, DirectoryKey, DirectoryRecord, Provider, Registry, Revocations, VerifyError};
 use pgrx::prelude::*;
 
 use crate::errors::raise_internal;
 
-/// Set by the relcache callback when the registry table (or everything) was invalidated.
+/// Set by the relcache callback when the providers or revocations (or everything) changed.
 static STALE: AtomicBool = AtomicBool::new(true);
-/// The tables the cached registry is read from; a change to any of them invalidates it.
+/// Set by the relcache callback when the directory changed: identities verified since must be
+/// looked up again, but the providers need not be re-read.
+static DIRECTORY_STALE: AtomicBool = AtomicBool::new(true);
+/// The tables the cached registry depends on; a change to any of them invalidates it. The first
+/// two hold providers and revocations, the rest the directory.
 const TABLES: [&str; 5] = ["provider_registry", "revocation_list", "directory_users", "directory_groups", "directory_memberships"];
+const DIRECTORY_TABLES_FROM: usize = 2;
 /// Their oids as last looked up (0 before the first read).
 static TABLE_OIDS: [AtomicU32; 5] = [const { AtomicU32::new(0) }; 5];
 /// Bumped every time the cached registry is replaced; derived caches compare it.
@@ -32,14 +39,26 @@ static EPOCH: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     static CACHE: RefCell<Option<Rc<Registry>>> = const { RefCell::new(None) };
+    /// Providers whose directory has at least one user (only those are looked up), and the owner
+    /// of the registry (whose rights the lookups use).
+    static DIRECTORY: RefCell<(HashSet<String>, pg_sys::Oid)> = RefCell::new((HashSet::new(), pg_sys::InvalidOid));
 }
 
 /// Called by PostgreSQL for every relcache invalidation this backend processes.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     let r = relid.to_u32();
-    if relid == pg_sys::InvalidOid || TABLE_OIDS.iter().any(|o| o.load(Ordering::Relaxed) == r) {
+    if relid == pg_sys::InvalidOid {
         STALE.store(true, Ordering::Relaxed);
+        DIRECTORY_STALE.store(true, Ordering::Relaxed);
+        return;
+    }
+    if let Some(i) = TABLE_OIDS.iter().position(|o| o.load(Ordering::Relaxed) == r) {
+        if i < DIRECTORY_TABLES_FROM {
+            STALE.store(true, Ordering::Relaxed);
+        } else {
+            DIRECTORY_STALE.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -52,6 +71,7 @@ pub fn init() {
 /// Force a re-read at the next use (after a change made by this backend).
 pub fn invalidate() {
     STALE.store(true, Ordering::Relaxed);
+    DIRECTORY_STALE.store(true, Ordering::Relaxed);
 }
 
 /// Queue a relcache invalidation of the registry table, delivered to every backend (and
@@ -70,18 +90,32 @@ pub fn epoch() -> u64 {
 /// True when the cached registry can be used as is.
 #[inline]
 pub fn is_fresh() -> bool {
-    !STALE.load(Ordering::Relaxed)
+    !STALE.load(Ordering::Relaxed) && !DIRECTORY_STALE.load(Ordering::Relaxed)
 }
 
-/// The registry, and whether it was (re)read by this call (callers drop derived caches then).
+/// The registry, and whether it (or the directory) changed since the last call (callers drop
+/// derived caches then).
 pub fn current() -> (Rc<Registry>, bool) {
     if is_fresh() {
         if let Some(r) = CACHE.with(|c| c.borrow().clone()) {
             return (r, false);
         }
     }
+    if !STALE.load(Ordering::Relaxed) {
+        if let Some(r) = CACHE.with(|c| c.borrow().clone()) {
+            // Only the directory changed: the providers stay parsed.
+            DIRECTORY_STALE.store(false, Ordering::Relaxed);
+            let has_directory = TABLE_OIDS[DIRECTORY_TABLES_FROM].load(Ordering::Relaxed) != 0;
+            let owner = DIRECTORY.with(|d| d.borrow().1);
+            let providers = if has_directory { as_user(owner, read_directory_providers) } else { HashSet::new() };
+            DIRECTORY.with(|d| d.borrow_mut().0 = providers);
+            EPOCH.fetch_add(1, Ordering::Relaxed);
+            return (r, true);
+        }
+    }
     // Cleared before reading, so that an invalidation arriving during the read marks it again.
     STALE.store(false, Ordering::Relaxed);
+    DIRECTORY_STALE.store(false, Ordering::Relaxed);
     let (oids, owner) = match registry_tables() {
         Ok(v) => v,
         Err(e) => {
@@ -99,11 +133,12 @@ pub fn current() -> (Rc<Registry>, bool) {
         (
             read_providers(),
             if has_revocations { read_revocations() } else { Revocations::default() },
-            if has_directory { read_directory() } else { Directory::default() },
+            if has_directory { read_directory_providers() } else { HashSet::new() },
         )
     });
-    let registry = Rc::new(Registry::new(providers).with_revocations(revocations).with_directory(directory));
+    let registry = Rc::new(Registry::new(providers).with_revocations(revocations));
     CACHE.with(|c| *c.borrow_mut() = Some(registry.clone()));
+    DIRECTORY.with(|d| *d.borrow_mut() = (directory, owner));
     EPOCH.fetch_add(1, Ordering::Relaxed);
     (registry, true)
 }
@@ -139,7 +174,9 @@ fn read_providers() -> Vec<Provider> {
 fn read_revocations() -> Revocations {
     let rows: Result<Vec<(String, String, String, Option<f64>)>, pgrx::spi::Error> = Spi::connect(|client| {
         let table = client.select(
-            "SELECT provider, kind, subject, pg_catalog.date_part($$epoch$$, issued_before) FROM idp.revocation_list",
+            // By issuer: a revocation covers the person whichever provider entry verifies the token.
+            "SELECT p.issuer, r.kind, r.subject, pg_catalog.date_part($$epoch$$, r.issued_before) \
+             FROM idp.revocation_list r JOIN idp.provider_registry p ON p.name OPERATOR(pg_catalog.=) r.provider",
             None,
             &[],
         )?;
@@ -156,57 +193,117 @@ fn read_revocations() -> Revocations {
         raise_internal(format!("cannot read pg_idp revocations: {e}"))
     });
     let mut revocations = Revocations::default();
-    for (provider, kind, subject, before) in rows {
+    for (issuer, kind, subject, before) in rows {
         match (kind.as_str(), before) {
-            ("user", Some(b)) => revocations.revoke_user(&provider, &subject, b),
-            ("session", _) => revocations.revoke_session(&provider, &subject),
+            ("user", Some(b)) => revocations.revoke_user(&issuer, &subject, b),
+            ("session", _) => revocations.revoke_session(&issuer, &subject),
             _ => {}
         }
     }
     revocations
 }
 
-fn read_directory() -> Directory {
+/// The providers whose directory has users (an index probe per provider, whatever its size).
+fn read_directory_providers() -> HashSet<String> {
     let read = Spi::connect(|client| {
-        let mut directory = Directory::default();
-        let users = client.select(
-            "SELECT provider, id, email, state OPERATOR(pg_catalog.=) 'active' FROM idp.directory_users",
+        let rows = client.select(
+            "SELECT p.name FROM idp.provider_registry p \
+             WHERE EXISTS (SELECT 1 FROM idp.directory_users u WHERE u.provider OPERATOR(pg_catalog.=) p.name)",
             None,
             &[],
         )?;
-        for row in users {
-            if let (Some(p), Some(id)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
-                directory.add_user(&p, &id, row.get::<String>(3)?.as_deref(), row.get::<bool>(4)?.unwrap_or(false));
+        let mut out = HashSet::new();
+        for row in rows {
+            if let Some(p) = row.get::<String>(1)? {
+                out.insert(p);
             }
         }
-        let members = client.select(
-            "SELECT m.provider, m.user_id, m.group_id FROM idp.directory_memberships m \
-             LEFT JOIN idp.directory_groups g ON g.provider OPERATOR(pg_catalog.=) m.provider \
-                                             AND g.id OPERATOR(pg_catalog.=) m.group_id \
-             WHERE m.member AND g.deleted IS NOT TRUE",
-            None,
-            &[],
-        )?;
-        for row in members {
-            if let (Some(p), Some(u), Some(g)) = (row.get::<String>(1)?, row.get::<String>(2)?, row.get::<String>(3)?) {
-                directory.add_membership(&p, &u, &g);
-            }
-        }
-        Ok::<_, pgrx::spi::Error>(directory)
+        Ok::<_, pgrx::spi::Error>(out)
     });
     read.unwrap_or_else(|e| {
-        STALE.store(true, Ordering::Relaxed);
+        DIRECTORY_STALE.store(true, Ordering::Relaxed);
         raise_internal(format!("cannot read the pg_idp directory: {e}"))
     })
 }
 
-/// Run `f` with the current user switched to `owner`.
+/// What `provider`'s directory says about the identity known by `key` (`None`: the provider has
+/// no directory). One indexed lookup of the matching users and, for the active ones, their
+/// groups; the caller caches the answer with the identity.
+pub fn directory_record(provider: &str, key: &DirectoryKey) -> Result<Option<DirectoryRecord>, VerifyError> {
+    let (has, owner) = DIRECTORY.with(|d| {
+        let d = d.borrow();
+        (d.0.contains(provider), d.1)
+    });
+    if !has {
+        return Ok(None);
+    }
+    // Fixed queries, one per matching field; every operator schema-qualified.
+    let users_query = match key.field {
+        DirectoryField::Id => {
+            "SELECT u.id, u.state OPERATOR(pg_catalog.=) 'active' FROM idp.directory_users u \
+             WHERE u.provider OPERATOR(pg_catalog.=) $1 AND u.id OPERATOR(pg_catalog.=) $2"
+        }
+        DirectoryField::IdpId => {
+            "SELECT u.id, u.state OPERATOR(pg_catalog.=) 'active' FROM idp.directory_users u \
+             WHERE u.provider OPERATOR(pg_catalog.=) $1 AND u.idp_id OPERATOR(pg_catalog.=) $2"
+        }
+        DirectoryField::Email => {
+            "SELECT u.id, u.state OPERATOR(pg_catalog.=) 'active' FROM idp.directory_users u \
+             WHERE u.provider OPERATOR(pg_catalog.=) $1 AND u.email_key OPERATOR(pg_catalog.=) $2"
+        }
+    };
+    let read = as_user(owner, || {
+        Spi::connect(|client| {
+            let mut rec = DirectoryRecord::default();
+            let mut active_ids: Vec<String> = Vec::new();
+            for row in client.select(users_query, None, &[provider.into(), key.value.as_str().into()])? {
+                rec.matches += 1;
+                if row.get::<bool>(2)?.unwrap_or(false) {
+                    rec.active = true;
+                    if let Some(id) = row.get::<String>(1)? {
+                        active_ids.push(id);
+                    }
+                }
+            }
+            if !active_ids.is_empty() {
+                let groups = client.select(
+                    "SELECT DISTINCT m.group_id FROM idp.directory_memberships m \
+                     LEFT JOIN idp.directory_groups g ON g.provider OPERATOR(pg_catalog.=) m.provider \
+                                                     AND g.id OPERATOR(pg_catalog.=) m.group_id \
+                     WHERE m.provider OPERATOR(pg_catalog.=) $1 \
+                       AND m.user_id OPERATOR(pg_catalog.=) ANY ($2) \
+                       AND m.member AND g.deleted IS NOT TRUE \
+                     ORDER BY 1",
+                    None,
+                    &[provider.into(), active_ids.into()],
+                )?;
+                for row in groups {
+                    if let Some(g) = row.get::<String>(1)? {
+                        rec.groups.push(g);
+                    }
+                }
+            }
+            Ok::<_, pgrx::spi::Error>(rec)
+        })
+    });
+    // A directory that cannot be read fails closed: an ERROR, never an unchecked identity.
+    match read {
+        Ok(rec) => Ok(Some(rec)),
+        Err(e) => raise_internal(format!("cannot read the directory of provider \"{provider}\": {e}")),
+    }
+}
+
+/// Run `f` with the current user switched to `owner` and `search_path` pinned to
+/// `pg_catalog, pg_temp` (as a `SECURITY DEFINER ... SET search_path` function would, without
+/// its per-call cost on the hot path, which never gets here): the queries are fixed and
+/// schema-qualified anyway, and the caller's search_path cannot reach them.
 fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     let mut saved_user = pg_sys::InvalidOid;
     let mut saved_ctx: i32 = 0;
     // SAFETY: plain reads/writes of backend-local state; restored by the guard below, and by
-    // PostgreSQL's own (sub)transaction abort if an ERROR escapes.
-    unsafe {
+    // PostgreSQL's own (sub)transaction abort if an ERROR escapes. GUC_ACTION_SAVE is what a
+    // function's SET clause does, and is allowed in parallel workers.
+    let nest = unsafe {
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
         pg_sys::SetUserIdAndSecContext(
             owner,
@@ -214,15 +311,30 @@ fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
                 | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
                 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
         );
-    }
-    struct Restore(pg_sys::Oid, i32);
+        let nest = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        nest
+    };
+    struct Restore(pg_sys::Oid, i32, i32);
     impl Drop for Restore {
         fn drop(&mut self) {
-            // SAFETY: restores exactly what was read above.
-            unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) }
+            // SAFETY: restores exactly what was changed above.
+            unsafe {
+                pg_sys::AtEOXact_GUC(true, self.2);
+                pg_sys::SetUserIdAndSecContext(self.0, self.1);
+            }
         }
     }
-    let _restore = Restore(saved_user, saved_ctx);
+    let _restore = Restore(saved_user, saved_ctx, nest);
     f()
 }
 
@@ -231,7 +343,7 @@ fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
 fn registry_tables() -> Result<(Vec<pg_sys::Oid>, pg_sys::Oid), String> {
     let rows = Spi::connect(|client| {
         let table = client.select(
-            "SELECT c.relname::text, c.oid, c.relowner FROM pg_catalog.pg_class c \
+            "SELECT c.relname::pg_catalog.text, c.oid, c.relowner FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
              WHERE n.nspname OPERATOR(pg_catalog.=) 'idp' \
                AND c.relname OPERATOR(pg_catalog.=) ANY ('{provider_registry,revocation_list,directory_users,directory_groups,directory_memberships}'::pg_catalog.name[])",

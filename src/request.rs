@@ -26,13 +26,24 @@ struct Entry {
     leeway_seconds: i64,
 }
 
+/// What the current request's token resolved to.
+enum Resolved {
+    /// No token: an anonymous request.
+    Anonymous,
+    /// A verified identity and the leeway it was verified with.
+    Valid(Rc<Identity>, i64),
+    /// A rejected token, and the statement time it was rejected at: within that statement the
+    /// answer cannot change, so a per-row policy verifies a bad token once too (whether
+    /// `idp.on_invalid_token` makes it an error or anonymous).
+    Invalid(VerifyError, f64),
+}
+
 /// The identity of the current request, and what it was computed from.
 struct Current {
     generation: u64,
     epoch: u64,
     max_token_bytes: usize,
-    /// `None`: an anonymous request.
-    entry: Option<(Rc<Identity>, i64)>,
+    resolved: Resolved,
 }
 
 /// Full verifications (cache misses) done by this backend: for tests and `idp.cache_stats()`.
@@ -136,7 +147,7 @@ pub(crate) fn lookup(registry: &Registry, token: &str, opts: &VerifyOptions) -> 
         return Ok(h);
     }
     VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let identity = match registry.verify(token, opts) {
+    let identity = match registry.verify_with_directory(token, opts, &mut registry::directory_record) {
         Ok(id) => Rc::new(id),
         Err(e) => {
             // A kid the provider does not have (yet): ask the worker for an early refresh.
@@ -182,44 +193,59 @@ pub fn verify_token(token: &str) -> Result<Rc<Identity>, VerifyError> {
 pub fn with_request_identity<R>(f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R {
     let generation = gucs::request_generation();
     let max_token_bytes = gucs::max_token_bytes();
+    let now = statement_now();
     if registry::is_fresh() {
         let epoch = registry::epoch();
-        let now = statement_now();
         let hit = CURRENT.with(|c| {
             let c = c.borrow();
             let c = c.as_ref()?;
             if c.generation != generation || c.epoch != epoch || c.max_token_bytes != max_token_bytes {
                 return None;
             }
-            match &c.entry {
-                None => Some(None),
-                Some((id, leeway)) if id.is_live(now, *leeway) => Some(Some(id.clone())),
-                Some(_) => None,
+            match &c.resolved {
+                Resolved::Anonymous => Some(Ok(None)),
+                Resolved::Valid(id, leeway) if id.is_live(now, *leeway) => Some(Ok(Some(id.clone()))),
+                Resolved::Valid(..) => None,
+                Resolved::Invalid(e, at) if *at == now => Some(Err(e.clone())),
+                Resolved::Invalid(..) => None,
             }
         });
-        if let Some(hit) = hit {
-            return f(hit.as_ref());
+        match hit {
+            Some(Ok(id)) => return f(id.as_ref()),
+            Some(Err(e)) => return rejected(e, f),
+            None => {}
         }
     }
-    let (entry, remember) = resolve_request_identity();
-    let identity = entry.as_ref().map(|(id, _)| id.clone());
-    CURRENT.with(|c| {
-        *c.borrow_mut() =
-            remember.then(|| Current { generation, epoch: registry::epoch(), max_token_bytes, entry })
-    });
-    f(identity.as_ref())
+    let resolved = resolve_request_identity(now);
+    let answer = match &resolved {
+        Resolved::Anonymous => Ok(None),
+        Resolved::Valid(id, _) => Ok(Some(id.clone())),
+        Resolved::Invalid(e, _) => Err(e.clone()),
+    };
+    CURRENT.with(|c| *c.borrow_mut() = Some(Current { generation, epoch: registry::epoch(), max_token_bytes, resolved }));
+    match answer {
+        Ok(id) => f(id.as_ref()),
+        Err(e) => rejected(e, f),
+    }
 }
 
-/// The identity of the request token, and whether the answer may be remembered for the same
-/// settings (an invalid token answered as anonymous under `idp.on_invalid_token = null` is not:
-/// that setting may change while the token stays).
-fn resolve_request_identity() -> (Option<(Rc<Identity>, i64)>, bool) {
-    let Some(token) = request_token() else { return (None, true) };
+/// A rejected request token: SQLSTATE 28000, or anonymous under `idp.on_invalid_token = null`.
+fn rejected<R>(e: VerifyError, f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R {
+    if gucs::invalid_token_is_null() {
+        f(None)
+    } else {
+        crate::errors::raise_invalid_token(&e)
+    }
+}
+
+/// What the request token resolves to at statement time `now`.
+fn resolve_request_identity(now: f64) -> Resolved {
+    let Some(token) = request_token() else { return Resolved::Anonymous };
     let registry = fresh_registry();
-    match lookup(&registry, &token, &verify_options()) {
-        Ok(found) => (Some(found), true),
-        Err(_) if gucs::invalid_token_is_null() => (None, false),
-        Err(e) => crate::errors::raise_invalid_token(&e),
+    let opts = VerifyOptions { now, max_token_bytes: gucs::max_token_bytes() };
+    match lookup(&registry, &token, &opts) {
+        Ok((id, leeway)) => Resolved::Valid(id, leeway),
+        Err(e) => Resolved::Invalid(e, now),
     }
 }
 
@@ -237,7 +263,7 @@ pub fn request_identity_str(field: impl FnOnce(&Identity) -> Option<&str>) -> Op
         let id = id?;
         let s: &str = field(id)?;
         let held = CURRENT.with(|c| {
-            c.borrow().as_ref().and_then(|c| c.entry.as_ref()).is_some_and(|(held, _)| Rc::ptr_eq(held, id))
+            c.borrow().as_ref().is_some_and(|c| matches!(&c.resolved, Resolved::Valid(held, _) if Rc::ptr_eq(held, id)))
         });
         if !held {
             // with_request_identity remembers every identity it answers; this would be a bug.

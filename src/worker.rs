@@ -109,8 +109,11 @@ fn providers_with_uri() -> Vec<(String, String)> {
         return Vec::new();
     }
     Spi::connect(|client| {
+        // Runs as the bootstrap superuser: every operator schema-qualified, whatever the session's
+        // search_path (which the worker also pins when it connects).
         let rows = client.select(
-            "SELECT name, config->>'jwks_uri' FROM idp.provider_registry WHERE config ? 'jwks_uri' ORDER BY name",
+            "SELECT name, config OPERATOR(pg_catalog.->>) 'jwks_uri' FROM idp.provider_registry \
+             WHERE config OPERATOR(pg_catalog.?) 'jwks_uri' ORDER BY name",
             None,
             &[],
         )?;
@@ -123,6 +126,16 @@ fn providers_with_uri() -> Vec<(String, String)> {
         Ok::<_, pgrx::spi::Error>(out)
     })
     .unwrap_or_default()
+}
+
+/// `search_path = pg_catalog, pg_temp` for the worker's whole session.
+fn pin_search_path() {
+    let path = c"pg_catalog, pg_temp";
+    // SAFETY: what `SET search_path` does, at session level, outside any transaction (the
+    // value is checked when first used); an ERROR unwinds through pg_guard.
+    unsafe {
+        pg_sys::SetConfigOption(c"search_path".as_ptr(), path.as_ptr(), pg_sys::GucContext::PGC_SUSET, pg_sys::GucSource::PGC_S_OVERRIDE);
+    }
 }
 
 /// Refresh one provider; errors are returned, never raised, so the worker keeps running.
@@ -138,6 +151,10 @@ pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     let database = crate::gucs::worker_database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    // The database's owner may have set a search_path (ALTER DATABASE ... SET search_path) that
+    // puts their own functions and operators first; the worker runs as the bootstrap superuser,
+    // so it pins its own before running anything.
+    pin_search_path();
     log!("pg_idp: JWKS refresher started for database \"{database}\"");
     // When each provider is next due, and when it was last refreshed.
     let mut due: HashMap<String, Instant> = HashMap::new();

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use crate::alg::Alg;
 use crate::b64;
 use crate::claims::ClaimPath;
+use crate::directory::DirectoryField;
 use crate::token::Members;
 use crate::error::ConfigError;
 use crate::jwk::{self, Key, MIN_SECRET_BYTES};
@@ -30,6 +31,7 @@ const FIELDS: &[&str] = &[
     "required_claims",
     "webhook_secret",
     "directory_claim",
+    "directory_match",
 ];
 const MAPPING_FIELDS: &[&str] = &["user_id", "email", "tenant", "role"];
 
@@ -82,9 +84,12 @@ pub struct Provider {
     pub keys: Vec<Key>,
     /// The secret WorkOS signs directory-sync webhooks with.
     pub webhook_secret: Option<String>,
-    /// The claim matched against directory user ids; without it, the mapped email is matched
-    /// against directory user emails.
+    /// The token claim matched against the directory (`directory_match`); without it, the mapped
+    /// user id.
     pub directory_claim: Option<String>,
+    /// Which directory-user field tokens are matched against: `id` (the default), `idp_id`, or
+    /// `email` (only tokens with `email_verified: true`).
+    pub directory_match: DirectoryField,
 }
 
 impl Provider {
@@ -247,6 +252,18 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
         return Err(ConfigError::new("webhook_secret", "must be at least 16 bytes"));
     }
     let directory_claim = opt_string(o, "directory_claim")?;
+    let directory_match = match o.get("directory_match") {
+        None | Some(Value::Null) => DirectoryField::Id,
+        Some(Value::String(m)) => DirectoryField::parse(m)
+            .ok_or_else(|| ConfigError::new("directory_match", "must be \"id\", \"idp_id\" or \"email\""))?,
+        Some(_) => return Err(ConfigError::new("directory_match", "must be \"id\", \"idp_id\" or \"email\"")),
+    };
+    if directory_match == DirectoryField::Email && directory_claim.is_some() {
+        return Err(ConfigError::new(
+            "directory_claim",
+            "does not apply to directory_match \"email\", which matches the mapped email (claim_mapping.email)",
+        ));
+    }
     Ok(Provider {
         name,
         issuer,
@@ -261,6 +278,7 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
         keys,
         webhook_secret,
         directory_claim,
+        directory_match,
     })
 }
 

@@ -1,7 +1,6 @@
-//! Directory sync (WorkOS SCIM events): the webhook signature, and what the directory says about
-//! a verified identity (deprovisioned or not, and its groups).
-
-use std::collections::HashMap;
+//! Directory sync (WorkOS SCIM events): the webhook signature, how a token is matched to a
+//! directory user, and what the directory says about a verified identity (deprovisioned or not,
+//! and its groups).
 
 use aws_lc_rs::hmac;
 
@@ -12,8 +11,9 @@ use crate::verify::Identity;
 pub const SIGNATURE_TOLERANCE_MS: i64 = 5 * 60 * 1000;
 
 /// Check a `WorkOS-Signature` header (`t=<ms>, v1=<hex HMAC-SHA256 of "<t>.<body>">`) against
-/// the webhook secret. `now_ms` is the current time in milliseconds since the epoch.
-pub fn verify_webhook_signature(header: &str, body: &str, secret: &[u8], now_ms: i64) -> Result<(), String> {
+/// the webhook secret. `now_ms` is the current time in milliseconds since the epoch. Returns the
+/// signed timestamp (ms), which orders events that carry no `created_at` of their own.
+pub fn verify_webhook_signature(header: &str, body: &str, secret: &[u8], now_ms: i64) -> Result<i64, String> {
     let mut timestamp: Option<&str> = None;
     let mut signatures: Vec<&str> = Vec::new();
     for part in header.split(',') {
@@ -28,14 +28,15 @@ pub fn verify_webhook_signature(header: &str, body: &str, secret: &[u8], now_ms:
     if signatures.is_empty() {
         return Err("the signature has no v1= value".into());
     }
-    if (now_ms - t_ms).abs() > SIGNATURE_TOLERANCE_MS {
+    // Checked: a timestamp near i64::MIN or MAX must not wrap around into the window.
+    if now_ms.checked_sub(t_ms).is_none_or(|d| d.checked_abs().is_none_or(|d| d > SIGNATURE_TOLERANCE_MS)) {
         return Err("the signature timestamp is more than 5 minutes from now (a replayed or delayed webhook)".into());
     }
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
     let message = format!("{t}.{body}");
     let ok = signatures.iter().any(|sig| hex_decode(sig).is_some_and(|tag| hmac::verify(&key, message.as_bytes(), &tag).is_ok()));
     if ok {
-        Ok(())
+        Ok(t_ms)
     } else {
         Err("the signature does not match the body and the provider's webhook_secret".into())
     }
@@ -48,67 +49,132 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
-/// What the directory says about users, per provider. Keys are `email:<lowercased email>` and
-/// `id:<directory user id>`.
+/// Which directory-user field a token is matched against (`directory_match` in the provider
+/// config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectoryField {
+    /// The directory user's `id` (WorkOS `directory_user_…`): the default.
+    Id,
+    /// The directory user's `idp_id` (the id the customer's identity provider gave the user).
+    IdpId,
+    /// The directory user's email, folded with [`email_key`]; only for tokens whose
+    /// `email_verified` claim is `true`.
+    Email,
+}
+
+impl DirectoryField {
+    /// As written in the config.
+    pub fn parse(s: &str) -> Option<DirectoryField> {
+        match s {
+            "id" => Some(DirectoryField::Id),
+            "idp_id" => Some(DirectoryField::IdpId),
+            "email" => Some(DirectoryField::Email),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DirectoryField::Id => "id",
+            DirectoryField::IdpId => "idp_id",
+            DirectoryField::Email => "email",
+        }
+    }
+}
+
+/// What a verified identity is known by in its provider's directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryKey {
+    pub field: DirectoryField,
+    /// The id as the token gives it, or the folded email.
+    pub value: String,
+}
+
+/// The one case folding of emails, used both for the directory's stored emails (through the SQL
+/// function `idp._email_key`) and for a token's email: Unicode lowercasing (locale-independent,
+/// so `İ` and a final `Σ` fold the same way in every database) of the trimmed address.
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// What the directory says about one identity: every directory user that matched its key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DirectoryRecord {
+    /// Whether any matching directory user is active.
+    pub active: bool,
+    /// How many directory users matched (0: the directory does not know the identity).
+    pub matches: usize,
+    /// The groups of the active matching users, sorted, without duplicates.
+    pub groups: Vec<String>,
+}
+
+impl DirectoryRecord {
+    /// `deprovisioned` when the directory knows the identity and none of its users is active.
+    pub fn check(&self, id: &Identity) -> Result<(), VerifyError> {
+        if self.matches > 0 && !self.active {
+            return Err(VerifyError::new(
+                ErrorCode::Deprovisioned,
+                format!(
+                    "user {} was deprovisioned by the directory of provider \"{}\"",
+                    crate::verify::quote_value(&id.user_id),
+                    id.provider
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An in-memory directory (for tests and the CLI; the extension looks users up in its tables
+/// instead, one identity at a time).
 #[derive(Clone, Debug, Default)]
 pub struct Directory {
-    /// provider -> key -> (active, directory user id)
-    users: HashMap<String, HashMap<String, (bool, String)>>,
-    /// provider -> directory user id -> group ids
-    groups: HashMap<String, HashMap<String, Vec<String>>>,
+    /// provider -> (directory user id, idp_id, email key, active)
+    users: std::collections::HashMap<String, Vec<(String, Option<String>, Option<String>, bool)>>,
+    /// provider -> (directory user id, group id)
+    memberships: std::collections::HashMap<String, Vec<(String, String)>>,
 }
 
 impl Directory {
-    /// Record a directory user (its state `active` or anything else, e.g. `inactive`, `deleted`).
-    pub fn add_user(&mut self, provider: &str, id: &str, email: Option<&str>, active: bool) {
-        let users = self.users.entry(provider.to_string()).or_default();
-        users.insert(format!("id:{id}"), (active, id.to_string()));
-        if let Some(e) = email {
-            users.insert(format!("email:{}", e.to_lowercase()), (active, id.to_string()));
-        }
+    /// Record a directory user (active or not).
+    pub fn add_user(&mut self, provider: &str, id: &str, idp_id: Option<&str>, email: Option<&str>, active: bool) {
+        self.users.entry(provider.to_string()).or_default().push((
+            id.to_string(),
+            idp_id.map(str::to_string),
+            email.map(email_key),
+            active,
+        ));
     }
 
     pub fn add_membership(&mut self, provider: &str, user_id: &str, group_id: &str) {
-        self.groups
-            .entry(provider.to_string())
-            .or_default()
-            .entry(user_id.to_string())
-            .or_default()
-            .push(group_id.to_string());
+        self.memberships.entry(provider.to_string()).or_default().push((user_id.to_string(), group_id.to_string()));
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
-    }
-
-    fn user(&self, id: &Identity) -> Option<&(bool, String)> {
-        self.users.get(&id.provider)?.get(id.directory_key.as_ref()?)
-    }
-
-    /// `deprovisioned` when the identity matches a directory user who is not active.
-    pub fn check(&self, id: &Identity) -> Result<(), VerifyError> {
-        if self.is_empty() {
-            return Ok(());
-        }
-        match self.user(id) {
-            Some((false, _)) => Err(VerifyError::new(
-                ErrorCode::Deprovisioned,
-                format!("user {} was deprovisioned by the directory of provider \"{}\"", crate::verify::quote_value(&id.user_id), id.provider),
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    /// The directory groups of the identity's directory user (empty when it matches none).
-    pub fn groups(&self, id: &Identity) -> Vec<String> {
-        match self.user(id) {
-            Some((true, user_id)) => {
-                let mut g = self.groups.get(&id.provider).and_then(|g| g.get(user_id)).cloned().unwrap_or_default();
-                g.sort();
-                g
+    /// What the directory says about the users matching `key` in `provider`'s directory.
+    pub fn lookup(&self, provider: &str, key: &DirectoryKey) -> DirectoryRecord {
+        let mut rec = DirectoryRecord::default();
+        for (id, idp_id, email, active) in self.users.get(provider).into_iter().flatten() {
+            let field = match key.field {
+                DirectoryField::Id => Some(id),
+                DirectoryField::IdpId => idp_id.as_ref(),
+                DirectoryField::Email => email.as_ref(),
+            };
+            if field != Some(&key.value) {
+                continue;
             }
-            _ => Vec::new(),
+            rec.matches += 1;
+            if *active {
+                rec.active = true;
+                for (u, g) in self.memberships.get(provider).into_iter().flatten() {
+                    if u == id {
+                        rec.groups.push(g.clone());
+                    }
+                }
+            }
         }
+        rec.groups.sort();
+        rec.groups.dedup();
+        rec
     }
 }
 
@@ -136,5 +202,26 @@ mod tests {
         for bad in ["", "t=abc, v1=00", "v1=00", "t=1800000000000", "t=1800000000000, v1=zz"] {
             assert!(verify_webhook_signature(bad, body, secret, now).is_err(), "{bad}");
         }
+        assert_eq!(verify_webhook_signature(&sign(now - 1000, body, secret), body, secret, now), Ok(now - 1000));
+    }
+
+    #[test]
+    fn webhook_timestamps_far_from_now_never_wrap_into_the_window() {
+        // now - 2^63 ms overflowed (now_ms - t_ms).abs() in 0.2.0 and was accepted some of the time.
+        let secret = b"whsec_0123456789abcdef";
+        let body = r#"{"event":"dsync.user.created","data":{}}"#;
+        let now: i64 = 1_800_000_000_000;
+        for t in [now.wrapping_sub(i64::MIN), i64::MIN, i64::MIN + 1, i64::MAX, -now] {
+            let e = verify_webhook_signature(&sign(t, body, secret), body, secret, now).unwrap_err();
+            assert!(e.contains("5 minutes"), "{t}: {e}");
+        }
+    }
+
+    #[test]
+    fn emails_fold_one_way_whatever_the_database_locale() {
+        assert_eq!(email_key(" Jane@Acme.COM "), "jane@acme.com");
+        assert_eq!(email_key("İlker@Acme.com"), email_key("i\u{307}lker@acme.com"));
+        assert_eq!(email_key("ΟΔΥΣ@acme.com"), email_key("οδυς@acme.com"));
+        assert_ne!(email_key("ilker@acme.com"), email_key("İlker@acme.com"));
     }
 }

@@ -4,6 +4,7 @@ use serde_json::{json, Map, Value};
 
 use crate::alg::Alg;
 use crate::config::Provider;
+use crate::directory::{email_key, DirectoryField, DirectoryKey, DirectoryRecord};
 use crate::error::{ErrorCode, VerifyError};
 use crate::jwk::Key;
 use crate::token::{self, json_type, raw_str, raw_value, Members, Token};
@@ -46,9 +47,13 @@ pub struct Identity {
     pub issued_at: Option<f64>,
     /// `sid` (the provider's session id, Clerk and WorkOS), when the token has one.
     pub session_id: Option<String>,
-    /// What the provider's directory knows this user by: `id:<directory_claim>` or
-    /// `email:<lowercased email>`.
-    pub directory_key: Option<String>,
+    /// The issuer (`iss`) of the token: with the user id, who the person is for revocations.
+    pub issuer: String,
+    /// What the provider's directory knows this user by (`directory_match`), when the token
+    /// carries it.
+    pub directory_key: Option<DirectoryKey>,
+    /// The user's directory groups (filled in by whoever looks the user up in the directory).
+    pub groups: Vec<String>,
     /// The verified payload, as JSON text; parsed into a map only when asked for.
     payload: String,
     claims: std::cell::OnceCell<Result<Map<String, Value>, VerifyError>>,
@@ -108,22 +113,26 @@ pub fn error_json(e: &VerifyError) -> Value {
     json!({"valid": false, "error": e.code.as_str(), "message": e.message})
 }
 
-/// Revoked users and sessions, per provider.
+/// Revoked users and sessions, per issuer: a revocation covers the person (issuer and user id)
+/// or the session (issuer and `sid`), whichever registered provider verifies the token.
 #[derive(Clone, Debug, Default)]
 pub struct Revocations {
-    /// provider -> user id -> tokens issued before this time (seconds since the epoch) fail.
+    /// issuer -> user id -> tokens issued before this time (seconds since the epoch) fail.
     users: std::collections::HashMap<String, std::collections::HashMap<String, f64>>,
-    /// provider -> sids whose tokens fail.
+    /// issuer -> sids whose tokens fail.
     sessions: std::collections::HashMap<String, std::collections::HashSet<String>>,
 }
 
 impl Revocations {
-    pub fn revoke_user(&mut self, provider: &str, user_id: &str, issued_before: f64) {
-        self.users.entry(provider.to_string()).or_default().insert(user_id.to_string(), issued_before);
+    /// Tokens of `user_id` from `issuer` issued before `issued_before` fail. Revoking the same
+    /// person through two providers of one issuer keeps the later time.
+    pub fn revoke_user(&mut self, issuer: &str, user_id: &str, issued_before: f64) {
+        let before = self.users.entry(issuer.to_string()).or_default().entry(user_id.to_string()).or_insert(issued_before);
+        *before = before.max(issued_before);
     }
 
-    pub fn revoke_session(&mut self, provider: &str, sid: &str) {
-        self.sessions.entry(provider.to_string()).or_default().insert(sid.to_string());
+    pub fn revoke_session(&mut self, issuer: &str, sid: &str) {
+        self.sessions.entry(issuer.to_string()).or_default().insert(sid.to_string());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -136,19 +145,19 @@ impl Revocations {
         if self.is_empty() {
             return Ok(());
         }
-        if let Some(before) = self.users.get(&id.provider).and_then(|u| u.get(&id.user_id)) {
+        if let Some(before) = self.users.get(&id.issuer).and_then(|u| u.get(&id.user_id)) {
             if id.issued_at.is_none_or(|iat| iat < *before) {
                 return Err(VerifyError::new(
                     ErrorCode::Revoked,
-                    format!("JWT of user {} was revoked by provider \"{}\"", quote(&id.user_id), id.provider),
+                    format!("JWT of user {} of issuer {} was revoked", quote(&id.user_id), quote(&id.issuer)),
                 ));
             }
         }
         if let Some(sid) = &id.session_id {
-            if self.sessions.get(&id.provider).is_some_and(|s| s.contains(sid)) {
+            if self.sessions.get(&id.issuer).is_some_and(|s| s.contains(sid)) {
                 return Err(VerifyError::new(
                     ErrorCode::Revoked,
-                    format!("JWT session {} was revoked by provider \"{}\"", quote(sid), id.provider),
+                    format!("JWT session {} of issuer {} was revoked", quote(sid), quote(&id.issuer)),
                 ));
             }
         }
@@ -156,11 +165,13 @@ impl Revocations {
     }
 }
 
-/// Every registered provider, and the revoked users and sessions.
+/// Every registered provider, and the revoked users and sessions. (The directory is looked up
+/// per identity by the caller: see [`crate::directory::DirectoryRecord`].)
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
     providers: Vec<Provider>,
     revocations: Revocations,
+    /// An in-memory directory, for tests and the CLI.
     directory: crate::directory::Directory,
 }
 
@@ -189,14 +200,10 @@ impl Registry {
         self
     }
 
+    /// Use an in-memory directory (tests, the CLI) for [`Registry::verify`].
     pub fn with_directory(mut self, directory: crate::directory::Directory) -> Self {
         self.directory = directory;
         self
-    }
-
-    /// The directory groups of a verified identity.
-    pub fn groups(&self, id: &Identity) -> Vec<String> {
-        self.directory.groups(id)
     }
 
     pub fn providers(&self) -> &[Provider] {
@@ -207,8 +214,21 @@ impl Registry {
         self.providers.iter().find(|p| p.name == name)
     }
 
-    /// Verify a compact JWS against every provider whose issuer matches its `iss`.
+    /// Verify a compact JWS against every provider whose issuer matches its `iss`, with the
+    /// in-memory directory (empty unless [`Registry::with_directory`] gave one).
     pub fn verify(&self, token: &str, opts: &VerifyOptions) -> Result<Identity, VerifyError> {
+        self.verify_with_directory(token, opts, &mut |provider, key| Ok(Some(self.directory.lookup(provider, key))))
+    }
+
+    /// Verify a compact JWS, asking `directory` what the provider's directory says about the
+    /// identity (`None`: it has no directory): a deprovisioned user is refused, an active one
+    /// gets its groups.
+    pub fn verify_with_directory(
+        &self,
+        token: &str,
+        opts: &VerifyOptions,
+        directory: &mut dyn FnMut(&str, &DirectoryKey) -> Result<Option<DirectoryRecord>, VerifyError>,
+    ) -> Result<Identity, VerifyError> {
         let tok = token::parse(token, opts.max_token_bytes)?;
         let header = Members::parse(&tok.header_json, "header")?;
         let claims = Members::parse(&tok.payload_json, "payload")?;
@@ -227,9 +247,14 @@ impl Registry {
                 // The verified payload moves into the identity: no copy.
                 Ok(m) => {
                     drop(claims);
-                    let identity = m.into_identity(p, tok.payload_json);
+                    let mut identity = m.into_identity(p, tok.payload_json);
                     self.revocations.check(&identity)?;
-                    self.directory.check(&identity)?;
+                    if let Some(key) = &identity.directory_key {
+                        if let Some(rec) = directory(&p.name, key)? {
+                            rec.check(&identity)?;
+                            identity.groups = rec.groups;
+                        }
+                    }
                     return Ok(identity);
                 }
                 Err(e) => {
@@ -284,7 +309,7 @@ struct Mapped {
     exp: f64,
     iat: Option<f64>,
     sid: Option<String>,
-    directory_key: Option<String>,
+    directory_key: Option<DirectoryKey>,
 }
 
 impl Mapped {
@@ -298,7 +323,9 @@ impl Mapped {
             expires_at: self.exp,
             issued_at: self.iat,
             session_id: self.sid,
+            issuer: p.issuer.clone(),
             directory_key: self.directory_key,
+            groups: Vec::new(),
             payload,
             claims: std::cell::OnceCell::new(),
         }
@@ -436,22 +463,35 @@ fn check_claims(p: &Provider, claims: &Members<'_>, opts: &VerifyOptions) -> Res
         }
     }
     let m = &p.claim_mapping;
+    // The user id is a non-empty string, never the first element of an array: `["user_bob", "x"]`
+    // is not user_bob.
+    // The user id is a non-empty string, never the first element of an array: a `sub` of
+    // `["user_bob", "x"]` is not user_bob.
     let user_id = match m.user_id.lookup_members(claims) {
         Some(Value::String(s)) if !s.is_empty() => s,
-        Some(Value::Array(a)) if a.first().and_then(Value::as_str).is_some_and(|s| !s.is_empty()) => {
-            a[0].as_str().unwrap_or_default().to_string()
-        }
         _ => {
             return Err(VerifyError::new(
                 ErrorCode::MissingClaim,
-                format!("JWT has no string claim {} for the user id of provider \"{}\"", quote(&m.user_id.source), p.name),
+                format!(
+                    "JWT has no string claim {} for the user id of provider \"{}\" (it must be a non-empty string)",
+                    quote(&m.user_id.source),
+                    p.name
+                ),
             ))
         }
     };
     let email = m.email.as_ref().and_then(|c| c.lookup(claims));
-    let directory_key = match &p.directory_claim {
-        Some(c) => claims.get(c).and_then(raw_str).map(|v| format!("id:{v}")),
-        None => email.as_ref().map(|e| format!("email:{}", e.to_lowercase())),
+    let directory_key = match p.directory_match {
+        // An email identifies a directory user only when the provider says it verified it.
+        DirectoryField::Email => email
+            .as_ref()
+            .filter(|_| claims.get("email_verified").is_some_and(|v| v.get() == "true"))
+            .map(|e| DirectoryKey { field: DirectoryField::Email, value: email_key(e) }),
+        field => match &p.directory_claim {
+            Some(c) => claims.get(c).and_then(raw_str).filter(|v| !v.is_empty()).map(|v| v.into_owned()),
+            None => Some(user_id.clone()),
+        }
+        .map(|value| DirectoryKey { field, value }),
     };
     Ok(Mapped {
         user_id,

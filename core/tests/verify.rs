@@ -204,12 +204,12 @@ fn case_for(code: ErrorCode, now: i64) -> (Registry, String, VerifyOptions) {
         }
         ErrorCode::Revoked => {
             let mut r = Revocations::default();
-            r.revoke_user("clerk", "user_2abc", now as f64 + 1.0);
+            r.revoke_user(ISS, "user_2abc", now as f64 + 1.0);
             (jwks().with_revocations(r), sign(rs, &claims(now)), o)
         }
         ErrorCode::Deprovisioned => {
             let mut d = Directory::default();
-            d.add_user("clerk", "directory_user_01", Some("Ada@Acme.test"), false);
+            d.add_user("clerk", "user_2abc", None, Some("Ada@Acme.test"), false);
             (jwks().with_directory(d), sign(rs, &claims(now)), o)
         }
     }
@@ -223,24 +223,93 @@ fn directory_deprovisioning_and_groups() {
     let rs = rs_key();
     let token = sign(rs, &claims(now));
     let base = || registry(vec![jwks_provider(&[rs])]);
-    // Matched by email, case-insensitively: an active user verifies and has its groups.
+    // Matched by default on the directory user id, which here is the token's sub: an active user
+    // verifies and has its groups.
     let mut d = Directory::default();
-    d.add_user("clerk", "directory_user_01", Some("ADA@acme.test"), true);
-    d.add_membership("clerk", "directory_user_01", "group_b");
-    d.add_membership("clerk", "directory_user_01", "group_a");
-    let reg = base().with_directory(d);
-    let id = accept(&reg, &token, now);
-    assert_eq!(reg.groups(&id), vec!["group_a".to_string(), "group_b".to_string()]);
+    d.add_user("clerk", "user_2abc", None, Some("ADA@acme.test"), true);
+    d.add_membership("clerk", "user_2abc", "group_b");
+    d.add_membership("clerk", "user_2abc", "group_a");
+    let id = accept(&base().with_directory(d), &token, now);
+    assert_eq!(id.groups, vec!["group_a".to_string(), "group_b".to_string()]);
     // A user the directory does not know is not affected, and has no groups.
     let mut d = Directory::default();
-    d.add_user("clerk", "directory_user_02", Some("someone@else.test"), false);
-    let reg = base().with_directory(d);
-    assert!(reg.groups(&accept(&reg, &token, now)).is_empty());
+    d.add_user("clerk", "directory_user_02", None, Some("ada@acme.test"), false);
+    assert!(accept(&base().with_directory(d), &token, now).groups.is_empty());
     // Deprovisioned: refused, naming the user.
     let mut d = Directory::default();
-    d.add_user("clerk", "directory_user_01", Some("ada@acme.test"), false);
+    d.add_user("clerk", "user_2abc", None, None, false);
     let e = reject(&base().with_directory(d), &token, now, ErrorCode::Deprovisioned);
     assert!(e.message.contains("user_2abc"), "{}", e.message);
+}
+
+/// A provider matching directory users by `directory_match` / `directory_claim`.
+fn directory_provider(rs: &SigningKey, extra: Value) -> Registry {
+    let mut cfg = json!({
+        "provider": "clerk",
+        "issuer": ISS,
+        "jwks": {"keys": [public_jwk(rs)]},
+        "claim_mapping": {"user_id": "sub", "email": "email"},
+    });
+    for (k, v) in obj(extra) {
+        cfg[k] = v;
+    }
+    registry(vec![provider(cfg)])
+}
+
+#[test]
+fn directory_matches_stable_ids_and_only_verified_emails() {
+    let now = now();
+    let rs = rs_key();
+    let mut d = Directory::default();
+    d.add_user("clerk", "directory_user_01VICTIM", Some("00u_victim"), Some("Victim@Corp.com"), true);
+    d.add_membership("clerk", "directory_user_01VICTIM", "admins");
+    // The review's attack: someone else's token claiming the victim's email, unverified, gets
+    // nothing of hers, whatever the matching.
+    let attacker = |verified: Value| {
+        sign(rs, &claims_with(now, json!({"sub": "user_attacker", "email": "victim@corp.com", "email_verified": verified})))
+    };
+    for cfg in [json!({}), json!({"directory_match": "idp_id"}), json!({"directory_match": "email"})] {
+        let reg = directory_provider(rs, cfg.clone()).with_directory(d.clone());
+        for verified in [json!(false), json!("true"), json!(null)] {
+            assert!(accept(&reg, &attacker(verified.clone()), now).groups.is_empty(), "{cfg} {verified}");
+        }
+    }
+    // A directory-user id claim (a JWT template's), by default against the directory user id.
+    let reg = directory_provider(rs, json!({"directory_claim": "directory_user_id"})).with_directory(d.clone());
+    let victim = sign(rs, &claims_with(now, json!({"sub": "user_2victim", "directory_user_id": "directory_user_01VICTIM"})));
+    assert_eq!(accept(&reg, &victim, now).groups, vec!["admins".to_string()]);
+    // sub against idp_id.
+    let reg = directory_provider(rs, json!({"directory_match": "idp_id"})).with_directory(d.clone());
+    assert_eq!(accept(&reg, &sign(rs, &claims_with(now, json!({"sub": "00u_victim"}))), now).groups, vec!["admins".to_string()]);
+    // Email matching needs email_verified: true, and folds case one way.
+    let reg = directory_provider(rs, json!({"directory_match": "email"})).with_directory(d.clone());
+    let verified = sign(rs, &claims_with(now, json!({"sub": "user_2victim", "email": "VICTIM@corp.com", "email_verified": true})));
+    assert_eq!(accept(&reg, &verified, now).groups, vec!["admins".to_string()]);
+    // A victim deprovisioned cannot escape by changing her email when matched by id.
+    let mut gone = Directory::default();
+    gone.add_user("clerk", "directory_user_01VICTIM", None, Some("victim@corp.com"), false);
+    let reg = directory_provider(rs, json!({"directory_claim": "directory_user_id"})).with_directory(gone);
+    let renamed = sign(rs, &claims_with(now, json!({"sub": "user_2victim", "email": "new@elsewhere.com", "directory_user_id": "directory_user_01VICTIM"})));
+    reject(&reg, &renamed, now, ErrorCode::Deprovisioned);
+    // directory_claim makes no sense with email matching.
+    let e = parse_provider(&json!({"provider": "p", "issuer": ISS, "jwks": {"keys": [public_jwk(rs)]},
+                                   "directory_match": "email", "directory_claim": "x"})).unwrap_err();
+    assert_eq!(e.field, "directory_claim");
+    let e = parse_provider(&json!({"provider": "p", "issuer": ISS, "jwks": {"keys": [public_jwk(rs)]},
+                                   "directory_match": "name"})).unwrap_err();
+    assert_eq!(e.field, "directory_match");
+}
+
+#[test]
+fn a_user_id_must_be_a_non_empty_string_never_an_array() {
+    let now = now();
+    let rs = rs_key();
+    let reg = registry(vec![jwks_provider(&[rs])]);
+    for sub in [json!(["user_bob", "x"]), json!(["user_bob"]), json!(42), json!({"id": "user_bob"}), json!(true)] {
+        let e = reject(&reg, &sign(rs, &claims_with(now, json!({"sub": sub}))), now, ErrorCode::MissingClaim);
+        assert!(e.message.contains("non-empty string"), "{}", e.message);
+    }
+    reject(&reg, &sign(rs, &claims_with(now, json!({"sub": ""}))), now, ErrorCode::MissingClaim);
 }
 
 // --- revoked ---------------------------------------------------------------------------------
@@ -255,24 +324,32 @@ fn revoked_users_and_sessions() {
     let base = || registry(vec![jwks_provider(&[rs])]);
     // A user revoked after the token was issued: refused, whatever the session.
     let mut r = Revocations::default();
-    r.revoke_user("clerk", "user_2abc", now as f64 + 1.0);
+    r.revoke_user(ISS, "user_2abc", now as f64 + 1.0);
     let reg = base().with_revocations(r);
     let e = reject(&reg, &token, now, ErrorCode::Revoked);
-    assert!(e.message.contains("user_2abc") && e.message.contains("clerk"), "{}", e.message);
+    assert!(e.message.contains("user_2abc") && e.message.contains(ISS), "{}", e.message);
     reject(&reg, &no_iat, now, ErrorCode::Revoked);
     // Revoked before the token was issued (the user signed in again): accepted.
     let mut r = Revocations::default();
-    r.revoke_user("clerk", "user_2abc", now as f64 - 60.0);
+    r.revoke_user(ISS, "user_2abc", now as f64 - 60.0);
     assert_eq!(accept(&base().with_revocations(r.clone()), &token, now).user_id, "user_2abc");
     // ... but a token without iat cannot show that it is newer.
     reject(&base().with_revocations(r), &no_iat, now, ErrorCode::Revoked);
-    // Another provider's user of the same id is not affected.
+    // Another issuer's user of the same id is not affected.
     let mut r = Revocations::default();
-    r.revoke_user("auth0", "user_2abc", now as f64 + 1.0);
+    r.revoke_user("https://acme.us.auth0.com/", "user_2abc", now as f64 + 1.0);
     accept(&base().with_revocations(r), &token, now);
+    // A revocation covers the person (issuer and user id), whichever provider entry of that
+    // issuer verifies the token: the HS256 template entry too.
+    let mut r = Revocations::default();
+    r.revoke_user(ISS, "user_2abc", now as f64 + 1.0);
+    let both = registry(vec![jwks_provider(&[rs]), secret_provider()]).with_revocations(r);
+    let template = sign(&hs_key(), &claims_with(now, json!({"aud": "insforge-api"})));
+    reject(&both, &template, now, ErrorCode::Revoked);
+    reject(&both, &token, now, ErrorCode::Revoked);
     // A revoked session: only that session's tokens.
     let mut r = Revocations::default();
-    r.revoke_session("clerk", "sess_1");
+    r.revoke_session(ISS, "sess_1");
     let reg = base().with_revocations(r);
     reject(&reg, &token, now, ErrorCode::Revoked);
     assert_eq!(accept(&reg, &other_session, now).session_id.as_deref(), Some("sess_2"));

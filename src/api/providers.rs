@@ -178,42 +178,32 @@ fn unregister_provider(name: &str) -> bool {
     }
 }
 
+/// The one case folding of emails (`pg_idp_core::directory::email_key`), for the directory's
+/// stored emails: the same folding as a token's email, whatever the database's locale.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn _email_key(email: &str) -> String {
+    pg_idp_core::directory::email_key(email)
+}
+
 /// The registry table's trigger: tell every backend (at commit) that the registry changed.
 #[pg_extern(volatile)]
 fn _registry_changed(relid: pg_sys::Oid) {
     registry::broadcast_change(relid);
 }
 
-/// Apply one WorkOS directory-sync webhook: verify its `WorkOS-Signature` header with the
-/// provider's `webhook_secret` (5 minutes tolerance), then record the event. Answers `applied`,
-/// `duplicate` (a replay), `stale` (older than what is stored) or `ignored`. A bad or stale
-/// signature changes nothing and raises 28000.
-#[pg_extern(volatile)]
-fn apply_directory_event(provider: &str, body: &str, signature: &str) -> String {
-    ensure_writable(c"idp.apply_directory_event()");
-    let config = stored_config(provider).unwrap_or_else(|| raise_unknown_provider(provider));
-    let Some(secret) = config.get("webhook_secret").and_then(Value::as_str) else {
-        raise_invalid_argument(format!("provider \"{}\" has no webhook_secret", provider.escape_default()))
-    };
+/// Check a WorkOS webhook's `WorkOS-Signature` header against the body and the provider's
+/// webhook secret (5 minutes tolerance); returns when it was signed. Raises 28000
+/// `invalid_webhook_signature` otherwise. Called by `idp.apply_directory_event` (SQL), so that the
+/// event's own errors are raised by SQL directly.
+#[pg_extern(volatile, strict)]
+fn _verify_webhook_signature(secret: &str, body: &str, signature: &str) -> pgrx::datum::TimestampWithTimeZone {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    if let Err(why) = pg_idp_core::directory::verify_webhook_signature(signature, body, secret.as_bytes(), now_ms) {
-        crate::errors::raise_webhook(&why);
-    }
-    let event: Value = serde_json::from_str(body)
-        .unwrap_or_else(|_| raise_invalid_argument("directory event body is not JSON".into()));
-    let outcome = Spi::get_one_with_args::<String>(
-        "SELECT idp._apply_directory_event($1, $2)",
-        &[provider.into(), JsonB(event).into()],
-    );
-    match outcome {
-        Ok(Some(o)) => match o.strip_prefix("invalid: ") {
-            Some(why) => raise_invalid_argument(format!("directory event refused: {why}")),
-            None => o,
-        },
-        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => raise_internal("directory event was not applied".into()),
-        Err(e) => raise_internal(format!("cannot apply directory event: {e}")),
-    }
+    let signed_ms = pg_idp_core::directory::verify_webhook_signature(signature, body, secret.as_bytes(), now_ms)
+        .unwrap_or_else(|why| crate::errors::raise_webhook(&why));
+    // TimestampTz counts microseconds from 2000-01-01; within 5 minutes of now, so in range.
+    pgrx::datum::TimestampWithTimeZone::try_from((signed_ms - 946_684_800_000) * 1000)
+        .unwrap_or_else(|_| crate::errors::raise_webhook("the signature timestamp is out of range"))
 }

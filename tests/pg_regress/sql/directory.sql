@@ -2,6 +2,8 @@
 -- `WorkOS-Signature: t=<ms>, v1=<hex HMAC-SHA256 of "t.body">`. The application hands the body
 -- and that header to idp.apply_directory_event; a user the directory deprovisions loses access
 -- at once (code `deprovisioned`), and idp.groups() gives policies the user's directory groups.
+-- A token is matched to a directory user by a stable id (here a JWT-template claim carrying the
+-- directory user id), never by an email the token merely claims.
 \set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
 \i :fixtures
@@ -14,7 +16,7 @@ RESET client_min_messages;
 
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'workos', 'issuer', 'https://api.workos.com', 'jwks', :'workos_jwks'::jsonb,
-  'webhook_secret', 'whsec_regress_0123456789',
+  'webhook_secret', 'whsec_regress_0123456789', 'directory_claim', 'directory_user_id',
   'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email', 'tenant', 'org_id')));
 
 -- What WorkOS sends: the header for a body, signed at a time (ms since the epoch).
@@ -57,6 +59,13 @@ SET LOCAL request.jwt = :'workos_user';
 SELECT idp.groups() AS not_in_the_directory;
 SELECT count(*) AS rows_for_someone_else FROM team_docs;
 COMMIT;
+-- The review's attack: another account's token claiming Jane's email (unverified) gets none of
+-- her groups or rows.
+BEGIN;
+SET LOCAL request.jwt = :'workos_email_attacker';
+SELECT idp.requesting_user_id(), idp.email(), idp.groups() AS attacker_groups;
+SELECT count(*) AS attacker_rows FROM team_docs;
+COMMIT;
 RESET ROLE;
 
 -- Deprovisioned (state inactive): her token fails at once, cached or not.
@@ -87,13 +96,55 @@ SELECT regress.try(format('SELECT idp.apply_directory_event(%L, %L, %L)', 'worko
        sign_event(:'body', 'whsec_regress_0123456789', ((extract(epoch FROM now()) - 600) * 1000)::bigint))) AS ten_minutes_old;
 SELECT regress.try(format('SELECT idp.apply_directory_event(%L, %L, %L)', 'workos', :'body', 'v1=00')) AS no_timestamp;
 SELECT regress.try(format('SELECT idp.apply_directory_event(%L, %L, %L)', 'workos', 'not json', sign_event('not json', 'whsec_regress_0123456789'))) AS not_json;
-SELECT regress.try($$SELECT deliver('{"event":"dsync.user.created","data":{}}')$$) AS no_id;
+SELECT regress.try($$SELECT deliver('{"event":"dsync.user.created","data":{}}')$$) AS no_data_id;
+SELECT regress.try($$SELECT deliver('{"data":{"id":"x"}}')$$) AS no_event;
+SELECT regress.try($$SELECT deliver('{"id":"event_12","event":"dsync.user.created","created_at":"yesterday-ish","data":{"id":"x"}}')$$) AS bad_created_at;
 SELECT regress.try($$SELECT deliver('{"id":"event_11","event":"dsync.group.user_added","created_at":"2026-01-01T00:00:11Z","data":{"user":{}}}')$$) AS no_group;
 SELECT count(*) AS eve_rows FROM idp.directory_users WHERE id = 'directory_user_01EVE';
 SELECT idp.register_provider(jsonb_build_object('provider', 'plain', 'issuer', 'https://plain.example.com', 'secret', :'insforge_secret'));
 SELECT regress.try($$SELECT idp.apply_directory_event('plain', '{}', 't=1, v1=00')$$) AS no_webhook_secret;
 SELECT regress.try($$SELECT idp.apply_directory_event('nope', '{}', 't=1, v1=00')$$) AS unknown_provider;
 SELECT regress.try($$SELECT idp.register_provider('{"provider":"w","issuer":"https://w.example.com","secret":"0123456789abcdef0123456789abcdef","webhook_secret":"short"}')$$) AS short_webhook_secret;
+
+-- The guide's own example event, verbatim: no id and no created_at. It is ordered by the time of
+-- its signature; an older signed update arriving later is stale.
+\set guide_event '{"event": "dsync.user.created", "data": {"id": "directory_user_01ABC", "email": "jane@acme.com", "first_name": "Jane", "last_name": "Doe", "state": "active", "raw_attributes": {}}}'
+SELECT idp.apply_directory_event('workos', :'guide_event', sign_event(:'guide_event', 'whsec_regress_0123456789')) AS guide_event;
+SELECT id, email, state, event_at = date_trunc('milliseconds', event_at) AS ordered_by_signature FROM idp.directory_users WHERE id = 'directory_user_01ABC';
+\set older_update '{"event": "dsync.user.updated", "data": {"id": "directory_user_01ABC", "email": "jane@acme.com", "state": "inactive"}}'
+SELECT idp.apply_directory_event('workos', :'older_update',
+       sign_event(:'older_update', 'whsec_regress_0123456789', ((extract(epoch FROM now()) - 60) * 1000)::bigint)) AS older_update;
+SELECT state FROM idp.directory_users WHERE id = 'directory_user_01ABC';
+
+-- Matching by email is an option, and then only for tokens whose email_verified is true; emails
+-- are folded one way (idp._email_key) for the directory and for tokens, whatever the locale.
+SELECT idp.register_provider(jsonb_build_object(
+  'provider', 'workos', 'issuer', 'https://api.workos.com', 'jwks', :'workos_jwks'::jsonb,
+  'webhook_secret', 'whsec_regress_0123456789', 'directory_match', 'email',
+  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email', 'tenant', 'org_id')));
+-- Every directory user with Jane's email is now deleted: her verified email matches them, the
+-- attacker's unverified claim of the same email matches nothing.
+\set abc_deleted '{"event": "dsync.user.deleted", "data": {"id": "directory_user_01ABC", "email": "jane@acme.com"}}'
+SELECT idp.apply_directory_event('workos', :'abc_deleted', sign_event(:'abc_deleted', 'whsec_regress_0123456789')) AS abc_deleted;
+SELECT regress.as_request(:'workos_jane') AS verified_email_matches;
+SELECT regress.as_request(:'workos_email_attacker') AS unverified_email_does_not;
+SELECT regress.as_request(:'workos_email_unverified_claim') AS string_true_is_not_verified;
+SELECT deliver('{"id":"event_21","event":"dsync.user.created","created_at":"2026-01-01T00:00:21Z","data":{"id":"directory_user_01ILKER","email":"İLKER@Acme.com","state":"inactive"}}') AS ilker_inactive;
+SELECT deliver('{"id":"event_22","event":"dsync.user.created","created_at":"2026-01-01T00:00:22Z","data":{"id":"directory_user_01ODYS","emails":[{"value":"ΟΔΥΣ@ACME.COM","primary":true}],"state":"inactive"}}') AS odys_inactive;
+SELECT id, email, email_key FROM idp.directory_users WHERE id IN ('directory_user_01ILKER', 'directory_user_01ODYS') ORDER BY id;
+SELECT regress.as_request(:'workos_ilker') AS ilker_deprovisioned;
+SELECT regress.as_request(:'workos_odys') AS odys_deprovisioned;
+
+-- Or the token's sub against the directory user's idp_id.
+SELECT idp.register_provider(jsonb_build_object(
+  'provider', 'workos', 'issuer', 'https://api.workos.com', 'jwks', :'workos_jwks'::jsonb,
+  'webhook_secret', 'whsec_regress_0123456789', 'directory_match', 'idp_id'));
+SELECT deliver('{"id":"event_23","event":"dsync.user.created","created_at":"2026-01-01T00:00:23Z","data":{"id":"directory_user_01IDP","idp_id":"user_01ABC123","email":"x@acme.com","state":"active"}}') AS idp_user;
+SELECT deliver('{"id":"event_24","event":"dsync.group.user_added","created_at":"2026-01-01T00:00:24Z","data":{"user":{"id":"directory_user_01IDP"},"group":{"id":"directory_group_eng"}}}') AS idp_user_added;
+BEGIN;
+SET LOCAL request.jwt = :'workos_user';
+SELECT idp.requesting_user_id(), idp.groups() AS groups_by_idp_id;
+COMMIT;
 
 -- Only the extension owner applies events; the application role gets 42501.
 SET ROLE regress_directory_app;

@@ -36,6 +36,16 @@ SELECT idp.requesting_user_id() AS still_valid;
 SELECT pg_sleep(6);
 SELECT regress.try('SELECT idp.requesting_user_id()') AS after_expiry;
 SELECT idp.verify_jwt(current_setting('request.jwt'))->>'error' AS verify_jwt_after_expiry;
+-- A rejected token is remembered for the statement too: with idp.on_invalid_token = null a
+-- per-row policy over 5,000 rows verifies the (now expired) token once, not once per row.
+SET idp.on_invalid_token = 'null';
+SELECT (idp.cache_stats()->>'verifications')::int AS verifications_before \gset
+SELECT count(*) AS rows_seen_anonymous FROM generate_series(1, 5000) WHERE idp.requesting_user_id() IS NULL;
+SELECT (idp.cache_stats()->>'verifications')::int - :verifications_before AS verifications_for_5000_rejections;
+-- ... and the setting still decides each call: the same rejection raises once it is back to error.
+SET idp.on_invalid_token = error;
+SELECT regress.try('SELECT idp.requesting_user_id()') AS error_again;
+RESET idp.on_invalid_token;
 RESET request.jwt;
 SELECT jsonb_object_keys(idp.cache_stats()) AS cache_stats_keys ORDER BY 1;
 

@@ -18,6 +18,10 @@ SELECT idp.register_provider(jsonb_build_object(
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'workos', 'issuer', 'https://api.workos.com', 'jwks', :'workos_jwks'::jsonb,
   'claim_mapping', jsonb_build_object('user_id', 'sub', 'tenant', 'org_id')));
+-- The Clerk JWT template (HS256, same issuer): another entry for the same people.
+SELECT idp.register_provider(jsonb_build_object(
+  'provider', 'insforge', 'issuer', 'https://acme.clerk.accounts.dev', 'audience', 'insforge-api',
+  'secret', :'insforge_secret'));
 
 -- Warm this backend's cache with Alice's and Bob's tokens.
 SELECT regress.as_request(:'clerk_alice') AS alice, regress.as_request(:'clerk_bob') AS bob;
@@ -26,6 +30,9 @@ SELECT regress.as_request(:'clerk_alice') AS alice, regress.as_request(:'clerk_b
 SELECT idp.revoke_user('clerk', 'user_2alice');
 SELECT regress.as_request(:'clerk_alice') AS alice_after_revoke, regress.as_request(:'clerk_bob') AS bob;
 SELECT idp.verify_jwt(:'clerk_alice')->>'error' AS verify_jwt_alice;
+-- A revocation covers the person (issuer and user id), whichever entry verifies her token: her
+-- InsForge template token fails too (in 0.2.0 it still worked and saw the same rows).
+SELECT regress.as_request(:'insforge_alice') AS alice_template_token, regress.as_request(:'insforge_bob') AS bob_template_token;
 SELECT provider, kind, subject, issued_before IS NOT NULL AS has_time FROM idp.revocations ORDER BY 1, 2, 3;
 -- A revocation dated before her token was issued (she signed in again afterwards) lets it through.
 SELECT idp.revoke_user('clerk', 'user_2alice', now() - interval '1 day');
