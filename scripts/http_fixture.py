@@ -2,15 +2,59 @@
 """A small HTTP(S) server for pg_idp's integration tests, on loopback only.
 
   http_fixture.py DIR PORT [CERT KEY]
+  http_fixture.py --connect-proxy PORT TARGET_PORT
 
-Serves the files of DIR. Special paths: /slow/NAME answers NAME after 3 seconds;
-/redirect/NAME answers 302 to another loopback host; /status/CODE answers CODE.
+Serves the files of DIR; when DIR has a folder named like the request's Host (say
+`stytch.com`), the files of that folder, so one server stands in for several providers. Special
+paths: /slow/NAME answers NAME after 3 seconds; /redirect/NAME answers 302 to another loopback
+host; /status/CODE answers CODE.
+
+With --connect-proxy it is an HTTP CONNECT proxy on loopback that tunnels every CONNECT, whatever
+host it names, to 127.0.0.1:TARGET_PORT (the HTTPS server above): the provider guides' real URLs
+(https://stytch.com/...) reach local fixtures, with TLS checked against the test's own CA.
 """
 import http.server
+import select
+import socket
+import socketserver
 import ssl
 import sys
 import time
 from pathlib import Path
+
+
+class Tunnel(socketserver.StreamRequestHandler):
+    """CONNECT host:port -> 127.0.0.1:TARGET, then bytes both ways."""
+
+    def handle(self):
+        line = self.rfile.readline(65536).decode("latin-1")
+        while self.rfile.readline(65536) not in (b"\r\n", b"\n", b""):
+            pass
+        if not line.startswith("CONNECT "):
+            self.wfile.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            return
+        upstream = socket.create_connection(("127.0.0.1", TARGET))
+        self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        self.wfile.flush()
+        sockets = [self.connection, upstream]
+        try:
+            while True:
+                ready, _, _ = select.select(sockets, [], [], 30)
+                if not ready:
+                    return
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (upstream if s is self.connection else self.connection).sendall(data)
+        finally:
+            upstream.close()
+
+
+if sys.argv[1] == "--connect-proxy":
+    TARGET = int(sys.argv[3])
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    socketserver.ThreadingTCPServer(("127.0.0.1", int(sys.argv[2])), Tunnel).serve_forever()
 
 ROOT = Path(sys.argv[1])
 PORT = int(sys.argv[2])
@@ -41,7 +85,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif path.startswith("/status/"):
             self.send_body(int(path[len("/status/"):]), b"{}")
             return
-        file = (ROOT / path.lstrip("/")).resolve()
+        host = (self.headers.get("Host") or "").split(":")[0]
+        base = ROOT / host if host and (ROOT / host).is_dir() else ROOT
+        file = (base / path.lstrip("/")).resolve()
         if ROOT.resolve() not in file.parents or not file.is_file():
             self.send_body(404, b'{"error":"not found"}')
             return

@@ -1,6 +1,6 @@
 -- Who may call what. Identity functions are for everyone (their answer depends only on the
 -- token the caller presents); changing the registry is for the extension owner and superusers.
-REVOKE EXECUTE ON FUNCTION idp.register_provider(jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION idp.register_provider(jsonb, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp.set_jwks(text, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp.unregister_provider(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp._registry_changed(oid) FROM PUBLIC;

@@ -17,6 +17,7 @@ pub const MAX_TOKEN_BYTES: &CStr = c"idp.max_token_bytes";
 pub const CACHE_SIZE: &CStr = c"idp.cache_size";
 pub const HTTP_TIMEOUT: &CStr = c"idp.http_timeout";
 pub const TLS_CA_FILE: &CStr = c"idp.tls_ca_file";
+pub const HTTP_PROXY: &CStr = c"idp.http_proxy";
 pub const REFRESH_INTERVAL: &CStr = c"idp.refresh_interval";
 pub const WORKER_DATABASE: &CStr = c"idp.worker_database";
 /// The raw compact JWS of the current request.
@@ -43,6 +44,7 @@ pub static HTTP_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
 pub static REFRESH_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(600);
 pub static WORKER_DB: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
 pub static TLS_CA: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+pub static PROXY: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 
 // The variables PostgreSQL's GUC machinery writes the two request settings into.
 static mut REQUEST_JWT_VALUE: *mut c_char = std::ptr::null_mut();
@@ -69,7 +71,8 @@ fn setting_value(var: *const *mut c_char) -> Option<&'static str> {
     if ptr.is_null() {
         return None;
     }
-    let s = unsafe { CStr::from_ptr(ptr) }.to_str().ok()?.trim();
+    // Not trimmed: a token with whitespace is malformed (RFC 7515), not quietly another string.
+    let s = unsafe { CStr::from_ptr(ptr) }.to_str().ok()?;
     if s.is_empty() {
         None
     } else {
@@ -77,12 +80,12 @@ fn setting_value(var: *const *mut c_char) -> Option<&'static str> {
     }
 }
 
-/// `request.jwt`, trimmed; `None` when unset, empty or not UTF-8.
+/// `request.jwt` as set; `None` when unset, empty or not UTF-8.
 pub fn request_jwt() -> Option<&'static str> {
     setting_value(std::ptr::addr_of!(REQUEST_JWT_VALUE))
 }
 
-/// `request.headers`, trimmed; `None` when unset or empty.
+/// `request.headers` as set; `None` when unset or empty.
 pub fn request_headers() -> Option<&'static str> {
     setting_value(std::ptr::addr_of!(REQUEST_HEADERS_VALUE))
 }
@@ -135,6 +138,14 @@ pub fn init() {
         c"PEM file of the CA certificates trusted for https fetches (default: the system's).",
         c"Empty means /etc/ssl/certs/ca-certificates.crt from the ca-certificates package.",
         &TLS_CA,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        HTTP_PROXY,
+        c"HTTP proxy for JWKS and OpenID configuration fetches (http://host:port), for databases whose only way out is an egress proxy.",
+        c"Empty (the default) connects directly; https goes through the proxy with CONNECT and is still verified end to end. The environment's HTTPS_PROXY is never used.",
+        &PROXY,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -204,6 +215,10 @@ pub fn http_timeout() -> std::time::Duration {
 
 pub fn tls_ca_file() -> Option<String> {
     TLS_CA.get().and_then(|c| c.into_string().ok()).filter(|s| !s.trim().is_empty())
+}
+
+pub fn http_proxy() -> Option<String> {
+    PROXY.get().and_then(|c| c.into_string().ok()).filter(|s| !s.trim().is_empty())
 }
 
 pub fn refresh_interval() -> std::time::Duration {

@@ -110,8 +110,8 @@ fn root_certs(ca_file: Option<&str>) -> Result<RootCerts, FetchError> {
     Ok(RootCerts::Specific(Arc::new(certs)))
 }
 
-/// GET `url` and return its body (status 200 only).
-pub fn fetch(url: &str, timeout: Duration, ca_file: Option<&str>) -> Result<Fetched, FetchError> {
+/// GET `url` and return its body (status 200 only), through `proxy` when one is given.
+pub fn fetch(url: &str, timeout: Duration, ca_file: Option<&str>, proxy: Option<&str>) -> Result<Fetched, FetchError> {
     let https = check_url(url)?;
     let mut tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
@@ -119,7 +119,13 @@ pub fn fetch(url: &str, timeout: Duration, ca_file: Option<&str>) -> Result<Fetc
     if https {
         tls = tls.root_certs(root_certs(ca_file)?);
     }
+    // Only the configured proxy, never one from the server's environment.
+    let proxy = match proxy {
+        None => None,
+        Some(p) => Some(ureq::Proxy::new(p).map_err(|e| FetchError::Failed(format!("cannot use idp.http_proxy ({e})")))?),
+    };
     let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(proxy)
         .timeout_global(Some(timeout))
         .max_redirects(0)
         .http_status_as_error(false)
@@ -152,10 +158,15 @@ pub fn fetch(url: &str, timeout: Duration, ca_file: Option<&str>) -> Result<Fetc
     Ok(Fetched { body, max_age })
 }
 
-/// GET `url` with the session's `idp.http_timeout` and `idp.tls_ca_file`, and parse the answer
+/// GET `url` with the session's `idp.http_timeout`, `idp.tls_ca_file` and `idp.http_proxy`, and parse the answer
 /// as JSON; also `Cache-Control: max-age`, when given.
 pub fn fetch_json(url: &str) -> Result<(serde_json::Value, Option<u64>), FetchError> {
-    let fetched = fetch(url, crate::gucs::http_timeout(), crate::gucs::tls_ca_file().as_deref())?;
+    let fetched = fetch(
+        url,
+        crate::gucs::http_timeout(),
+        crate::gucs::tls_ca_file().as_deref(),
+        crate::gucs::http_proxy().as_deref(),
+    )?;
     let value = serde_json::from_slice(&fetched.body).map_err(|_| FetchError::NotJson)?;
     Ok((value, fetched.max_age))
 }

@@ -150,8 +150,9 @@ pub(crate) fn lookup(registry: &Registry, token: &str, opts: &VerifyOptions) -> 
     let identity = match registry.verify_with_directory(token, opts, &mut registry::directory_record) {
         Ok(id) => Rc::new(id),
         Err(e) => {
-            // A kid the provider does not have (yet): ask the worker for an early refresh.
-            if e.code == pg_idp_core::ErrorCode::UnknownKey {
+            // A kid the provider does not have (yet), or no keys at all yet: ask the worker for an
+            // early refresh.
+            if matches!(e.code, pg_idp_core::ErrorCode::UnknownKey | pg_idp_core::ErrorCode::NoKeys) {
                 if let Some(p) = &e.provider {
                     crate::worker::request_refresh(p);
                 }

@@ -204,10 +204,12 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
         }
         Some(_) => return Err(ConfigError::new("secret", "must be a string")),
     }
-    if keys.is_empty() {
+    // Without key material a provider needs a jwks_uri to get its keys from later (registered
+    // without fetching): its tokens fail `no_keys` until then.
+    if keys.is_empty() && jwks_uri.is_none() {
         return Err(ConfigError::new(
             "jwks",
-            "no key material: give \"jwks\" (an inline JWKS) or \"secret\" (an HS256 shared secret)",
+            "no key material: give \"jwks\" (an inline JWKS), \"secret\" (an HS256 shared secret) or \"jwks_uri\" (where to fetch the keys)",
         ));
     }
     let servable: Vec<Alg> = Alg::ALL.iter().copied().filter(|a| keys.iter().any(|k| k.serves(*a))).collect();
@@ -222,7 +224,8 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
                     let shown: String = name.chars().take(32).collect();
                     ConfigError::new(field.as_str(), format!("unsupported algorithm \"{}\"", shown.escape_default()))
                 })?;
-                if !servable.contains(&alg) {
+                // Keys fetched later are checked against the list when they arrive.
+                if !keys.is_empty() && !servable.contains(&alg) {
                     return Err(ConfigError::new(
                         field.as_str(),
                         format!("{} needs {}, and the provider has none that can serve it", alg.name(), alg.family().describe()),

@@ -25,10 +25,11 @@ pub enum ErrorCode {
     UnsupportedCriticalHeader,
     Revoked,
     Deprovisioned,
+    NoKeys,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::Malformed,
         ErrorCode::TokenTooLarge,
         ErrorCode::UnsupportedAlgorithm,
@@ -45,6 +46,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedCriticalHeader,
         ErrorCode::Revoked,
         ErrorCode::Deprovisioned,
+        ErrorCode::NoKeys,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +67,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedCriticalHeader => "unsupported_critical_header",
             ErrorCode::Revoked => "revoked",
             ErrorCode::Deprovisioned => "deprovisioned",
+            ErrorCode::NoKeys => "no_keys",
         }
     }
 
@@ -78,7 +81,7 @@ impl ErrorCode {
             | ErrorCode::UnsupportedCriticalHeader
             | ErrorCode::UnknownIssuer => 0,
             ErrorCode::AlgorithmNotAllowed => 1,
-            ErrorCode::UnknownKey => 2,
+            ErrorCode::UnknownKey | ErrorCode::NoKeys => 2,
             ErrorCode::InvalidSignature => 3,
             _ => 4,
         }
@@ -96,7 +99,8 @@ impl fmt::Display for ErrorCode {
 pub struct VerifyError {
     pub code: ErrorCode,
     pub message: String,
-    /// The provider the error is about, when there is one (`unknown_key`: whose keys to refresh).
+    /// The provider the error is about, when there is one (`unknown_key`, `no_keys`: whose keys
+    /// to refresh).
     pub provider: Option<String>,
 }
 

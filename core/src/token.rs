@@ -45,6 +45,13 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<Token<'_>, VerifyError> {
     if token.is_empty() {
         return Err(malformed("JWT is empty"));
     }
+    // A compact JWS has no whitespace anywhere (RFC 7515 §7.1): a token with a leading or
+    // trailing space or newline is refused, never trimmed into another string.
+    if token.bytes().any(|b| b.is_ascii_whitespace()) {
+        return Err(malformed(
+            "JWT contains whitespace, which a compact JWS never has (send the token alone: no \"Bearer \" prefix, no trailing newline)",
+        ));
+    }
     // Split on the ASCII dots by byte (no UTF-8 decoding of the token).
     let bytes = token.as_bytes();
     let first = memchr::memchr(b'.', bytes);

@@ -346,6 +346,13 @@ fn verify_with(
             format!("algorithm {} is not allowed for {what} of provider \"{}\"", alg.name(), p.name),
         )
     };
+    if p.keys.is_empty() {
+        return Err(VerifyError::new(
+            ErrorCode::NoKeys,
+            format!("provider \"{}\" has no keys yet: they are fetched from its jwks_uri by idp.refresh_jwks or the refresh worker", p.name),
+        )
+        .for_provider(&p.name));
+    }
     if !p.algorithms.contains(&alg) {
         return Err(not_allowed("the keys".into()));
     }

@@ -207,6 +207,12 @@ fn case_for(code: ErrorCode, now: i64) -> (Registry, String, VerifyOptions) {
             r.revoke_user(ISS, "user_2abc", now as f64 + 1.0);
             (jwks().with_revocations(r), sign(rs, &claims(now)), o)
         }
+        ErrorCode::NoKeys => {
+            // Registered from a guide's body (jwks_uri, no inline keys) without fetching yet.
+            let keyless = provider(json!({"provider": "clerk", "issuer": ISS,
+                                          "jwks_uri": "https://acme.clerk.accounts.dev/.well-known/jwks.json"}));
+            (registry(vec![keyless]), sign(rs, &claims(now)), o)
+        }
         ErrorCode::Deprovisioned => {
             let mut d = Directory::default();
             d.add_user("clerk", "user_2abc", None, Some("Ada@Acme.test"), false);
@@ -1022,4 +1028,26 @@ fn jku_x5u_and_embedded_jwk_headers_are_never_used_to_find_a_key() {
     // Without a kid the embedded key is still ignored.
     let token = sign_with(&attacker, Alg::RS256, &claims(now), json!({"kid": null, "jwk": public_jwk(&attacker)}));
     reject(&reg, &token, now, ErrorCode::InvalidSignature);
+}
+
+#[test]
+fn a_provider_registered_without_keys_refuses_tokens_until_they_arrive() {
+    let now = now();
+    let rs = rs_key();
+    let cfg = json!({"provider": "clerk", "issuer": ISS, "algorithms": ["RS256"],
+                     "jwks_uri": "https://acme.clerk.accounts.dev/.well-known/jwks.json"});
+    let e = reject(&registry(vec![provider(cfg.clone())]), &sign(rs, &claims(now)), now, ErrorCode::NoKeys);
+    assert_eq!(e.provider.as_deref(), Some("clerk"));
+    assert!(e.message.contains("jwks_uri"), "{}", e.message);
+    // The keys arrive (refresh_jwks or the worker store them in the same config).
+    let mut with_keys = cfg.clone();
+    with_keys["jwks"] = json!({"keys": [public_jwk(rs)]});
+    assert_eq!(accept(&registry(vec![provider(with_keys)]), &sign(rs, &claims(now)), now).user_id, "user_2abc");
+    // An allow-list is checked against the keys once they are there.
+    let mut wrong = cfg;
+    wrong["algorithms"] = json!(["ES256"]);
+    wrong["jwks"] = json!({"keys": [public_jwk(rs)]});
+    assert_eq!(parse_provider(&wrong).unwrap_err().field, "algorithms[0]");
+    // Without a jwks_uri there is nowhere to get keys from.
+    assert_eq!(parse_provider(&json!({"provider": "p", "issuer": ISS})).unwrap_err().field, "jwks");
 }

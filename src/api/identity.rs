@@ -79,7 +79,6 @@ fn identity() -> Option<JsonB> {
 /// `idp.on_invalid_token` says. VOLATILE: it changes a setting.
 #[pg_extern(volatile)]
 fn authenticate(token: &str) -> JsonB {
-    let token = token.trim();
     let id = verify_token(token).unwrap_or_else(|e| raise_invalid_token(&e));
     crate::request::set_request_token_local(token);
     JsonB(id.to_full_json())

@@ -44,12 +44,23 @@ fn store(provider: &Provider, config: Value) {
     registry::invalidate();
 }
 
-/// Register (or replace) a provider from its config; returns its name.
+/// Register (or replace) a provider from its config; returns its name. A config with a
+/// `jwks_uri` and neither `jwks` nor `secret` (each guide's body as written) has its key set
+/// fetched now, with the rules of `refresh_jwks`: all or nothing, and nothing is registered when
+/// the fetch fails. With `fetch_keys => false` it is registered without keys; its tokens fail
+/// `no_keys` until the refresh worker or `refresh_jwks` brings them.
 #[pg_extern(volatile)]
-fn register_provider(config: JsonB) -> String {
+fn register_provider(config: JsonB, fetch_keys: default!(bool, true)) -> String {
     ensure_writable(c"idp.register_provider()");
-    let provider = parse_provider(&config.0).unwrap_or_else(|e| raise_invalid_config(&e));
-    store(&provider, config.0);
+    let mut config = config.0;
+    let provider = parse_provider(&config).unwrap_or_else(|e| raise_invalid_config(&e));
+    if provider.keys.is_empty() && fetch_keys {
+        let url = provider.jwks_uri.clone().unwrap_or_default();
+        config["jwks"] = fetch_json("JWKS", &url);
+        store_fetched(config, &format!("JWKS at {url}"));
+    } else {
+        store(&provider, config);
+    }
     provider.name
 }
 

@@ -13,7 +13,7 @@ fn opt(s: &Option<String>) -> Scalar<'_> {
 /// `Identity::to_json` and `error_json`, built directly as jsonb; keys in jsonb order.)
 #[pg_extern(stable, parallel_safe)]
 fn verify_jwt(token: &str) -> Jsonb {
-    match verify_token(token.trim()) {
+    match verify_token(token) {
         Ok(id) => object(&[
             ("email", opt(&id.email)),
             ("valid", Scalar::Bool(true)),

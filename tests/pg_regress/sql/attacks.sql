@@ -153,6 +153,11 @@ SELECT label, token FROM pieces, LATERAL (VALUES
   ('shape_empty_payload',          ah || '..' || asig),
   ('shape_empty_signature',        ah || '.' || ap || '.'),
   ('shape_bearer_prefix',          'Bearer ' || alice),
+  -- Whitespace around a valid token: refused (RFC 7515 has none), never trimmed into it.
+  ('ws_leading_space',             ' ' || alice),
+  ('ws_trailing_space',            alice || ' '),
+  ('ws_trailing_newline',          alice || E'\n'),
+  ('ws_trailing_crlf',             alice || E'\r\n'),
   ('b64_plus_in_payload',          ah || '.' || overlay(ap placing '+' from 10 for 1) || '.' || asig),
   ('b64_slash_in_signature',       ah || '.' || ap || '.' || overlay(asig placing '/' from 10 for 1)),
   ('b64_url_encoded_dots',         replace(alice, '.', '%2E')),

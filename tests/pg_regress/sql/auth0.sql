@@ -18,20 +18,37 @@ DROP EXTENSION IF EXISTS pg_idp CASCADE;
 CREATE EXTENSION pg_idp;
 RESET client_min_messages;
 
--- Step 3: the guide's registration body (audience: the API identifier of Step 2), JWKS inline.
+-- Step 3: the guide's registration body as written (YOUR_TENANT = acme), keys fetched from its
+-- jwks_uri (a local server stands in for acme.us.auth0.com). Its audience is the guide's API.
 SELECT idp.register_provider('{
-  "provider": "auth0",
-  "domain": "acme.us.auth0.com",
-  "client_id": "yOUrAuTh0cLiEnTiD",
-  "audience": "https://api.example.com",
-  "jwks_uri": "https://acme.us.auth0.com/.well-known/jwks.json",
-  "issuer": "https://acme.us.auth0.com/",
-  "claim_mapping": {
-    "user_id": "sub",
-    "email": "email",
-    "tenant": "org_id"
-  }
-}'::jsonb || jsonb_build_object('jwks', :'auth0_jwks'::jsonb));
+"provider": "auth0",
+"domain": "acme.us.auth0.com",
+"client_id": "yOUrAuTh0cLiEnTiD",
+"audience": "https://api.ainative.studio",
+"jwks_uri": "https://acme.us.auth0.com/.well-known/jwks.json",
+"issuer": "https://acme.us.auth0.com/",
+"claim_mapping": {
+"user_id": "sub",
+"email": "email",
+"tenant": "org_id"
+}
+}');
+SELECT name, audience, key_ids FROM idp.providers;
+SELECT idp.verify_jwt(:'auth0_guide_user') AS guide_api_token;
+-- This spec's own API (Step 2's identifier): the same body with its audience.
+SELECT idp.register_provider('{
+"provider": "auth0",
+"domain": "acme.us.auth0.com",
+"client_id": "yOUrAuTh0cLiEnTiD",
+"audience": "https://api.example.com",
+"jwks_uri": "https://acme.us.auth0.com/.well-known/jwks.json",
+"issuer": "https://acme.us.auth0.com/",
+"claim_mapping": {
+"user_id": "sub",
+"email": "email",
+"tenant": "org_id"
+}
+}');
 
 -- The other four guides' providers, side by side (InsForge shares Clerk's issuer).
 SELECT idp.register_provider(cfg) AS registered FROM (VALUES

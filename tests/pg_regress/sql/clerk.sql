@@ -17,15 +17,47 @@ DROP EXTENSION IF EXISTS pg_idp CASCADE;
 CREATE EXTENSION pg_idp;
 RESET client_min_messages;
 
--- Step 3: the guide's registration body, with the JWKS inline.
+-- Step 3: the guide's registration body as written (YOUR_APP = acme): its keys are fetched from
+-- the jwks_uri now (here a local server stands in for acme.clerk.accounts.dev).
 SELECT idp.register_provider('{
-  "provider": "clerk",
-  "domain": "acme.clerk.accounts.dev",
-  "client_id": "pk_test_YWNtZS5jbGVyay5hY2NvdW50cy5kZXYk",
-  "jwks_uri": "https://acme.clerk.accounts.dev/.well-known/jwks.json",
-  "issuer": "https://acme.clerk.accounts.dev",
-  "claim_mapping": {"user_id": "sub", "email": "email"}
-}'::jsonb || jsonb_build_object('jwks', :'clerk_jwks'::jsonb));
+"provider": "clerk",
+"domain": "acme.clerk.accounts.dev",
+"client_id": "pk_test_YWNtZS5jbGVyay5hY2NvdW50cy5kZXYk",
+"jwks_uri": "https://acme.clerk.accounts.dev/.well-known/jwks.json",
+"issuer": "https://acme.clerk.accounts.dev",
+"claim_mapping": {
+"user_id": "sub",
+"email": "email"
+}
+}');
+SELECT name, key_ids, jwks_uri FROM idp.providers;
+SELECT idp.verify_jwt(:'clerk_alice') AS fetched_keys_verify;
+
+-- Troubleshooting "invalid_token error: JWKS URI unreachable (check for typos in
+-- clerk.accounts.dev)": a body whose jwks_uri cannot be fetched registers nothing.
+SELECT regress.try($$SELECT idp.register_provider('{"provider": "clerk_typo", "issuer": "https://acme.clerk.acounts.dev",
+  "jwks_uri": "https://acme.clerk.acounts.dev/.well-known/jwks.json"}')$$) ~ '^08000 JWKS at https://acme.clerk.acounts.dev/.well-known/jwks.json could not be fetched' AS typo_refused;
+SELECT count(*) AS typo_registered FROM idp.providers WHERE name = 'clerk_typo';
+
+-- A database that cannot reach Clerk when it is set up registers without fetching: tokens fail
+-- with the code no_keys until the keys arrive (the refresh worker, or idp.refresh_jwks).
+SELECT idp.unregister_provider('clerk');
+SELECT idp.register_provider('{
+"provider": "clerk",
+"domain": "acme.clerk.accounts.dev",
+"client_id": "pk_test_YWNtZS5jbGVyay5hY2NvdW50cy5kZXYk",
+"jwks_uri": "https://acme.clerk.accounts.dev/.well-known/jwks.json",
+"issuer": "https://acme.clerk.accounts.dev",
+"claim_mapping": {
+"user_id": "sub",
+"email": "email"
+}
+}', fetch_keys => false);
+SELECT name, key_ids, algorithms FROM idp.providers;
+SELECT idp.verify_jwt(:'clerk_alice') AS before_keys;
+SELECT regress.as_request(:'clerk_alice') AS request_before_keys;
+SELECT idp.refresh_jwks('clerk') AS keys_loaded;
+SELECT regress.as_request(:'clerk_alice') AS request_after_keys;
 
 -- The other four guides' providers, side by side (InsForge shares Clerk's issuer).
 SELECT idp.register_provider(cfg) AS registered FROM (VALUES

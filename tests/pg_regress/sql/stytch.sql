@@ -17,19 +17,34 @@ DROP EXTENSION IF EXISTS pg_idp CASCADE;
 CREATE EXTENSION pg_idp;
 RESET client_min_messages;
 
--- Step 3: the guide's registration body, plus the project id as audience, JWKS inline.
+-- Step 3: the guide's registration body as written (YOUR_STYTCH_PROJECT_ID =
+-- project-test-6e3f1a2b), keys fetched from its jwks_uri (a local server stands in for stytch.com).
 SELECT idp.register_provider('{
-  "provider": "stytch",
-  "domain": "stytch.com",
-  "client_id": "project-test-6e3f1a2b",
-  "audience": "project-test-6e3f1a2b",
-  "jwks_uri": "https://stytch.com/v1/sessions/jwks/project-test-6e3f1a2b",
-  "issuer": "stytch.com/project-test-6e3f1a2b",
-  "claim_mapping": {
-    "user_id": "sub",
-    "email": "emails"
-  }
-}'::jsonb || jsonb_build_object('jwks', :'stytch_jwks'::jsonb));
+"provider": "stytch",
+"domain": "stytch.com",
+"client_id": "project-test-6e3f1a2b",
+"jwks_uri": "https://stytch.com/v1/sessions/jwks/project-test-6e3f1a2b",
+"issuer": "stytch.com/project-test-6e3f1a2b",
+"claim_mapping": {
+"user_id": "sub",
+"email": "emails"
+}
+}');
+SELECT idp.verify_jwt(:'stytch_user') AS guide_body_verifies;
+-- Stytch puts the project id in aud: requiring it as the audience also refuses another
+-- project's tokens (same body, plus "audience").
+SELECT idp.register_provider('{
+"provider": "stytch",
+"domain": "stytch.com",
+"client_id": "project-test-6e3f1a2b",
+"audience": "project-test-6e3f1a2b",
+"jwks_uri": "https://stytch.com/v1/sessions/jwks/project-test-6e3f1a2b",
+"issuer": "stytch.com/project-test-6e3f1a2b",
+"claim_mapping": {
+"user_id": "sub",
+"email": "emails"
+}
+}');
 
 -- The other four guides' providers, side by side (InsForge shares Clerk's issuer).
 SELECT idp.register_provider(cfg) AS registered FROM (VALUES

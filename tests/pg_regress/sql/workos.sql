@@ -17,20 +17,36 @@ DROP EXTENSION IF EXISTS pg_idp CASCADE;
 CREATE EXTENSION pg_idp;
 RESET client_min_messages;
 
--- Step 3: the guide's registration body, plus AuthKit's role claim, JWKS inline.
+-- Step 3: the guide's registration body as written (YOUR_WORKOS_CLIENT_ID =
+-- client_01HQSXWORKOS), keys fetched from its jwks_uri (a local server stands in for
+-- api.workos.com).
 SELECT idp.register_provider('{
-  "provider": "workos",
-  "domain": "api.workos.com",
-  "client_id": "client_01HQSXWORKOS",
-  "jwks_uri": "https://api.workos.com/sso/jwks/client_01HQSXWORKOS",
-  "issuer": "https://api.workos.com",
-  "claim_mapping": {
-    "user_id": "sub",
-    "email": "email",
-    "tenant": "org_id",
-    "role": "role"
-  }
-}'::jsonb || jsonb_build_object('jwks', :'workos_jwks'::jsonb));
+"provider": "workos",
+"domain": "api.workos.com",
+"client_id": "client_01HQSXWORKOS",
+"jwks_uri": "https://api.workos.com/sso/jwks/client_01HQSXWORKOS",
+"issuer": "https://api.workos.com",
+"claim_mapping": {
+"user_id": "sub",
+"email": "email",
+"tenant": "org_id"
+}
+}');
+SELECT idp.verify_jwt(:'workos_user') AS guide_body_verifies;
+-- The same body plus AuthKit's role claim, for idp.role().
+SELECT idp.register_provider('{
+"provider": "workos",
+"domain": "api.workos.com",
+"client_id": "client_01HQSXWORKOS",
+"jwks_uri": "https://api.workos.com/sso/jwks/client_01HQSXWORKOS",
+"issuer": "https://api.workos.com",
+"claim_mapping": {
+"user_id": "sub",
+"email": "email",
+"tenant": "org_id",
+"role": "role"
+}
+}');
 
 -- The other four guides' providers, side by side (InsForge shares Clerk's issuer).
 SELECT idp.register_provider(cfg) AS registered FROM (VALUES
