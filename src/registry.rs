@@ -44,6 +44,10 @@ thread_local! {
     static DIRECTORY: RefCell<(HashSet<String>, pg_sys::Oid)> = RefCell::new((HashSet::new(), pg_sys::InvalidOid));
 }
 
+/// Whether `idp.directory_users` has the 0.3.0 columns (`idp_id`, `email_key`); a database not
+/// yet updated from 0.2.0 has only `email` (stored lowercased) and the raw event data.
+static DIRECTORY_HAS_KEYS: AtomicBool = AtomicBool::new(true);
+
 /// Called by PostgreSQL for every relcache invalidation this backend processes.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
@@ -239,6 +243,16 @@ pub fn directory_record(provider: &str, key: &DirectoryKey) -> Result<Option<Dir
     }
     // Fixed queries, one per matching field; every operator schema-qualified.
     let users_query = match key.field {
+        // A database still on 0.2.0's SQL (until ALTER EXTENSION pg_idp UPDATE) has no idp_id
+        // or email_key columns: the same values from what it has.
+        DirectoryField::IdpId if !DIRECTORY_HAS_KEYS.load(Ordering::Relaxed) => {
+            "SELECT u.id, u.state OPERATOR(pg_catalog.=) 'active' FROM idp.directory_users u \
+             WHERE u.provider OPERATOR(pg_catalog.=) $1 AND (u.raw OPERATOR(pg_catalog.->>) 'idp_id') OPERATOR(pg_catalog.=) $2"
+        }
+        DirectoryField::Email if !DIRECTORY_HAS_KEYS.load(Ordering::Relaxed) => {
+            "SELECT u.id, u.state OPERATOR(pg_catalog.=) 'active' FROM idp.directory_users u \
+             WHERE u.provider OPERATOR(pg_catalog.=) $1 AND u.email OPERATOR(pg_catalog.=) $2"
+        }
         DirectoryField::Id => {
             "SELECT u.id, u.state OPERATOR(pg_catalog.=) 'active' FROM idp.directory_users u \
              WHERE u.provider OPERATOR(pg_catalog.=) $1 AND u.id OPERATOR(pg_catalog.=) $2"
@@ -343,7 +357,10 @@ fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
 fn registry_tables() -> Result<(Vec<pg_sys::Oid>, pg_sys::Oid), String> {
     let rows = Spi::connect(|client| {
         let table = client.select(
-            "SELECT c.relname::pg_catalog.text, c.oid, c.relowner FROM pg_catalog.pg_class c \
+            "SELECT c.relname::pg_catalog.text, c.oid, c.relowner, \
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid \
+                              AND a.attname OPERATOR(pg_catalog.=) 'email_key' AND NOT a.attisdropped) \
+             FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
              WHERE n.nspname OPERATOR(pg_catalog.=) 'idp' \
                AND c.relname OPERATOR(pg_catalog.=) ANY ('{provider_registry,revocation_list,directory_users,directory_groups,directory_memberships}'::pg_catalog.name[])",
@@ -352,7 +369,11 @@ fn registry_tables() -> Result<(Vec<pg_sys::Oid>, pg_sys::Oid), String> {
         )?;
         let mut out = Vec::new();
         for row in table {
-            out.push((row.get::<String>(1)?, row.get::<pg_sys::Oid>(2)?, row.get::<pg_sys::Oid>(3)?));
+            let name = row.get::<String>(1)?;
+            if name.as_deref() == Some("directory_users") {
+                DIRECTORY_HAS_KEYS.store(row.get::<bool>(4)?.unwrap_or(false), Ordering::Relaxed);
+            }
+            out.push((name, row.get::<pg_sys::Oid>(2)?, row.get::<pg_sys::Oid>(3)?));
         }
         Ok::<_, pgrx::spi::Error>(out)
     })

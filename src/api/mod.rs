@@ -1,6 +1,7 @@
 //! The SQL functions of schema `idp`. Each is a few lines over `request`, `registry` and core.
 
 mod identity;
+mod legacy;
 mod providers;
 
 pub(crate) use providers::replace_jwks_quietly;

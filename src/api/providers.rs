@@ -13,7 +13,7 @@ use crate::registry;
 
 /// A registry change in a read-only transaction, or on a hot standby, is SQLSTATE 25006 like any
 /// other write (rather than an internal error from assigning a transaction id during recovery).
-fn ensure_writable(what: &std::ffi::CStr) {
+pub(crate) fn ensure_writable(what: &std::ffi::CStr) {
     // SAFETY: raises an ERROR (caught by pg_guard) when the transaction is read-only.
     unsafe { pg_sys::PreventCommandIfReadOnly(what.as_ptr()) }
 }
@@ -49,10 +49,14 @@ fn store(provider: &Provider, config: Value) {
 /// fetched now, with the rules of `refresh_jwks`: all or nothing, and nothing is registered when
 /// the fetch fails. With `fetch_keys => false` it is registered without keys; its tokens fail
 /// `no_keys` until the refresh worker or `refresh_jwks` brings them.
-#[pg_extern(volatile)]
-fn register_provider(config: JsonB, fetch_keys: default!(bool, true)) -> String {
+#[pg_extern(volatile, name = "register_provider")]
+fn register_provider_fetch(config: JsonB, fetch_keys: default!(bool, true)) -> String {
+    register(config.0, fetch_keys)
+}
+
+/// `register_provider`, for the SQL entry points of every version.
+pub(crate) fn register(mut config: Value, fetch_keys: bool) -> String {
     ensure_writable(c"idp.register_provider()");
-    let mut config = config.0;
     let provider = parse_provider(&config).unwrap_or_else(|e| raise_invalid_config(&e));
     if provider.keys.is_empty() && fetch_keys {
         let url = provider.jwks_uri.clone().unwrap_or_default();
@@ -65,7 +69,7 @@ fn register_provider(config: JsonB, fetch_keys: default!(bool, true)) -> String 
 }
 
 /// A registered provider's stored config (42704 when there is none).
-fn stored_config(provider: &str) -> Option<Value> {
+pub(crate) fn stored_config(provider: &str) -> Option<Value> {
     let stored = Spi::get_one_with_args::<JsonB>(
         "SELECT config FROM idp.provider_registry WHERE name OPERATOR(pg_catalog.=) $1",
         &[provider.into()],

@@ -76,6 +76,9 @@ CREATE FUNCTION pg_temp.describe() RETURNS TABLE (kind text, what text) LANGUAGE
   SELECT 'view', format('%s %s', c.relname, pg_get_viewdef(c.oid))
     FROM pg_class c WHERE c.relnamespace = 'idp'::regnamespace AND c.relkind = 'v'
   UNION ALL
+  SELECT 'event trigger', format('%s %s %s %s', evtname, evtevent, evtfoid::regprocedure, evttags)
+    FROM pg_event_trigger
+  UNION ALL
   SELECT 'dumped', (SELECT string_agg(x::regclass::text, ',' ORDER BY x::regclass::text)
                       FROM pg_extension e, unnest(e.extconfig) x WHERE e.extname = 'pg_idp')
 $$;
@@ -91,6 +94,58 @@ UNION ALL
 SELECT 'only in a fresh install', * FROM (SELECT * FROM fresh EXCEPT SELECT * FROM upgraded) f
 ORDER BY 1, 2, 3;
 SELECT count(*) > 50 AS compared_enough FROM fresh;
+
+-- From 0.2.0 (the last release) to 0.3.0: a database with a partitioned table under enable_rls
+-- (whose partitions 0.2.0 left open) and a directory user matched by email.
+SET client_min_messages = warning;
+DROP EXTENSION pg_idp CASCADE;
+CREATE EXTENSION pg_idp VERSION '0.2.0';
+RESET client_min_messages;
+SELECT idp.register_provider(jsonb_build_object(
+  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
+  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
+  'jwks', :'clerk_jwks'::jsonb));
+CREATE TABLE ptodos (id int, user_id text NOT NULL, title text) PARTITION BY LIST (user_id);
+CREATE TABLE ptodos_a PARTITION OF ptodos FOR VALUES IN ('user_2alice');
+CREATE TABLE ptodos_b PARTITION OF ptodos FOR VALUES IN ('user_2bob');
+INSERT INTO ptodos VALUES (1, 'user_2alice', 'alice 1'), (2, 'user_2bob', 'bob 1');
+SELECT idp.enable_rls('ptodos');
+INSERT INTO idp.directory_users (provider, id, email, state, raw, event_at)
+VALUES ('clerk', 'directory_user_01', 'alice@example.com', 'active', '{"idp_id": "00u_alice"}', now());
+GRANT SELECT ON ptodos, ptodos_a, ptodos_b TO regress_upgrade_app;
+SET ROLE regress_upgrade_app;
+BEGIN;
+SET LOCAL request.jwt = :'clerk_bob';
+SELECT count(*) AS bob_sees_on_alices_partition_in_020 FROM ptodos_a;
+COMMIT;
+RESET ROLE;
+
+ALTER EXTENSION pg_idp UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_idp';
+-- The update closed the partitions, and kept (and completed) the directory.
+SELECT tbl, policy, open_partitions FROM idp.rls_status();
+SET ROLE regress_upgrade_app;
+BEGIN;
+SET LOCAL request.jwt = :'clerk_bob';
+SELECT count(*) AS bob_on_alices_partition FROM ptodos_a;
+SELECT count(*) AS bob_on_his_own FROM ptodos_b;
+COMMIT;
+RESET ROLE;
+SELECT id, email, idp_id, email_key FROM idp.directory_users;
+SELECT name, key_ids FROM idp.providers;
+
+CREATE TEMP TABLE upgraded_020 AS SELECT * FROM pg_temp.describe();
+DROP TABLE ptodos;
+DELETE FROM idp.directory_users;
+SET client_min_messages = warning;
+DROP EXTENSION pg_idp CASCADE;
+CREATE EXTENSION pg_idp;
+RESET client_min_messages;
+CREATE TEMP TABLE fresh_030 AS SELECT * FROM pg_temp.describe();
+SELECT 'only after the update from 0.2.0' AS side, * FROM (SELECT * FROM upgraded_020 EXCEPT SELECT * FROM fresh_030) u
+UNION ALL
+SELECT 'only in a fresh install', * FROM (SELECT * FROM fresh_030 EXCEPT SELECT * FROM upgraded_020) f
+ORDER BY 1, 2, 3;
 
 DROP OWNED BY regress_upgrade_app;
 DROP ROLE regress_upgrade_app;

@@ -1,0 +1,49 @@
+//! Entry points of older SQL schemas. After the library is updated, a database keeps its old
+//! `CREATE FUNCTION ... AS 'pg_idp', '<symbol>'` definitions until `ALTER EXTENSION pg_idp
+//! UPDATE` runs; these symbols keep serving it meanwhile, with the old signatures. They have no
+//! SQL of their own (`sql = false`): a fresh install or an updated database never calls them.
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::Value;
+
+use super::providers::{ensure_writable, register, stored_config};
+use crate::errors::{raise_internal, raise_invalid_argument, raise_unknown_provider};
+
+/// `idp.register_provider(jsonb)` of 0.1.0 and 0.2.0.
+#[pg_extern(volatile, sql = false)]
+fn register_provider(config: JsonB) -> String {
+    register(config.0, true)
+}
+
+/// `idp.apply_directory_event(text, text, text)` of 0.2.0, over its
+/// `idp._apply_directory_event(text, jsonb)`, which answers `invalid: ...` for a bad event.
+#[pg_extern(volatile, sql = false)]
+fn apply_directory_event(provider: &str, body: &str, signature: &str) -> String {
+    ensure_writable(c"idp.apply_directory_event()");
+    let config = stored_config(provider).unwrap_or_else(|| raise_unknown_provider(provider));
+    let Some(secret) = config.get("webhook_secret").and_then(Value::as_str) else {
+        raise_invalid_argument(format!("provider \"{}\" has no webhook_secret", provider.escape_default()))
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    if let Err(why) = pg_idp_core::directory::verify_webhook_signature(signature, body, secret.as_bytes(), now_ms) {
+        crate::errors::raise_webhook(&why);
+    }
+    let event: Value = serde_json::from_str(body)
+        .unwrap_or_else(|_| raise_invalid_argument("directory event body is not JSON".into()));
+    let outcome = Spi::get_one_with_args::<String>(
+        "SELECT idp._apply_directory_event($1, $2)",
+        &[provider.into(), JsonB(event).into()],
+    );
+    match outcome {
+        Ok(Some(o)) => match o.strip_prefix("invalid: ") {
+            Some(why) => raise_invalid_argument(format!("directory event refused: {why}")),
+            None => o,
+        },
+        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => raise_internal("directory event was not applied".into()),
+        Err(e) => raise_internal(format!("cannot apply directory event: {e}")),
+    }
+}
