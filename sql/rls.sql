@@ -1,26 +1,56 @@
 -- Row-level security in one call: idp.enable_rls, idp.disable_rls, idp.rls_status.
 --
--- pg_idp's policies are named pg_idp_select, pg_idp_insert, pg_idp_update and pg_idp_delete and
--- carry a comment "pg_idp policy=<kind> user_attnum=<n> tenant_attnum=<n> prior=<rls><force>",
--- by which they are told apart from the table owner's own policies (which are never touched);
--- prior records whether RLS and FORCE were on before the first enable_rls, for disable_rls. The
--- functions are SECURITY INVOKER: only the table's owner (or a superuser) can change its policies.
+-- pg_idp's policies are named pg_idp_select, pg_idp_insert, pg_idp_update and pg_idp_delete, and
+-- each table that has them has a row in idp.rls_tables (the kind, the form, the columns compared,
+-- and whether RLS and FORCE were on before the first enable_rls, for disable_rls), by which they
+-- are told apart from the table owner's own policies (which are never touched). Not policy
+-- comments: Citus does not propagate them. The functions are SECURITY INVOKER: only the table's
+-- owner (or a superuser) can change its policies, and row-level security on idp.rls_tables lets
+-- each role write the rows of its own tables only.
+--
+-- Two forms: `subselect` compares with `(SELECT idp.requesting_user_id())`, evaluated once per
+-- statement (an InitPlan); `per_row` with `idp.requesting_user_id()` itself, which Citus accepts
+-- in policies on distributed tables (it refuses sub-selects there) and which pg_idp's cache
+-- answers in a few nanoseconds per row. The default is per_row where Citus is installed.
 --
 -- A partition (or inheritance child) is a table of its own: a query on it directly uses its own
 -- policies, not its parent's. So enable_rls puts the same policies on every partition, and an
 -- event trigger puts them on every partition created or attached later (or refuses that DDL when
 -- it cannot); rls_status names any partition left open.
 
--- The expression a policy compares an id column with, evaluated once per statement as an
--- InitPlan: `(SELECT idp.requesting_user_id())` for text columns; for uuid columns, ids that are
--- not a canonical uuid match nothing (rather than failing the query with a cast error).
-CREATE FUNCTION idp._rls_id_expr(fn text, coltype regtype) RETURNS text
+CREATE TABLE idp.rls_tables (
+    tbl           regclass PRIMARY KEY,
+    kind          text NOT NULL CHECK (kind IN ('strict', 'tenant', 'owner_in_tenant', 'tenant_read_owner_write')),
+    form          text NOT NULL CHECK (form IN ('subselect', 'per_row')),
+    user_attnum   int2,
+    tenant_attnum int2,
+    -- RLS and FORCE before the first enable_rls, as two characters ('10': RLS on, FORCE off).
+    prior         text NOT NULL CHECK (prior ~ '^[01]{2}$')
+);
+SELECT pg_catalog.pg_extension_config_dump('idp.rls_tables', '');
+-- Anyone may read it (table and column names, as pg_policy shows); each role writes only the rows
+-- of the tables it owns (enable_rls runs as its caller).
+ALTER TABLE idp.rls_tables ENABLE ROW LEVEL SECURITY;
+CREATE POLICY read_all ON idp.rls_tables FOR SELECT USING (true);
+CREATE POLICY own_tables ON idp.rls_tables
+    USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl), 'USAGE'))
+    WITH CHECK (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl), 'USAGE'));
+GRANT SELECT, INSERT, UPDATE, DELETE ON idp.rls_tables TO PUBLIC;
+
+-- The expression a policy compares an id column with. `subselect`: `(SELECT idp.requesting_user_id())`,
+-- evaluated once per statement as an InitPlan; `per_row`: `idp.requesting_user_id()`. For uuid
+-- columns, ids that are not a canonical uuid match nothing (rather than failing with a cast error).
+CREATE FUNCTION idp._rls_id_expr(fn text, coltype regtype, form text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
+        WHEN coltype = 'uuid'::regtype AND form = 'per_row' THEN
+            format('(CASE WHEN idp.%1$s() OPERATOR(pg_catalog.~*) %2$L THEN idp.%1$s()::pg_catalog.uuid END)',
+                   fn, '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
         WHEN coltype = 'uuid'::regtype THEN
             format('(SELECT CASE WHEN v.id OPERATOR(pg_catalog.~*) %L THEN v.id::pg_catalog.uuid END FROM idp.%s() AS v(id))',
                    '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', fn)
+        WHEN form = 'per_row' THEN format('idp.%s()', fn)
         ELSE format('(SELECT idp.%s())', fn)
     END
 $$;
@@ -54,18 +84,17 @@ BEGIN
     END IF;
 END $$;
 
--- pg_idp's record of a table's policies, from the comment of its pg_idp_select policy: the kind,
--- the attnums of the columns compared, and the RLS/FORCE state before the first enable_rls. No
--- row when pg_idp has no policies on the table. The one reader of that comment.
-CREATE FUNCTION idp._rls_meta(tbl regclass, OUT kind text, OUT user_attnum int2, OUT tenant_attnum int2, OUT prior text)
+-- pg_idp's record of a table's policies: its row in idp.rls_tables, while the table still has
+-- pg_idp's policies. The one reader of that record.
+CREATE FUNCTION idp._rls_meta(tbl regclass, OUT kind text, OUT form text, OUT user_attnum int2,
+                              OUT tenant_attnum int2, OUT prior text)
 RETURNS SETOF record
 LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT m[1], nullif(m[2], '')::int2, nullif(m[3], '')::int2, m[4]
-      FROM pg_policy pol
-      CROSS JOIN LATERAL regexp_match(obj_description(pol.oid, 'pg_policy'),
-                                      '^pg_idp policy=(\w+) user_attnum=(\d*) tenant_attnum=(\d*) prior=([01]{2})$') AS m
-     WHERE pol.polrelid = tbl AND pol.polname = 'pg_idp_select' AND m IS NOT NULL
+    SELECT r.kind, r.form, r.user_attnum, r.tenant_attnum, r.prior
+      FROM idp.rls_tables r
+     WHERE r.tbl = _rls_meta.tbl
+       AND EXISTS (SELECT 1 FROM pg_policy pol WHERE pol.polrelid = _rls_meta.tbl AND pol.polname = 'pg_idp_select')
 $$;
 
 -- Every partition and inheritance child of a table, at any depth (parents before children).
@@ -82,7 +111,7 @@ $$;
 
 -- Put pg_idp's policies of `kind` on one table (no recursion): checks the columns, keeps the RLS
 -- state from before the first enable_rls, replaces pg_idp's earlier policies in one go.
-CREATE FUNCTION idp._rls_apply(tbl regclass, user_column name, tenant_column name, kind text, force boolean)
+CREATE FUNCTION idp._rls_apply(tbl regclass, user_column name, tenant_column name, kind text, force boolean, form text)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -95,17 +124,16 @@ DECLARE
     tenant_expr text;
     read_expr text;
     write_expr text;
-    cmt text;
     prior text;
     p record;
 BEGIN
     IF kind <> 'tenant' THEN
         SELECT c.attnum, c.basetype INTO u_attnum, u_type FROM idp._rls_id_column(tbl, user_column, 'user') c;
-        owner_expr := format('%I = %s', user_column, idp._rls_id_expr('requesting_user_id', u_type));
+        owner_expr := format('%I = %s', user_column, idp._rls_id_expr('requesting_user_id', u_type, form));
     END IF;
     IF kind <> 'strict' THEN
         SELECT c.attnum, c.basetype INTO t_attnum, t_type FROM idp._rls_id_column(tbl, tenant_column, 'tenant') c;
-        tenant_expr := format('%I = %s', tenant_column, idp._rls_id_expr('tenant_id', t_type));
+        tenant_expr := format('%I = %s', tenant_column, idp._rls_id_expr('tenant_id', t_type, form));
     END IF;
 
     -- Policy names of our own that belong to someone else are an error, not something to drop.
@@ -113,7 +141,7 @@ BEGIN
         SELECT pol.polname FROM pg_policy pol
          WHERE pol.polrelid = tbl
            AND pol.polname IN ('pg_idp_select', 'pg_idp_insert', 'pg_idp_update', 'pg_idp_delete')
-           AND coalesce(obj_description(pol.oid, 'pg_policy'), '') NOT LIKE 'pg_idp policy=%'
+           AND NOT EXISTS (SELECT 1 FROM idp.rls_tables r WHERE r.tbl = _rls_apply.tbl)
     LOOP
         RAISE EXCEPTION 'pg_idp: table % already has a policy named % that pg_idp did not create', tbl, p.polname
             USING ERRCODE = 'duplicate_object', HINT = 'Rename or drop that policy first.';
@@ -137,18 +165,16 @@ BEGIN
         SELECT (CASE WHEN c.relrowsecurity THEN '1' ELSE '0' END) || (CASE WHEN c.relforcerowsecurity THEN '1' ELSE '0' END)
           INTO prior FROM pg_class c WHERE c.oid = tbl;
     END IF;
-    cmt := format('pg_idp policy=%s user_attnum=%s tenant_attnum=%s prior=%s', kind,
-                  coalesce(u_attnum::text, ''), coalesce(t_attnum::text, ''), prior);
-
     PERFORM idp._rls_drop_policies(tbl);
+    INSERT INTO idp.rls_tables AS r (tbl, kind, form, user_attnum, tenant_attnum, prior)
+    VALUES (tbl, kind, form, u_attnum, t_attnum, prior)
+    ON CONFLICT ON CONSTRAINT rls_tables_pkey DO UPDATE
+        SET kind = EXCLUDED.kind, form = EXCLUDED.form, user_attnum = EXCLUDED.user_attnum,
+            tenant_attnum = EXCLUDED.tenant_attnum, prior = EXCLUDED.prior;
     EXECUTE format('CREATE POLICY pg_idp_select ON %s FOR SELECT USING (%s)', tbl, read_expr);
     EXECUTE format('CREATE POLICY pg_idp_insert ON %s FOR INSERT WITH CHECK (%s)', tbl, write_expr);
     EXECUTE format('CREATE POLICY pg_idp_update ON %s FOR UPDATE USING (%s) WITH CHECK (%s)', tbl, write_expr, write_expr);
     EXECUTE format('CREATE POLICY pg_idp_delete ON %s FOR DELETE USING (%s)', tbl, write_expr);
-    EXECUTE format('COMMENT ON POLICY pg_idp_select ON %s IS %L', tbl, cmt);
-    EXECUTE format('COMMENT ON POLICY pg_idp_insert ON %s IS %L', tbl, cmt);
-    EXECUTE format('COMMENT ON POLICY pg_idp_update ON %s IS %L', tbl, cmt);
-    EXECUTE format('COMMENT ON POLICY pg_idp_delete ON %s IS %L', tbl, cmt);
     -- Last: ALTER TABLE fires idp._rls_on_ddl(), which then finds this table already protected.
     EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
     IF force THEN
@@ -161,12 +187,14 @@ CREATE FUNCTION idp.enable_rls(
     user_column name DEFAULT 'user_id',
     tenant_column name DEFAULT NULL,
     policy text DEFAULT 'strict',
-    force boolean DEFAULT false
+    force boolean DEFAULT false,
+    form text DEFAULT NULL
 ) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     kind text := lower(policy);
+    how text := lower(coalesce(form, CASE WHEN idp._citus_present() THEN 'per_row' ELSE 'subselect' END));
     relkind "char";
     part regclass;
 BEGIN
@@ -184,6 +212,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Row-level security applies to tables; enable it on the tables behind a view.';
     END IF;
+    IF how NOT IN ('subselect', 'per_row') THEN
+        RAISE EXCEPTION 'pg_idp: unknown form "%"', form
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use subselect (one evaluation per statement) or per_row (what Citus accepts on distributed tables).';
+    END IF;
     IF kind <> 'tenant' AND user_column IS NULL THEN
         RAISE EXCEPTION 'pg_idp: policy % needs a user column', kind USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -192,11 +225,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass tenant_column => ''org_id'' (the column compared with idp.tenant_id()).';
     END IF;
-    PERFORM idp._rls_apply(tbl, user_column, tenant_column, kind, force);
+    PERFORM idp._rls_apply(tbl, user_column, tenant_column, kind, force, how);
     -- Every partition (and inheritance child) is queried on its own with its own policies: give
     -- each the same. Partitions created or attached later get them from idp._rls_on_ddl().
     FOR part IN SELECT * FROM idp._rls_descendants(tbl) LOOP
-        PERFORM idp._rls_apply(part, user_column, tenant_column, kind, force);
+        PERFORM idp._rls_apply(part, user_column, tenant_column, kind, force, how);
     END LOOP;
     RETURN ARRAY['pg_idp_select', 'pg_idp_insert', 'pg_idp_update', 'pg_idp_delete'];
 END $$;
@@ -211,7 +244,9 @@ DECLARE
 BEGIN
     FOR p IN
         SELECT pol.polname FROM pg_policy pol
-         WHERE pol.polrelid = tbl AND obj_description(pol.oid, 'pg_policy') LIKE 'pg_idp policy=%'
+         WHERE pol.polrelid = tbl
+           AND pol.polname IN ('pg_idp_select', 'pg_idp_insert', 'pg_idp_update', 'pg_idp_delete')
+           AND EXISTS (SELECT 1 FROM idp.rls_tables r WHERE r.tbl = _rls_drop_policies.tbl)
     LOOP
         EXECUTE format('DROP POLICY %I ON %s', p.polname, tbl);
         n := n + 1;
@@ -229,6 +264,7 @@ DECLARE
 BEGIN
     SELECT m.prior INTO prior FROM idp._rls_meta(tbl) m;
     n := idp._rls_drop_policies(tbl);
+    DELETE FROM idp.rls_tables r WHERE r.tbl = _rls_remove.tbl;
     IF n = 0 OR prior IS NULL THEN
         RETURN n;
     END IF;
@@ -309,7 +345,8 @@ BEGIN
                 (SELECT attname FROM pg_attribute WHERE attrelid = src AND attnum = m.user_attnum),
                 (SELECT attname FROM pg_attribute WHERE attrelid = src AND attnum = m.tenant_attnum),
                 m.kind,
-                (SELECT relforcerowsecurity FROM pg_class WHERE oid = src));
+                (SELECT relforcerowsecurity FROM pg_class WHERE oid = src),
+                m.form);
         END LOOP;
     END LOOP;
 END $$;
@@ -320,29 +357,53 @@ CREATE EVENT TRIGGER pg_idp_protect_partitions ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
     EXECUTE FUNCTION idp._rls_on_ddl();
 
--- Every table with pg_idp policies: the kind of policy, the columns compared (by their current
--- names), whether RLS is enabled and forced, every policy on the table (pg_idp's and others'),
--- and its partitions (or inheritance children) that pg_idp's policies do not protect: those
--- without them, or with row-level security off. A table is protected only when that is empty.
+-- Every table whose row-level security uses pg_idp: the kind of policy and its form, the
+-- columns compared (by their current names), whether RLS is enabled and forced, every policy on
+-- the table (pg_idp's and others'), and its partitions (or inheritance children) that pg_idp's
+-- policies do not protect: those without them, or with row-level security off. A table is
+-- protected only when that is empty. Tables with policies of their own that call pg_idp's
+-- functions (written by hand, say `user_id = idp.requesting_user_id()`) are listed too, with
+-- policy `custom`.
 CREATE FUNCTION idp.rls_status()
-RETURNS TABLE (tbl regclass, policy text, user_column name, tenant_column name,
+RETURNS TABLE (tbl regclass, policy text, form text, user_column name, tenant_column name,
                rls_enabled boolean, rls_forced boolean, policies name[], open_partitions regclass[])
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT c.oid::regclass,
-           m.kind,
+           coalesce(m.kind, 'custom'),
+           m.form,
            (SELECT attname FROM pg_attribute WHERE attrelid = c.oid AND attnum = m.user_attnum),
            (SELECT attname FROM pg_attribute WHERE attrelid = c.oid AND attnum = m.tenant_attnum),
            c.relrowsecurity,
            c.relforcerowsecurity,
            ARRAY(SELECT polname FROM pg_policy WHERE polrelid = c.oid ORDER BY polname),
-           ARRAY(SELECT d FROM idp._rls_descendants(c.oid::regclass) d
-                  WHERE NOT EXISTS (SELECT 1 FROM idp._rls_meta(d))
-                     OR NOT (SELECT relrowsecurity FROM pg_class WHERE oid = d)
-                  ORDER BY d::text)
+           CASE WHEN m.kind IS NOT NULL THEN
+               ARRAY(SELECT d FROM idp._rls_descendants(c.oid::regclass) d
+                      WHERE NOT EXISTS (SELECT 1 FROM idp._rls_meta(d))
+                         OR NOT (SELECT relrowsecurity FROM pg_class WHERE oid = d)
+                      ORDER BY d::text)
+           END
       FROM pg_class c
-      CROSS JOIN LATERAL idp._rls_meta(c.oid::regclass) m
+      LEFT JOIN LATERAL idp._rls_meta(c.oid::regclass) m ON true
      WHERE c.relkind IN ('r', 'p')
-       AND c.oid IN (SELECT polrelid FROM pg_policy WHERE polname = 'pg_idp_select')
+       AND (m.kind IS NOT NULL
+            OR EXISTS (SELECT 1 FROM pg_policy pol
+                        WHERE pol.polrelid = c.oid
+                          AND (coalesce(pg_get_expr(pol.polqual, pol.polrelid), '') ~ '\midp\.'
+                               OR coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), '') ~ '\midp\.')))
      ORDER BY c.oid::regclass::text
 $$;
+
+-- A dropped table's record goes with it (so that a later table given the same oid starts clean).
+CREATE FUNCTION idp._rls_on_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM idp.rls_tables r
+     WHERE r.tbl::oid IN (SELECT o.objid FROM pg_event_trigger_dropped_objects() o
+                           WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0);
+END $$;
+REVOKE EXECUTE ON FUNCTION idp._rls_on_drop() FROM PUBLIC;
+CREATE EVENT TRIGGER pg_idp_forget_dropped_tables ON sql_drop
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION idp._rls_on_drop();

@@ -128,6 +128,19 @@ fn providers_with_uri() -> Vec<(String, String)> {
     .unwrap_or_default()
 }
 
+/// `none`, `coordinator` or `worker`: this node's part in a Citus cluster (`none` also where the
+/// extension, or its 0.3.0 SQL, is not installed).
+fn citus_role() -> String {
+    let installed = Spi::get_one::<bool>("SELECT pg_catalog.to_regprocedure('idp._citus_role()') IS NOT NULL")
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    if !installed {
+        return "none".into();
+    }
+    Spi::get_one::<String>("SELECT idp._citus_role()").ok().flatten().unwrap_or_else(|| "none".into())
+}
+
 /// `search_path = pg_catalog, pg_temp` for the worker's whole session.
 fn pin_search_path() {
     let path = c"pg_catalog, pg_temp";
@@ -159,6 +172,9 @@ pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
     // When each provider is next due, and when it was last refreshed.
     let mut due: HashMap<String, Instant> = HashMap::new();
     let mut last: HashMap<String, Instant> = HashMap::new();
+    // On a Citus coordinator: the registry fingerprint last copied to the workers, and when.
+    let mut synced: Option<String> = None;
+    let mut synced_at: Option<Instant> = None;
     while BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: re-reads the configuration files, as any process does on SIGHUP.
@@ -172,6 +188,10 @@ pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
         }
         let now = Instant::now();
         let interval = crate::gucs::refresh_interval();
+        let role = BackgroundWorker::transaction(citus_role);
+        if role == "worker" {
+            continue; // a Citus worker gets its registry from the coordinator (idp.sync_nodes)
+        }
         BackgroundWorker::transaction(std::panic::AssertUnwindSafe(|| {
             for (name, url) in providers_with_uri() {
                 let asked = requested.contains(&name_hash(&name))
@@ -194,6 +214,27 @@ pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
                 }
             }
         }));
+        if role == "coordinator" {
+            // Copy the registry to the Citus workers when it changed (or every interval, to
+            // repair a worker that missed a copy).
+            let full = synced_at.is_none_or(|t: Instant| now.duration_since(t) >= interval);
+            BackgroundWorker::transaction(std::panic::AssertUnwindSafe(|| {
+                let fingerprint = Spi::get_one::<String>("SELECT idp.registry_fingerprint()").ok().flatten();
+                if fingerprint.is_some() && (full || fingerprint != synced) {
+                    let behind = Spi::get_one::<i64>("SELECT pg_catalog.count(*) FROM idp.sync_nodes() s WHERE NOT s.in_sync")
+                        .ok()
+                        .flatten()
+                        .unwrap_or(-1);
+                    if behind == 0 {
+                        log!("pg_idp: registry copied to every Citus worker");
+                    } else {
+                        warning!("pg_idp: registry copy left {behind} Citus node(s) out of sync (see idp.node_registry_status())");
+                    }
+                    synced = fingerprint;
+                    synced_at = Some(now);
+                }
+            }));
+        }
     }
     log!("pg_idp: JWKS refresher stopped");
 }
