@@ -24,6 +24,21 @@ BEGIN
     RETURN CASE WHEN pg_catalog.citus_is_coordinator() THEN 'coordinator' ELSE 'worker' END;
 END $$;
 
+-- Whether `tbl` is a Citus distributed (or reference) table.
+CREATE FUNCTION idp._citus_distributed(tbl regclass) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found boolean;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1)'
+       INTO found USING tbl;
+    RETURN found;
+END $$;
+
 CREATE FUNCTION idp._require_citus() RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$

@@ -193,6 +193,21 @@ BEGIN
     RETURN CASE WHEN pg_catalog.citus_is_coordinator() THEN 'coordinator' ELSE 'worker' END;
 END $$;
 
+-- Whether `tbl` is a Citus distributed (or reference) table.
+CREATE FUNCTION idp._citus_distributed(tbl regclass) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found boolean;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1)'
+       INTO found USING tbl;
+    RETURN found;
+END $$;
+
 CREATE FUNCTION idp._require_citus() RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
@@ -513,6 +528,10 @@ BEGIN
         RAISE EXCEPTION 'pg_idp: unknown form "%"', form
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use subselect (one evaluation per statement) or per_row (what Citus accepts on distributed tables).';
+    END IF;
+    IF how = 'subselect' AND idp._citus_distributed(tbl) THEN
+        RAISE EXCEPTION 'pg_idp: % is a Citus distributed table, whose policies cannot hold sub-selects', tbl
+            USING ERRCODE = 'feature_not_supported', HINT = 'Use form => ''per_row'' (the default where Citus is installed).';
     END IF;
     IF kind <> 'tenant' AND user_column IS NULL THEN
         RAISE EXCEPTION 'pg_idp: policy % needs a user column', kind USING ERRCODE = 'invalid_parameter_value';

@@ -217,6 +217,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use subselect (one evaluation per statement) or per_row (what Citus accepts on distributed tables).';
     END IF;
+    IF how = 'subselect' AND idp._citus_distributed(tbl) THEN
+        RAISE EXCEPTION 'pg_idp: % is a Citus distributed table, whose policies cannot hold sub-selects', tbl
+            USING ERRCODE = 'feature_not_supported', HINT = 'Use form => ''per_row'' (the default where Citus is installed).';
+    END IF;
     IF kind <> 'tenant' AND user_column IS NULL THEN
         RAISE EXCEPTION 'pg_idp: policy % needs a user column', kind USING ERRCODE = 'invalid_parameter_value';
     END IF;
