@@ -30,7 +30,7 @@ select_pg() { # major
             PG_FEATURES=() ;;
         16|18)
             PGBIN="$PG_IDP_CACHE/pg$PG_VERSION/bin"
-            PG_REGRESS="$PG_IDP_CACHE/pg$PG_VERSION/lib/pgxs/src/test/regress/pg_regress"
+            PG_REGRESS="$PG_IDP_CACHE/pg$PG_VERSION/lib/postgresql/pgxs/src/test/regress/pg_regress"
             PG_REGRESS_BINDIR="$PGBIN"
             PG_FEATURES=(--no-default-features --features "pg$PG_VERSION") ;;
         17)
