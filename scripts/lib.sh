@@ -47,7 +47,21 @@ select_pg() { # major
 }
 select_pg "${PG_VERSION:-$PG_VERSION_DEFAULT}" || exit 2
 
-# Take "--pg N" out of a script's arguments: `pg_args "$@"; set -- "${PG_ARGS_REST[@]}"`.
+# Select any PostgreSQL by its pg_config (one built from source elsewhere, e.g. a 16): its major
+# as with select_pg, its own programs and pg_regress, run directly.
+select_pg_config() { # pg_config
+    local major
+    major="$(pg_major "$1")" || return 2
+    select_pg "$major" || return 2
+    PG_CHROOT="" PG_CONFIG="$1"
+    PGBIN="$("$1" --bindir)"
+    PG_REGRESS="$(dirname "$("$1" --pgxs)")/../test/regress/pg_regress"
+    PG_REGRESS_BINDIR="$PGBIN"
+    case "$PGBIN" in "$PG_IDP_CACHE"/pg17/*) select_pg 17 ;; esac  # the wrappers of the 17 root
+}
+
+# Take "--pg N" or "--pg-config PATH" out of a script's arguments:
+#   pg_args "$@"; set -- ${PG_ARGS_REST[@]+"${PG_ARGS_REST[@]}"}
 pg_args() {
     PG_ARGS_REST=()
     while [ $# -gt 0 ]; do
@@ -55,6 +69,9 @@ pg_args() {
             --pg) [ $# -ge 2 ] || { echo "--pg needs a version" >&2; exit 2; }
                   select_pg "$2" || exit 2; shift ;;
             --pg=*) select_pg "${1#--pg=}" || exit 2 ;;
+            --pg-config) [ $# -ge 2 ] || { echo "--pg-config needs a path" >&2; exit 2; }
+                  select_pg_config "$2" || exit 2; shift ;;
+            --pg-config=*) select_pg_config "${1#--pg-config=}" || exit 2 ;;
             *) PG_ARGS_REST+=("$1") ;;
         esac
         shift
