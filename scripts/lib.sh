@@ -4,24 +4,103 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PGRX_HOME="$ROOT/pgrx-config"
 export USER="${USER:-$(id -un)}"
-PGBIN=/usr/lib/postgresql/15/bin
-PG_CONFIG="$PGBIN/pg_config"
+PG_IDP_CACHE="${PG_IDP_CACHE:-/var/cache/pg_idp}"
+# PostgreSQL versions scripts/test runs against when none is given, and the default of the others.
+PG_VERSIONS_ALL=(15 17 18)
+PG_VERSION_DEFAULT=15
+
+# Select the PostgreSQL major the helpers below work with (PG_VERSION in the environment, or
+# --pg N given to a script, which calls this; 15 by default). Sets:
+#   PG_VERSION  the major
+#   PG_CONFIG   its pg_config, as the host sees it
+#   PGBIN       its programs (initdb, pg_ctl, postgres, psql, pgbench, ...), run from the host
+#   PG_REGRESS  its pg_regress, and PG_REGRESS_BINDIR, the --bindir to give it
+#   PG_FEATURES cargo arguments selecting pgrx's support for that major
+#   PG_CHROOT   the root its programs run in (17 only: Debian 12 has no 17, so scripts/servers
+#               keeps Debian 13's packages in a root and $PGBIN holds wrappers that chroot)
+# 15 is the system's (Debian packages); 18 is built from source and 17 fetched by scripts/servers,
+# both cached in $PG_IDP_CACHE.
+select_pg() { # major
+    PG_VERSION="$1" PG_CHROOT=""
+    case "$PG_VERSION" in
+        15)
+            PGBIN=/usr/lib/postgresql/15/bin
+            PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
+            PG_REGRESS_BINDIR="$PGBIN"
+            PG_FEATURES=() ;;
+        16|18)
+            PGBIN="$PG_IDP_CACHE/pg$PG_VERSION/bin"
+            PG_REGRESS="$PG_IDP_CACHE/pg$PG_VERSION/lib/postgresql/pgxs/src/test/regress/pg_regress"
+            PG_REGRESS_BINDIR="$PGBIN"
+            PG_FEATURES=(--no-default-features --features "pg$PG_VERSION") ;;
+        17)
+            PG_CHROOT="$PG_IDP_CACHE/pg17-root"
+            PGBIN="$PG_IDP_CACHE/pg17/bin"
+            # run inside the root, by the wrapper of scripts/servers
+            PG_REGRESS="$PG_IDP_CACHE/pg17/run /usr/lib/postgresql/17/lib/pgxs/src/test/regress/pg_regress"
+            PG_REGRESS_BINDIR=/usr/lib/postgresql/17/bin
+            PG_FEATURES=(--no-default-features --features pg17) ;;
+        *) echo "unsupported PostgreSQL version: $PG_VERSION (15, 16, 17 or 18)" >&2; return 2 ;;
+    esac
+    PG_CONFIG="$PGBIN/pg_config"
+    export PG_VERSION
+}
+select_pg "${PG_VERSION:-$PG_VERSION_DEFAULT}" || exit 2
+
+# Select any PostgreSQL by its pg_config (one built from source elsewhere, e.g. a 16): its major
+# as with select_pg, its own programs and pg_regress, run directly.
+select_pg_config() { # pg_config
+    local major
+    major="$(pg_major "$1")" || return 2
+    select_pg "$major" || return 2
+    PG_CHROOT="" PG_CONFIG="$1"
+    PGBIN="$("$1" --bindir)"
+    PG_REGRESS="$(dirname "$("$1" --pgxs)")/../test/regress/pg_regress"
+    PG_REGRESS_BINDIR="$PGBIN"
+    case "$PGBIN" in "$PG_IDP_CACHE"/pg17/*) select_pg 17 ;; esac  # the wrappers of the 17 root
+}
+
+# Take "--pg N" or "--pg-config PATH" out of a script's arguments:
+#   pg_args "$@"; set -- ${PG_ARGS_REST[@]+"${PG_ARGS_REST[@]}"}
+pg_args() {
+    PG_ARGS_REST=()
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --pg) [ $# -ge 2 ] || { echo "--pg needs a version" >&2; exit 2; }
+                  select_pg "$2" || exit 2; shift ;;
+            --pg=*) select_pg "${1#--pg=}" || exit 2 ;;
+            --pg-config) [ $# -ge 2 ] || { echo "--pg-config needs a path" >&2; exit 2; }
+                  select_pg_config "$2" || exit 2; shift ;;
+            --pg-config=*) select_pg_config "${1#--pg-config=}" || exit 2 ;;
+            *) PG_ARGS_REST+=("$1") ;;
+        esac
+        shift
+    done
+}
+
+# Make sure the selected server is there (scripts/servers builds or fetches it once).
+ensure_server() {
+    [ -x "$PG_CONFIG" ] && { [ -z "$PG_CHROOT" ] || [ -f "$PG_CHROOT/.complete" ]; } && {
+        [ -z "$PG_CHROOT" ] || "$ROOT/scripts/servers" mount 17; return 0; }
+    [ "$PG_VERSION" = 15 ] && return 0   # scripts/setup installs the system's
+    "$ROOT/scripts/servers" "$PG_VERSION"
+}
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Build the extension and install it into the system PostgreSQL 15 (needs root or sudo).
+# Build the extension and install it into the selected PostgreSQL (needs root or sudo).
 # Files are staged with `cargo pgrx package` and renamed into place, so a backend that has the
 # previous pg_idp.so loaded (a cluster still running) keeps its copy instead of crashing.
 #   PG_IDP_PROFILE=release selects an optimized build (scripts/bench); the default is debug.
 install_extension() {
-    say "building and installing pg_idp into PostgreSQL 15 (${PG_IDP_PROFILE:-debug})"
+    say "building and installing pg_idp into PostgreSQL $PG_VERSION (${PG_IDP_PROFILE:-debug})"
     local stage profile=(--debug)
     [ "${PG_IDP_PROFILE:-debug}" = release ] && profile=()
     stage="$(mktemp -d /tmp/pg_idp_stage.XXXXXX)"
-    (cd "$ROOT" && cargo pgrx package --pg-config "$PG_CONFIG" "${profile[@]}" --out-dir "$stage" >/dev/null) \
+    (cd "$ROOT" && cargo pgrx package --pg-config "$PG_CONFIG" "${PG_FEATURES[@]}" "${profile[@]}" --out-dir "$stage" >/dev/null) \
         || { rm -rf "$stage"; return 1; }
     local f rel dest sudo=()
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)
@@ -33,6 +112,22 @@ install_extension() {
         "${sudo[@]}" mv -f "$dest/.$(basename "$rel").new" "$rel"
     done < <(find "$stage" -type f)
     rm -rf "$stage"
+}
+
+# The major version of the PostgreSQL a pg_config belongs to (15, 16, 17, 18).
+pg_major() { # pg_config
+    local v
+    v="$("$1" --version)" || return 1
+    v="${v#PostgreSQL }"; v="${v%%[!0-9]*}"
+    case "$v" in
+        15|16|17|18) echo "$v" ;;
+        *) echo "pg_idp supports PostgreSQL 15 to 18, not: $("$1" --version)" >&2; return 1 ;;
+    esac
+}
+
+# pg_idp's version (Cargo.toml).
+pkg_version() {
+    sed -nE 's/^version = "([^"]+)"/\1/p' "$ROOT/Cargo.toml" | head -n1
 }
 
 # Build the pg-idp CLI; sets PG_IDP to its path.
@@ -47,8 +142,11 @@ build_cli() {
 }
 
 # Run a command as the postgres OS user when we are root (PostgreSQL refuses to run as root).
+# A program of a chrooted server ($PGBIN holds wrappers) is run in its root as postgres.
 as_pg() {
-    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+    if [ -n "$PG_CHROOT" ] && [ "${1#"$PGBIN"/}" != "$1" ]; then
+        PG17_AS=postgres "$@"
+    elif [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
 # Start a throwaway cluster listening only on a unix socket in a private directory.

@@ -98,6 +98,19 @@ SELECT idp.enable_rls('utodos', user_column => 'owner');
 SELECT pg_get_expr(polqual, polrelid) AS uuid_per_row FROM pg_policy WHERE polrelid = 'utodos'::regclass AND polname = 'pg_idp_select';
 SELECT idp.enable_rls('todos', tenant_column => 'org_id', policy => 'owner_in_tenant', form => 'subselect') IS NOT NULL AS subselect_asked;
 SELECT regress.try($$SELECT idp.enable_rls('todos', form => 'nested')::text$$) AS bad_form;
+-- Every kind in the per-row form: what each writes.
+CREATE FUNCTION per_row_policies(kind text) RETURNS TABLE (polname name, using_expr text, check_expr text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM idp.enable_rls('todos', tenant_column => 'org_id', policy => kind, form => 'per_row');
+    RETURN QUERY SELECT p.polname, pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+                   FROM pg_policy p WHERE p.polrelid = 'todos'::regclass AND p.polname IN ('pg_idp_select', 'pg_idp_insert')
+                  ORDER BY 1;
+END $$;
+SELECT 'strict' AS kind, * FROM per_row_policies('strict');
+SELECT 'tenant' AS kind, * FROM per_row_policies('tenant');
+SELECT 'owner_in_tenant' AS kind, * FROM per_row_policies('owner_in_tenant');
+SELECT 'tenant_read_owner_write' AS kind, * FROM per_row_policies('tenant_read_owner_write');
 SELECT idp.enable_rls('todos') IS NOT NULL AS per_row_again;
 -- Hand-written per-row policies (what works on Citus without enable_rls) are listed as custom.
 CREATE TABLE notes (id int, user_id text);
@@ -115,6 +128,7 @@ SELECT idp.disable_rls('todos'), idp.disable_rls('utodos');
 SELECT tbl, policy FROM idp.rls_status();
 
 DROP TABLE todos, utodos, notes;
+DROP FUNCTION per_row_policies(text);
 DROP FUNCTION pg_catalog.run_command_on_workers(text, boolean);
 SET allow_system_table_mods = on;
 DROP TABLE pg_catalog.pg_dist_node;

@@ -115,13 +115,18 @@ DEALLOCATE per_row_count;
 RESET plan_cache_mode;
 
 -- force_parallel_mode = regress runs every query in a worker: each function answers there
--- exactly as in the leader.
-SET force_parallel_mode = regress;
+-- exactly as in the leader. (PostgreSQL 16 renamed it debug_parallel_query: the psql variable
+-- force_parallel_mode names the setting this server has.)
+\set ECHO none
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS force_parallel_mode \gset
+\set ECHO all
+SET :force_parallel_mode = regress;
 BEGIN;
 SET LOCAL request.jwt = :'clerk_bob';
-SET LOCAL force_parallel_mode = on;  -- (regress hides the Gather from EXPLAIN; on shows it)
+SET LOCAL :force_parallel_mode = on;  -- (regress hides the Gather from EXPLAIN; on shows it)
 SELECT workers_launched('SELECT idp.requesting_user_id(), idp.claims(), idp.verify_jwt(''x'')') AS single_row_query;
-SET LOCAL force_parallel_mode = regress;
+SET LOCAL :force_parallel_mode = regress;
 SELECT idp.requesting_user_id(), idp.email(), idp.tenant_id(), idp.role(), idp.provider(),
        idp.claims()->>'sid' AS sid, idp.claim('email') AS email_claim,
        idp.identity()->>'user_id' AS identity_user, idp.groups() AS groups,
@@ -131,7 +136,7 @@ SELECT idp.requesting_user_id(), idp.email(), idp.tenant_id(), idp.role(), idp.p
 SELECT idp.authenticate(:'clerk_alice')->>'user_id' AS authenticated;
 SELECT idp.requesting_user_id() AS after_authenticate;
 COMMIT;
-RESET force_parallel_mode;
+RESET :force_parallel_mode;
 
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
