@@ -245,62 +245,42 @@ pub fn directory_record(provider: &str, key: &DirectoryKey) -> Result<Option<Dir
     if !has {
         return Ok(None);
     }
-    // Fixed queries, one per matching field; every operator schema-qualified.
-    let users_query = match key.field {
+    // Fixed queries, one per matching field; every operator schema-qualified. Each matching
+    // user with its groups, in one statement whose plan is kept for the backend's life.
+    let filter = match key.field {
         // A database still on 0.2.0's SQL (until ALTER EXTENSION pg_idp UPDATE) has no idp_id
         // or email_key columns: the same values from what it has.
-        DirectoryField::IdpId if !DIRECTORY_HAS_KEYS.load(Ordering::Relaxed) => {
-            "SELECT u.id, u.state OPERATOR(pg_catalog.=) 'active' FROM idp.directory_users u \
-             WHERE u.provider OPERATOR(pg_catalog.=) $1 AND (u.raw OPERATOR(pg_catalog.->>) 'idp_id') OPERATOR(pg_catalog.=) $2"
-        }
-        DirectoryField::Email if !DIRECTORY_HAS_KEYS.load(Ordering::Relaxed) => {
-            "SELECT u.id, u.state OPERATOR(pg_catalog.=) 'active' FROM idp.directory_users u \
-             WHERE u.provider OPERATOR(pg_catalog.=) $1 AND u.email OPERATOR(pg_catalog.=) $2"
-        }
-        DirectoryField::Id => {
-            "SELECT u.id, u.state OPERATOR(pg_catalog.=) 'active' FROM idp.directory_users u \
-             WHERE u.provider OPERATOR(pg_catalog.=) $1 AND u.id OPERATOR(pg_catalog.=) $2"
-        }
-        DirectoryField::IdpId => {
-            "SELECT u.id, u.state OPERATOR(pg_catalog.=) 'active' FROM idp.directory_users u \
-             WHERE u.provider OPERATOR(pg_catalog.=) $1 AND u.idp_id OPERATOR(pg_catalog.=) $2"
-        }
-        DirectoryField::Email => {
-            "SELECT u.id, u.state OPERATOR(pg_catalog.=) 'active' FROM idp.directory_users u \
-             WHERE u.provider OPERATOR(pg_catalog.=) $1 AND u.email_key OPERATOR(pg_catalog.=) $2"
-        }
+        DirectoryField::IdpId if !DIRECTORY_HAS_KEYS.load(Ordering::Relaxed) => "(u.raw OPERATOR(pg_catalog.->>) 'idp_id')",
+        DirectoryField::Email if !DIRECTORY_HAS_KEYS.load(Ordering::Relaxed) => "u.email",
+        DirectoryField::Id => "u.id",
+        DirectoryField::IdpId => "u.idp_id",
+        DirectoryField::Email => "u.email_key",
     };
+    let query = format!(
+        "SELECT u.state OPERATOR(pg_catalog.=) 'active', \
+                ARRAY(SELECT m.group_id FROM idp.directory_memberships m \
+                       LEFT JOIN idp.directory_groups g ON g.provider OPERATOR(pg_catalog.=) m.provider \
+                                                       AND g.id OPERATOR(pg_catalog.=) m.group_id \
+                       WHERE m.provider OPERATOR(pg_catalog.=) u.provider \
+                         AND m.user_id OPERATOR(pg_catalog.=) u.id \
+                         AND m.member AND g.deleted IS NOT TRUE) \
+         FROM idp.directory_users u \
+         WHERE u.provider OPERATOR(pg_catalog.=) $1 AND {filter} OPERATOR(pg_catalog.=) $2"
+    );
     let read = as_user(owner, || {
         Spi::connect(|client| {
             let mut rec = DirectoryRecord::default();
-            let mut active_ids: Vec<String> = Vec::new();
-            for row in client.select(users_query, None, &[provider.into(), key.value.as_str().into()])? {
+            let args = [provider.into(), key.value.as_str().into()];
+            let rows = with_kept_plan(client, &query, |plan| client.select(plan, None, &args))?;
+            for row in rows {
                 rec.matches += 1;
-                if row.get::<bool>(2)?.unwrap_or(false) {
+                if row.get::<bool>(1)?.unwrap_or(false) {
                     rec.active = true;
-                    if let Some(id) = row.get::<String>(1)? {
-                        active_ids.push(id);
-                    }
+                    rec.groups.extend(row.get::<Vec<String>>(2)?.unwrap_or_default());
                 }
             }
-            if !active_ids.is_empty() {
-                let groups = client.select(
-                    "SELECT DISTINCT m.group_id FROM idp.directory_memberships m \
-                     LEFT JOIN idp.directory_groups g ON g.provider OPERATOR(pg_catalog.=) m.provider \
-                                                     AND g.id OPERATOR(pg_catalog.=) m.group_id \
-                     WHERE m.provider OPERATOR(pg_catalog.=) $1 \
-                       AND m.user_id OPERATOR(pg_catalog.=) ANY ($2) \
-                       AND m.member AND g.deleted IS NOT TRUE \
-                     ORDER BY 1",
-                    None,
-                    &[provider.into(), active_ids.into()],
-                )?;
-                for row in groups {
-                    if let Some(g) = row.get::<String>(1)? {
-                        rec.groups.push(g);
-                    }
-                }
-            }
+            rec.groups.sort();
+            rec.groups.dedup();
             Ok::<_, pgrx::spi::Error>(rec)
         })
     });
@@ -309,6 +289,31 @@ pub fn directory_record(provider: &str, key: &DirectoryKey) -> Result<Option<Dir
         Ok(rec) => Ok(Some(rec)),
         Err(e) => raise_internal(format!("cannot read the directory of provider \"{provider}\": {e}")),
     }
+}
+
+thread_local! {
+    /// Plans of the directory lookups, prepared once per backend (the query text is the key).
+    static PLANS: RefCell<std::collections::HashMap<String, pgrx::spi::OwnedPreparedStatement>> =
+        RefCell::new(std::collections::HashMap::new());
+}
+
+/// Run `f` with this backend's kept plan of `query` (two text parameters), preparing it first.
+fn with_kept_plan<'c, R>(
+    client: &pgrx::spi::SpiClient<'c>,
+    query: &str,
+    f: impl FnOnce(&pgrx::spi::OwnedPreparedStatement) -> Result<R, pgrx::spi::Error>,
+) -> Result<R, pgrx::spi::Error> {
+    let missing = PLANS.with(|p| !p.borrow().contains_key(query));
+    if missing {
+        let text = pgrx::PgOid::BuiltIn(pgrx::PgBuiltInOids::TEXTOID);
+        let plan = client.prepare(query, &[text, text])?.keep();
+        PLANS.with(|p| p.borrow_mut().insert(query.to_string(), plan));
+    }
+    // Taken out while in use, so that no RefCell borrow is held across the query.
+    let plan = PLANS.with(|p| p.borrow_mut().remove(query)).expect("prepared above");
+    let out = f(&plan);
+    PLANS.with(|p| p.borrow_mut().insert(query.to_string(), plan));
+    out
 }
 
 /// Run `f` with the current user switched to `owner` and `search_path` pinned to
