@@ -207,19 +207,17 @@ fn read_revocations() -> Revocations {
     revocations
 }
 
-/// The providers whose directory has users (an index probe per provider, whatever its size).
+/// The providers whose directory has users: one probe of the primary key per provider, ordered
+/// by it so that the planner walks the index (an EXISTS, or a LIMIT without the order, lets it
+/// scan the whole directory for a provider that has none: tens of milliseconds at 200k users).
+const DIRECTORY_PROVIDERS: &str = "SELECT p.name FROM idp.provider_registry p \
+             WHERE (SELECT true FROM idp.directory_users u WHERE u.provider OPERATOR(pg_catalog.=) p.name \
+                    ORDER BY u.provider, u.id LIMIT 1)";
+
+/// The providers whose directory has users (its plan kept for the backend's life).
 fn read_directory_providers() -> HashSet<String> {
     let read = Spi::connect(|client| {
-        let rows = client.select(
-            // One probe of the primary key per provider, ordered by it so that the planner walks
-            // the index (an EXISTS, or a LIMIT without the order, lets it scan the whole
-            // directory for a provider that has none: tens of milliseconds at 200k users).
-            "SELECT p.name FROM idp.provider_registry p \
-             WHERE (SELECT true FROM idp.directory_users u WHERE u.provider OPERATOR(pg_catalog.=) p.name \
-                    ORDER BY u.provider, u.id LIMIT 1)",
-            None,
-            &[],
-        )?;
+        let rows = with_kept_plan(client, DIRECTORY_PROVIDERS, 0, |plan| client.select(plan, None, &[]))?;
         let mut out = HashSet::new();
         for row in rows {
             if let Some(p) = row.get::<String>(1)? {
@@ -271,7 +269,7 @@ pub fn directory_record(provider: &str, key: &DirectoryKey) -> Result<Option<Dir
         Spi::connect(|client| {
             let mut rec = DirectoryRecord::default();
             let args = [provider.into(), key.value.as_str().into()];
-            let rows = with_kept_plan(client, &query, |plan| client.select(plan, None, &args))?;
+            let rows = with_kept_plan(client, &query, 2, |plan| client.select(plan, None, &args))?;
             for row in rows {
                 rec.matches += 1;
                 if row.get::<bool>(1)?.unwrap_or(false) {
@@ -297,16 +295,18 @@ thread_local! {
         RefCell::new(std::collections::HashMap::new());
 }
 
-/// Run `f` with this backend's kept plan of `query` (two text parameters), preparing it first.
+/// Run `f` with this backend's kept plan of `query` (`params` text parameters), preparing it
+/// first.
 fn with_kept_plan<'c, R>(
     client: &pgrx::spi::SpiClient<'c>,
     query: &str,
+    params: usize,
     f: impl FnOnce(&pgrx::spi::OwnedPreparedStatement) -> Result<R, pgrx::spi::Error>,
 ) -> Result<R, pgrx::spi::Error> {
     let missing = PLANS.with(|p| !p.borrow().contains_key(query));
     if missing {
-        let text = pgrx::PgOid::BuiltIn(pgrx::PgBuiltInOids::TEXTOID);
-        let plan = client.prepare(query, &[text, text])?.keep();
+        let types = vec![pgrx::PgOid::BuiltIn(pgrx::PgBuiltInOids::TEXTOID); params];
+        let plan = client.prepare(query, &types)?.keep();
         PLANS.with(|p| p.borrow_mut().insert(query.to_string(), plan));
     }
     // Taken out while in use, so that no RefCell borrow is held across the query.
