@@ -20,8 +20,8 @@ PG_VERSION_DEFAULT=15
 #               keeps Debian 13's packages in a root and $PGBIN holds wrappers that chroot)
 # 15 is the system's (Debian packages); 18 is built from source and 17 fetched by scripts/servers,
 # both cached in $PG_IDP_CACHE.
-select_pg() { # major
-    PG_VERSION="$1" PG_CHROOT=""
+select_pg() { # major (a full version such as 17.2 also names its major)
+    PG_VERSION="${1%%[!0-9]*}" PG_CHROOT=""
     case "$PG_VERSION" in
         15)
             PGBIN=/usr/lib/postgresql/15/bin
