@@ -133,10 +133,10 @@ pkg_version() {
 # Build the pg-idp CLI; sets PG_IDP to its path.
 build_cli() {
     if [ "${PG_IDP_PROFILE:-debug}" = release ]; then
-        (cd "$ROOT" && cargo build -q --release -p pg_idp_core --bin pg-idp)
+        (cd "$ROOT" && cargo build -q --release -p pg_idp_core --features cli --bin pg-idp)
         PG_IDP="$ROOT/target/release/pg-idp"
     else
-        (cd "$ROOT" && cargo build -q -p pg_idp_core --bin pg-idp)
+        (cd "$ROOT" && cargo build -q -p pg_idp_core --features cli --bin pg-idp)
         PG_IDP="$ROOT/target/debug/pg-idp"
     fi
 }

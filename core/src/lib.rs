@@ -14,6 +14,7 @@ pub mod directory;
 pub mod error;
 pub mod headers;
 pub mod jwk;
+#[cfg(feature = "sign")]
 pub mod sign;
 pub mod token;
 mod verifier;
