@@ -42,7 +42,8 @@ pub static MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16384);
 pub static CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static HTTP_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
 pub static REFRESH_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(600);
-pub static WORKER_DB: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
+pub static WORKER_DB: GucSetting<Option<std::ffi::CString>> =
+    GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
 pub static TLS_CA: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static PROXY: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 

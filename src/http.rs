@@ -96,7 +96,9 @@ pub fn check_url(url: &str) -> Result<bool, FetchError> {
 fn root_certs(ca_file: Option<&str>) -> Result<RootCerts, FetchError> {
     let path = ca_file.unwrap_or(SYSTEM_CA_FILE);
     let pem = std::fs::read(path).map_err(|e| {
-        FetchError::Failed(format!("cannot read CA certificates from {path} ({e}); install ca-certificates or set idp.tls_ca_file"))
+        FetchError::Failed(format!(
+            "cannot read CA certificates from {path} ({e}); install ca-certificates or set idp.tls_ca_file"
+        ))
     })?;
     let certs: Vec<_> = ureq::tls::parse_pem(&pem)
         .filter_map(|item| match item {
@@ -122,7 +124,9 @@ pub fn fetch(url: &str, timeout: Duration, ca_file: Option<&str>, proxy: Option<
     // Only the configured proxy, never one from the server's environment.
     let proxy = match proxy {
         None => None,
-        Some(p) => Some(ureq::Proxy::new(p).map_err(|e| FetchError::Failed(format!("cannot use idp.http_proxy ({e})")))?),
+        Some(p) => {
+            Some(ureq::Proxy::new(p).map_err(|e| FetchError::Failed(format!("cannot use idp.http_proxy ({e})")))?)
+        }
     };
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .proxy(proxy)
@@ -134,11 +138,8 @@ pub fn fetch(url: &str, timeout: Duration, ca_file: Option<&str>, proxy: Option<
         .user_agent("pg_idp")
         .build()
         .into();
-    let mut response = agent
-        .get(url)
-        .header("Accept", "application/json")
-        .call()
-        .map_err(|e| FetchError::Failed(describe(&e)))?;
+    let mut response =
+        agent.get(url).header("Accept", "application/json").call().map_err(|e| FetchError::Failed(describe(&e)))?;
     let status = response.status();
     if status.is_redirection() {
         return Err(FetchError::Failed(format!("answered {status} (a redirect, which pg_idp does not follow)")));

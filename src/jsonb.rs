@@ -82,10 +82,8 @@ pub fn object(members: &[(&str, Scalar<'_>)]) -> Jsonb {
     unsafe {
         let mut obj: pg_sys::JsonbValue = std::mem::zeroed();
         obj.type_ = pg_sys::jbvType::jbvObject;
-        obj.val.object = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_3 {
-            nPairs: pairs.len() as i32,
-            pairs: pairs.as_mut_ptr(),
-        };
+        obj.val.object =
+            pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_3 { nPairs: pairs.len() as i32, pairs: pairs.as_mut_ptr() };
         Jsonb(pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(&mut obj)))
     }
 }

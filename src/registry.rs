@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use std::collections::HashSet;
 
-use pg_idp_core::{parse_provider, DirectoryField, DirectoryKey, DirectoryRecord, Provider, Registry, Revocations, VerifyError};
+use pg_idp_core::{
+    parse_provider, DirectoryField, DirectoryKey, DirectoryRecord, Provider, Registry, Revocations, VerifyError,
+};
 use pgrx::prelude::*;
 
 use crate::errors::raise_internal;
@@ -30,7 +32,8 @@ static STALE: AtomicBool = AtomicBool::new(true);
 static DIRECTORY_STALE: AtomicBool = AtomicBool::new(true);
 /// The tables the cached registry depends on; a change to any of them invalidates it. The first
 /// two hold providers and revocations, the rest the directory.
-const TABLES: [&str; 5] = ["provider_registry", "revocation_list", "directory_users", "directory_groups", "directory_memberships"];
+const TABLES: [&str; 5] =
+    ["provider_registry", "revocation_list", "directory_users", "directory_groups", "directory_memberships"];
 const DIRECTORY_TABLES_FROM: usize = 2;
 /// Their oids as last looked up (0 before the first read).
 static TABLE_OIDS: [AtomicU32; 5] = [const { AtomicU32::new(0) }; 5];
@@ -175,8 +178,11 @@ fn read_providers() -> Vec<Provider> {
         .collect()
 }
 
+/// One revocation as stored: issuer, kind, subject, and for users the time as epoch seconds.
+type RevocationRow = (String, String, String, Option<f64>);
+
 fn read_revocations() -> Revocations {
-    let rows: Result<Vec<(String, String, String, Option<f64>)>, pgrx::spi::Error> = Spi::connect(|client| {
+    let rows: Result<Vec<RevocationRow>, pgrx::spi::Error> = Spi::connect(|client| {
         let table = client.select(
             // By issuer: a revocation covers the person whichever provider entry verifies the token.
             "SELECT p.issuer, r.kind, r.subject, pg_catalog.date_part($$epoch$$, r.issued_before) \
@@ -248,7 +254,9 @@ pub fn directory_record(provider: &str, key: &DirectoryKey) -> Result<Option<Dir
     let filter = match key.field {
         // A database still on 0.2.0's SQL (until ALTER EXTENSION pg_idp UPDATE) has no idp_id
         // or email_key columns: the same values from what it has.
-        DirectoryField::IdpId if !DIRECTORY_HAS_KEYS.load(Ordering::Relaxed) => "(u.raw OPERATOR(pg_catalog.->>) 'idp_id')",
+        DirectoryField::IdpId if !DIRECTORY_HAS_KEYS.load(Ordering::Relaxed) => {
+            "(u.raw OPERATOR(pg_catalog.->>) 'idp_id')"
+        }
         DirectoryField::Email if !DIRECTORY_HAS_KEYS.load(Ordering::Relaxed) => "u.email",
         DirectoryField::Id => "u.id",
         DirectoryField::IdpId => "u.idp_id",
@@ -330,9 +338,7 @@ fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
         pg_sys::SetUserIdAndSecContext(
             owner,
-            saved_ctx
-                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
-                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+            saved_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
         );
         let nest = pg_sys::NewGUCNestLevel();
         pg_sys::set_config_option(
@@ -400,7 +406,12 @@ fn registry_tables() -> Result<(Vec<pg_sys::Oid>, pg_sys::Oid), String> {
             // Only the provider registry is required: a database still on the SQL of an older
             // version (before ALTER EXTENSION pg_idp UPDATE) has no revocations or directory.
             _ if name != "provider_registry" => oids.push(pg_sys::InvalidOid),
-            _ => return Err("pg_idp table idp.provider_registry not found (is the extension installed in this database?)".into()),
+            _ => {
+                return Err(
+                    "pg_idp table idp.provider_registry not found (is the extension installed in this database?)"
+                        .into(),
+                )
+            }
         }
     }
     Ok((oids, owner.ok_or("pg_idp registry owner not found")?))

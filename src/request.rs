@@ -104,8 +104,8 @@ pub fn request_token() -> Option<String> {
                 return token.clone();
             }
         }
-        let token = pg_idp_core::headers::bearer_token(headers)
-            .unwrap_or_else(|e| crate::errors::raise_invalid_argument(e));
+        let token =
+            pg_idp_core::headers::bearer_token(headers).unwrap_or_else(|e| crate::errors::raise_invalid_argument(e));
         *h.borrow_mut() = Some((headers.to_string(), token.clone()));
         token
     })
@@ -132,14 +132,16 @@ fn with_cache<R>(f: impl FnOnce(&mut LruCache<Box<str>, Entry>) -> R) -> Option<
 }
 
 /// Verify `token` through the LRU cache of verified tokens.
-pub(crate) fn lookup(registry: &Registry, token: &str, opts: &VerifyOptions) -> Result<(Rc<Identity>, i64), VerifyError> {
+pub(crate) fn lookup(
+    registry: &Registry,
+    token: &str,
+    opts: &VerifyOptions,
+) -> Result<(Rc<Identity>, i64), VerifyError> {
     // The limit may have been lowered since the token was cached.
     pg_idp_core::token::check_size(token, opts.max_token_bytes)?;
     let hit = with_cache(|cache| {
         cache.get(token).and_then(|e| {
-            e.identity
-                .is_live(opts.now, e.leeway_seconds)
-                .then(|| (e.identity.clone(), e.leeway_seconds))
+            e.identity.is_live(opts.now, e.leeway_seconds).then(|| (e.identity.clone(), e.leeway_seconds))
         })
     })
     .flatten();
@@ -223,7 +225,8 @@ pub fn with_request_identity<R>(f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R
         Resolved::Valid(id, _) => Ok(Some(id.clone())),
         Resolved::Invalid(e, _) => Err(e.clone()),
     };
-    CURRENT.with(|c| *c.borrow_mut() = Some(Current { generation, epoch: registry::epoch(), max_token_bytes, resolved }));
+    CURRENT
+        .with(|c| *c.borrow_mut() = Some(Current { generation, epoch: registry::epoch(), max_token_bytes, resolved }));
     match answer {
         Ok(id) => f(id.as_ref()),
         Err(e) => rejected(e, f),

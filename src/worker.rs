@@ -147,7 +147,12 @@ fn pin_search_path() {
     // SAFETY: what `SET search_path` does, at session level, outside any transaction (the
     // value is checked when first used); an ERROR unwinds through pg_guard.
     unsafe {
-        pg_sys::SetConfigOption(c"search_path".as_ptr(), path.as_ptr(), pg_sys::GucContext::PGC_SUSET, pg_sys::GucSource::PGC_S_OVERRIDE);
+        pg_sys::SetConfigOption(
+            c"search_path".as_ptr(),
+            path.as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_OVERRIDE,
+        );
     }
 }
 
@@ -205,7 +210,10 @@ pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
                     Ok((n, max_age)) => {
                         let wait = max_age.map_or(interval, |m| interval.min(Duration::from_secs(m.max(1))));
                         due.insert(name.clone(), now + wait);
-                        log!("pg_idp: refreshed JWKS of provider \"{name}\": {n} keys{}", if asked { " (early: unknown kid)" } else { "" });
+                        log!(
+                            "pg_idp: refreshed JWKS of provider \"{name}\": {n} keys{}",
+                            if asked { " (early: unknown kid)" } else { "" }
+                        );
                     }
                     Err(why) => {
                         due.insert(name.clone(), now + interval);
@@ -221,10 +229,11 @@ pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
             BackgroundWorker::transaction(std::panic::AssertUnwindSafe(|| {
                 let fingerprint = Spi::get_one::<String>("SELECT idp.registry_fingerprint()").ok().flatten();
                 if fingerprint.is_some() && (full || fingerprint != synced) {
-                    let behind = Spi::get_one::<i64>("SELECT pg_catalog.count(*) FROM idp.sync_nodes() s WHERE NOT s.in_sync")
-                        .ok()
-                        .flatten()
-                        .unwrap_or(-1);
+                    let behind =
+                        Spi::get_one::<i64>("SELECT pg_catalog.count(*) FROM idp.sync_nodes() s WHERE NOT s.in_sync")
+                            .ok()
+                            .flatten()
+                            .unwrap_or(-1);
                     if behind == 0 {
                         log!("pg_idp: registry copied to every Citus worker");
                     } else {

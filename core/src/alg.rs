@@ -1,6 +1,5 @@
 //! JWS algorithms pg_idp verifies, and which kind of key serves each.
 
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Alg {
     HS256,
@@ -68,9 +67,7 @@ impl Alg {
     pub fn family(self) -> Family {
         match self {
             Alg::HS256 | Alg::HS384 | Alg::HS512 => Family::Hmac,
-            Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512 => {
-                Family::Rsa
-            }
+            Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512 => Family::Rsa,
             Alg::ES256 => Family::EcP256,
             Alg::ES384 => Family::EcP384,
             Alg::EdDSA => Family::Ed25519,

@@ -8,9 +8,9 @@ use crate::alg::Alg;
 use crate::b64;
 use crate::claims::ClaimPath;
 use crate::directory::DirectoryField;
-use crate::token::Members;
 use crate::error::ConfigError;
 use crate::jwk::{self, Key, MIN_SECRET_BYTES};
+use crate::token::Members;
 
 pub const DEFAULT_LEEWAY_SECONDS: i64 = 30;
 pub const MAX_LEEWAY_SECONDS: i64 = 3600;
@@ -129,13 +129,10 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
             ));
         }
     }
-    let name = opt_string(o, "provider")?
-        .ok_or_else(|| ConfigError::new("provider", "is required (the provider's name)"))?;
+    let name =
+        opt_string(o, "provider")?.ok_or_else(|| ConfigError::new("provider", "is required (the provider's name)"))?;
     if !valid_name(&name) {
-        return Err(ConfigError::new(
-            "provider",
-            "must be 1 to 63 characters of letters, digits, '_', '-' or '.'",
-        ));
+        return Err(ConfigError::new("provider", "must be 1 to 63 characters of letters, digits, '_', '-' or '.'"));
     }
     let issuer = opt_string(o, "issuer")?
         .ok_or_else(|| ConfigError::new("issuer", "is required (the exact \"iss\" of the provider's tokens)"))?;
@@ -188,16 +185,18 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => {
             let bytes = if base64_secret {
-                decode_base64_secret(s).ok_or_else(|| {
-                    ConfigError::new("secret", "is not valid base64 (secret_encoding is \"base64\")")
-                })?
+                decode_base64_secret(s)
+                    .ok_or_else(|| ConfigError::new("secret", "is not valid base64 (secret_encoding is \"base64\")"))?
             } else {
                 s.as_bytes().to_vec()
             };
             if bytes.len() < MIN_SECRET_BYTES {
                 return Err(ConfigError::new(
                     "secret",
-                    format!("is {} bytes, fewer than {MIN_SECRET_BYTES}: HS256 needs a secret of at least 256 bits", bytes.len()),
+                    format!(
+                        "is {} bytes, fewer than {MIN_SECRET_BYTES}: HS256 needs a secret of at least 256 bits",
+                        bytes.len()
+                    ),
                 ));
             }
             keys.push(Key::from_secret(&bytes));
@@ -228,7 +227,11 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
                 if !keys.is_empty() && !servable.contains(&alg) {
                     return Err(ConfigError::new(
                         field.as_str(),
-                        format!("{} needs {}, and the provider has none that can serve it", alg.name(), alg.family().describe()),
+                        format!(
+                            "{} needs {}, and the provider has none that can serve it",
+                            alg.name(),
+                            alg.family().describe()
+                        ),
                     ));
                 }
                 if !out.contains(&alg) {
@@ -323,10 +326,9 @@ fn parse_mapping(v: Option<&Value>) -> Result<ClaimMapping, ConfigError> {
                         ));
                     }
                 }
-                let claim = m
-                    .get("claim")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| ConfigError::new(format!("{field}.claim"), "is required (a claim name or JSONPath)"))?;
+                let claim = m.get("claim").and_then(Value::as_str).ok_or_else(|| {
+                    ConfigError::new(format!("{field}.claim"), "is required (a claim name or JSONPath)")
+                })?;
                 let default = match m.get("default") {
                     None | Some(Value::Null) => None,
                     Some(Value::String(d)) => Some(d.clone()),
@@ -334,13 +336,18 @@ fn parse_mapping(v: Option<&Value>) -> Result<ClaimMapping, ConfigError> {
                 };
                 Ok(Some(Mapped { path: ClaimPath::parse(claim, &format!("{field}.claim"))?, default }))
             }
-            Some(_) => Err(ConfigError::new(field, "must be a claim name, a JSONPath, or {\"claim\": ..., \"default\": ...}")),
+            Some(_) => {
+                Err(ConfigError::new(field, "must be a claim name, a JSONPath, or {\"claim\": ..., \"default\": ...}"))
+            }
         }
     };
     let user_id = match mapped("user_id")? {
         None => ClaimPath::parse("sub", "claim_mapping.user_id")?,
         Some(Mapped { default: Some(_), .. }) => {
-            return Err(ConfigError::new("claim_mapping.user_id", "cannot have a default: the user id must come from the token"))
+            return Err(ConfigError::new(
+                "claim_mapping.user_id",
+                "cannot have a default: the user id must come from the token",
+            ))
         }
         Some(m) => m.path,
     };
@@ -374,8 +381,14 @@ mod tests {
             (json!({"provider":"a","issuer":"https://x","secret":"short-secret-value"}), "secret"),
             (json!({"provider":"a","issuer":"https://x","secret":12345}), "secret"),
             (json!({"provider":"a","issuer":"https://x","secret":SECRET,"audience":7}), "audience"),
-            (json!({"provider":"a","issuer":"https://x","secret":SECRET,"claim_mapping":{"uid":"sub"}}), "claim_mapping.uid"),
-            (json!({"provider":"a","issuer":"https://x","secret":SECRET,"claim_mapping":{"email":"$["}}), "claim_mapping.email"),
+            (
+                json!({"provider":"a","issuer":"https://x","secret":SECRET,"claim_mapping":{"uid":"sub"}}),
+                "claim_mapping.uid",
+            ),
+            (
+                json!({"provider":"a","issuer":"https://x","secret":SECRET,"claim_mapping":{"email":"$["}}),
+                "claim_mapping.email",
+            ),
             (json!({"provider":"a","issuer":"https://x","secret":SECRET,"leeway_seconds":-1}), "leeway_seconds"),
             (json!("not an object"), "config"),
         ];

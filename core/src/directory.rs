@@ -34,7 +34,9 @@ pub fn verify_webhook_signature(header: &str, body: &str, secret: &[u8], now_ms:
     }
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
     let message = format!("{t}.{body}");
-    let ok = signatures.iter().any(|sig| hex_decode(sig).is_some_and(|tag| hmac::verify(&key, message.as_bytes(), &tag).is_ok()));
+    let ok = signatures
+        .iter()
+        .any(|sig| hex_decode(sig).is_some_and(|tag| hmac::verify(&key, message.as_bytes(), &tag).is_ok()));
     if ok {
         Ok(t_ms)
     } else {
@@ -43,7 +45,7 @@ pub fn verify_webhook_signature(header: &str, body: &str, secret: &[u8], now_ms:
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
@@ -125,12 +127,21 @@ impl DirectoryRecord {
     }
 }
 
+/// One user of an in-memory [`Directory`].
+#[derive(Clone, Debug)]
+struct DirectoryUser {
+    id: String,
+    idp_id: Option<String>,
+    email_key: Option<String>,
+    active: bool,
+}
+
 /// An in-memory directory (for tests and the CLI; the extension looks users up in its tables
 /// instead, one identity at a time).
 #[derive(Clone, Debug, Default)]
 pub struct Directory {
-    /// provider -> (directory user id, idp_id, email key, active)
-    users: std::collections::HashMap<String, Vec<(String, Option<String>, Option<String>, bool)>>,
+    /// provider -> its users
+    users: std::collections::HashMap<String, Vec<DirectoryUser>>,
     /// provider -> (directory user id, group id)
     memberships: std::collections::HashMap<String, Vec<(String, String)>>,
 }
@@ -138,12 +149,12 @@ pub struct Directory {
 impl Directory {
     /// Record a directory user (active or not).
     pub fn add_user(&mut self, provider: &str, id: &str, idp_id: Option<&str>, email: Option<&str>, active: bool) {
-        self.users.entry(provider.to_string()).or_default().push((
-            id.to_string(),
-            idp_id.map(str::to_string),
-            email.map(email_key),
+        self.users.entry(provider.to_string()).or_default().push(DirectoryUser {
+            id: id.to_string(),
+            idp_id: idp_id.map(str::to_string),
+            email_key: email.map(email_key),
             active,
-        ));
+        });
     }
 
     pub fn add_membership(&mut self, provider: &str, user_id: &str, group_id: &str) {
@@ -153,20 +164,20 @@ impl Directory {
     /// What the directory says about the users matching `key` in `provider`'s directory.
     pub fn lookup(&self, provider: &str, key: &DirectoryKey) -> DirectoryRecord {
         let mut rec = DirectoryRecord::default();
-        for (id, idp_id, email, active) in self.users.get(provider).into_iter().flatten() {
+        for user in self.users.get(provider).into_iter().flatten() {
             let field = match key.field {
-                DirectoryField::Id => Some(id),
-                DirectoryField::IdpId => idp_id.as_ref(),
-                DirectoryField::Email => email.as_ref(),
+                DirectoryField::Id => Some(&user.id),
+                DirectoryField::IdpId => user.idp_id.as_ref(),
+                DirectoryField::Email => user.email_key.as_ref(),
             };
             if field != Some(&key.value) {
                 continue;
             }
             rec.matches += 1;
-            if *active {
+            if user.active {
                 rec.active = true;
                 for (u, g) in self.memberships.get(provider).into_iter().flatten() {
-                    if u == id {
+                    if *u == user.id {
                         rec.groups.push(g.clone());
                     }
                 }
@@ -196,8 +207,11 @@ mod tests {
         assert!(verify_webhook_signature(&sign(now, body, secret), body, secret, now).is_ok());
         assert!(verify_webhook_signature(&sign(now - 60_000, body, secret), body, secret, now).is_ok());
         // Stale, tampered, wrong secret, garbage.
-        assert!(verify_webhook_signature(&sign(now - 6 * 60_000, body, secret), body, secret, now).unwrap_err().contains("5 minutes"));
-        assert!(verify_webhook_signature(&sign(now, body, secret), &body.replace("created", "deleted"), secret, now).is_err());
+        assert!(verify_webhook_signature(&sign(now - 6 * 60_000, body, secret), body, secret, now)
+            .unwrap_err()
+            .contains("5 minutes"));
+        assert!(verify_webhook_signature(&sign(now, body, secret), &body.replace("created", "deleted"), secret, now)
+            .is_err());
         assert!(verify_webhook_signature(&sign(now, body, b"another_secret_value"), body, secret, now).is_err());
         for bad in ["", "t=abc, v1=00", "v1=00", "t=1800000000000", "t=1800000000000, v1=zz"] {
             assert!(verify_webhook_signature(bad, body, secret, now).is_err(), "{bad}");

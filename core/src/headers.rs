@@ -14,12 +14,14 @@ pub fn bearer_token(headers: &str) -> Result<Option<String>, String> {
             if found.is_some() {
                 return Err("request.headers has more than one authorization header".to_string());
             }
-            found = Some(v.as_str().ok_or_else(|| "the authorization header in request.headers is not a string".to_string())?);
+            found = Some(
+                v.as_str().ok_or_else(|| "the authorization header in request.headers is not a string".to_string())?,
+            );
         }
     }
     let Some(auth) = found else { return Ok(None) };
     let auth = auth.trim();
-    let Some((scheme, rest)) = auth.split_once(|c: char| c == ' ' || c == '\t') else { return Ok(None) };
+    let Some((scheme, rest)) = auth.split_once([' ', '\t']) else { return Ok(None) };
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Ok(None);
     }
@@ -35,7 +37,10 @@ mod tests {
     fn finds_the_bearer_token_whatever_the_case() {
         assert_eq!(bearer_token(r#"{"authorization":"Bearer a.b.c"}"#).unwrap().as_deref(), Some("a.b.c"));
         assert_eq!(bearer_token(r#"{"Authorization":"bearer   a.b.c "}"#).unwrap().as_deref(), Some("a.b.c"));
-        assert_eq!(bearer_token(r#"{"AUTHORIZATION":"BEARER a.b.c","accept":"*/*"}"#).unwrap().as_deref(), Some("a.b.c"));
+        assert_eq!(
+            bearer_token(r#"{"AUTHORIZATION":"BEARER a.b.c","accept":"*/*"}"#).unwrap().as_deref(),
+            Some("a.b.c")
+        );
     }
 
     #[test]
@@ -49,8 +54,12 @@ mod tests {
 
     #[test]
     fn malformed_headers_are_errors_that_do_not_echo_them() {
-        for bad in [r#"not json"#, r#"["Bearer a.b.c"]"#, r#"{"authorization":["Bearer a.b.c"]}"#,
-                    r#"{"authorization":"Bearer a.b.c","Authorization":"Bearer d.e.f"}"#] {
+        for bad in [
+            r#"not json"#,
+            r#"["Bearer a.b.c"]"#,
+            r#"{"authorization":["Bearer a.b.c"]}"#,
+            r#"{"authorization":"Bearer a.b.c","Authorization":"Bearer d.e.f"}"#,
+        ] {
             let e = bearer_token(bad).unwrap_err();
             assert!(!e.contains("a.b.c"), "{e}");
         }

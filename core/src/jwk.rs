@@ -44,13 +44,7 @@ impl Key {
     }
 
     pub fn from_secret(secret: &[u8]) -> Key {
-        Key {
-            kid: None,
-            family: Family::Hmac,
-            alg: None,
-            is_provider_secret: true,
-            verifier: Verifier::hmac(secret),
-        }
+        Key { kid: None, family: Family::Hmac, alg: None, is_provider_secret: true, verifier: Verifier::hmac(secret) }
     }
 
     /// Human-readable name for messages: `key "kid"` or `the provider secret`.
@@ -65,9 +59,7 @@ impl Key {
 
 /// Parse a JWKS object `{"keys": [...]}`. `field` is the config field name used in errors.
 pub fn parse_jwks(v: &Value, field: &str) -> Result<Vec<Key>, ConfigError> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ConfigError::new(field, "must be a JWKS object {\"keys\": [...]}"))?;
+    let obj = v.as_object().ok_or_else(|| ConfigError::new(field, "must be a JWKS object {\"keys\": [...]}"))?;
     let keys = obj
         .get("keys")
         .and_then(Value::as_array)
@@ -100,8 +92,7 @@ fn get_str<'a>(o: &'a Map<String, Value>, name: &str, field: &str) -> Result<Opt
 }
 
 fn get_b64(o: &Map<String, Value>, name: &str, field: &str) -> Result<Vec<u8>, ConfigError> {
-    let s = get_str(o, name, field)?
-        .ok_or_else(|| ConfigError::new(field, format!("missing \"{name}\"")))?;
+    let s = get_str(o, name, field)?.ok_or_else(|| ConfigError::new(field, format!("missing \"{name}\"")))?;
     b64::decode(s)
         .filter(|b| !b.is_empty())
         .ok_or_else(|| ConfigError::new(field, format!("\"{name}\" is not valid base64url")))
@@ -130,10 +121,7 @@ pub fn parse_jwk(v: &Value, field: &str) -> Result<Key, ConfigError> {
     }
     let kty = get_str(o, "kty", field)?.ok_or_else(|| ConfigError::new(field, "missing \"kty\""))?;
     if kty != "oct" && ["d", "p", "q", "dp", "dq", "qi"].iter().any(|m| o.contains_key(*m)) {
-        return Err(ConfigError::new(
-            field,
-            "contains private key material; register the public key only",
-        ));
+        return Err(ConfigError::new(field, "contains private key material; register the public key only"));
     }
     let (family, verifier) = match kty {
         "RSA" => {
@@ -141,10 +129,7 @@ pub fn parse_jwk(v: &Value, field: &str) -> Result<Key, ConfigError> {
             let e = get_b64(o, "e", field)?;
             let bits = significant_bits(&n);
             if bits < MIN_RSA_BITS {
-                return Err(ConfigError::new(
-                    field,
-                    format!("RSA modulus is {bits} bits, fewer than {MIN_RSA_BITS}"),
-                ));
+                return Err(ConfigError::new(field, format!("RSA modulus is {bits} bits, fewer than {MIN_RSA_BITS}")));
             }
             // The public exponent must be odd and at least 3 (e = 1 makes every "signature" valid).
             if significant_bits(&e) < 2 || e.last().is_none_or(|b| b & 1 == 0) || e.len() > 8 {
@@ -217,10 +202,7 @@ pub fn parse_jwk(v: &Value, field: &str) -> Result<Key, ConfigError> {
                 ConfigError::new(field, format!("unsupported \"alg\": \"{}\"", name.escape_default()))
             })?;
             if a.family() != family {
-                return Err(ConfigError::new(
-                    field,
-                    format!("\"alg\" {} does not match its \"kty\" {kty}", a.name()),
-                ));
+                return Err(ConfigError::new(field, format!("\"alg\" {} does not match its \"kty\" {kty}", a.name())));
             }
             Some(a)
         }
@@ -247,8 +229,14 @@ mod tests {
             (json!({"keys":[{"kty":"XYZ","kid":"b"}]}), "unsupported \"kty\""),
             (json!({"keys":[{"kty":"RSA","kid":"c","n":"***","e":"AQAB"}]}), "not valid base64url"),
             (json!({"keys":[{"kty":"RSA","kid":"d","n":"AQAB","e":"AQAB"}]}), "fewer than 2048"),
-            (json!({"keys":[{"kty":"RSA","kid":"d1","n":format!("{}", crate::b64::encode(&[0xffu8; 256])),"e":"AQ"}]}), "exponent"),
-            (json!({"keys":[{"kty":"EC","kid":"g","crv":"P-256","x":crate::b64::encode(&[1u8; 32]),"y":crate::b64::encode(&[2u8; 32])}]}), "not on the curve"),
+            (
+                json!({"keys":[{"kty":"RSA","kid":"d1","n":format!("{}", crate::b64::encode(&[0xffu8; 256])),"e":"AQ"}]}),
+                "exponent",
+            ),
+            (
+                json!({"keys":[{"kty":"EC","kid":"g","crv":"P-256","x":crate::b64::encode(&[1u8; 32]),"y":crate::b64::encode(&[2u8; 32])}]}),
+                "not on the curve",
+            ),
             (json!({"keys":[{"kty":"oct","kid":"e","k":"c2hvcnQ"}]}), "fewer than 32"),
             (json!({"keys":[{"kty":"EC","kid":"f","crv":"P-521","x":"AA","y":"AA"}]}), "unsupported EC curve"),
             (json!({"keys":[]}), "has no keys"),

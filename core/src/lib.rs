@@ -22,6 +22,6 @@ pub mod verify;
 
 pub use alg::Alg;
 pub use config::{parse_provider, Provider};
-pub use error::{ConfigError, ErrorCode, VerifyError};
 pub use directory::{Directory, DirectoryField, DirectoryKey, DirectoryRecord};
+pub use error::{ConfigError, ErrorCode, VerifyError};
 pub use verify::{error_json, Identity, Registry, Revocations, VerifyOptions};

@@ -120,8 +120,17 @@ impl SigningKey {
                 format!("{{\"k\":\"{}\",\"kty\":\"oct\"}}", b64::encode(d.as_ref()))
             }
             (_, Some(j)) => match j["kty"].as_str() {
-                Some("RSA") => format!("{{\"e\":\"{}\",\"kty\":\"RSA\",\"n\":\"{}\"}}", j["e"].as_str().unwrap_or(""), j["n"].as_str().unwrap_or("")),
-                Some("EC") => format!("{{\"crv\":\"{}\",\"kty\":\"EC\",\"x\":\"{}\",\"y\":\"{}\"}}", j["crv"].as_str().unwrap_or(""), j["x"].as_str().unwrap_or(""), j["y"].as_str().unwrap_or("")),
+                Some("RSA") => format!(
+                    "{{\"e\":\"{}\",\"kty\":\"RSA\",\"n\":\"{}\"}}",
+                    j["e"].as_str().unwrap_or(""),
+                    j["n"].as_str().unwrap_or("")
+                ),
+                Some("EC") => format!(
+                    "{{\"crv\":\"{}\",\"kty\":\"EC\",\"x\":\"{}\",\"y\":\"{}\"}}",
+                    j["crv"].as_str().unwrap_or(""),
+                    j["x"].as_str().unwrap_or(""),
+                    j["y"].as_str().unwrap_or("")
+                ),
                 _ => format!("{{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\"{}\"}}", j["x"].as_str().unwrap_or("")),
             },
             (_, None) => String::new(),
@@ -149,7 +158,9 @@ impl SigningKey {
         let alg = v["alg"].as_str().and_then(Alg::parse).ok_or("key file has no valid \"alg\"")?;
         let kid = v["kid"].as_str().map(str::to_string);
         let material = match alg.family() {
-            Family::Hmac => Material::Hmac(v["secret"].as_str().ok_or("key file has no \"secret\"")?.as_bytes().to_vec()),
+            Family::Hmac => {
+                Material::Hmac(v["secret"].as_str().ok_or("key file has no \"secret\"")?.as_bytes().to_vec())
+            }
             fam => {
                 let der = v["pkcs8"].as_str().and_then(b64::decode).ok_or("key file has no valid \"pkcs8\"")?;
                 match fam {
@@ -158,7 +169,8 @@ impl SigningKey {
                         der,
                     ),
                     Family::EcP256 | Family::EcP384 => Material::Ec(
-                        sig::EcdsaKeyPair::from_pkcs8(ec_alg(alg), &der).map_err(|_| "key file holds no valid EC key")?,
+                        sig::EcdsaKeyPair::from_pkcs8(ec_alg(alg), &der)
+                            .map_err(|_| "key file holds no valid EC key")?,
                         der,
                     ),
                     _ => Material::Ed(
@@ -206,7 +218,12 @@ impl SigningKey {
 }
 
 /// Build a compact JWS: header `{"alg", "typ": "JWT", "kid"?}` merged with `extra_header`.
-pub fn mint(key: &SigningKey, alg: Alg, claims: &Map<String, Value>, extra_header: &Map<String, Value>) -> Result<String, String> {
+pub fn mint(
+    key: &SigningKey,
+    alg: Alg,
+    claims: &Map<String, Value>,
+    extra_header: &Map<String, Value>,
+) -> Result<String, String> {
     let mut header = Map::new();
     header.insert("alg".into(), json!(alg.name()));
     header.insert("typ".into(), json!("JWT"));

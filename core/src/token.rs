@@ -62,9 +62,7 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<Token<'_>, VerifyError> {
         _ => {
             let n = token.split('.').count();
             let what = if n == 5 { " (an encrypted JWE is not supported)" } else { "" };
-            return Err(malformed(format!(
-                "JWT must have 3 dot-separated segments, found {n}{what}"
-            )));
+            return Err(malformed(format!("JWT must have 3 dot-separated segments, found {n}{what}")));
         }
     };
     if h.is_empty() || p.is_empty() {
@@ -72,12 +70,9 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<Token<'_>, VerifyError> {
     }
     // An empty signature segment is well-formed (it is what `alg: none` tokens carry); the
     // algorithm check rejects those, and signature verification any other.
-    let header_bytes =
-        b64::decode(h).ok_or_else(|| malformed("JWT header is not valid base64url"))?;
-    let payload_bytes =
-        b64::decode(p).ok_or_else(|| malformed("JWT payload is not valid base64url"))?;
-    let signature_bytes =
-        b64::decode(s).ok_or_else(|| malformed("JWT signature is not valid base64url"))?;
+    let header_bytes = b64::decode(h).ok_or_else(|| malformed("JWT header is not valid base64url"))?;
+    let payload_bytes = b64::decode(p).ok_or_else(|| malformed("JWT payload is not valid base64url"))?;
+    let signature_bytes = b64::decode(s).ok_or_else(|| malformed("JWT signature is not valid base64url"))?;
     let header_json = String::from_utf8(header_bytes).map_err(|_| malformed("JWT header is not valid UTF-8"))?;
     let payload_json = String::from_utf8(payload_bytes).map_err(|_| malformed("JWT payload is not valid UTF-8"))?;
     let signing_input = &token[..h.len() + 1 + p.len()];
@@ -337,7 +332,11 @@ mod tests {
 
     #[test]
     fn splits_three_segments() {
-        let t = format!("{}.{}.c2ln", seg(r#"{"alg":"HS256"}"#), seg(r#"{"sub":"u","n":[1,{"x":"\u00e9"}],"e\u0301":"\"q\""}"#));
+        let t = format!(
+            "{}.{}.c2ln",
+            seg(r#"{"alg":"HS256"}"#),
+            seg(r#"{"sub":"u","n":[1,{"x":"\u00e9"}],"e\u0301":"\"q\""}"#)
+        );
         let tok = parse(&t, 16384).unwrap();
         let header = Members::parse(&tok.header_json, "header").unwrap();
         let claims = Members::parse(&tok.payload_json, "payload").unwrap();

@@ -7,6 +7,9 @@ use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 
 use crate::alg::Alg;
 
+// Hmac holds three prepared keys inline; boxing them would add a pointer chase to every HS
+// verification, and a provider holds only a handful of keys.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub(crate) enum Verifier {
     /// An HMAC secret, keyed for each hash (a secret may serve HS256, HS384 and HS512).
@@ -48,7 +51,8 @@ impl Verifier {
         let mut parsed = Vec::with_capacity(6);
         for alg in [Alg::RS256, Alg::RS384, Alg::RS512, Alg::PS256, Alg::PS384, Alg::PS512] {
             let algorithm = public_algorithm(alg).expect("RSA algorithms have a verification algorithm");
-            let key = ParsedPublicKey::new(algorithm, &der).map_err(|e| format!("is not a usable RSA public key ({e})"))?;
+            let key =
+                ParsedPublicKey::new(algorithm, &der).map_err(|e| format!("is not a usable RSA public key ({e})"))?;
             parsed.push((alg, key));
         }
         Ok(Verifier::Rsa(parsed.into_boxed_slice()))
@@ -75,10 +79,9 @@ impl Verifier {
                 // Constant-time comparison of the tag.
                 hmac::verify(key, message, signature).is_ok()
             }
-            Verifier::Rsa(keys) => keys
-                .iter()
-                .find(|(a, _)| *a == alg)
-                .is_some_and(|(_, k)| k.verify_sig(message, signature).is_ok()),
+            Verifier::Rsa(keys) => {
+                keys.iter().find(|(a, _)| *a == alg).is_some_and(|(_, k)| k.verify_sig(message, signature).is_ok())
+            }
             Verifier::Single(a, k) => *a == alg && k.verify_sig(message, signature).is_ok(),
         }
     }

@@ -25,10 +25,8 @@ impl VerifyOptions {
     }
 
     pub fn now() -> Self {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
         Self::at(now)
     }
 }
@@ -127,7 +125,8 @@ impl Revocations {
     /// Tokens of `user_id` from `issuer` issued before `issued_before` fail. Revoking the same
     /// person through two providers of one issuer keeps the later time.
     pub fn revoke_user(&mut self, issuer: &str, user_id: &str, issued_before: f64) {
-        let before = self.users.entry(issuer.to_string()).or_default().entry(user_id.to_string()).or_insert(issued_before);
+        let before =
+            self.users.entry(issuer.to_string()).or_default().entry(user_id.to_string()).or_insert(issued_before);
         *before = before.max(issued_before);
     }
 
@@ -164,6 +163,10 @@ impl Revocations {
         Ok(())
     }
 }
+
+/// What a provider's directory says about an identity's key (`None`: the provider has no
+/// directory), for [`Registry::verify_with_directory`].
+pub type DirectoryLookup<'a> = dyn FnMut(&str, &DirectoryKey) -> Result<Option<DirectoryRecord>, VerifyError> + 'a;
 
 /// Every registered provider, and the revoked users and sessions. (The directory is looked up
 /// per identity by the caller: see [`crate::directory::DirectoryRecord`].)
@@ -227,7 +230,7 @@ impl Registry {
         &self,
         token: &str,
         opts: &VerifyOptions,
-        directory: &mut dyn FnMut(&str, &DirectoryKey) -> Result<Option<DirectoryRecord>, VerifyError>,
+        directory: &mut DirectoryLookup<'_>,
     ) -> Result<Identity, VerifyError> {
         let tok = token::parse(token, opts.max_token_bytes)?;
         let header = Members::parse(&tok.header_json, "header")?;
@@ -277,18 +280,21 @@ impl Registry {
 fn header_alg(header: &Members<'_>) -> Result<Alg, VerifyError> {
     let alg = match header.get("alg") {
         None => return Err(VerifyError::new(ErrorCode::Malformed, "JWT header has no alg")),
-        Some(raw) => raw_str(raw)
-            .ok_or_else(|| VerifyError::new(ErrorCode::Malformed, "JWT header alg is not a string"))?,
+        Some(raw) => {
+            raw_str(raw).ok_or_else(|| VerifyError::new(ErrorCode::Malformed, "JWT header alg is not a string"))?
+        }
     };
     let alg = Alg::parse(&alg).ok_or_else(|| {
-        VerifyError::new(
-            ErrorCode::UnsupportedAlgorithm,
-            format!("JWT algorithm {} is not supported", quote(&alg)),
-        )
+        VerifyError::new(ErrorCode::UnsupportedAlgorithm, format!("JWT algorithm {} is not supported", quote(&alg)))
     })?;
     if let Some(crit) = header.get("crit").and_then(raw_value) {
-        let names: Vec<&str> = crit.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-        let shown = if names.is_empty() { "crit".to_string() } else { names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(", ") };
+        let names: Vec<&str> =
+            crit.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let shown = if names.is_empty() {
+            "crit".to_string()
+        } else {
+            names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(", ")
+        };
         return Err(VerifyError::new(
             ErrorCode::UnsupportedCriticalHeader,
             format!("JWT header marks {shown} as critical, which pg_idp does not understand"),
@@ -381,11 +387,14 @@ fn verify_with(
         }
         None => p.keys.iter().filter(|k| k.serves(alg)).collect(),
     };
-    let verified = candidates.iter().any(|k| {
-        k.verifier.verify(alg, tok.signing_input.as_bytes(), &tok.signature_bytes)
-    });
+    let verified =
+        candidates.iter().any(|k| k.verifier.verify(alg, tok.signing_input.as_bytes(), &tok.signature_bytes));
     if !verified {
-        let which = if candidates.len() == 1 { candidates[0].describe() } else { format!("any of its {} {} keys", candidates.len(), alg.name()) };
+        let which = if candidates.len() == 1 {
+            candidates[0].describe()
+        } else {
+            format!("any of its {} {} keys", candidates.len(), alg.name())
+        };
         return Err(VerifyError::new(
             ErrorCode::InvalidSignature,
             format!("JWT signature does not verify with {which} of provider \"{}\"", p.name),
@@ -446,12 +455,18 @@ fn check_claims(p: &Provider, claims: &Members<'_>, opts: &VerifyOptions) -> Res
                     _ => Vec::new(),
                 };
                 if items.iter().any(|x| !x.is_string()) {
-                    return Err(VerifyError::new(ErrorCode::InvalidClaim, "JWT aud claim must be a string or an array of strings"));
+                    return Err(VerifyError::new(
+                        ErrorCode::InvalidClaim,
+                        "JWT aud claim must be a string or an array of strings",
+                    ));
                 }
                 items.iter().any(|x| p.audience.iter().any(|a| x == a))
             }
             Some(_) => {
-                return Err(VerifyError::new(ErrorCode::InvalidClaim, "JWT aud claim must be a string or an array of strings"))
+                return Err(VerifyError::new(
+                    ErrorCode::InvalidClaim,
+                    "JWT aud claim must be a string or an array of strings",
+                ))
             }
         };
         if !matches {

@@ -34,10 +34,8 @@ fn keygen_mint_verify_rs256() {
     let claims = r#"{"iss":"https://acme.clerk.accounts.dev","sub":"user_1"}"#;
     let (rc, token, err) = pg_idp(&["mint", "--key", "clerk.key.json", "--claims", claims], &d);
     assert_eq!(rc, 0, "{err}");
-    let provider = format!(
-        r#"{{"provider":"clerk","issuer":"https://acme.clerk.accounts.dev","jwks":{}}}"#,
-        jwks.trim()
-    );
+    let provider =
+        format!(r#"{{"provider":"clerk","issuer":"https://acme.clerk.accounts.dev","jwks":{}}}"#, jwks.trim());
     let (rc, out, _) = pg_idp(&["verify", "--provider", &provider, token.trim()], &d);
     assert_eq!(rc, 0, "{out}");
     assert!(out.contains("\"user_id\": \"user_1\""), "{out}");
@@ -163,7 +161,8 @@ fn bench_fixture(d: &std::path::Path) -> Vec<String> {
     let claims = format!(r#"{{"iss":"{BENCH_ISS}","sub":"user_{{n}}","aud":"api"}}"#);
     let (rc, out, err) = pg_idp(&["mint", "--secret", BENCH_SECRET, "--claims", &claims, "--count", "5"], d);
     assert_eq!(rc, 0, "{err}");
-    let provider = format!(r#"{{"provider":"bench","issuer":"{BENCH_ISS}","audience":"api","secret":"{BENCH_SECRET}"}}"#);
+    let provider =
+        format!(r#"{{"provider":"bench","issuer":"{BENCH_ISS}","audience":"api","secret":"{BENCH_SECRET}"}}"#);
     std::fs::write(d.join("provider.json"), provider).unwrap();
     out.lines().map(str::to_string).collect()
 }

@@ -6,7 +6,10 @@
 use std::sync::OnceLock;
 
 use pg_idp_core::sign::{mint, SigningKey};
-use pg_idp_core::{b64, parse_provider, Alg, ErrorCode, Directory, Identity, Provider, Registry, Revocations, VerifyError, VerifyOptions};
+use pg_idp_core::{
+    b64, parse_provider, Alg, Directory, ErrorCode, Identity, Provider, Registry, Revocations, VerifyError,
+    VerifyOptions,
+};
 use serde_json::{json, Map, Value};
 
 const ISS: &str = "https://acme.clerk.accounts.dev";
@@ -272,7 +275,10 @@ fn directory_matches_stable_ids_and_only_verified_emails() {
     // The review's attack: someone else's token claiming the victim's email, unverified, gets
     // nothing of hers, whatever the matching.
     let attacker = |verified: Value| {
-        sign(rs, &claims_with(now, json!({"sub": "user_attacker", "email": "victim@corp.com", "email_verified": verified})))
+        sign(
+            rs,
+            &claims_with(now, json!({"sub": "user_attacker", "email": "victim@corp.com", "email_verified": verified})),
+        )
     };
     for cfg in [json!({}), json!({"directory_match": "idp_id"}), json!({"directory_match": "email"})] {
         let reg = directory_provider(rs, cfg.clone()).with_directory(d.clone());
@@ -282,27 +288,40 @@ fn directory_matches_stable_ids_and_only_verified_emails() {
     }
     // A directory-user id claim (a JWT template's), by default against the directory user id.
     let reg = directory_provider(rs, json!({"directory_claim": "directory_user_id"})).with_directory(d.clone());
-    let victim = sign(rs, &claims_with(now, json!({"sub": "user_2victim", "directory_user_id": "directory_user_01VICTIM"})));
+    let victim =
+        sign(rs, &claims_with(now, json!({"sub": "user_2victim", "directory_user_id": "directory_user_01VICTIM"})));
     assert_eq!(accept(&reg, &victim, now).groups, vec!["admins".to_string()]);
     // sub against idp_id.
     let reg = directory_provider(rs, json!({"directory_match": "idp_id"})).with_directory(d.clone());
-    assert_eq!(accept(&reg, &sign(rs, &claims_with(now, json!({"sub": "00u_victim"}))), now).groups, vec!["admins".to_string()]);
+    assert_eq!(
+        accept(&reg, &sign(rs, &claims_with(now, json!({"sub": "00u_victim"}))), now).groups,
+        vec!["admins".to_string()]
+    );
     // Email matching needs email_verified: true, and folds case one way.
     let reg = directory_provider(rs, json!({"directory_match": "email"})).with_directory(d.clone());
-    let verified = sign(rs, &claims_with(now, json!({"sub": "user_2victim", "email": "VICTIM@corp.com", "email_verified": true})));
+    let verified =
+        sign(rs, &claims_with(now, json!({"sub": "user_2victim", "email": "VICTIM@corp.com", "email_verified": true})));
     assert_eq!(accept(&reg, &verified, now).groups, vec!["admins".to_string()]);
     // A victim deprovisioned cannot escape by changing her email when matched by id.
     let mut gone = Directory::default();
     gone.add_user("clerk", "directory_user_01VICTIM", None, Some("victim@corp.com"), false);
     let reg = directory_provider(rs, json!({"directory_claim": "directory_user_id"})).with_directory(gone);
-    let renamed = sign(rs, &claims_with(now, json!({"sub": "user_2victim", "email": "new@elsewhere.com", "directory_user_id": "directory_user_01VICTIM"})));
+    let renamed = sign(
+        rs,
+        &claims_with(
+            now,
+            json!({"sub": "user_2victim", "email": "new@elsewhere.com", "directory_user_id": "directory_user_01VICTIM"}),
+        ),
+    );
     reject(&reg, &renamed, now, ErrorCode::Deprovisioned);
     // directory_claim makes no sense with email matching.
     let e = parse_provider(&json!({"provider": "p", "issuer": ISS, "jwks": {"keys": [public_jwk(rs)]},
-                                   "directory_match": "email", "directory_claim": "x"})).unwrap_err();
+                                   "directory_match": "email", "directory_claim": "x"}))
+    .unwrap_err();
     assert_eq!(e.field, "directory_claim");
     let e = parse_provider(&json!({"provider": "p", "issuer": ISS, "jwks": {"keys": [public_jwk(rs)]},
-                                   "directory_match": "name"})).unwrap_err();
+                                   "directory_match": "name"}))
+    .unwrap_err();
     assert_eq!(e.field, "directory_match");
 }
 
@@ -420,8 +439,8 @@ fn malformed_bad_base64() {
     let reg = registry(vec![secret_provider()]);
     let mid = p.len() / 2;
     for bad in [
-        format!("{h}.{p}.{s}="),                          // padding
-        format!("{h}==.{p}.{s}"),                         // padding on the header
+        format!("{h}.{p}.{s}="),                        // padding
+        format!("{h}==.{p}.{s}"),                       // padding on the header
         format!("{h}.{}.{s}", replace_at(p, mid, '+')), // standard base64 alphabet
         format!("{h}.{}.{s}", replace_at(p, mid, '/')),
         format!("{h}.{}.{s}", replace_at(p, mid, '!')), // not base64 at all
@@ -444,10 +463,8 @@ fn malformed_non_object_payload() {
 #[test]
 fn malformed_duplicate_claim() {
     let now = now();
-    let payload = format!(
-        r#"{{"iss":"{ISS}","aud":"insforge-api","sub":"user_2abc","sub":"admin","exp":{}}}"#,
-        now + 3600
-    );
+    let payload =
+        format!(r#"{{"iss":"{ISS}","aud":"insforge-api","sub":"user_2abc","sub":"admin","exp":{}}}"#, now + 3600);
     let t = sign_raw(&hs_key(), r#"{"alg":"HS256","typ":"JWT"}"#, &payload);
     let reg = registry(vec![secret_provider()]);
     let e = reject(&reg, &t, now, ErrorCode::Malformed);
@@ -945,7 +962,10 @@ fn duplicate_kids_are_refused() {
     assert!(e.message.contains("duplicate kid") && e.message.contains("rsa-1"), "{e}");
     // Distinct kids are fine.
     let c = new_rs_key("rsa-2");
-    assert!(parse_provider(&json!({"provider": "clerk", "issuer": ISS, "jwks": {"keys": [public_jwk(a), public_jwk(&c)]}})).is_ok());
+    assert!(parse_provider(
+        &json!({"provider": "clerk", "issuer": ISS, "jwks": {"keys": [public_jwk(a), public_jwk(&c)]}})
+    )
+    .is_ok());
 }
 
 // --- per-provider policy: allow-list, required claims, role default, base64 secrets ---------

@@ -25,10 +25,8 @@ fn apply_directory_event(provider: &str, body: &str, signature: &str) -> String 
     let Some(secret) = config.get("webhook_secret").and_then(Value::as_str) else {
         raise_invalid_argument(format!("provider \"{}\" has no webhook_secret", provider.escape_default()))
     };
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     if let Err(why) = pg_idp_core::directory::verify_webhook_signature(signature, body, secret.as_bytes(), now_ms) {
         crate::errors::raise_webhook(&why);
     }

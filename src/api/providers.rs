@@ -7,7 +7,8 @@ use pgrx::JsonB;
 use serde_json::Value;
 
 use crate::errors::{
-    raise_fetch, raise_internal, raise_invalid_argument, raise_invalid_config, raise_invalid_response, raise_unknown_provider,
+    raise_fetch, raise_internal, raise_invalid_argument, raise_invalid_config, raise_invalid_response,
+    raise_unknown_provider,
 };
 use crate::registry;
 
@@ -128,7 +129,10 @@ fn refresh_jwks(provider: &str) -> i32 {
     let mut config = stored_config(provider).unwrap_or_else(|| raise_unknown_provider(provider));
     let url = match config.get("jwks_uri").and_then(Value::as_str) {
         Some(u) => u.to_string(),
-        None => raise_invalid_argument(format!("provider \"{}\" has no jwks_uri to refresh from", provider.escape_default())),
+        None => raise_invalid_argument(format!(
+            "provider \"{}\" has no jwks_uri to refresh from",
+            provider.escape_default()
+        )),
     };
     let jwks = fetch_json("JWKS", &url);
     config["jwks"] = jwks;
@@ -212,10 +216,8 @@ fn _registry_changed(relid: pg_sys::Oid) {
 /// event's own errors are raised by SQL directly.
 #[pg_extern(volatile, strict)]
 fn _verify_webhook_signature(secret: &str, body: &str, signature: &str) -> pgrx::datum::TimestampWithTimeZone {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let signed_ms = pg_idp_core::directory::verify_webhook_signature(signature, body, secret.as_bytes(), now_ms)
         .unwrap_or_else(|why| crate::errors::raise_webhook(&why));
     // TimestampTz counts microseconds from 2000-01-01; within 5 minutes of now, so in range.

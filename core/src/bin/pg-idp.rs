@@ -11,8 +11,8 @@
 //! Exit codes: 0 ok, 1 a token did not verify (verify, bench-verify), 2 usage or input error.
 
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use pg_idp_core::sign::{mint, SigningKey};
 use pg_idp_core::{b64, error_json, parse_provider, Alg, Provider, Registry, VerifyOptions};
@@ -151,10 +151,7 @@ fn parse_seconds(s: &str, what: &str) -> Result<i64, Failure> {
 }
 
 fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 fn read_token(arg: Option<&String>) -> Result<String, Failure> {
@@ -220,7 +217,11 @@ fn mint_cmd(args: &[String]) -> Result<(), Failure> {
     let b64_secret = match o.get("secret-base64") {
         Some(b) => {
             use base64::Engine;
-            Some(base64::engine::general_purpose::STANDARD.decode(b).map_err(|_| "--secret-base64 is not valid base64")?)
+            Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .map_err(|_| "--secret-base64 is not valid base64")?,
+            )
         }
         None => None,
     };
@@ -231,7 +232,11 @@ fn mint_cmd(args: &[String]) -> Result<(), Failure> {
             SigningKey::from_file_json(&v)?
         }
         (None, Some(secret)) => SigningKey::from_secret(alg_opt.unwrap_or(Alg::HS256), &secret, None)?,
-        _ => return Err(Failure::Usage("mint needs exactly one of --key FILE, --secret TEXT or --secret-base64 B64".into())),
+        _ => {
+            return Err(Failure::Usage(
+                "mint needs exactly one of --key FILE, --secret TEXT or --secret-base64 B64".into(),
+            ))
+        }
     };
     if let Some(k) = o.get("kid") {
         key.kid = Some(k.to_string());
