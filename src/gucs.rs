@@ -65,30 +65,34 @@ pub fn request_generation() -> u64 {
     REQUEST_GENERATION.load(Ordering::Relaxed)
 }
 
-fn setting_value(var: *const *mut c_char) -> Option<&'static str> {
-    // SAFETY: the GUC machinery keeps the pointed-to string alive until the setting changes;
-    // callers use the value before running anything that could change it.
+/// A copy of the value of a string setting; `None` when unset, empty or not UTF-8. Not trimmed:
+/// a token with whitespace is malformed (RFC 7515), not quietly another string.
+///
+/// # Safety
+///
+/// `var` must be the variable that the GUC machinery writes a string setting's value into (as
+/// given to `DefineCustomStringVariable`): NULL or a NUL-terminated string it owns.
+unsafe fn setting_value(var: *const *mut c_char) -> Option<String> {
+    // SAFETY: the caller's contract; the string is copied before anything can change it.
     let ptr = unsafe { *var };
     if ptr.is_null() {
         return None;
     }
-    // Not trimmed: a token with whitespace is malformed (RFC 7515), not quietly another string.
+    // SAFETY: a NUL-terminated string owned by the GUC machinery (the caller's contract).
     let s = unsafe { CStr::from_ptr(ptr) }.to_str().ok()?;
-    if s.is_empty() {
-        None
-    } else {
-        Some(s)
-    }
+    (!s.is_empty()).then(|| s.to_string())
 }
 
 /// `request.jwt` as set; `None` when unset, empty or not UTF-8.
-pub fn request_jwt() -> Option<&'static str> {
-    setting_value(std::ptr::addr_of!(REQUEST_JWT_VALUE))
+pub fn request_jwt() -> Option<String> {
+    // SAFETY: REQUEST_JWT_VALUE is request.jwt's variable (see init).
+    unsafe { setting_value(std::ptr::addr_of!(REQUEST_JWT_VALUE)) }
 }
 
 /// `request.headers` as set; `None` when unset or empty.
-pub fn request_headers() -> Option<&'static str> {
-    setting_value(std::ptr::addr_of!(REQUEST_HEADERS_VALUE))
+pub fn request_headers() -> Option<String> {
+    // SAFETY: REQUEST_HEADERS_VALUE is request.headers' variable (see init).
+    unsafe { setting_value(std::ptr::addr_of!(REQUEST_HEADERS_VALUE)) }
 }
 
 pub fn init() {

@@ -21,6 +21,7 @@ impl IntoDatum for Jsonb {
     }
 }
 
+// SAFETY: the datum is a valid jsonb varlena, palloc'd in the function's memory context.
 unsafe impl pgrx::callconv::BoxRet for Jsonb {
     unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
         // SAFETY: a valid, palloc'd jsonb datum, returned to the function's caller.
@@ -28,6 +29,7 @@ unsafe impl pgrx::callconv::BoxRet for Jsonb {
     }
 }
 
+// SAFETY: the SQL type named is the one the datum holds.
 unsafe impl SqlTranslatable for Jsonb {
     const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(Jsonb);
     const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;

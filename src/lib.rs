@@ -5,6 +5,7 @@
 use pgrx::prelude::*;
 
 mod api;
+mod datum;
 mod errors;
 mod gucs;
 mod http;

@@ -95,18 +95,18 @@ pub fn set_request_token_local(token: &str) {
 /// token of the `Authorization` header in PostgREST's `request.headers`.
 pub fn request_token() -> Option<String> {
     if let Some(t) = gucs::request_jwt() {
-        return Some(t.to_string());
+        return Some(t);
     }
     let headers = gucs::request_headers()?;
     HEADERS.with(|h| {
         if let Some((raw, token)) = h.borrow().as_ref() {
-            if raw == headers {
+            if *raw == headers {
                 return token.clone();
             }
         }
         let token =
-            pg_idp_core::headers::bearer_token(headers).unwrap_or_else(|e| crate::errors::raise_invalid_argument(e));
-        *h.borrow_mut() = Some((headers.to_string(), token.clone()));
+            pg_idp_core::headers::bearer_token(&headers).unwrap_or_else(|e| crate::errors::raise_invalid_argument(e));
+        *h.borrow_mut() = Some((headers, token.clone()));
         token
     })
 }
@@ -258,24 +258,11 @@ pub fn request_identity() -> Option<Rc<Identity>> {
     with_request_identity(|id| id.cloned())
 }
 
-/// A text of the current request's identity, borrowed for as long as PostgreSQL needs to copy
-/// it into the result datum, so the hot path allocates nothing but that datum. `CURRENT` keeps
-/// the identity alive until the next call of an identity function, which cannot begin before
-/// this result has been converted.
-pub fn request_identity_str(field: impl FnOnce(&Identity) -> Option<&str>) -> Option<&'static str> {
-    with_request_identity(|id| {
-        let id = id?;
-        let s: &str = field(id)?;
-        let held = CURRENT.with(|c| {
-            c.borrow().as_ref().is_some_and(|c| matches!(&c.resolved, Resolved::Valid(held, _) if Rc::ptr_eq(held, id)))
-        });
-        if !held {
-            // with_request_identity remembers every identity it answers; this would be a bug.
-            crate::errors::raise_internal("pg_idp: request identity is not cached".into());
-        }
-        // SAFETY: see above; the string lives in an Identity that CURRENT keeps alive.
-        Some(unsafe { &*(s as *const str) })
-    })
+/// A text field of the current request's identity, as a text datum made while the identity is
+/// borrowed: every identity function answers its text this way, with one copy and no other
+/// allocation on the hot path.
+pub fn request_identity_text(field: impl FnOnce(&Identity) -> Option<&str>) -> Option<crate::datum::Text> {
+    with_request_identity(|id| id.and_then(|id| field(id)).map(crate::datum::Text::new))
 }
 
 /// What the caches of this backend hold: (tokens in the LRU, its capacity, full verifications

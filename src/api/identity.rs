@@ -7,37 +7,38 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
+use crate::datum::Text;
 use crate::errors::{raise_invalid_argument, raise_invalid_token};
-use crate::request::{request_identity, request_identity_str, verify_token};
+use crate::request::{request_identity, request_identity_text, verify_token};
 
 /// The mapped user id (claim_mapping.user_id, default `sub`).
 #[pg_extern(stable, parallel_safe)]
-fn requesting_user_id() -> Option<&'static str> {
-    request_identity_str(|i| Some(i.user_id.as_str()))
+fn requesting_user_id() -> Option<Text> {
+    request_identity_text(|i| Some(i.user_id.as_str()))
 }
 
 /// The mapped email (claim_mapping.email).
 #[pg_extern(stable, parallel_safe)]
-fn email() -> Option<String> {
-    request_identity().and_then(|i| i.email.clone())
+fn email() -> Option<Text> {
+    request_identity_text(|i| i.email.as_deref())
 }
 
 /// The mapped tenant (claim_mapping.tenant, e.g. `org_id`).
 #[pg_extern(stable, parallel_safe)]
-fn tenant_id() -> Option<&'static str> {
-    request_identity_str(|i| i.tenant.as_deref())
+fn tenant_id() -> Option<Text> {
+    request_identity_text(|i| i.tenant.as_deref())
 }
 
 /// The mapped role (claim_mapping.role, with its default).
 #[pg_extern(stable, parallel_safe)]
-fn role() -> Option<String> {
-    request_identity().and_then(|i| i.role.clone())
+fn role() -> Option<Text> {
+    request_identity_text(|i| i.role.as_deref())
 }
 
 /// The name of the provider that verified the request token.
 #[pg_extern(stable, parallel_safe)]
-fn provider() -> Option<String> {
-    request_identity().map(|i| i.provider.clone())
+fn provider() -> Option<Text> {
+    request_identity_text(|i| Some(i.provider.as_str()))
 }
 
 /// The verified payload.
