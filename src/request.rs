@@ -105,7 +105,7 @@ pub fn request_token() -> Option<String> {
             }
         }
         let token =
-            pg_idp_core::headers::bearer_token(&headers).unwrap_or_else(|e| crate::errors::raise_invalid_argument(e));
+            pg_idp_core::postgrest::bearer_token(&headers).unwrap_or_else(|e| crate::errors::raise_invalid_argument(e));
         *h.borrow_mut() = Some((headers, token.clone()));
         token
     })

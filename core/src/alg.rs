@@ -1,32 +1,51 @@
 //! JWS algorithms pg_idp verifies, and which kind of key serves each.
 
+/// A JWS algorithm pg_idp verifies (`none` is never one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Alg {
+    /// HMAC with SHA-256.
     HS256,
+    /// HMAC with SHA-384.
     HS384,
+    /// HMAC with SHA-512.
     HS512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
     RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
     RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
     RS512,
+    /// RSASSA-PSS with SHA-256.
     PS256,
+    /// RSASSA-PSS with SHA-384.
     PS384,
+    /// RSASSA-PSS with SHA-512.
     PS512,
+    /// ECDSA on P-256 with SHA-256.
     ES256,
+    /// ECDSA on P-384 with SHA-384.
     ES384,
+    /// Ed25519.
     EdDSA,
 }
 
 /// The kind of key an algorithm needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
+    /// A shared secret (HS256, HS384, HS512).
     Hmac,
+    /// An RSA key (RS* and PS*).
     Rsa,
+    /// An EC key on P-256 (ES256).
     EcP256,
+    /// An EC key on P-384 (ES384).
     EcP384,
+    /// An Ed25519 key (EdDSA).
     Ed25519,
 }
 
 impl Alg {
+    /// Every algorithm, in the order they are listed to users.
     pub const ALL: [Alg; 12] = [
         Alg::HS256,
         Alg::HS384,
@@ -47,6 +66,7 @@ impl Alg {
         Alg::ALL.iter().copied().find(|a| a.name() == name)
     }
 
+    /// The name a JWS header and the config use (`RS256`).
     pub fn name(self) -> &'static str {
         match self {
             Alg::HS256 => "HS256",
@@ -64,6 +84,7 @@ impl Alg {
         }
     }
 
+    /// The kind of key that serves it.
     pub fn family(self) -> Family {
         match self {
             Alg::HS256 | Alg::HS384 | Alg::HS512 => Family::Hmac,
@@ -76,6 +97,7 @@ impl Alg {
 }
 
 impl Family {
+    /// The algorithms a key of this family can serve.
     pub fn algorithms(self) -> &'static [Alg] {
         match self {
             Family::Hmac => &[Alg::HS256, Alg::HS384, Alg::HS512],
@@ -86,6 +108,7 @@ impl Family {
         }
     }
 
+    /// The family as named in messages ("an RSA key").
     pub fn describe(self) -> &'static str {
         match self {
             Family::Hmac => "a shared secret",

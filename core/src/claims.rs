@@ -9,12 +9,16 @@ use serde_json::{Map, Value};
 use crate::error::ConfigError;
 use crate::token::{raw_value, Members};
 
+/// One step of a claim path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Segment {
+    /// A member of an object, by name.
     Name(String),
+    /// An element of an array, by position.
     Index(usize),
 }
 
+/// Where a claim is: a top-level name, or a small JSONPath from `$`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimPath {
     /// As written in the config, for messages and the `providers` view.
@@ -23,6 +27,7 @@ pub struct ClaimPath {
 }
 
 impl ClaimPath {
+    /// Parse a claim name or JSONPath; `field` names it in errors.
     pub fn parse(source: &str, field: &str) -> Result<ClaimPath, ConfigError> {
         if source.is_empty() {
             return Err(ConfigError::new(field, "claim name must not be empty"));

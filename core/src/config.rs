@@ -12,7 +12,9 @@ use crate::error::ConfigError;
 use crate::jwk::{self, Key, MIN_SECRET_BYTES};
 use crate::token::Members;
 
+/// The clock skew allowed on `exp`, `nbf` and `iat` unless a provider says otherwise.
 pub const DEFAULT_LEEWAY_SECONDS: i64 = 30;
+/// The largest `leeway_seconds` a provider may ask for.
 pub const MAX_LEEWAY_SECONDS: i64 = 3600;
 
 const FIELDS: &[&str] = &[
@@ -38,12 +40,14 @@ const MAPPING_FIELDS: &[&str] = &["user_id", "email", "tenant", "role"];
 /// Where one identity field comes from: a claim (name or JSONPath), with an optional default
 /// used when the token lacks it (`{"claim": "role", "default": "authenticated"}`).
 #[derive(Clone, Debug)]
-pub struct Mapped {
+pub struct MappedClaim {
+    /// Where the claim is.
     pub path: ClaimPath,
+    /// The value when the token lacks the claim.
     pub default: Option<String>,
 }
 
-impl Mapped {
+impl MappedClaim {
     /// The claim as text; the default only when the claim is absent (or JSON null), never in
     /// place of a claim of the wrong type.
     pub fn lookup(&self, claims: &Members<'_>) -> Option<String> {
@@ -56,24 +60,37 @@ impl Mapped {
     }
 }
 
+/// Where a provider's tokens keep the identity's fields (`claim_mapping`).
 #[derive(Clone, Debug)]
 pub struct ClaimMapping {
+    /// The user id (default `sub`).
     pub user_id: ClaimPath,
-    pub email: Option<Mapped>,
-    pub tenant: Option<Mapped>,
-    pub role: Option<Mapped>,
+    /// The email, if mapped.
+    pub email: Option<MappedClaim>,
+    /// The tenant (an organization id), if mapped.
+    pub tenant: Option<MappedClaim>,
+    /// The role, if mapped.
+    pub role: Option<MappedClaim>,
 }
 
 /// A validated provider, ready to verify tokens.
 #[derive(Clone, Debug)]
 pub struct Provider {
+    /// The provider's name (`provider`).
     pub name: String,
+    /// The exact `iss` of its tokens.
     pub issuer: String,
+    /// Audiences of which a token's `aud` must contain one (none: not checked).
     pub audience: Vec<String>,
+    /// As registered, for reference.
     pub domain: Option<String>,
+    /// As registered, for reference.
     pub client_id: Option<String>,
+    /// Where its key set is fetched from.
     pub jwks_uri: Option<String>,
+    /// Where the identity's fields are.
     pub claim_mapping: ClaimMapping,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`.
     pub leeway_seconds: i64,
     /// The algorithms this provider accepts: its `algorithms` allow-list, or by default every
     /// algorithm its keys can serve. Never `none`.
@@ -93,10 +110,12 @@ pub struct Provider {
 }
 
 impl Provider {
+    /// Whether it has a shared secret (`secret`).
     pub fn has_secret(&self) -> bool {
         self.keys.iter().any(|k| k.is_provider_secret)
     }
 
+    /// The `kid`s of its JWKS keys.
     pub fn key_ids(&self) -> Vec<&str> {
         self.keys.iter().filter_map(|k| k.kid.as_deref()).collect()
     }
@@ -312,11 +331,11 @@ fn parse_mapping(v: Option<&Value>) -> Result<ClaimMapping, ConfigError> {
             ));
         }
     }
-    let mapped = |name: &str| -> Result<Option<Mapped>, ConfigError> {
+    let mapped = |name: &str| -> Result<Option<MappedClaim>, ConfigError> {
         let field = format!("claim_mapping.{name}");
         match o.get(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(Mapped { path: ClaimPath::parse(s, &field)?, default: None })),
+            Some(Value::String(s)) => Ok(Some(MappedClaim { path: ClaimPath::parse(s, &field)?, default: None })),
             Some(Value::Object(m)) => {
                 for k in m.keys() {
                     if k != "claim" && k != "default" {
@@ -334,7 +353,7 @@ fn parse_mapping(v: Option<&Value>) -> Result<ClaimMapping, ConfigError> {
                     Some(Value::String(d)) => Some(d.clone()),
                     Some(_) => return Err(ConfigError::new(format!("{field}.default"), "must be a string")),
                 };
-                Ok(Some(Mapped { path: ClaimPath::parse(claim, &format!("{field}.claim"))?, default }))
+                Ok(Some(MappedClaim { path: ClaimPath::parse(claim, &format!("{field}.claim"))?, default }))
             }
             Some(_) => {
                 Err(ConfigError::new(field, "must be a claim name, a JSONPath, or {\"claim\": ..., \"default\": ...}"))
@@ -343,7 +362,7 @@ fn parse_mapping(v: Option<&Value>) -> Result<ClaimMapping, ConfigError> {
     };
     let user_id = match mapped("user_id")? {
         None => ClaimPath::parse("sub", "claim_mapping.user_id")?,
-        Some(Mapped { default: Some(_), .. }) => {
+        Some(MappedClaim { default: Some(_), .. }) => {
             return Err(ConfigError::new(
                 "claim_mapping.user_id",
                 "cannot have a default: the user id must come from the token",

@@ -9,26 +9,44 @@ use std::fmt;
 /// Stable error codes. Never rename a code; add new ones at the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
+    /// Not a well-formed compact JWS (segments, base64url, JSON, whitespace).
     Malformed,
+    /// Longer than the size limit, refused before parsing.
     TokenTooLarge,
+    /// An `alg` pg_idp does not verify (`none` among them).
     UnsupportedAlgorithm,
+    /// An algorithm the provider or the key does not allow.
     AlgorithmNotAllowed,
+    /// No provider is registered for the `iss`.
     UnknownIssuer,
+    /// The provider has no key with that `kid`.
     UnknownKey,
+    /// The signature does not verify.
     InvalidSignature,
+    /// Past `exp` (plus the leeway).
     Expired,
+    /// Before `nbf` (minus the leeway).
     NotYetValid,
+    /// An `iat` in the future (beyond the leeway).
     IssuedInFuture,
+    /// No `aud`, or none of the provider's audiences.
     InvalidAudience,
+    /// A claim of the wrong type (`exp` not a number, say).
     InvalidClaim,
+    /// A required claim is missing (`exp`, `iss`, the user id, `required_claims`).
     MissingClaim,
+    /// A `crit` header, which pg_idp understands none of.
     UnsupportedCriticalHeader,
+    /// The user or the session was revoked.
     Revoked,
+    /// The provider's directory says the user is not active.
     Deprovisioned,
+    /// The provider has no keys yet (registered without fetching them).
     NoKeys,
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order.
     pub const ALL: [ErrorCode; 17] = [
         ErrorCode::Malformed,
         ErrorCode::TokenTooLarge,
@@ -49,6 +67,7 @@ impl ErrorCode {
         ErrorCode::NoKeys,
     ];
 
+    /// The stable code, as in `verify_jwt()` answers and error DETAILs.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::Malformed => "malformed",
@@ -97,7 +116,9 @@ impl fmt::Display for ErrorCode {
 /// Why a token was rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyError {
+    /// Why, as a stable code.
     pub code: ErrorCode,
+    /// Why, in words: never the token or a secret.
     pub message: String,
     /// The provider the error is about, when there is one (`unknown_key`, `no_keys`: whose keys
     /// to refresh).
@@ -105,10 +126,12 @@ pub struct VerifyError {
 }
 
 impl VerifyError {
+    /// An error with its code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         VerifyError { code, message: message.into(), provider: None }
     }
 
+    /// The same error, about `provider`.
     pub fn for_provider(mut self, provider: &str) -> Self {
         self.provider = Some(provider.to_string());
         self
@@ -127,11 +150,14 @@ impl std::error::Error for VerifyError {}
 /// (e.g. `issuer`, `claim_mapping.email`, `jwks.keys[1]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The offending field (`issuer`, `jwks.keys[1]`).
     pub field: String,
+    /// What is wrong with it: never the value, which may be a secret.
     pub message: String,
 }
 
 impl ConfigError {
+    /// An error about `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError { field: field.into(), message: message.into() }
     }
@@ -144,3 +170,15 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// At most this many characters of a token-controlled string are quoted in a message.
+const QUOTE_MAX: usize = 100;
+
+/// A token-controlled string for a message: escaped, quoted, and cut at `QUOTE_MAX` characters.
+pub(crate) fn quote(s: &str) -> String {
+    let mut q: String = s.chars().take(QUOTE_MAX).collect::<String>().escape_default().to_string();
+    if s.chars().count() > QUOTE_MAX {
+        q.push('…');
+    }
+    format!("\"{q}\"")
+}

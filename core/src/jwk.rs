@@ -17,7 +17,9 @@ pub const MIN_RSA_BITS: usize = 2048;
 /// One verification key of a provider.
 #[derive(Clone)]
 pub struct Key {
+    /// The key id, when it has one.
     pub kid: Option<String>,
+    /// The kind of key.
     pub family: Family,
     /// The JWK's own `alg`, when it has one: then it serves only that algorithm.
     pub alg: Option<Alg>,
@@ -39,10 +41,12 @@ impl std::fmt::Debug for Key {
 }
 
 impl Key {
+    /// Whether this key may verify `alg` (its family and its own `alg`, if any).
     pub fn serves(&self, alg: Alg) -> bool {
         alg.family() == self.family && self.alg.is_none_or(|a| a == alg)
     }
 
+    /// The provider's shared secret as a key.
     pub fn from_secret(secret: &[u8]) -> Key {
         Key { kid: None, family: Family::Hmac, alg: None, is_provider_secret: true, verifier: Verifier::hmac(secret) }
     }

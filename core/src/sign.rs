@@ -11,7 +11,9 @@ use crate::b64;
 
 /// A private signing key with its kid and algorithm.
 pub struct SigningKey {
+    /// The key id put in minted tokens' headers.
     pub kid: Option<String>,
+    /// The key's algorithm.
     pub alg: Alg,
     material: Material,
 }
@@ -154,6 +156,7 @@ impl SigningKey {
         v
     }
 
+    /// A key from the JSON that `pg-idp keygen` writes.
     pub fn from_file_json(v: &Value) -> Result<SigningKey, String> {
         let alg = v["alg"].as_str().and_then(Alg::parse).ok_or("key file has no valid \"alg\"")?;
         let kid = v["kid"].as_str().map(str::to_string);

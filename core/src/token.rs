@@ -14,7 +14,9 @@ use crate::error::{ErrorCode, VerifyError};
 /// not yet parsed; see [`Members`]). Borrows the segments from the input string.
 #[derive(Debug)]
 pub struct Token<'a> {
+    /// The decoded header (JSON text).
     pub header_json: String,
+    /// The decoded payload (JSON text).
     pub payload_json: String,
     /// `base64url(header) "." base64url(payload)`: what the signature covers.
     pub signing_input: &'a str,
@@ -128,6 +130,7 @@ impl<'j> Members<'j> {
         self.items.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
     }
 
+    /// Whether the object has a member of that name.
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
@@ -190,15 +193,46 @@ fn has_nul_escape(json: &[u8]) -> bool {
     false
 }
 
+/// The kind of a JSON value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonKind {
+    /// A string.
+    String,
+    /// An object.
+    Object,
+    /// An array.
+    Array,
+    /// `true` or `false`.
+    Boolean,
+    /// `null`.
+    Null,
+    /// A number.
+    Number,
+}
+
+impl JsonKind {
+    /// As named in messages ("a string", ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JsonKind::String => "string",
+            JsonKind::Object => "object",
+            JsonKind::Array => "array",
+            JsonKind::Boolean => "boolean",
+            JsonKind::Null => "null",
+            JsonKind::Number => "number",
+        }
+    }
+}
+
 /// The kind of JSON value a raw value is, from its first byte.
-pub fn json_type(raw: &RawValue) -> &'static str {
+pub fn json_type(raw: &RawValue) -> JsonKind {
     match raw.get().as_bytes().first() {
-        Some(b'"') => "string",
-        Some(b'{') => "object",
-        Some(b'[') => "array",
-        Some(b't') | Some(b'f') => "boolean",
-        Some(b'n') => "null",
-        _ => "number",
+        Some(b'"') => JsonKind::String,
+        Some(b'{') => JsonKind::Object,
+        Some(b'[') => JsonKind::Array,
+        Some(b't') | Some(b'f') => JsonKind::Boolean,
+        Some(b'n') => JsonKind::Null,
+        _ => JsonKind::Number,
     }
 }
 
@@ -344,7 +378,7 @@ mod tests {
         assert_eq!(claims.get("sub").and_then(raw_str).as_deref(), Some("u"));
         assert_eq!(claims.get("n").map(|r| r.get()), Some(r#"[1,{"x":"\u00e9"}]"#));
         assert_eq!(claims.get("e\u{301}").and_then(raw_str).as_deref(), Some("\"q\""));
-        assert_eq!(json_type(claims.get("n").unwrap()), "array");
+        assert_eq!(json_type(claims.get("n").unwrap()).as_str(), "array");
         assert_eq!(object_map(&tok.payload_json).unwrap()["sub"], "u");
         assert_eq!(tok.signature, "c2ln");
         assert!(t.starts_with(tok.signing_input));

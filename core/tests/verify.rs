@@ -1027,9 +1027,9 @@ fn base64_secret_encoding_decodes_the_secret() {
 
 #[test]
 fn iso8601_formats_epoch_seconds() {
-    assert_eq!(pg_idp_core::verify::iso8601(0.0), "1970-01-01T00:00:00Z");
-    assert_eq!(pg_idp_core::verify::iso8601(1_795_379_185.9), "2026-11-22T20:26:25Z");
-    assert_eq!(pg_idp_core::verify::iso8601(951_782_400.0), "2000-02-29T00:00:00Z");
+    assert_eq!(pg_idp_core::identity::iso8601(0.0), "1970-01-01T00:00:00Z");
+    assert_eq!(pg_idp_core::identity::iso8601(1_795_379_185.9), "2026-11-22T20:26:25Z");
+    assert_eq!(pg_idp_core::identity::iso8601(951_782_400.0), "2000-02-29T00:00:00Z");
 }
 
 #[test]

@@ -27,7 +27,7 @@ fn apply_directory_event(provider: &str, body: &str, signature: &str) -> String 
     };
     let now_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    if let Err(why) = pg_idp_core::directory::verify_webhook_signature(signature, body, secret.as_bytes(), now_ms) {
+    if let Err(why) = pg_idp_core::webhook::verify_webhook_signature(signature, body, secret.as_bytes(), now_ms) {
         crate::errors::raise_webhook(&why);
     }
     let event: Value = serde_json::from_str(body)

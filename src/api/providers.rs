@@ -218,7 +218,7 @@ fn _registry_changed(relid: pg_sys::Oid) {
 fn _verify_webhook_signature(secret: &str, body: &str, signature: &str) -> pgrx::datum::TimestampWithTimeZone {
     let now_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    let signed_ms = pg_idp_core::directory::verify_webhook_signature(signature, body, secret.as_bytes(), now_ms)
+    let signed_ms = pg_idp_core::webhook::verify_webhook_signature(signature, body, secret.as_bytes(), now_ms)
         .unwrap_or_else(|why| crate::errors::raise_webhook(&why));
     // TimestampTz counts microseconds from 2000-01-01; within 5 minutes of now, so in range.
     pgrx::datum::TimestampWithTimeZone::try_from((signed_ms - 946_684_800_000) * 1000)

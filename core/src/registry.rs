@@ -1,0 +1,113 @@
+//! Every registered provider: tokens are routed to the providers of their issuer, and the error
+//! of the provider that got furthest is the one reported.
+
+use crate::config::Provider;
+use crate::directory::{DirectoryKey, DirectoryRecord};
+use crate::error::{quote, ErrorCode, VerifyError};
+use crate::identity::Identity;
+use crate::options::VerifyOptions;
+use crate::revocation::Revocations;
+use crate::token::{self, raw_str, Members};
+use crate::validation::{header_alg, verify_with};
+
+/// What a provider's directory says about an identity's key (`None`: the provider has no
+/// directory), for [`Registry::verify_with_directory`].
+pub type DirectoryLookup<'a> = dyn FnMut(&str, &DirectoryKey) -> Result<Option<DirectoryRecord>, VerifyError> + 'a;
+
+/// Every registered provider, and the revoked users and sessions. (The directory is looked up
+/// per identity by the caller: see [`crate::directory::DirectoryRecord`].)
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    providers: Vec<Provider>,
+    revocations: Revocations,
+    /// An in-memory directory, for tests and the CLI.
+    directory: crate::directory::Directory,
+}
+
+impl Registry {
+    /// A registry of these providers, with nothing revoked.
+    pub fn new(providers: Vec<Provider>) -> Self {
+        Registry { providers, revocations: Revocations::default(), directory: Default::default() }
+    }
+
+    /// The same registry with these revocations.
+    pub fn with_revocations(mut self, revocations: Revocations) -> Self {
+        self.revocations = revocations;
+        self
+    }
+
+    /// Use an in-memory directory (tests, the CLI) for [`Registry::verify`].
+    pub fn with_directory(mut self, directory: crate::directory::Directory) -> Self {
+        self.directory = directory;
+        self
+    }
+
+    /// Every provider.
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+
+    /// The provider of that name.
+    pub fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// Verify a compact JWS against every provider whose issuer matches its `iss`, with the
+    /// in-memory directory (empty unless [`Registry::with_directory`] gave one).
+    pub fn verify(&self, token: &str, opts: &VerifyOptions) -> Result<Identity, VerifyError> {
+        self.verify_with_directory(token, opts, &mut |provider, key| Ok(Some(self.directory.lookup(provider, key))))
+    }
+
+    /// Verify a compact JWS, asking `directory` what the provider's directory says about the
+    /// identity (`None`: it has no directory): a deprovisioned user is refused, an active one
+    /// gets its groups.
+    pub fn verify_with_directory(
+        &self,
+        token: &str,
+        opts: &VerifyOptions,
+        directory: &mut DirectoryLookup<'_>,
+    ) -> Result<Identity, VerifyError> {
+        let tok = token::parse(token, opts.max_token_bytes)?;
+        let header = Members::parse(&tok.header_json, "header")?;
+        let claims = Members::parse(&tok.payload_json, "payload")?;
+        let alg = header_alg(&header)?;
+        let kid = header.get("kid").and_then(raw_str);
+        let iss = match claims.get("iss") {
+            None => return Err(VerifyError::new(ErrorCode::MissingClaim, "JWT has no iss claim")),
+            Some(raw) => raw_str(raw)
+                .ok_or_else(|| VerifyError::new(ErrorCode::InvalidClaim, "JWT iss claim is not a string"))?,
+        };
+        let mut best: Option<VerifyError> = None;
+        let mut any = false;
+        for p in self.providers.iter().filter(|p| p.issuer == iss.as_ref()) {
+            any = true;
+            match verify_with(p, &tok, kid.as_deref(), &claims, alg, opts) {
+                // The verified payload moves into the identity: no copy.
+                Ok(m) => {
+                    drop(claims);
+                    let mut identity = m.into_identity(p, tok.payload_json);
+                    self.revocations.check(&identity)?;
+                    if let Some(key) = &identity.directory_key {
+                        if let Some(rec) = directory(&p.name, key)? {
+                            rec.check(&identity.user_id, &identity.provider)?;
+                            identity.groups = rec.groups;
+                        }
+                    }
+                    return Ok(identity);
+                }
+                Err(e) => {
+                    if best.as_ref().is_none_or(|b| e.code.stage() > b.code.stage()) {
+                        best = Some(e);
+                    }
+                }
+            }
+        }
+        if !any {
+            return Err(VerifyError::new(
+                ErrorCode::UnknownIssuer,
+                format!("no provider is registered for issuer {}", quote(&iss)),
+            ));
+        }
+        Err(best.expect("at least one provider was tried"))
+    }
+}
