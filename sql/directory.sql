@@ -56,11 +56,11 @@ SELECT pg_catalog.pg_extension_config_dump('idp.directory_events', '');
 
 -- Every backend re-reads who is deprovisioned and who is in which group after a change.
 CREATE TRIGGER directory_users_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON idp.directory_users
-    FOR EACH STATEMENT EXECUTE FUNCTION idp.registry_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION idp._invalidate_caches();
 CREATE TRIGGER directory_groups_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON idp.directory_groups
-    FOR EACH STATEMENT EXECUTE FUNCTION idp.registry_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION idp._invalidate_caches();
 CREATE TRIGGER directory_memberships_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON idp.directory_memberships
-    FOR EACH STATEMENT EXECUTE FUNCTION idp.registry_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION idp._invalidate_caches();
 
 -- Apply one verified event; answers applied, duplicate (a replayed event id), stale (older than
 -- what is stored) or ignored (an event type pg_idp does not keep). An event is ordered by its

@@ -13,6 +13,9 @@
 -- This script freezes what 0.3.0 changed: it repeats sql/rls.sql, sql/directory.sql and
 -- sql/citus.sql as released (generated from them, then reviewed).
 
+-- The trigger function of every cached table, named for what it does.
+ALTER FUNCTION idp.registry_changed() RENAME TO _invalidate_caches;
+
 -- register_provider gains fetch_keys (0.2.0's one-argument entry point stays in the library).
 DROP FUNCTION idp.register_provider(jsonb);
 CREATE  FUNCTION "register_provider"(

@@ -18,7 +18,7 @@ SELECT pg_catalog.pg_extension_config_dump('idp.revocation_list', '');
 
 CREATE TRIGGER revocation_list_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON idp.revocation_list
-    FOR EACH STATEMENT EXECUTE FUNCTION idp.registry_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION idp._invalidate_caches();
 
 -- What is revoked, for the extension owner (it names users and sessions).
 CREATE VIEW idp.revocations AS

@@ -16,10 +16,11 @@ CREATE TABLE idp.provider_registry (
 CREATE INDEX provider_registry_issuer ON idp.provider_registry (issuer);
 REVOKE ALL ON idp.provider_registry FROM PUBLIC;
 
--- Every change to the registry queues a relcache invalidation of the table, which PostgreSQL
--- delivers to every backend (and hot standby) at commit: each backend then re-reads the
--- registry at its next use, and until then uses its cached copy without any query.
-CREATE FUNCTION idp.registry_changed() RETURNS trigger
+-- The trigger of every table the backends cache (providers, revocations, the directory): each
+-- change queues a relcache invalidation of the table, which PostgreSQL delivers to every backend
+-- (and hot standby) at commit; each backend then drops what it cached from that table at its
+-- next use, and until then uses its cached copy without any query.
+CREATE FUNCTION idp._invalidate_caches() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -28,11 +29,11 @@ BEGIN
     RETURN NULL;
 END
 $$;
-REVOKE ALL ON FUNCTION idp.registry_changed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION idp._invalidate_caches() FROM PUBLIC;
 
 CREATE TRIGGER provider_registry_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON idp.provider_registry
-    FOR EACH STATEMENT EXECUTE FUNCTION idp.registry_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION idp._invalidate_caches();
 
 -- pg_dump keeps registered providers.
 SELECT pg_catalog.pg_extension_config_dump('idp.provider_registry', '');

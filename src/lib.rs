@@ -12,6 +12,7 @@ mod http;
 mod jsonb;
 mod registry;
 mod request;
+mod store;
 mod worker;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -30,12 +30,48 @@ static STALE: AtomicBool = AtomicBool::new(true);
 /// Set by the relcache callback when the directory changed: identities verified since must be
 /// looked up again, but the providers need not be re-read.
 static DIRECTORY_STALE: AtomicBool = AtomicBool::new(true);
-/// The tables the cached registry depends on; a change to any of them invalidates it. The first
-/// two hold providers and revocations, the rest the directory.
-const TABLES: [&str; 5] =
-    ["provider_registry", "revocation_list", "directory_users", "directory_groups", "directory_memberships"];
-const DIRECTORY_TABLES_FROM: usize = 2;
-/// Their oids as last looked up (0 before the first read).
+/// The tables the cached registry depends on; a change to any of them invalidates it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Providers,
+    Revocations,
+    DirectoryUsers,
+    DirectoryGroups,
+    DirectoryMemberships,
+}
+
+impl Table {
+    const ALL: [Table; 5] = [
+        Table::Providers,
+        Table::Revocations,
+        Table::DirectoryUsers,
+        Table::DirectoryGroups,
+        Table::DirectoryMemberships,
+    ];
+
+    /// Its name in schema idp.
+    fn name(self) -> &'static str {
+        match self {
+            Table::Providers => "provider_registry",
+            Table::Revocations => "revocation_list",
+            Table::DirectoryUsers => "directory_users",
+            Table::DirectoryGroups => "directory_groups",
+            Table::DirectoryMemberships => "directory_memberships",
+        }
+    }
+
+    /// A change to it leaves the parsed providers as they are.
+    fn is_directory(self) -> bool {
+        matches!(self, Table::DirectoryUsers | Table::DirectoryGroups | Table::DirectoryMemberships)
+    }
+
+    /// Its oid as last looked up (0 before the first read, or where it does not exist).
+    fn oid(self) -> u32 {
+        TABLE_OIDS[self as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// The tables' oids, by `Table`.
 static TABLE_OIDS: [AtomicU32; 5] = [const { AtomicU32::new(0) }; 5];
 /// Bumped every time the cached registry is replaced; derived caches compare it.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
@@ -60,8 +96,8 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
         DIRECTORY_STALE.store(true, Ordering::Relaxed);
         return;
     }
-    if let Some(i) = TABLE_OIDS.iter().position(|o| o.load(Ordering::Relaxed) == r) {
-        if i < DIRECTORY_TABLES_FROM {
+    if let Some(t) = Table::ALL.into_iter().find(|t| t.oid() == r) {
+        if !t.is_directory() {
             STALE.store(true, Ordering::Relaxed);
         } else {
             DIRECTORY_STALE.store(true, Ordering::Relaxed);
@@ -112,7 +148,7 @@ pub fn current() -> (Rc<Registry>, bool) {
         if let Some(r) = CACHE.with(|c| c.borrow().clone()) {
             // Only the directory changed: the providers stay parsed.
             DIRECTORY_STALE.store(false, Ordering::Relaxed);
-            let has_directory = TABLE_OIDS[DIRECTORY_TABLES_FROM].load(Ordering::Relaxed) != 0;
+            let has_directory = Table::DirectoryUsers.oid() != 0;
             let owner = DIRECTORY.with(|d| d.borrow().1);
             let providers = if has_directory { as_user(owner, read_directory_providers) } else { HashSet::new() };
             DIRECTORY.with(|d| d.borrow_mut().0 = providers);
@@ -133,9 +169,10 @@ pub fn current() -> (Rc<Registry>, bool) {
     for (slot, oid) in TABLE_OIDS.iter().zip(oids.iter().copied()) {
         slot.store(oid.to_u32(), Ordering::Relaxed);
     }
-    // Revocations and the directory are read only where their tables exist (TABLES order).
-    let has_revocations = oids[1] != pg_sys::InvalidOid;
-    let has_directory = oids[2..].iter().all(|o| *o != pg_sys::InvalidOid);
+    // Revocations and the directory are read only where their tables exist.
+    let exists = |t: Table| oids[t as usize] != pg_sys::InvalidOid;
+    let has_revocations = exists(Table::Revocations);
+    let has_directory = Table::ALL.into_iter().filter(|t| t.is_directory()).all(exists);
     let (providers, revocations, directory) = as_user(owner, || {
         (
             read_providers(),
@@ -367,7 +404,7 @@ fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// The oids of the registry's tables (in `TABLES` order) and the registry's owner, from the
+/// The oids of the registry's tables (indexed by `Table`) and the registry's owner, from the
 /// catalogs (needs no privilege on schema idp).
 fn registry_tables() -> Result<(Vec<pg_sys::Oid>, pg_sys::Oid), String> {
     let rows = Spi::connect(|client| {
@@ -393,19 +430,19 @@ fn registry_tables() -> Result<(Vec<pg_sys::Oid>, pg_sys::Oid), String> {
         Ok::<_, pgrx::spi::Error>(out)
     })
     .map_err(|e| format!("cannot look up the pg_idp registry tables: {e}"))?;
-    let mut oids = Vec::with_capacity(TABLES.len());
+    let mut oids = Vec::with_capacity(Table::ALL.len());
     let mut owner = None;
-    for name in TABLES {
-        match rows.iter().find(|(n, _, _)| n.as_deref() == Some(name)) {
+    for table in Table::ALL {
+        match rows.iter().find(|(n, _, _)| n.as_deref() == Some(table.name())) {
             Some((_, Some(oid), o)) => {
-                if name == "provider_registry" {
+                if table == Table::Providers {
                     owner = *o;
                 }
                 oids.push(*oid);
             }
             // Only the provider registry is required: a database still on the SQL of an older
             // version (before ALTER EXTENSION pg_idp UPDATE) has no revocations or directory.
-            _ if name != "provider_registry" => oids.push(pg_sys::InvalidOid),
+            _ if table != Table::Providers => oids.push(pg_sys::InvalidOid),
             _ => {
                 return Err(
                     "pg_idp table idp.provider_registry not found (is the extension installed in this database?)"

@@ -99,7 +99,8 @@ fn take_requests() -> Vec<u64> {
     REQUESTS.get().slots.iter().map(|s| s.swap(0, Ordering::AcqRel)).filter(|h| *h != 0).collect()
 }
 
-/// Providers with a `jwks_uri`, if the extension is installed in this database.
+/// Providers with a `jwks_uri`, if the extension is installed in this database: read from the
+/// registry the identity functions use (typed, parsed once per change), not from raw JSON.
 fn providers_with_uri() -> Vec<(String, String)> {
     let installed = Spi::get_one::<bool>("SELECT pg_catalog.to_regclass('idp.provider_registry') IS NOT NULL")
         .ok()
@@ -108,24 +109,8 @@ fn providers_with_uri() -> Vec<(String, String)> {
     if !installed {
         return Vec::new();
     }
-    Spi::connect(|client| {
-        // Runs as the bootstrap superuser: every operator schema-qualified, whatever the session's
-        // search_path (which the worker also pins when it connects).
-        let rows = client.select(
-            "SELECT name, config OPERATOR(pg_catalog.->>) 'jwks_uri' FROM idp.provider_registry \
-             WHERE config OPERATOR(pg_catalog.?) 'jwks_uri' ORDER BY name",
-            None,
-            &[],
-        )?;
-        let mut out = Vec::new();
-        for row in rows {
-            if let (Some(n), Some(u)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
-                out.push((n, u));
-            }
-        }
-        Ok::<_, pgrx::spi::Error>(out)
-    })
-    .unwrap_or_default()
+    let (registry, _) = crate::registry::current();
+    registry.providers().iter().filter_map(|p| Some((p.name.clone(), p.jwks_uri.clone()?))).collect()
 }
 
 /// `none`, `coordinator` or `worker`: this node's part in a Citus cluster (`none` also where the
@@ -159,7 +144,7 @@ fn pin_search_path() {
 /// Refresh one provider; errors are returned, never raised, so the worker keeps running.
 fn refresh_one(name: &str, url: &str) -> Result<(i32, Option<u64>), String> {
     let (jwks, max_age) = crate::http::fetch_json(url).map_err(|e| e.describe("JWKS", url))?;
-    let n = crate::api::replace_jwks_quietly(name, jwks).map_err(|why| format!("{url}: {why}"))?;
+    let n = crate::store::replace_jwks(name, jwks).map_err(|why| format!("{url}: {why}"))?;
     Ok((n, max_age))
 }
 
@@ -185,6 +170,10 @@ pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
             // SAFETY: re-reads the configuration files, as any process does on SIGHUP.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             due.clear();
+            log!(
+                "pg_idp: JWKS refresher reloaded its settings (refresh every {} s)",
+                crate::gucs::refresh_interval().as_secs()
+            );
         }
         let requested = take_requests();
         // SAFETY: reads shared recovery state.

@@ -7,8 +7,9 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
-use super::providers::{ensure_writable, register, stored_config};
+use super::providers::register;
 use crate::errors::{raise_internal, raise_invalid_argument, raise_unknown_provider};
+use crate::store::{ensure_writable, stored_config};
 
 /// `idp.register_provider(jsonb)` of 0.1.0 and 0.2.0.
 #[pg_extern(volatile, sql = false)]

@@ -4,5 +4,4 @@ mod identity;
 mod legacy;
 mod providers;
 
-pub(crate) use providers::replace_jwks_quietly;
 mod verify;

@@ -1,7 +1,7 @@
 //! Changing the registry. Owner/superuser only (EXECUTE is revoked from PUBLIC). Every change is
 //! seen by this backend at once and by every other backend from its next transaction.
 
-use pg_idp_core::{parse_provider, Provider};
+use pg_idp_core::parse_provider;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
@@ -11,39 +11,7 @@ use crate::errors::{
     raise_unknown_provider,
 };
 use crate::registry;
-
-/// A registry change in a read-only transaction, or on a hot standby, is SQLSTATE 25006 like any
-/// other write (rather than an internal error from assigning a transaction id during recovery).
-pub(crate) fn ensure_writable(what: &std::ffi::CStr) {
-    // SAFETY: raises an ERROR (caught by pg_guard) when the transaction is read-only.
-    unsafe { pg_sys::PreventCommandIfReadOnly(what.as_ptr()) }
-}
-
-fn store(provider: &Provider, config: Value) {
-    let algorithms: Vec<String> = provider.algorithms.iter().map(|a| a.name().to_string()).collect();
-    let key_ids: Vec<String> = provider.key_ids().into_iter().map(str::to_string).collect();
-    let result = Spi::run_with_args(
-        "INSERT INTO idp.provider_registry AS r \
-                (name, issuer, audience, algorithms, key_ids, has_secret, config) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (name) DO UPDATE SET issuer = EXCLUDED.issuer, audience = EXCLUDED.audience, \
-             algorithms = EXCLUDED.algorithms, key_ids = EXCLUDED.key_ids, \
-             has_secret = EXCLUDED.has_secret, config = EXCLUDED.config, updated_at = pg_catalog.now()",
-        &[
-            provider.name.clone().into(),
-            provider.issuer.clone().into(),
-            provider.audience.clone().into(),
-            algorithms.into(),
-            key_ids.into(),
-            provider.has_secret().into(),
-            JsonB(config).into(),
-        ],
-    );
-    if let Err(e) = result {
-        raise_internal(format!("cannot store provider \"{}\": {e}", provider.name));
-    }
-    registry::invalidate();
-}
+use crate::store::{ensure_writable, store, stored_config, try_store};
 
 /// Register (or replace) a provider from its config; returns its name. A config with a
 /// `jwks_uri` and neither `jwks` nor `secret` (each guide's body as written) has its key set
@@ -69,41 +37,11 @@ pub(crate) fn register(mut config: Value, fetch_keys: bool) -> String {
     provider.name
 }
 
-/// A registered provider's stored config (42704 when there is none).
-pub(crate) fn stored_config(provider: &str) -> Option<Value> {
-    let stored = Spi::get_one_with_args::<JsonB>(
-        "SELECT config FROM idp.provider_registry WHERE name OPERATOR(pg_catalog.=) $1",
-        &[provider.into()],
-    );
-    match stored {
-        Ok(Some(c)) => Some(c.0),
-        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => None,
-        Err(e) => raise_internal(format!("cannot read provider \"{provider}\": {e}")),
-    }
-}
-
-/// Validate and store `config`; returns the number of JWKS keys, or why the config (and so the
-/// key set in it) cannot be used, in which case nothing is stored.
-fn try_store(config: Value) -> Result<i32, pg_idp_core::ConfigError> {
-    let parsed = parse_provider(&config)?;
-    let n = parsed.keys.iter().filter(|k| !k.is_provider_secret).count() as i32;
-    store(&parsed, config);
-    Ok(n)
-}
-
 /// Store `config` whose keys were fetched from `source`; an unusable key set is 22023
 /// `invalid_response`, naming it.
 fn store_fetched(config: Value, source: &str) -> i32 {
     try_store(config)
         .unwrap_or_else(|e| raise_invalid_response(format!("{source} cannot be used: {}: {}", e.field, e.message)))
-}
-
-/// Replace a provider's JWKS with one fetched by the background worker; errors are returned
-/// (the worker logs them), so a bad answer never stops the worker. The current keys stay then.
-pub(crate) fn replace_jwks_quietly(provider: &str, jwks: Value) -> Result<i32, String> {
-    let mut config = stored_config(provider).ok_or("the provider is no longer registered")?;
-    config["jwks"] = jwks;
-    try_store(config).map_err(|e| format!("{}: {}", e.field, e.message))
 }
 
 /// Replace a provider's JWKS (key rotation); returns the number of keys now registered.

@@ -43,7 +43,7 @@ SELECT q AS attempt, regress.try(q) AS result FROM (VALUES
   ($$SELECT idp.unregister_provider('clerk')::text$$),
   ($$SELECT idp.refresh_jwks('clerk')::text$$),
   ($$SELECT idp.discover('https://acme.clerk.accounts.dev', 'clerk')::text$$),
-  ($$SELECT idp.registry_changed()::text$$)
+  ($$SELECT idp._invalidate_caches()::text$$)
 ) AS t(q);
 
 -- A hostile search_path changes nothing: pg_idp's own queries are schema-qualified and run as

@@ -92,7 +92,7 @@ SELECT set_config('request.jwt', :'insforge_alice', true) IS NOT NULL AS set, id
 
 -- STABLE, so the planner can use it in index conditions.
 SELECT proname, provolatile FROM pg_proc
-WHERE pronamespace = 'idp'::regnamespace AND prokind = 'f' AND proname NOT IN ('registry_changed')
+WHERE pronamespace = 'idp'::regnamespace AND prokind = 'f' AND proname NOT IN ('_invalidate_caches')
 ORDER BY proname;
 
 -- Settings. idp.max_token_bytes (default 16384, superuser-only) rejects large tokens before

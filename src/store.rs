@@ -1,0 +1,74 @@
+//! Writing the registry: storing a validated provider, reading one stored config, and guarding
+//! against read-only transactions. Used by the SQL functions in `api/` and by the refresh worker.
+
+use pg_idp_core::{parse_provider, Provider};
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::Value;
+
+use crate::errors::raise_internal;
+use crate::registry;
+
+/// A registry change in a read-only transaction, or on a hot standby, is SQLSTATE 25006 like any
+/// other write (rather than an internal error from assigning a transaction id during recovery).
+pub(crate) fn ensure_writable(what: &std::ffi::CStr) {
+    // SAFETY: raises an ERROR (caught by pg_guard) when the transaction is read-only.
+    unsafe { pg_sys::PreventCommandIfReadOnly(what.as_ptr()) }
+}
+
+/// Insert or replace a validated provider with its config.
+pub(crate) fn store(provider: &Provider, config: Value) {
+    let algorithms: Vec<String> = provider.algorithms.iter().map(|a| a.name().to_string()).collect();
+    let key_ids: Vec<String> = provider.key_ids().into_iter().map(str::to_string).collect();
+    let result = Spi::run_with_args(
+        "INSERT INTO idp.provider_registry AS r \
+                (name, issuer, audience, algorithms, key_ids, has_secret, config) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (name) DO UPDATE SET issuer = EXCLUDED.issuer, audience = EXCLUDED.audience, \
+             algorithms = EXCLUDED.algorithms, key_ids = EXCLUDED.key_ids, \
+             has_secret = EXCLUDED.has_secret, config = EXCLUDED.config, updated_at = pg_catalog.now()",
+        &[
+            provider.name.clone().into(),
+            provider.issuer.clone().into(),
+            provider.audience.clone().into(),
+            algorithms.into(),
+            key_ids.into(),
+            provider.has_secret().into(),
+            JsonB(config).into(),
+        ],
+    );
+    if let Err(e) = result {
+        raise_internal(format!("cannot store provider \"{}\": {e}", provider.name));
+    }
+    registry::invalidate();
+}
+
+/// A registered provider's stored config (42704 when there is none).
+pub(crate) fn stored_config(provider: &str) -> Option<Value> {
+    let stored = Spi::get_one_with_args::<JsonB>(
+        "SELECT config FROM idp.provider_registry WHERE name OPERATOR(pg_catalog.=) $1",
+        &[provider.into()],
+    );
+    match stored {
+        Ok(Some(c)) => Some(c.0),
+        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => None,
+        Err(e) => raise_internal(format!("cannot read provider \"{provider}\": {e}")),
+    }
+}
+
+/// Validate and store `config`; returns the number of JWKS keys, or why the config (and so the
+/// key set in it) cannot be used, in which case nothing is stored.
+pub(crate) fn try_store(config: Value) -> Result<i32, pg_idp_core::ConfigError> {
+    let parsed = parse_provider(&config)?;
+    let n = parsed.keys.iter().filter(|k| !k.is_provider_secret).count() as i32;
+    store(&parsed, config);
+    Ok(n)
+}
+
+/// Replace a provider's JWKS with one fetched for it; errors are returned (the refresh worker
+/// logs them, so a bad answer never stops it), and the current keys stay then.
+pub(crate) fn replace_jwks(provider: &str, jwks: Value) -> Result<i32, String> {
+    let mut config = stored_config(provider).ok_or("the provider is no longer registered")?;
+    config["jwks"] = jwks;
+    try_store(config).map_err(|e| format!("{}: {}", e.field, e.message))
+}
