@@ -1,4 +1,6 @@
 -- Row-level security in one call: idp.enable_rls, idp.disable_rls, idp.rls_status.
+-- (Over 400 lines: enable_rls, its partition event triggers and rls_status share the one record
+-- in idp.rls_tables and its helpers; they are read together.)
 --
 -- pg_idp's policies are named pg_idp_select, pg_idp_insert, pg_idp_update and pg_idp_delete, and
 -- each table that has them has a row in idp.rls_tables (the kind, the form, the columns compared,

@@ -6,6 +6,7 @@ use pgrx::prelude::*;
 
 mod api;
 mod datum;
+mod directory;
 mod errors;
 mod gucs;
 mod http;

@@ -18,9 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use std::collections::HashSet;
 
-use pg_idp_core::{
-    parse_provider, DirectoryField, DirectoryKey, DirectoryRecord, Provider, Registry, Revocations, VerifyError,
-};
+use pg_idp_core::{parse_provider, Provider, Registry, Revocations};
 use pgrx::prelude::*;
 
 use crate::errors::raise_internal;
@@ -260,7 +258,8 @@ const DIRECTORY_PROVIDERS: &str = "SELECT p.name FROM idp.provider_registry p \
 /// The providers whose directory has users (its plan kept for the backend's life).
 fn read_directory_providers() -> HashSet<String> {
     let read = Spi::connect(|client| {
-        let rows = with_kept_plan(client, DIRECTORY_PROVIDERS, 0, |plan| client.select(plan, None, &[]))?;
+        let rows =
+            crate::directory::with_kept_plan(client, DIRECTORY_PROVIDERS, 0, |plan| client.select(plan, None, &[]))?;
         let mut out = HashSet::new();
         for row in rows {
             if let Some(p) = row.get::<String>(1)? {
@@ -275,97 +274,24 @@ fn read_directory_providers() -> HashSet<String> {
     })
 }
 
-/// What `provider`'s directory says about the identity known by `key` (`None`: the provider has
-/// no directory). One indexed lookup of the matching users and, for the active ones, their
-/// groups; the caller caches the answer with the identity.
-pub fn directory_record(provider: &str, key: &DirectoryKey) -> Result<Option<DirectoryRecord>, VerifyError> {
-    let (has, owner) = DIRECTORY.with(|d| {
+/// Whether `provider`'s directory has users, and the registry owner whose rights look them up.
+pub(crate) fn directory_of(provider: &str) -> Option<pg_sys::Oid> {
+    DIRECTORY.with(|d| {
         let d = d.borrow();
-        (d.0.contains(provider), d.1)
-    });
-    if !has {
-        return Ok(None);
-    }
-    // Fixed queries, one per matching field; every operator schema-qualified. Each matching
-    // user with its groups, in one statement whose plan is kept for the backend's life.
-    let filter = match key.field {
-        // A database still on 0.2.0's SQL (until ALTER EXTENSION pg_idp UPDATE) has no idp_id
-        // or email_key columns: the same values from what it has.
-        DirectoryField::IdpId if !DIRECTORY_HAS_KEYS.load(Ordering::Relaxed) => {
-            "(u.raw OPERATOR(pg_catalog.->>) 'idp_id')"
-        }
-        DirectoryField::Email if !DIRECTORY_HAS_KEYS.load(Ordering::Relaxed) => "u.email",
-        DirectoryField::Id => "u.id",
-        DirectoryField::IdpId => "u.idp_id",
-        DirectoryField::Email => "u.email_key",
-    };
-    let query = format!(
-        "SELECT u.state OPERATOR(pg_catalog.=) 'active', \
-                ARRAY(SELECT m.group_id FROM idp.directory_memberships m \
-                       LEFT JOIN idp.directory_groups g ON g.provider OPERATOR(pg_catalog.=) m.provider \
-                                                       AND g.id OPERATOR(pg_catalog.=) m.group_id \
-                       WHERE m.provider OPERATOR(pg_catalog.=) u.provider \
-                         AND m.user_id OPERATOR(pg_catalog.=) u.id \
-                         AND m.member AND g.deleted IS NOT TRUE) \
-         FROM idp.directory_users u \
-         WHERE u.provider OPERATOR(pg_catalog.=) $1 AND {filter} OPERATOR(pg_catalog.=) $2"
-    );
-    let read = as_user(owner, || {
-        Spi::connect(|client| {
-            let mut rec = DirectoryRecord::default();
-            let args = [provider.into(), key.value.as_str().into()];
-            let rows = with_kept_plan(client, &query, 2, |plan| client.select(plan, None, &args))?;
-            for row in rows {
-                rec.matches += 1;
-                if row.get::<bool>(1)?.unwrap_or(false) {
-                    rec.active = true;
-                    rec.groups.extend(row.get::<Vec<String>>(2)?.unwrap_or_default());
-                }
-            }
-            rec.groups.sort();
-            rec.groups.dedup();
-            Ok::<_, pgrx::spi::Error>(rec)
-        })
-    });
-    // A directory that cannot be read fails closed: an ERROR, never an unchecked identity.
-    match read {
-        Ok(rec) => Ok(Some(rec)),
-        Err(e) => raise_internal(format!("cannot read the directory of provider \"{provider}\": {e}")),
-    }
+        d.0.contains(provider).then_some(d.1)
+    })
 }
 
-thread_local! {
-    /// Plans of the directory lookups, prepared once per backend (the query text is the key).
-    static PLANS: RefCell<std::collections::HashMap<String, pgrx::spi::OwnedPreparedStatement>> =
-        RefCell::new(std::collections::HashMap::new());
-}
-
-/// Run `f` with this backend's kept plan of `query` (`params` text parameters), preparing it
-/// first.
-fn with_kept_plan<'c, R>(
-    client: &pgrx::spi::SpiClient<'c>,
-    query: &str,
-    params: usize,
-    f: impl FnOnce(&pgrx::spi::OwnedPreparedStatement) -> Result<R, pgrx::spi::Error>,
-) -> Result<R, pgrx::spi::Error> {
-    let missing = PLANS.with(|p| !p.borrow().contains_key(query));
-    if missing {
-        let types = vec![pgrx::PgOid::BuiltIn(pgrx::PgBuiltInOids::TEXTOID); params];
-        let plan = client.prepare(query, &types)?.keep();
-        PLANS.with(|p| p.borrow_mut().insert(query.to_string(), plan));
-    }
-    // Taken out while in use, so that no RefCell borrow is held across the query.
-    let plan = PLANS.with(|p| p.borrow_mut().remove(query)).expect("prepared above");
-    let out = f(&plan);
-    PLANS.with(|p| p.borrow_mut().insert(query.to_string(), plan));
-    out
+/// Whether `idp.directory_users` has the 0.3.0 columns (a database not yet updated has not).
+pub(crate) fn directory_has_keys() -> bool {
+    DIRECTORY_HAS_KEYS.load(Ordering::Relaxed)
 }
 
 /// Run `f` with the current user switched to `owner` and `search_path` pinned to
 /// `pg_catalog, pg_temp` (as a `SECURITY DEFINER ... SET search_path` function would, without
 /// its per-call cost on the hot path, which never gets here): the queries are fixed and
 /// schema-qualified anyway, and the caller's search_path cannot reach them.
-fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
+pub(crate) fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     let mut saved_user = pg_sys::InvalidOid;
     let mut saved_ctx: i32 = 0;
     // SAFETY: plain reads/writes of backend-local state; restored by the guard below, and by

@@ -149,7 +149,7 @@ pub(crate) fn lookup(
         return Ok(h);
     }
     VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let identity = match registry.verify_with_directory(token, opts, &mut registry::directory_record) {
+    let identity = match registry.verify_with_directory(token, opts, &mut crate::directory::directory_record) {
         Ok(id) => Rc::new(id),
         Err(e) => {
             // A kid the provider does not have (yet), or no keys at all yet: ask the worker for an

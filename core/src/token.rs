@@ -1,5 +1,7 @@
 //! Compact JWS parsing (RFC 7515 §7.1): three base64url segments, a JSON-object header and a
 //! JSON-object payload. Nothing here trusts the token: it only splits and decodes it.
+//!
+//! (Over 400 lines with its unit tests, about 120 of them; the parser itself is one job.)
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;

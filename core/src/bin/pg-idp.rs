@@ -1,5 +1,7 @@
 //! `pg-idp`: keys and tokens for pg_idp demos and local development.
 //!
+//! (About 450 lines: one file per command would be five small files of argument parsing.)
+//!
 //!   pg-idp keygen --alg ALG [--kid KID] [--out PREFIX]
 //!   pg-idp mint (--key FILE | --secret TEXT | --secret-base64 B64) [--alg ALG] [--kid KID | --no-kid]
 //!               [--claims JSON] [--exp SECONDS] [--nbf SECONDS] [--iat SECONDS] [--header JSON]
