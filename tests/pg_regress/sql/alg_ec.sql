@@ -1,12 +1,7 @@
 -- EC family: ES256 (P-256) and ES384 (P-384).
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'ec', 'issuer', 'https://families.example.com',

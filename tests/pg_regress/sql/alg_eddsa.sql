@@ -1,12 +1,7 @@
 -- EdDSA family: Ed25519 (OKP keys).
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'ed', 'issuer', 'https://families.example.com', 'jwks', :'fam_eddsa_jwks'::jsonb));

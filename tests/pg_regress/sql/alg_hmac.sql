@@ -1,12 +1,7 @@
 -- HMAC family: HS256, HS384, HS512 with a shared secret (utf8 or base64).
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 -- By default a secret serves every HS algorithm.
 SELECT idp.register_provider(jsonb_build_object(

@@ -1,12 +1,7 @@
 -- RSA family: RS256/384/512 (PKCS#1 v1.5) and PS256/384/512 (PSS) from one JWKS key.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 -- The key's JWK has no "alg", so it serves all six RSA algorithms.
 SELECT idp.register_provider(jsonb_build_object(

@@ -1,13 +1,8 @@
 -- The registry holds secrets: an application role can verify identities but can neither read
 -- nor change them.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',

@@ -3,14 +3,10 @@
 -- Tokens that need a key come from scripts/fixtures (the atk_* tokens and a few older ones);
 -- the rest are built here from fixture pieces, or signed with pgcrypto's hmac() at an HS256
 -- provider so that only the one thing under attack is wrong. No token text is ever printed.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
 DROP SCHEMA IF EXISTS atk CASCADE;
 RESET client_min_messages;
 

@@ -9,14 +9,9 @@
 --   Step 6  row-level security; Auth0 Organizations: tenant-scoped data isolation
 --   Troubleshooting: audience mismatch (401), issuer without its trailing slash, RLS blocking
 --   (403), missing email and missing org_id claims
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 -- Step 3: the guide's registration body as written (YOUR_TENANT = acme), keys fetched from its
 -- jwks_uri (a local server stands in for acme.us.auth0.com). Its audience is the guide's API.

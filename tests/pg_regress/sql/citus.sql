@@ -7,14 +7,10 @@
 --     distributed tables); rls_status and disable_rls work for both forms;
 --   * idp.sync_nodes() copies providers, keys and revocations to the workers, and
 --     idp.node_registry_status() shows any node that differs.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-CREATE EXTENSION IF NOT EXISTS dblink;
 DROP DATABASE IF EXISTS regress_citus_w1;
 DROP DATABASE IF EXISTS regress_citus_w2;
 RESET client_min_messages;

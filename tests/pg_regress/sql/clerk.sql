@@ -8,14 +8,9 @@
 --   Step 6  row-level security, "strict": every user sees only their own rows
 --   Troubleshooting: expired token (401), RLS blocking (403), wrong issuer, missing email,
 --   no token at all (getToken() returns null)
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 -- Step 3: the guide's registration body as written (YOUR_APP = acme): its keys are fetched from
 -- the jwks_uri now (here a local server stands in for acme.clerk.accounts.dev).

@@ -4,15 +4,9 @@
 -- at once (code `deprovisioned`), and idp.groups() gives policies the user's directory groups.
 -- A token is matched to a directory user by a stable id (here a JWT-template claim carrying the
 -- directory user id), never by an email the token merely claims.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'workos', 'issuer', 'https://api.workos.com', 'jwks', :'workos_jwks'::jsonb,

@@ -2,15 +2,9 @@
 -- (and the LRU cache) re-check exp against each statement's start time, so the same
 -- request.jwt that was valid a moment ago is refused once it has expired, and the session's
 -- cache statistics show that the policy's per-row calls verified the token only once.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 -- No leeway, so the token is refused the second its exp passes.
 SELECT idp.register_provider(jsonb_build_object(

@@ -4,14 +4,9 @@
 -- renames and deletes only what they uploaded; the same path uploaded by two users is two
 -- files (unique per uploader); someone else's files are invisible (0 rows), and a file cannot
 -- be uploaded in, or handed over to, someone else's name (42501).
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 -- Clerk (Alice and Bob) and Auth0 (a third user) side by side.
 SELECT idp.register_provider(jsonb_build_object(

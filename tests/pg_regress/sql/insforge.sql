@@ -7,14 +7,9 @@
 --   Step 4  getToken({template: 'insforge'}), requesting_user_id() and a todos table with RLS
 --           (the full todos app is the todos spec; here: which provider verified which token,
 --           the role, and idp.authenticate())
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 -- Steps 1-2: the template's issuer, audience and secret; the role claim defaults to
 -- "authenticated" for a template that does not set it.

@@ -4,14 +4,9 @@
 -- and recall(entity_name), both SECURITY INVOKER SQL functions: a namespace (entity_name)
 -- belongs to the user, so Alice's and Bob's "user_events" are two namespaces that never mix;
 -- an anonymous request cannot remember anything (an error, never a row without an owner).
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 -- Clerk (Alice and Bob) and WorkOS (a third user) side by side.
 SELECT idp.register_provider(jsonb_build_object(

@@ -3,14 +3,9 @@
 -- request.headers, idp.*) and statement start time, reads the registry itself (as the registry
 -- owner, read-only) and verifies the token itself. Here every row is filtered in the workers
 -- (parallel_leader_participation = off), so a worker that answered differently would show.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',

@@ -1,14 +1,9 @@
 -- Partitions are tables of their own: a query on a partition uses the partition's policies, not
 -- its parent's. idp.enable_rls on a partitioned table protects every partition, including those
 -- created or attached later (an event trigger), and rls_status names any partition left open.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev', 'jwks', :'clerk_jwks'::jsonb));
 

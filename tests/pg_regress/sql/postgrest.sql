@@ -7,14 +7,9 @@
 --   * a forged request.jwt.claims (what Supabase-style setups trust) changes nothing
 --   * a tampered bearer token is an error (28000); malformed request.headers is 22023
 --   * the identity ends with the transaction
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 SELECT idp.register_provider(cfg) AS registered FROM (VALUES
   ('{"provider": "clerk", "issuer": "https://acme.clerk.accounts.dev",

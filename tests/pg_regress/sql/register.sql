@@ -1,12 +1,7 @@
 -- Registering providers: the body of the guides' POST /api/v1/auth/providers, as SQL.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 -- Clerk, exactly as the guide registers it, with the JWKS inline.
 SELECT idp.register_provider('{

@@ -2,14 +2,9 @@
 -- (Clerk and WorkOS tokens carry the session id in `sid`). Revoked tokens fail with the code
 -- `revoked`, including tokens this backend has already verified and cached, and revocations
 -- made by another session are seen from the next transaction.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',

@@ -3,13 +3,10 @@
 --   * idempotence; another kind replaces pg_idp's policies and leaves the owner's own alone
 --   * FORCE; disable_rls and the RLS state it leaves; text, varchar, domain and uuid columns
 --   * refused calls (22023, 42710, 42501) change nothing; rls_status follows column renames
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
 DROP EXTENSION IF EXISTS pgcrypto;
 CREATE EXTENSION pgcrypto;
 RESET client_min_messages;

@@ -1,13 +1,8 @@
 -- Key rotation with idp.set_jwks: the new key is accepted and the retired one refused, in the
 -- same backend, from the next transaction.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'rotating', 'issuer', 'https://rotating.example.com', 'jwks', :'rot1_jwks'::jsonb));

@@ -3,15 +3,9 @@
 -- schema-qualified, OPERATOR(pg_catalog.=) and all, and run under a pinned search_path. Here
 -- every entry point runs with a search_path that puts lookalike operators first, as the
 -- superuser and as an application role; any of them that ran would raise.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 CREATE SCHEMA evil;
 CREATE FUNCTION evil.hijack_text(text, text) RETURNS boolean LANGUAGE plpgsql AS

@@ -8,14 +8,9 @@
 --   Step 5  use the session JWT: request.jwt, the identity functions, the session claim
 --   Step 6  row-level security: each user gets an isolated memory namespace
 --   Troubleshooting: a session JWT of another project (wrong project id), no email
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 -- Step 3: the guide's registration body as written (YOUR_STYTCH_PROJECT_ID =
 -- project-test-6e3f1a2b), keys fetched from its jwks_uri (a local server stands in for stytch.com).

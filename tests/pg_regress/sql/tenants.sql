@@ -6,14 +6,9 @@
 --   tenant_read_owner_write  read the organization's rows; insert, update, delete only one's own
 -- A user who switches organization (a new token, same sub, another org_id) sees only the other
 -- organization's rows; a token without org_id sees nothing and cannot insert.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 SELECT idp.register_provider(cfg) AS registered FROM (VALUES
   ('{"provider": "auth0", "issuer": "https://acme.us.auth0.com/", "audience": "https://api.example.com",

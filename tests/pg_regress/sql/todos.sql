@@ -1,14 +1,9 @@
 -- The InsForge + Clerk guide's todos app: users only see, change and delete their own todos.
 -- Clerk issues RS256 session tokens and, through the "insforge" JWT template, HS256 tokens
 -- signed with your secret; both carry the Clerk user id in `sub`.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',

@@ -2,14 +2,9 @@
 -- idp.authenticate(), and COMMIT or ROLLBACK ends it; savepoints restore the token they saw.
 -- A session-level SET request.jwt outlives the transaction: behind a transaction-pooling
 -- connection pooler the next client of the connection would inherit it, so never do it.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',

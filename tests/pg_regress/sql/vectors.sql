@@ -5,14 +5,9 @@
 -- ORDER BY ... LIMIT. Bob's vectors are deliberately nearer to Alice's query than her own: a
 -- search that ranked first and filtered after (or not at all) would show them, or return fewer
 -- than k rows. No pgvector: the embedding is a real[] and the distance a SQL function.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 -- Clerk (Alice and Bob) and Stytch (a third user, with no documents) side by side.
 SELECT idp.register_provider(jsonb_build_object(

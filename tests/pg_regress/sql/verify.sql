@@ -1,12 +1,7 @@
 -- idp.verify_jwt() and idp.requesting_user_id() on good and bad tokens.
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 -- A Clerk app (RS256 session tokens, JWKS), its InsForge-style JWT template (HS256 with a
 -- shared secret, audience insforge-api, same issuer), and an RS256-only provider "acme".

@@ -8,14 +8,9 @@
 --   Step 5  use the token: request.jwt, the identity functions, sid and permissions
 --   Step 6  row-level security: multi-tenant isolation on org_id, role and permissions
 --   Troubleshooting: RLS blocking access or org mismatch (403), a member without a role
-\set ECHO none
 \getenv fixtures PG_IDP_FIXTURES
-\i :fixtures
-\set ECHO all
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS pg_idp CASCADE;
-CREATE EXTENSION pg_idp;
-RESET client_min_messages;
+\getenv specs PG_IDP_SPECS
+\i :specs/preamble.sql
 
 -- Step 3: the guide's registration body as written (YOUR_WORKOS_CLIENT_ID =
 -- client_01HQSXWORKOS), keys fetched from its jwks_uri (a local server stands in for
