@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# The refresh worker (pg_idp preloaded): rotations, keys for a provider registered without them,
+# early refresh on an unknown kid, and a hostile search_path in its database.
+# Sourced by scripts/integration, which defines check, q, fixture and starts the primary with its
+# `app` database; run only some suites with INTEGRATION_SUITES="pgbouncer standby" (worker needs jwks).
+say "background worker (shared_preload_libraries): refresh on its own, and early on an unknown kid"
+for k in 1 2 3; do "$PG_IDP" keygen --alg RS256 --kid "auto-$k" --out "$WORK/auto$k" >/dev/null 2>&1; done
+cp "$WORK/auto1.jwks.json" "$WWW/auto.json"
+# The review's attack on 0.2.0: the worker runs as the bootstrap superuser in idp.worker_database,
+# whose owner may set its search_path. An operator ?(jsonb, text) first on that path, and an
+# ambiguous ?(jsonb, jsonb) in public (which any role with CREATE there can add), must neither run
+# nor stop the refresh.
+q -d app -f - <<'SQL' >/dev/null || FAILED=$((FAILED + 1))
+CREATE TABLE public.worker_hijacks (who text, backend text, at timestamptz DEFAULT clock_timestamp());
+GRANT INSERT ON public.worker_hijacks TO PUBLIC;
+CREATE SCHEMA evil;
+CREATE FUNCTION evil.exists_hijack(jsonb, text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.worker_hijacks (who, backend)
+    SELECT current_user, backend_type FROM pg_catalog.pg_stat_activity WHERE pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid();
+    RETURN $1 OPERATOR(pg_catalog.?) $2;
+END $$;
+CREATE OPERATOR evil.? (LEFTARG = jsonb, RIGHTARG = text, FUNCTION = evil.exists_hijack);
+CREATE FUNCTION evil.arrow_hijack(jsonb, text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.worker_hijacks (who, backend)
+    SELECT current_user, backend_type FROM pg_catalog.pg_stat_activity WHERE pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid();
+    RETURN $1 OPERATOR(pg_catalog.->>) $2;
+END $$;
+CREATE OPERATOR evil.->> (LEFTARG = jsonb, RIGHTARG = text, FUNCTION = evil.arrow_hijack);
+CREATE FUNCTION public.exists_jsonb(jsonb, jsonb) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+CREATE OPERATOR public.? (LEFTARG = jsonb, RIGHTARG = jsonb, FUNCTION = public.exists_jsonb);
+ALTER DATABASE app SET search_path = evil, pg_catalog, public;
+SQL
+as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$CLUSTER_DIR/server.log" -w -t 60 -m fast restart -o "-c listen_addresses='' -c unix_socket_directories='$CLUSTER_DIR' -p $PGPORT \
+    -c shared_preload_libraries=pg_idp -c idp.worker_database=app -c idp.refresh_interval=2" >/dev/null
+q -d app -c "SELECT idp.register_provider(jsonb_build_object('provider', 'auto', 'issuer', 'https://auto.example.com',
+    'jwks_uri', '$PLAIN/auto.json', 'jwks', pg_read_file('$WORK/auto1.jwks.json')::jsonb))" >/dev/null
+TA2=$("$PG_IDP" mint --key "$WORK/auto2.key.json" --claims '{"iss":"https://auto.example.com","sub":"user_auto"}')
+TA3=$("$PG_IDP" mint --key "$WORK/auto3.key.json" --claims '{"iss":"https://auto.example.com","sub":"user_auto"}')
+cp "$WORK/auto2.jwks.json" "$WWW/auto.json"
+poll_valid() { # token seconds
+    local v=""
+    for _ in $(seq 1 $(($2 * 5))); do
+        v="$(q -d app -c "SELECT idp.verify_jwt('$1')->>'valid'")"
+        [ "$v" = true ] && break
+        sleep 0.2
+    done
+    echo "$v"
+}
+check "worker: a key rotation at the provider is picked up with no SQL call" "true" "$(poll_valid "$TA2" 20)"
+# A provider registered without keys (fetch_keys => false, as a database that cannot reach the
+# provider at setup time does): its tokens fail no_keys until the worker has fetched them.
+cp "$WORK/auto2.jwks.json" "$WWW/later.json"
+q -d app -c "SELECT idp.register_provider(jsonb_build_object('provider', 'later', 'issuer', 'https://later.example.com',
+    'jwks_uri', '$PLAIN/later.json'), fetch_keys => false)" >/dev/null
+TL=$("$PG_IDP" mint --key "$WORK/auto2.key.json" --claims '{"iss":"https://later.example.com","sub":"user_later"}')
+check "worker: a provider registered without keys gets them with no SQL call" "true" "$(poll_valid "$TL" 20)"
+q -d app -c "ALTER SYSTEM SET idp.refresh_interval = '1h'" -c "SELECT pg_reload_conf()" >/dev/null
+# The worker logs each reload of its settings: wait for that line, not for a fixed time.
+for _ in $(seq 1 100); do grep -q 'JWKS refresher reloaded its settings (refresh every 3600 s)' "$CLUSTER_DIR/server.log" && break; sleep 0.1; done
+cp "$WORK/auto3.jwks.json" "$WWW/auto.json"
+first="$(q -d app -c "SELECT idp.verify_jwt('$TA3')->>'error'")"
+check "worker: an unknown kid fails at once, and an early refresh lets it in" "unknown_key true" "$first $(poll_valid "$TA3" 10)"
+check "worker: refreshes are logged with the provider and key count" "yes" \
+    "$(grep -q 'refreshed JWKS of provider "auto": 1 keys (early: unknown kid)' "$CLUSTER_DIR/server.log" && echo yes || echo no)"
+q -d app -c "ALTER SYSTEM RESET idp.refresh_interval" -c "SELECT pg_reload_conf()" >/dev/null
+# (This script's own psql sessions use ->> under that path too: the operators do work, and run
+# there, as the control shows; only the worker must never run them.)
+check "worker: a hostile search_path in its database ran none of its operators in the worker" "0 yes" \
+    "$(q -d app -c "SELECT count(*) FILTER (WHERE backend = 'pg_idp') || ' ' || CASE WHEN count(*) FILTER (WHERE backend = 'client backend') > 0 THEN 'yes' ELSE 'no' END FROM public.worker_hijacks")"
+check "worker: ... and did not stop it (no ambiguous operator, started once, never exited)" "0 1 0" \
+    "$(grep -c 'operator is not unique' "$CLUSTER_DIR/server.log") $(grep -c 'JWKS refresher started' "$CLUSTER_DIR/server.log") $(grep -c 'pg_idp JWKS refresher.*exited' "$CLUSTER_DIR/server.log")"
+q -d app -c "ALTER DATABASE app RESET search_path" >/dev/null
