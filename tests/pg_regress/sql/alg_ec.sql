@@ -1,5 +1,4 @@
 -- EC family: ES256 (P-256) and ES384 (P-384).
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

@@ -1,5 +1,4 @@
 -- EdDSA family: Ed25519 (OKP keys).
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

@@ -1,5 +1,4 @@
 -- HMAC family: HS256, HS384, HS512 with a shared secret (utf8 or base64).
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

@@ -1,5 +1,4 @@
 -- RSA family: RS256/384/512 (PKCS#1 v1.5) and PS256/384/512 (PSS) from one JWKS key.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

@@ -1,6 +1,5 @@
 -- The registry holds secrets: an application role can verify identities but can neither read
 -- nor change them.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

@@ -3,7 +3,6 @@
 -- Tokens that need a key come from scripts/fixtures (the atk_* tokens and a few older ones);
 -- the rest are built here from fixture pieces, or signed with pgcrypto's hmac() at an HS256
 -- provider so that only the one thing under attack is wrong. No token text is ever printed.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 SET client_min_messages = warning;
@@ -13,13 +12,8 @@ RESET client_min_messages;
 -- Providers: Clerk (RS256 JWKS) and its HS256 JWT template at the same issuer; "acme", RS256
 -- only with Clerk's key; Auth0 (issuer ends with "/"); an ES256-only provider; and "attack_hs",
 -- HS256 with an audience, whose tokens the SQL below signs.
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
-  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
-  'jwks', :'clerk_jwks'::jsonb));
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'insforge', 'issuer', 'https://acme.clerk.accounts.dev', 'audience', 'insforge-api',
-  'secret', :'insforge_secret'));
+\i :specs/clerk.sql
+\i :specs/insforge.sql
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'acme', 'issuer', 'https://login.acme.test', 'jwks', :'clerk_jwks'::jsonb));
 SELECT idp.register_provider(jsonb_build_object(

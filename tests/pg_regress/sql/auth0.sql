@@ -9,7 +9,6 @@
 --   Step 6  row-level security; Auth0 Organizations: tenant-scoped data isolation
 --   Troubleshooting: audience mismatch (401), issuer without its trailing slash, RLS blocking
 --   (403), missing email and missing org_id claims
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

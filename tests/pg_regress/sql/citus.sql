@@ -7,7 +7,6 @@
 --     distributed tables); rls_status and disable_rls work for both forms;
 --   * idp.sync_nodes() copies providers, keys and revocations to the workers, and
 --     idp.node_registry_status() shows any node that differs.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 SET client_min_messages = warning;

@@ -8,7 +8,6 @@
 --   Step 6  row-level security, "strict": every user sees only their own rows
 --   Troubleshooting: expired token (401), RLS blocking (403), wrong issuer, missing email,
 --   no token at all (getToken() returns null)
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

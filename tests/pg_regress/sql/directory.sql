@@ -4,7 +4,6 @@
 -- at once (code `deprovisioned`), and idp.groups() gives policies the user's directory groups.
 -- A token is matched to a directory user by a stable id (here a JWT-template claim carrying the
 -- directory user id), never by an email the token merely claims.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

@@ -2,7 +2,6 @@
 -- (and the LRU cache) re-check exp against each statement's start time, so the same
 -- request.jwt that was valid a moment ago is refused once it has expired, and the session's
 -- cache statistics show that the policy's per-row calls verified the token only once.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

@@ -4,15 +4,11 @@
 -- renames and deletes only what they uploaded; the same path uploaded by two users is two
 -- files (unique per uploader); someone else's files are invisible (0 rows), and a file cannot
 -- be uploaded in, or handed over to, someone else's name (42501).
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 
 -- Clerk (Alice and Bob) and Auth0 (a third user) side by side.
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
-  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
-  'jwks', :'clerk_jwks'::jsonb));
+\i :specs/clerk.sql
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'auth0', 'issuer', 'https://acme.us.auth0.com/', 'audience', 'https://api.example.com',
   'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email', 'tenant', 'org_id'),

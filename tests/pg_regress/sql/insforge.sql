@@ -7,7 +7,6 @@
 --   Step 4  getToken({template: 'insforge'}), requesting_user_id() and a todos table with RLS
 --           (the full todos app is the todos spec; here: which provider verified which token,
 --           the role, and idp.authenticate())
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

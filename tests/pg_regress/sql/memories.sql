@@ -4,15 +4,11 @@
 -- and recall(entity_name), both SECURITY INVOKER SQL functions: a namespace (entity_name)
 -- belongs to the user, so Alice's and Bob's "user_events" are two namespaces that never mix;
 -- an anonymous request cannot remember anything (an error, never a row without an owner).
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 
 -- Clerk (Alice and Bob) and WorkOS (a third user) side by side.
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
-  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
-  'jwks', :'clerk_jwks'::jsonb));
+\i :specs/clerk.sql
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'workos', 'issuer', 'https://api.workos.com',
   'claim_mapping', jsonb_build_object('user_id', 'sub', 'tenant', 'org_id', 'role', 'role'),

@@ -3,17 +3,11 @@
 -- request.headers, idp.*) and statement start time, reads the registry itself (as the registry
 -- owner, read-only) and verifies the token itself. Here every row is filtered in the workers
 -- (parallel_leader_participation = off), so a worker that answered differently would show.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
-  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
-  'jwks', :'clerk_jwks'::jsonb));
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'insforge', 'issuer', 'https://acme.clerk.accounts.dev', 'audience', 'insforge-api',
-  'secret', :'insforge_secret'));
+\i :specs/clerk.sql
+\i :specs/insforge.sql
 
 -- Which functions may run in a worker: s(afe) for the identity functions and verify_jwt;
 -- u(nsafe) for authenticate (it sets request.jwt) and the registry changes.

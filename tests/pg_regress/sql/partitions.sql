@@ -1,7 +1,6 @@
 -- Partitions are tables of their own: a query on a partition uses the partition's policies, not
 -- its parent's. idp.enable_rls on a partitioned table protects every partition, including those
 -- created or attached later (an event trigger), and rls_status names any partition left open.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 SELECT idp.register_provider(jsonb_build_object(

@@ -7,7 +7,6 @@
 --   * a forged request.jwt.claims (what Supabase-style setups trust) changes nothing
 --   * a tampered bearer token is an error (28000); malformed request.headers is 22023
 --   * the identity ends with the transaction
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

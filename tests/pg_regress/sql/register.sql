@@ -1,5 +1,4 @@
 -- Registering providers: the body of the guides' POST /api/v1/auth/providers, as SQL.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

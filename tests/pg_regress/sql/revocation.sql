@@ -2,21 +2,15 @@
 -- (Clerk and WorkOS tokens carry the session id in `sid`). Revoked tokens fail with the code
 -- `revoked`, including tokens this backend has already verified and cached, and revocations
 -- made by another session are seen from the next transaction.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
-  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
-  'jwks', :'clerk_jwks'::jsonb));
+\i :specs/clerk.sql
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'workos', 'issuer', 'https://api.workos.com', 'jwks', :'workos_jwks'::jsonb,
   'claim_mapping', jsonb_build_object('user_id', 'sub', 'tenant', 'org_id')));
 -- The Clerk JWT template (HS256, same issuer): another entry for the same people.
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'insforge', 'issuer', 'https://acme.clerk.accounts.dev', 'audience', 'insforge-api',
-  'secret', :'insforge_secret'));
+\i :specs/insforge.sql
 
 -- Warm this backend's cache with Alice's and Bob's tokens.
 SELECT regress.as_request(:'clerk_alice') AS alice, regress.as_request(:'clerk_bob') AS bob;

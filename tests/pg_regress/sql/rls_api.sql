@@ -3,7 +3,6 @@
 --   * idempotence; another kind replaces pg_idp's policies and leaves the owner's own alone
 --   * FORCE; disable_rls and the RLS state it leaves; text, varchar, domain and uuid columns
 --   * refused calls (22023, 42710, 42501) change nothing; rls_status follows column renames
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 SET client_min_messages = warning;
@@ -11,10 +10,7 @@ DROP EXTENSION IF EXISTS pgcrypto;
 CREATE EXTENSION pgcrypto;
 RESET client_min_messages;
 
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
-  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
-  'jwks', :'clerk_jwks'::jsonb));
+\i :specs/clerk.sql
 -- An HS256 issuer whose user ids are uuids (tokens minted below with pgcrypto).
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'uuid-app', 'issuer', 'https://uuid.example.com', 'secret', :'fam_hs_secret'));

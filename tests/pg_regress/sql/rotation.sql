@@ -1,6 +1,5 @@
 -- Key rotation with idp.set_jwks: the new key is accepted and the retired one refused, in the
 -- same backend, from the next transaction.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

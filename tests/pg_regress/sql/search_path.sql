@@ -3,7 +3,6 @@
 -- schema-qualified, OPERATOR(pg_catalog.=) and all, and run under a pinned search_path. Here
 -- every entry point runs with a search_path that puts lookalike operators first, as the
 -- superuser and as an application role; any of them that ran would raise.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

@@ -8,7 +8,6 @@
 --   Step 5  use the session JWT: request.jwt, the identity functions, the session claim
 --   Step 6  row-level security: each user gets an isolated memory namespace
 --   Troubleshooting: a session JWT of another project (wrong project id), no email
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

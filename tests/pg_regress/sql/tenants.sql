@@ -6,7 +6,6 @@
 --   tenant_read_owner_write  read the organization's rows; insert, update, delete only one's own
 -- A user who switches organization (a new token, same sub, another org_id) sees only the other
 -- organization's rows; a token without org_id sees nothing and cannot insert.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 

@@ -1,17 +1,11 @@
 -- The InsForge + Clerk guide's todos app: users only see, change and delete their own todos.
 -- Clerk issues RS256 session tokens and, through the "insforge" JWT template, HS256 tokens
 -- signed with your secret; both carry the Clerk user id in `sub`.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
-  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
-  'jwks', :'clerk_jwks'::jsonb));
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'insforge', 'issuer', 'https://acme.clerk.accounts.dev', 'audience', 'insforge-api',
-  'secret', :'insforge_secret'));
+\i :specs/clerk.sql
+\i :specs/insforge.sql
 
 -- The schema, with the guide's requesting_user_id() now verified by the database itself.
 CREATE TABLE todos (

@@ -2,17 +2,11 @@
 -- idp.authenticate(), and COMMIT or ROLLBACK ends it; savepoints restore the token they saw.
 -- A session-level SET request.jwt outlives the transaction: behind a transaction-pooling
 -- connection pooler the next client of the connection would inherit it, so never do it.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
-  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
-  'jwks', :'clerk_jwks'::jsonb));
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'insforge', 'issuer', 'https://acme.clerk.accounts.dev', 'audience', 'insforge-api',
-  'secret', :'insforge_secret'));
+\i :specs/clerk.sql
+\i :specs/insforge.sql
 
 CREATE TABLE inbox (id int PRIMARY KEY, user_id text NOT NULL, subject text NOT NULL);
 INSERT INTO inbox VALUES (1, 'user_2alice', 'for alice'), (2, 'user_2bob', 'for bob');

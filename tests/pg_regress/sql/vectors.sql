@@ -5,15 +5,11 @@
 -- ORDER BY ... LIMIT. Bob's vectors are deliberately nearer to Alice's query than her own: a
 -- search that ranked first and filtered after (or not at all) would show them, or return fewer
 -- than k rows. No pgvector: the embedding is a real[] and the distance a SQL function.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 
 -- Clerk (Alice and Bob) and Stytch (a third user, with no documents) side by side.
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
-  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
-  'jwks', :'clerk_jwks'::jsonb));
+\i :specs/clerk.sql
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'stytch', 'issuer', 'stytch.com/project-test-6e3f1a2b',
   'audience', 'project-test-6e3f1a2b',

@@ -1,17 +1,11 @@
 -- idp.verify_jwt() and idp.requesting_user_id() on good and bad tokens.
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 
 -- A Clerk app (RS256 session tokens, JWKS), its InsForge-style JWT template (HS256 with a
 -- shared secret, audience insforge-api, same issuer), and an RS256-only provider "acme".
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
-  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
-  'jwks', :'clerk_jwks'::jsonb));
-SELECT idp.register_provider(jsonb_build_object(
-  'provider', 'insforge', 'issuer', 'https://acme.clerk.accounts.dev', 'audience', 'insforge-api',
-  'secret', :'insforge_secret'));
+\i :specs/clerk.sql
+\i :specs/insforge.sql
 SELECT idp.register_provider(jsonb_build_object(
   'provider', 'acme', 'issuer', 'https://login.acme.test', 'jwks', :'clerk_jwks'::jsonb));
 -- A provider whose clocks drift: 15 minutes of leeway on exp and nbf.

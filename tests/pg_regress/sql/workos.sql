@@ -8,7 +8,6 @@
 --   Step 5  use the token: request.jwt, the identity functions, sid and permissions
 --   Step 6  row-level security: multi-tenant isolation on org_id, role and permissions
 --   Troubleshooting: RLS blocking access or org mismatch (403), a member without a role
-\getenv fixtures PG_IDP_FIXTURES
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 
