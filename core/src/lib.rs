@@ -6,19 +6,25 @@
 //! let registry = Registry::new(vec![parse_provider(&config_json)?]);
 //! let identity = registry.verify(token, &VerifyOptions::now())?;
 //! ```
+//!
+//! The surface is small on purpose: the types the extension and the CLI use are re-exported
+//! here; the public modules are the few helpers they call by path (`claims::ClaimPath`,
+//! `token::check_size`, `postgrest::bearer_token`, `webhook::verify_webhook_signature`,
+//! `directory::email_key`, `b64`, and `sign` behind its feature). Keys, validation and the
+//! config's parts are private to the crate.
 
-pub mod alg;
+mod alg;
 pub mod b64;
 pub mod claims;
-pub mod config;
+mod config;
 pub mod directory;
-pub mod error;
+mod error;
 pub mod identity;
-pub mod jwk;
-pub mod options;
+mod jwk;
+mod options;
 pub mod postgrest;
-pub mod registry;
-pub mod revocation;
+mod registry;
+mod revocation;
 #[cfg(feature = "sign")]
 pub mod sign;
 pub mod token;
