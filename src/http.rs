@@ -122,12 +122,14 @@ pub fn fetch(url: &str, timeout: Duration, ca_file: Option<&str>, proxy: Option<
         tls = tls.root_certs(root_certs(ca_file)?);
     }
     // Only the configured proxy, never one from the server's environment.
-    let proxy = match proxy {
-        None => None,
-        Some(p) => {
-            Some(ureq::Proxy::new(p).map_err(|e| FetchError::Failed(format!("cannot use idp.http_proxy ({e})")))?)
-        }
-    };
+    let proxy =
+        match proxy {
+            None => None,
+            // Not echoed: a proxy URL may carry credentials.
+            Some(p) => Some(ureq::Proxy::new(p).map_err(|_| {
+                FetchError::Failed("cannot use idp.http_proxy: it is not an http://host:port URL".into())
+            })?),
+        };
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .proxy(proxy)
         .timeout_global(Some(timeout))

@@ -75,6 +75,8 @@ SELECT * FROM dblink(format(:'conninfo', 'regress_citus_w1'), 'SELECT string_agg
 INSERT INTO pg_catalog.pg_dist_node VALUES (3, 'regress_citus_missing', 5432, 'primary');
 SELECT node, in_sync, error IS NOT NULL AS has_error FROM idp.node_registry_status();
 DELETE FROM pg_catalog.pg_dist_node WHERE nodeid = 3;
+-- What a worker loads must be a snapshot: anything else changes nothing there.
+SELECT regress.try($$SELECT idp._load_registry_snapshot('{"providers": "all of them"}')$$) AS not_a_snapshot;
 -- Only the extension owner syncs.
 CREATE ROLE regress_citus_app NOLOGIN;
 GRANT USAGE ON SCHEMA idp TO regress_citus_app;
@@ -93,6 +95,14 @@ SELECT idp.enable_rls('utodos', user_column => 'owner');
 SELECT pg_get_expr(polqual, polrelid) AS uuid_per_row FROM pg_policy WHERE polrelid = 'utodos'::regclass AND polname = 'pg_idp_select';
 SELECT idp.enable_rls('todos', tenant_column => 'org_id', policy => 'owner_in_tenant', form => 'subselect') IS NOT NULL AS subselect_asked;
 SELECT regress.try($$SELECT idp.enable_rls('todos', form => 'nested')::text$$) AS bad_form;
+-- Citus's catalog of distributed tables, simulated: the sub-select form is refused there, and
+-- the refusal changes nothing.
+SET allow_system_table_mods = on;
+CREATE TABLE pg_catalog.pg_dist_partition (logicalrelid regclass);
+RESET allow_system_table_mods;
+INSERT INTO pg_catalog.pg_dist_partition VALUES ('todos');
+SELECT regress.try($$SELECT idp.enable_rls('todos', form => 'subselect')::text$$) AS subselect_on_distributed;
+SELECT form FROM idp.rls_tables WHERE tbl = 'todos'::regclass;
 -- Every kind in the per-row form: what each writes.
 CREATE FUNCTION per_row_policies(kind text) RETURNS TABLE (polname name, using_expr text, check_expr text)
 LANGUAGE plpgsql AS $$
@@ -126,7 +136,7 @@ DROP TABLE todos, utodos, notes;
 DROP FUNCTION per_row_policies(text);
 DROP FUNCTION pg_catalog.run_command_on_workers(text, boolean);
 SET allow_system_table_mods = on;
-DROP TABLE pg_catalog.pg_dist_node;
+DROP TABLE pg_catalog.pg_dist_node, pg_catalog.pg_dist_partition;
 RESET allow_system_table_mods;
 DROP OWNED BY regress_citus_app;
 DROP ROLE regress_citus_app;

@@ -52,6 +52,12 @@ SELECT idp.verify_jwt(:'clerk_alice') AS before_keys;
 SELECT regress.as_request(:'clerk_alice') AS request_before_keys;
 SELECT idp.refresh_jwks('clerk') AS keys_loaded;
 SELECT regress.as_request(:'clerk_alice') AS request_after_keys;
+-- A proxy setting that is not a proxy URL fails the fetch with a code, never naming the setting's
+-- value (it may carry credentials); the keys stay.
+SET idp.http_proxy = 'ftp://user:hunter2@nowhere';
+SELECT regress.try($$SELECT idp.refresh_jwks('clerk')::text$$) AS bad_proxy;
+RESET idp.http_proxy;
+SELECT regress.as_request(:'clerk_alice') AS keys_kept;
 
 -- The other four guides' providers, side by side (InsForge shares Clerk's issuer).
 \set self clerk
