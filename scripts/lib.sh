@@ -187,3 +187,18 @@ free_port() {
     done
     echo 54329
 }
+
+# A CA made for this run, and a server certificate it signs for the names in SAN (an openssl
+# subjectAltName list, e.g. "IP:127.0.0.1,DNS:localhost"): DIR/ca.pem, DIR/server.pem and
+# DIR/server.key, readable by the server (which trusts the CA only through idp.tls_ca_file).
+make_test_tls() { # DIR SAN
+    mkdir -p "$1"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1/ca.key" -out "$1/ca.pem" -days 2 \
+        -subj "/CN=pg_idp test CA" >/dev/null 2>&1 || return 1
+    openssl req -newkey rsa:2048 -nodes -keyout "$1/server.key" -out "$1/server.csr" -subj "/CN=pg_idp test server" \
+        >/dev/null 2>&1 || return 1
+    printf 'subjectAltName=%s\n' "$2" >"$1/san.ext"
+    openssl x509 -req -in "$1/server.csr" -CA "$1/ca.pem" -CAkey "$1/ca.key" -CAcreateserial \
+        -out "$1/server.pem" -days 2 -extfile "$1/san.ext" >/dev/null 2>&1 || return 1
+    chmod 755 "$1"; chmod 644 "$1"/*
+}

@@ -7,7 +7,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
-use super::providers::register;
+use super::providers::{register, webhook_signed_at};
 use crate::errors::{raise_internal, raise_invalid_argument, raise_unknown_provider};
 use crate::store::{ensure_writable, stored_config};
 
@@ -26,11 +26,7 @@ fn apply_directory_event(provider: &str, body: &str, signature: &str) -> String 
     let Some(secret) = config.get("webhook_secret").and_then(Value::as_str) else {
         raise_invalid_argument(format!("provider \"{}\" has no webhook_secret", provider.escape_default()))
     };
-    let now_ms =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    if let Err(why) = pg_idp_core::webhook::verify_webhook_signature(signature, body, secret.as_bytes(), now_ms) {
-        crate::errors::raise_webhook(&why);
-    }
+    webhook_signed_at(secret, body, signature);
     let event: Value = serde_json::from_str(body)
         .unwrap_or_else(|_| raise_invalid_argument("directory event body is not JSON".into()));
     let outcome = Spi::get_one_with_args::<String>(

@@ -24,17 +24,22 @@ fn register_provider_fetch(config: JsonB, fetch_keys: default!(bool, true)) -> S
 }
 
 /// `register_provider`, for the SQL entry points of every version.
-pub(crate) fn register(mut config: Value, fetch_keys: bool) -> String {
+pub(crate) fn register(config: Value, fetch_keys: bool) -> String {
     ensure_writable(c"idp.register_provider()");
     let provider = parse_provider(&config).unwrap_or_else(|e| raise_invalid_config(&e));
     if provider.keys.is_empty() && fetch_keys {
-        let url = provider.jwks_uri.clone().unwrap_or_default();
-        config["jwks"] = fetch_json("JWKS", &url);
-        store_fetched(config, &format!("JWKS at {url}"));
+        store_with_keys_from(config, provider.jwks_uri.as_deref().unwrap_or_default());
     } else {
         store(&provider, config);
     }
     provider.name
+}
+
+/// Fetch the key set at `url` into `config` and store it, all or nothing (`refresh_jwks`'s
+/// rules); returns the number of keys.
+fn store_with_keys_from(mut config: Value, url: &str) -> i32 {
+    config["jwks"] = fetch_json("JWKS", url);
+    store_fetched(config, &format!("JWKS at {url}"))
 }
 
 /// Store `config` whose keys were fetched from `source`; an unusable key set is 22023
@@ -64,7 +69,7 @@ fn fetch_json(what: &str, url: &str) -> Value {
 #[pg_extern(volatile)]
 fn refresh_jwks(provider: &str) -> i32 {
     ensure_writable(c"idp.refresh_jwks()");
-    let mut config = stored_config(provider).unwrap_or_else(|| raise_unknown_provider(provider));
+    let config = stored_config(provider).unwrap_or_else(|| raise_unknown_provider(provider));
     let url = match config.get("jwks_uri").and_then(Value::as_str) {
         Some(u) => u.to_string(),
         None => raise_invalid_argument(format!(
@@ -72,9 +77,7 @@ fn refresh_jwks(provider: &str) -> i32 {
             provider.escape_default()
         )),
     };
-    let jwks = fetch_json("JWKS", &url);
-    config["jwks"] = jwks;
-    store_fetched(config, &format!("JWKS at {url}"))
+    store_with_keys_from(config, &url)
 }
 
 /// OpenID Connect discovery: read `<issuer>/.well-known/openid-configuration`, check that it
@@ -104,7 +107,6 @@ fn discover(issuer: &str, provider: &str, extra: default!(JsonB, "'{}'")) -> i32
     if let Err(e) = crate::http::check_url(&jwks_uri) {
         raise_fetch("JWKS", &jwks_uri, e);
     }
-    let jwks = fetch_json("JWKS", &jwks_uri);
     let mut config = stored_config(provider).unwrap_or_else(|| serde_json::json!({}));
     for (k, v) in extra {
         config[&k] = v;
@@ -112,8 +114,7 @@ fn discover(issuer: &str, provider: &str, extra: default!(JsonB, "'{}'")) -> i32
     config["provider"] = Value::String(provider.to_string());
     config["issuer"] = Value::String(issuer.to_string());
     config["jwks_uri"] = Value::String(jwks_uri.clone());
-    config["jwks"] = jwks;
-    store_fetched(config, &format!("JWKS at {jwks_uri}"))
+    store_with_keys_from(config, &jwks_uri)
 }
 
 /// Remove a provider; true if it existed.
@@ -148,16 +149,22 @@ fn _registry_changed(relid: pg_sys::Oid) {
     registry::broadcast_change(relid);
 }
 
+/// When a webhook was signed (ms since the epoch), checked against now; raises 28000
+/// `invalid_webhook_signature` when the signature does not hold.
+pub(crate) fn webhook_signed_at(secret: &str, body: &str, signature: &str) -> i64 {
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    pg_idp_core::webhook::verify_webhook_signature(signature, body, secret.as_bytes(), now_ms)
+        .unwrap_or_else(|why| crate::errors::raise_webhook(&why))
+}
+
 /// Check a WorkOS webhook's `WorkOS-Signature` header against the body and the provider's
 /// webhook secret (5 minutes tolerance); returns when it was signed. Raises 28000
 /// `invalid_webhook_signature` otherwise. Called by `idp.apply_directory_event` (SQL), so that the
 /// event's own errors are raised by SQL directly.
 #[pg_extern(volatile, strict)]
 fn _verify_webhook_signature(secret: &str, body: &str, signature: &str) -> pgrx::datum::TimestampWithTimeZone {
-    let now_ms =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    let signed_ms = pg_idp_core::webhook::verify_webhook_signature(signature, body, secret.as_bytes(), now_ms)
-        .unwrap_or_else(|why| crate::errors::raise_webhook(&why));
+    let signed_ms = webhook_signed_at(secret, body, signature);
     // TimestampTz counts microseconds from 2000-01-01; within 5 minutes of now, so in range.
     pgrx::datum::TimestampWithTimeZone::try_from((signed_ms - 946_684_800_000) * 1000)
         .unwrap_or_else(|_| crate::errors::raise_webhook("the signature timestamp is out of range"))

@@ -8,12 +8,8 @@ WWW="$WORK/www" TLS="$WORK/tls"
 mkdir -p "$WWW/.well-known" "$WWW/liar/.well-known" "$TLS"
 # A CA and a certificate for 127.0.0.1 signed by it, made here and trusted only through
 # idp.tls_ca_file.
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TLS/ca.key" -out "$TLS/ca.pem" -days 2 -subj "/CN=pg_idp test CA" >/dev/null 2>&1
-openssl req -newkey rsa:2048 -nodes -keyout "$TLS/server.key" -out "$TLS/server.csr" -subj "/CN=127.0.0.1" >/dev/null 2>&1
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$TLS/san.ext"
-openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -CAcreateserial \
-    -out "$TLS/server.pem" -days 2 -extfile "$TLS/san.ext" >/dev/null 2>&1
-chmod 755 "$WORK" "$TLS"; chmod 644 "$TLS"/*
+make_test_tls "$TLS" "IP:127.0.0.1,DNS:localhost"
+chmod 755 "$WORK"
 HTTP_PORT="$(free_port)" HTTPS_PORT="$(free_port)"
 ISS="https://127.0.0.1:$HTTPS_PORT" PLAIN="http://127.0.0.1:$HTTP_PORT"
 build_cli
