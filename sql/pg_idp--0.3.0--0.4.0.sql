@@ -1,0 +1,2 @@
+-- pg_idp 0.3.0 -> 0.4.0. Run by ALTER EXTENSION pg_idp UPDATE (as the superuser who owns it).
+-- What changes (docs/operations.md, "What 0.4.0 changes for you"), one section per feature below.
