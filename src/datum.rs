@@ -1,14 +1,63 @@
-//! A text datum made straight from a borrowed `&str`: what the identity functions return, so
-//! that their answer is copied once, into PostgreSQL's memory, while the identity is borrowed.
+//! Return types that hand PostgreSQL a datum built by hand: `Text`, made straight from a borrowed
+//! `&str` (what the identity functions return, so that their answer is copied once, into
+//! PostgreSQL's memory, while the identity is borrowed), and `Jsonb` (crate::jsonb).
 
 use pgrx::pg_sys;
-use pgrx::pgrx_sql_entity_graph::metadata::{
-    ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
-};
-use pgrx::prelude::*;
 
-/// A palloc'd `text` datum.
-pub struct Text(pg_sys::Datum);
+/// Declares `$name`, a datum of SQL type `$sql` (type oid `$oid`) that a `#[pg_extern]` returns
+/// as is. Whoever builds one must give it a valid datum of that type, palloc'd in the function
+/// call's memory context.
+macro_rules! raw_datum_type {
+    ($(#[$doc:meta])* $name:ident, $oid:expr, $sql:literal) => {
+        $(#[$doc])*
+        pub struct $name(pgrx::pg_sys::Datum);
+
+        impl pgrx::datum::IntoDatum for $name {
+            fn into_datum(self) -> Option<pgrx::pg_sys::Datum> {
+                Some(self.0)
+            }
+
+            fn type_oid() -> pgrx::pg_sys::Oid {
+                $oid
+            }
+        }
+
+        // SAFETY: the datum is a valid value of the type, palloc'd in the function's memory
+        // context (what the constructors promise), which is what PostgreSQL expects a function
+        // returning that type to hand back.
+        unsafe impl pgrx::callconv::BoxRet for $name {
+            unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+                // SAFETY: see the impl.
+                unsafe { fcinfo.return_raw_datum(self.0) }
+            }
+        }
+
+        // SAFETY: the SQL type named is the one the datum holds.
+        unsafe impl pgrx::pgrx_sql_entity_graph::metadata::SqlTranslatable for $name {
+            const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!($name);
+            const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
+                pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::External;
+            const ARGUMENT_SQL: Result<
+                pgrx::pgrx_sql_entity_graph::metadata::SqlMappingRef,
+                pgrx::pgrx_sql_entity_graph::metadata::ArgumentError,
+            > = Ok(pgrx::pgrx_sql_entity_graph::metadata::SqlMappingRef::literal($sql));
+            const RETURN_SQL: Result<
+                pgrx::pgrx_sql_entity_graph::metadata::ReturnsRef,
+                pgrx::pgrx_sql_entity_graph::metadata::ReturnsError,
+            > = Ok(pgrx::pgrx_sql_entity_graph::metadata::ReturnsRef::One(
+                pgrx::pgrx_sql_entity_graph::metadata::SqlMappingRef::literal($sql),
+            ));
+        }
+    };
+}
+pub(crate) use raw_datum_type;
+
+raw_datum_type!(
+    /// A palloc'd `text` datum.
+    Text,
+    pg_sys::TEXTOID,
+    "text"
+);
 
 impl Text {
     /// A copy of `s` as text, in the current memory context (the function call's).
@@ -20,31 +69,4 @@ impl Text {
         let t = unsafe { pg_sys::cstring_to_text_with_len(s.as_ptr().cast(), len) };
         Text(pg_sys::Datum::from(t))
     }
-}
-
-impl IntoDatum for Text {
-    fn into_datum(self) -> Option<pg_sys::Datum> {
-        Some(self.0)
-    }
-
-    fn type_oid() -> pg_sys::Oid {
-        pg_sys::TEXTOID
-    }
-}
-
-// SAFETY: the datum is a valid text varlena, palloc'd in the function's memory context, which
-// is what PostgreSQL expects a function returning text to hand back.
-unsafe impl pgrx::callconv::BoxRet for Text {
-    unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
-        // SAFETY: see the impl.
-        unsafe { fcinfo.return_raw_datum(self.0) }
-    }
-}
-
-// SAFETY: the SQL type named is the one the datum holds.
-unsafe impl SqlTranslatable for Text {
-    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(Text);
-    const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;
-    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> = Ok(SqlMappingRef::literal("text"));
-    const RETURN_SQL: Result<ReturnsRef, ReturnsError> = Ok(ReturnsRef::One(SqlMappingRef::literal("text")));
 }

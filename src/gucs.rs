@@ -173,25 +173,36 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::default(),
     );
-    // SAFETY: the variables are 'static and only ever written by the GUC machinery.
+    define_request_setting(
+        REQUEST_JWT,
+        c"The token of the current request (compact JWS), verified by pg_idp.",
+        Some(c"Set it per transaction: SET LOCAL request.jwt = '...' or set_config('request.jwt', $1, true)."),
+        std::ptr::addr_of_mut!(REQUEST_JWT_VALUE),
+    );
+    define_request_setting(
+        REQUEST_HEADERS,
+        c"PostgREST's request headers (JSON); its bearer token is used when request.jwt is empty.",
+        None,
+        std::ptr::addr_of_mut!(REQUEST_HEADERS_VALUE),
+    );
+}
+
+/// Defines one of the request settings: a string any role may set, hidden from SHOW ALL, whose
+/// every change drops the statement's cached identity.
+fn define_request_setting(
+    name: &'static CStr,
+    short: &'static CStr,
+    long: Option<&'static CStr>,
+    value: *mut *mut c_char,
+) {
+    // SAFETY: `name` and the descriptions are 'static C strings; `value` is a 'static variable
+    // that only the GUC machinery writes.
     unsafe {
         pg_sys::DefineCustomStringVariable(
-            REQUEST_JWT.as_ptr(),
-            c"The token of the current request (compact JWS), verified by pg_idp.".as_ptr(),
-            c"Set it per transaction: SET LOCAL request.jwt = '...' or set_config('request.jwt', $1, true).".as_ptr(),
-            std::ptr::addr_of_mut!(REQUEST_JWT_VALUE),
-            c"".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            (pg_sys::GUC_NO_SHOW_ALL | pg_sys::GUC_NOT_IN_SAMPLE) as i32,
-            None,
-            Some(request_setting_assigned),
-            None,
-        );
-        pg_sys::DefineCustomStringVariable(
-            REQUEST_HEADERS.as_ptr(),
-            c"PostgREST's request headers (JSON); its bearer token is used when request.jwt is empty.".as_ptr(),
-            std::ptr::null(),
-            std::ptr::addr_of_mut!(REQUEST_HEADERS_VALUE),
+            name.as_ptr(),
+            short.as_ptr(),
+            long.map_or(std::ptr::null(), CStr::as_ptr),
+            value,
             c"".as_ptr(),
             pg_sys::GucContext::PGC_USERSET,
             (pg_sys::GUC_NO_SHOW_ALL | pg_sys::GUC_NOT_IN_SAMPLE) as i32,

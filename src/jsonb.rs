@@ -3,39 +3,13 @@
 //! (shorter keys first, then bytewise), so PostgreSQL has nothing to sort.
 
 use pgrx::pg_sys;
-use pgrx::pgrx_sql_entity_graph::metadata::{
-    ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
-};
-use pgrx::prelude::*;
 
-/// A jsonb datum, returned as is.
-pub struct Jsonb(pg_sys::Datum);
-
-impl IntoDatum for Jsonb {
-    fn into_datum(self) -> Option<pg_sys::Datum> {
-        Some(self.0)
-    }
-
-    fn type_oid() -> pg_sys::Oid {
-        pg_sys::JSONBOID
-    }
-}
-
-// SAFETY: the datum is a valid jsonb varlena, palloc'd in the function's memory context.
-unsafe impl pgrx::callconv::BoxRet for Jsonb {
-    unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
-        // SAFETY: a valid, palloc'd jsonb datum, returned to the function's caller.
-        unsafe { fcinfo.return_raw_datum(self.0) }
-    }
-}
-
-// SAFETY: the SQL type named is the one the datum holds.
-unsafe impl SqlTranslatable for Jsonb {
-    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(Jsonb);
-    const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;
-    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> = Ok(SqlMappingRef::literal("jsonb"));
-    const RETURN_SQL: Result<ReturnsRef, ReturnsError> = Ok(ReturnsRef::One(SqlMappingRef::literal("jsonb")));
-}
+crate::datum::raw_datum_type!(
+    /// A jsonb datum, returned as is.
+    Jsonb,
+    pg_sys::JSONBOID,
+    "jsonb"
+);
 
 /// A scalar member value.
 pub enum Scalar<'a> {
