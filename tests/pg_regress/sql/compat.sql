@@ -228,4 +228,30 @@ SET ROLE authenticated;
 SELECT regress.try($$SELECT count(*) FROM idp.install_compat('supabase')$$) AS not_owner;
 RESET ROLE;
 SELECT to_regnamespace('auth') IS NULL AS still_no_auth_schema;
+
+-- Immune to search_path: lookalike operators first on the path (each raises if it runs), for
+-- install_compat, the functions it creates, and uninstall_compat.
+CREATE SCHEMA compat_evil;
+CREATE FUNCTION compat_evil.hijack(text, text) RETURNS boolean LANGUAGE plpgsql AS
+  $$ BEGIN RAISE EXCEPTION 'hijacked: a lookalike operator ran'; END $$;
+CREATE OPERATOR compat_evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = compat_evil.hijack);
+CREATE OPERATOR compat_evil.~* (LEFTARG = text, RIGHTARG = text, FUNCTION = compat_evil.hijack);
+CREATE OPERATOR compat_evil.<> (LEFTARG = text, RIGHTARG = text, FUNCTION = compat_evil.hijack);
+GRANT USAGE ON SCHEMA compat_evil TO PUBLIC;
+SET search_path = compat_evil, pg_catalog, public;
+SELECT count(*) AS installed FROM idp.install_compat('supabase');
+SELECT count(*) AS installed FROM idp.install_compat('pg_session_jwt');
+GRANT USAGE ON SCHEMA auth TO authenticated;
+SET ROLE authenticated;
+BEGIN;
+SELECT set_config('request.jwt', :'supabase_alice', true) IS NOT NULL AS token_set;
+SELECT auth.uid() OPERATOR(pg_catalog.=) :'alice_uuid'::uuid AS uid_is_alice, auth.user_id() OPERATOR(pg_catalog.=) :'alice_uuid' AS user_id_is_alice,
+       auth.email(), auth.role(), auth.jwt() OPERATOR(pg_catalog.->>) 'aud' AS aud;
+COMMIT;
+RESET ROLE;
+SELECT count(*) AS removed FROM idp.uninstall_compat('pg_session_jwt');
+SELECT count(*) AS removed FROM idp.uninstall_compat('supabase');
+RESET search_path;
+SELECT to_regnamespace('auth') IS NULL AS auth_schema_gone;
+DROP SCHEMA compat_evil CASCADE;
 DROP ROLE authenticated, anon;
