@@ -39,6 +39,8 @@ async function signIn(page, user) {
   await page.click(`#users button[data-user="${user}"]`);
   await page.waitForSelector('#app:not([hidden])');
   await page.waitForFunction(() => document.querySelector('#who-id').textContent !== '');
+  // The list has been rendered (its todos, or the "Nothing to do." line).
+  await page.waitForSelector('#todos li');
 }
 
 async function add(page, title) {
