@@ -7,3 +7,6 @@ REVOKE EXECUTE ON FUNCTION idp._registry_changed(oid) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp.refresh_jwks(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp.discover(text, text, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp._verify_webhook_signature(text, text, text) FROM PUBLIC;
+-- Creating and removing the auth.* compatibility functions (DDL in schema auth).
+REVOKE EXECUTE ON FUNCTION idp.install_compat(text, boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION idp.uninstall_compat(text) FROM PUBLIC;

@@ -23,6 +23,7 @@ extension_sql_file!("../sql/rls.sql", name = "rls", requires = ["schema"]);
 extension_sql_file!("../sql/revocation.sql", name = "revocation", requires = ["schema"]);
 extension_sql_file!("../sql/directory.sql", name = "directory", requires = ["schema"]);
 extension_sql_file!("../sql/citus.sql", name = "citus", requires = ["schema", "revocation"]);
+extension_sql_file!("../sql/compat.sql", name = "compat", requires = ["schema"]);
 extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 
 #[pg_guard]
