@@ -276,13 +276,15 @@ pub fn init() {
 
 #[cfg(feature = "pg18")]
 fn init_login() {
-    // POSTMASTER: each database named gets a worker of its own, registered at server start.
+    // Each database named gets a worker of its own, registered at server start (so a change
+    // takes a restart; SIGHUP rather than POSTMASTER because a library loaded after startup
+    // cannot define POSTMASTER settings).
     GucRegistry::define_string_guc(
         LOGIN_DATABASES,
         c"Databases (comma-separated) whose login snapshot pg_idp keeps, besides idp.worker_database.",
         c"Logging in with a provider token (oauth in pg_hba.conf) needs the target database's snapshot; each database named gets a worker. Read at server start.",
         &LOGIN_DBS,
-        GucContext::Postmaster,
+        GucContext::Sighup,
         GucFlags::default(),
     );
     // SAFETY: the variable is 'static and only ever written by the GUC machinery.

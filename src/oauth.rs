@@ -229,6 +229,13 @@ fn decide(
                 e.provider = Some(names.join(","));
             }
         }
+        // A kid the provider does not have (yet): ask the refresh worker for its keys, as a
+        // request token does.
+        if matches!(e.code, ErrorCode::UnknownKey | ErrorCode::NoKeys) {
+            if let Some(p) = &e.provider {
+                crate::worker::request_refresh(p);
+            }
+        }
         e
     })?;
     let provider = loaded.registry.provider(&identity.provider).expect("the provider that verified the token");

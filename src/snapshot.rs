@@ -51,11 +51,14 @@ fn text_rows(query: &str, columns: usize) -> Result<Vec<Vec<Value>>, String> {
     .map_err(|e| e.to_string())
 }
 
+/// Whether the table exists (read-only, so it also answers on a standby).
 fn table_exists(name: &str) -> bool {
-    Spi::get_one_with_args::<bool>("SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[name.into()])
-        .ok()
-        .flatten()
-        .unwrap_or(false)
+    Spi::connect(|client| {
+        client.select("SELECT pg_catalog.to_regclass($1) IS NOT NULL", None, &[name.into()])?.first().get_one::<bool>()
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(false)
 }
 
 /// Every deprovisioned directory key: (provider, field, value) where every directory user with
@@ -132,6 +135,9 @@ pub fn remove(oid: pg_sys::Oid) {
 pub struct Loaded {
     pub registry: Registry,
     pub written_at: f64,
+    /// How many revocations and deprovisioned directory keys it holds.
+    pub revocations: usize,
+    pub deprovisioned: usize,
 }
 
 /// Read and parse the snapshot of database `oid`. `Err` says why it cannot be used (never
@@ -155,6 +161,7 @@ fn parse(text: &[u8]) -> Result<Loaded, String> {
         .map(|c| parse_provider(c).map_err(|e| format!("a provider's config is invalid ({})", e.field)))
         .collect::<Result<Vec<_>, _>>()?;
     let mut revocations = Revocations::default();
+    let mut counts = (0, 0);
     for r in v.get("revocations").and_then(Value::as_array).into_iter().flatten() {
         let s = |i: usize| r.get(i).and_then(Value::as_str);
         match (s(0), s(1), s(2)) {
@@ -163,8 +170,9 @@ fn parse(text: &[u8]) -> Result<Loaded, String> {
                 revocations.revoke_user(issuer, subject, before)
             }
             (Some(issuer), Some("session"), Some(subject)) => revocations.revoke_session(issuer, subject),
-            _ => {}
+            _ => continue,
         }
+        counts.0 += 1;
     }
     let mut directory = Directory::default();
     // An id no token carries (core refuses a NUL in a claim): entries matched by another field.
@@ -175,12 +183,15 @@ fn parse(text: &[u8]) -> Result<Loaded, String> {
             (Some(p), Some("id"), Some(value)) => directory.add_user(p, value, None, None, false),
             (Some(p), Some("idp_id"), Some(value)) => directory.add_user(p, NO_ID, Some(value), None, false),
             (Some(p), Some("email"), Some(value)) => directory.add_user(p, NO_ID, None, Some(value), false),
-            _ => {}
+            _ => continue,
         }
+        counts.1 += 1;
     }
     Ok(Loaded {
         registry: Registry::new(providers).with_revocations(revocations).with_directory(directory),
         written_at: v.get("written_at").and_then(Value::as_f64).unwrap_or(0.0),
+        revocations: counts.0,
+        deprovisioned: counts.1,
     })
 }
 
@@ -201,6 +212,8 @@ pub fn status() -> Value {
                 "readable": true,
                 "providers": l.registry.providers().iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
                 "login_providers": l.registry.providers().iter().filter(|p| p.login.is_some()).map(|p| p.name.clone()).collect::<Vec<_>>(),
+                "revocations": l.revocations,
+                "deprovisioned": l.deprovisioned,
                 "written_at": l.written_at,
                 "age_seconds": (now - l.written_at).max(0.0),
             })

@@ -80,13 +80,26 @@ pub fn init() {
     }
 }
 
-/// Whether pg_idp is installed in this database (in a transaction).
+/// Whether pg_idp is installed in this database (in a transaction; read-only, so it also
+/// answers on a standby).
 fn installed() -> bool {
-    Spi::get_one::<bool>("SELECT pg_catalog.to_regclass('idp.provider_registry') IS NOT NULL")
-        .ok()
-        .flatten()
-        .unwrap_or(false)
+    Spi::connect(|client| {
+        client
+            .select("SELECT pg_catalog.to_regclass('idp.provider_registry') IS NOT NULL", None, &[])?
+            .first()
+            .get_one::<bool>()
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(false)
 }
+
+/// How often a worker looks at the login snapshot (PostgreSQL 18): the bound on how long a
+/// registry change takes to reach logins, besides a JWKS fetch in progress.
+#[cfg(feature = "pg18")]
+const TICK: Duration = Duration::from_millis(200);
+#[cfg(not(feature = "pg18"))]
+const TICK: Duration = Duration::from_secs(1);
 
 /// The login snapshot of this database (PostgreSQL 18): rewritten when the registry changed
 /// since the last look (relcache invalidations, which reach standbys through the WAL), when the
@@ -116,8 +129,10 @@ impl Snapshot {
             }
             match crate::snapshot::write() {
                 Ok(n) => {
-                    if changed || self.written.is_none() {
+                    if self.written.is_none() {
                         log!("pg_idp: login snapshot written: {n} provider(s)");
+                    } else {
+                        debug1!("pg_idp: login snapshot rewritten: {n} provider(s)");
                     }
                     self.written = Some(Instant::now());
                 }
@@ -139,7 +154,7 @@ pub extern "C-unwind" fn pg_idp_snapshot_worker_main(_arg: pg_sys::Datum) {
     log!("pg_idp: login snapshot worker started for database \"{database}\"");
     let mut snapshot = Snapshot::default();
     snapshot.keep();
-    while BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
+    while BackgroundWorker::wait_latch(Some(TICK)) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: re-reads the configuration files, as any process does on SIGHUP.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
@@ -257,7 +272,10 @@ pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
     let mut snapshot = Snapshot::default();
     #[cfg(feature = "pg18")]
     snapshot.keep();
-    while BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
+    // The refresh round runs about once a second (or at once when a backend asks); on 18 the
+    // login snapshot is looked at every TICK in between.
+    let mut last_round: Option<Instant> = None;
+    while BackgroundWorker::wait_latch(Some(TICK)) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: re-reads the configuration files, as any process does on SIGHUP.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
@@ -270,6 +288,10 @@ pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
         #[cfg(feature = "pg18")]
         snapshot.keep();
         let requested = take_requests();
+        if requested.is_empty() && last_round.is_some_and(|t| t.elapsed() < Duration::from_millis(950)) {
+            continue;
+        }
+        last_round = Some(Instant::now());
         // SAFETY: reads shared recovery state.
         if unsafe { pg_sys::RecoveryInProgress() } {
             continue; // a standby gets its keys from the primary through the WAL

@@ -3,8 +3,9 @@
  * does: the token is handed over by libpq's PQsetAuthDataHook (PQAUTHDATA_OAUTH_BEARER_TOKEN),
  * as in PostgreSQL's own src/test/modules/oauth_validator/oauth_hook_client.c.
  *
- *   PG_IDP_TOKEN=... oauth_client CONNINFO [SQL]   log in, run SQL, print its rows (fields
- *                                                 separated by '|'), or "error: <message>"
+ *   PG_IDP_TOKEN=... oauth_client CONNINFO [SQL ...]  log in, run each SQL, print its rows
+ *                                                 (fields separated by '|') or "error: <message>";
+ *                                                 without SQL, one statement per line of stdin
  *   oauth_client -n N CONNINFO                      log in N times one after another and print
  *                                                 "N median_ms p95_ms first_ms" (login only)
  *
@@ -62,6 +63,34 @@ print_error(PGconn *conn)
 	printf("error: %s\n", m);
 }
 
+/* Run one statement; print its rows (fields separated by '|') or "error: SQLSTATE message". */
+static int
+run(PGconn *conn, const char *sql)
+{
+	PGresult *res = PQexec(conn, sql);
+	int failed = 0;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+
+		if (state)
+			printf("error: %s %s%s%s\n", state, msg ? msg : "", detail ? " / " : "", detail ? detail : "");
+		else
+			print_error(conn);
+		failed = 1;
+	}
+	else
+		for (int r = 0; r < PQntuples(res); r++)
+			for (int c = 0; c < PQnfields(res); c++)
+				printf("%s%s", PQgetvalue(res, r, c), c + 1 < PQnfields(res) ? "|" : "\n");
+	PQclear(res);
+	fflush(stdout);
+	return failed;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -105,6 +134,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	PGconn *conn = PQconnectdb(argv[1]);
+	int failed = 0;
 
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
@@ -112,20 +142,21 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (argc >= 3)
+		for (int i = 2; i < argc; i++)
+			failed |= run(conn, argv[i]);
+	else
 	{
-		PGresult *res = PQexec(conn, argv[2]);
+		/* one statement per line of standard input, answered as it comes (tests drive a
+		 * long-lived session through a FIFO) */
+		char line[65536];
 
-		if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+		while (fgets(line, sizeof(line), stdin))
 		{
-			printf("error: %s %s\n", PQresultErrorField(res, PG_DIAG_SQLSTATE), PQresultErrorMessage(res));
-			PQfinish(conn);
-			return 1;
+			line[strcspn(line, "\n")] = 0;
+			if (*line)
+				failed |= run(conn, line);
 		}
-		for (int r = 0; r < PQntuples(res); r++)
-			for (int c = 0; c < PQnfields(res); c++)
-				printf("%s%s", PQgetvalue(res, r, c), c + 1 < PQnfields(res) ? "|" : "\n");
-		PQclear(res);
 	}
 	PQfinish(conn);
-	return 0;
+	return failed;
 }
