@@ -71,6 +71,30 @@ const DEPROVISIONED: &str = "\
     UNION ALL SELECT provider, 'email', email_key FROM idp.directory_users WHERE email_key IS NOT NULL \
       GROUP BY provider, email_key HAVING NOT pg_catalog.bool_or(state OPERATOR(pg_catalog.=) 'active')";
 
+/// The same from a directory without the 0.3.0 columns.
+const DEPROVISIONED_IDS: &str = "\
+    SELECT provider, 'id', id FROM idp.directory_users GROUP BY provider, id \
+      HAVING NOT pg_catalog.bool_or(state OPERATOR(pg_catalog.=) 'active')";
+
+/// Whether `idp.directory_users` has the 0.3.0 columns.
+fn has_email_key() -> bool {
+    Spi::connect(|client| {
+        client
+            .select(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute \
+                  WHERE attrelid OPERATOR(pg_catalog.=) 'idp.directory_users'::pg_catalog.regclass \
+                    AND attname OPERATOR(pg_catalog.=) 'email_key' AND NOT attisdropped)",
+                None,
+                &[],
+            )?
+            .first()
+            .get_one::<bool>()
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
 /// Write this database's snapshot (in a transaction, with the extension installed); returns the
 /// number of providers written.
 pub fn write() -> Result<usize, String> {
@@ -88,7 +112,14 @@ pub fn write() -> Result<usize, String> {
     } else {
         Vec::new()
     };
-    let deprovisioned = if table_exists("idp.directory_users") { text_rows(DEPROVISIONED, 3)? } else { Vec::new() };
+    let deprovisioned = if !table_exists("idp.directory_users") {
+        Vec::new()
+    } else if has_email_key() {
+        text_rows(DEPROVISIONED, 3)?
+    } else {
+        // A database still on 0.2.0's SQL (before ALTER EXTENSION pg_idp UPDATE): ids only.
+        text_rows(DEPROVISIONED_IDS, 3)?
+    };
     // SAFETY: reads backend globals set when the worker connected.
     let (oid, name) = unsafe {
         let oid = pg_sys::MyDatabaseId;

@@ -108,6 +108,8 @@ const TICK: Duration = Duration::from_secs(1);
 #[derive(Default)]
 struct Snapshot {
     written: Option<Instant>,
+    /// When a failure to write was last logged (at most once a minute).
+    warned: Option<Instant>,
 }
 
 #[cfg(feature = "pg18")]
@@ -136,7 +138,12 @@ impl Snapshot {
                     }
                     self.written = Some(Instant::now());
                 }
-                Err(why) => warning!("pg_idp: login snapshot not written: {why}"),
+                Err(why) => {
+                    if self.warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        warning!("pg_idp: login snapshot not written: {why}");
+                        self.warned = Some(Instant::now());
+                    }
+                }
             }
         }));
     }
