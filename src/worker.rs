@@ -108,6 +108,9 @@ const TICK: Duration = Duration::from_secs(1);
 #[derive(Default)]
 struct Snapshot {
     written: Option<Instant>,
+    /// The registry epoch the file was written from (the refresh round may re-read the registry
+    /// in between, so "changed since the last read" is not enough).
+    epoch: Option<u64>,
     /// When a failure to write was last logged (at most once a minute).
     warned: Option<Instant>,
 }
@@ -124,7 +127,9 @@ impl Snapshot {
                 }
                 return;
             }
-            let (_, changed) = crate::registry::current();
+            crate::registry::current();
+            let epoch = crate::registry::epoch();
+            let changed = self.epoch != Some(epoch);
             let due = self.written.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
             if !(changed || due || !crate::snapshot::path(oid).exists()) {
                 return;
@@ -137,6 +142,7 @@ impl Snapshot {
                         debug1!("pg_idp: login snapshot rewritten: {n} provider(s)");
                     }
                     self.written = Some(Instant::now());
+                    self.epoch = Some(epoch);
                 }
                 Err(why) => {
                     if self.warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
@@ -287,6 +293,7 @@ pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
             // SAFETY: re-reads the configuration files, as any process does on SIGHUP.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             due.clear();
+            last_round = None; // a round at once, with the new settings
             log!(
                 "pg_idp: JWKS refresher reloaded its settings (refresh every {} s)",
                 crate::gucs::refresh_interval().as_secs()

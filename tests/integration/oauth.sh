@@ -273,10 +273,12 @@ check "oauth: a key rotated after the server started logs in" "user_2alice" \
 refused "the rotated-out key" unknown_key login_rs RS256-1 app app_user "$GOOD"
 
 say "oauth: one token, many concurrent connections; two databases"
+conc_pids=()
 for i in $(seq 1 20); do
     login app app_user "$ROTATED" "SELECT idp.requesting_user_id(), pg_sleep(0.5) IS NOT NULL" >"$OK/conc.$i" &
+    conc_pids+=($!)
 done
-wait
+wait "${conc_pids[@]}"   # only these: the suite's shell has other children (the JWKS servers)
 check "oauth: 20 concurrent logins with one token all see their user" "20" "$(cat "$OK"/conc.* | grep -c '^user_2alice|t$')"
 OTHER="$(mint_login EdDSA '{"iss":"https://other.login.test","sub":"user_other"}')"
 check "oauth: app2's provider logs in to app2" "user_other|other" \
