@@ -287,7 +287,8 @@ pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
     snapshot.keep();
     // The refresh round runs about once a second (or at once when a backend asks); on 18 the
     // login snapshot is looked at every TICK in between.
-    let mut last_round: Option<Instant> = None;
+    // The first round a second after the start, as before the snapshot's faster tick.
+    let mut last_round: Option<Instant> = Some(Instant::now());
     while BackgroundWorker::wait_latch(Some(TICK)) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: re-reads the configuration files, as any process does on SIGHUP.
