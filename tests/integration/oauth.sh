@@ -257,6 +257,10 @@ off="$(log_size)"
 check "oauth: the pg_ident.conf map decides for mapped roles (no mapping: refused)" "OAuth bearer authentication failed" \
     "$(login app mapped_user "$(mint_login EdDSA '{"iss":"https://ed.login.test","sub":"user_unmapped"}')" "SELECT 1" | grep -oE 'OAuth bearer authentication failed' | head -n1)"
 check "oauth: the HS secret never reaches the log" "0" "$(grep -cF "$HS_SECRET" "$LOG")"
+# psql 18 can only get a token through libpq's device flow (absent without libcurl): it is refused
+# with an error of its own, and nothing is let in.
+check "oauth: psql, which cannot be handed a token, is refused" "refused" \
+    "$("$PGBIN/psql" -X -w -h "$PGHOST" -p "$PGPORT" -U app_user -d app -c 'SELECT 1' </dev/null >/dev/null 2>&1 && echo let-in || echo refused)"
 
 say "oauth: registry changes reach logins with no manual step"
 "$PG_IDP" keygen --alg ES256 --kid late-1 --out "$OK/late" >/dev/null 2>&1
