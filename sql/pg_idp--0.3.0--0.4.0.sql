@@ -189,3 +189,13 @@ END $$;
 -- Creating and removing the auth.* compatibility functions (DDL in schema auth).
 REVOKE EXECUTE ON FUNCTION idp.install_compat(text, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp.uninstall_compat(text) FROM PUBLIC;
+-- 0.4.0: login with a provider token (PostgreSQL 18)
+-- Providers may carry "login" in their config (no SQL change); idp.login_snapshot() reports the
+-- snapshot the OAuth validator reads (NULL before PostgreSQL 18).
+CREATE FUNCTION idp."login_snapshot"() RETURNS jsonb /* Option < JsonB > */
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'login_snapshot_wrapper';
+COMMENT ON FUNCTION idp.login_snapshot() IS
+  'The login snapshot of this database (PostgreSQL 18 OAuth validator): path, providers, age. NULL before 18.';
+REVOKE EXECUTE ON FUNCTION idp.login_snapshot() FROM PUBLIC;

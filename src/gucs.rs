@@ -25,6 +25,13 @@ pub const REQUEST_JWT: &CStr = c"request.jwt";
 /// PostgREST's per-request JSON object of HTTP headers; its bearer token is used when
 /// `request.jwt` is empty.
 pub const REQUEST_HEADERS: &CStr = c"request.headers";
+/// The token this session logged in with (PostgreSQL 18's OAuth validator); set only by the
+/// validator (and copied into parallel workers by PostgreSQL), never by a client.
+#[cfg(feature = "pg18")]
+pub const LOGIN_TOKEN: &CStr = c"idp.login_token";
+/// The databases (besides `idp.worker_database`) whose login snapshot a worker keeps.
+#[cfg(feature = "pg18")]
+pub const LOGIN_DATABASES: &CStr = c"idp.login_databases";
 
 /// What identity functions do when `request.jwt` is set but invalid.
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -46,10 +53,17 @@ pub static WORKER_DB: GucSetting<Option<std::ffi::CString>> =
     GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
 pub static TLS_CA: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static PROXY: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+#[cfg(feature = "pg18")]
+pub static LOGIN_DBS: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 
 // The variables PostgreSQL's GUC machinery writes the two request settings into.
 static mut REQUEST_JWT_VALUE: *mut c_char = std::ptr::null_mut();
 static mut REQUEST_HEADERS_VALUE: *mut c_char = std::ptr::null_mut();
+#[cfg(feature = "pg18")]
+static mut LOGIN_TOKEN_VALUE: *mut c_char = std::ptr::null_mut();
+/// True only while the validator itself sets `idp.login_token`.
+#[cfg(feature = "pg18")]
+static SETTING_LOGIN_TOKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 /// Bumped by every assignment of either request setting (SET, SET LOCAL, set_config, RESET, and
 /// the restores at COMMIT, ROLLBACK and ROLLBACK TO SAVEPOINT).
 static REQUEST_GENERATION: AtomicU64 = AtomicU64::new(1);
@@ -93,6 +107,62 @@ pub fn request_jwt() -> Option<String> {
 pub fn request_headers() -> Option<String> {
     // SAFETY: REQUEST_HEADERS_VALUE is request.headers' variable (see init).
     unsafe { setting_value(std::ptr::addr_of!(REQUEST_HEADERS_VALUE)) }
+}
+
+/// The token this session logged in with; `None` for any other login.
+#[cfg(feature = "pg18")]
+pub fn login_token() -> Option<String> {
+    // SAFETY: LOGIN_TOKEN_VALUE is idp.login_token's variable (see init).
+    unsafe { setting_value(std::ptr::addr_of!(LOGIN_TOKEN_VALUE)) }
+}
+
+/// Record the token this session logged in with (called by the validator during
+/// authentication). False if PostgreSQL refused the assignment.
+#[cfg(feature = "pg18")]
+pub fn set_login_token(token: &CStr) -> bool {
+    SETTING_LOGIN_TOKEN.store(true, Ordering::Relaxed);
+    // SAFETY: a session-level assignment of our own PGC_SU_BACKEND setting while the backend
+    // is starting; WARNING (not ERROR) on failure, so nothing unwinds through the validator.
+    let rc = unsafe {
+        pg_sys::set_config_option(
+            LOGIN_TOKEN.as_ptr(),
+            token.as_ptr(),
+            pg_sys::GucContext::PGC_SU_BACKEND,
+            pg_sys::GucSource::PGC_S_OVERRIDE,
+            pg_sys::GucAction::GUC_ACTION_SET,
+            true,
+            pg_sys::WARNING as i32,
+            false,
+        )
+    };
+    SETTING_LOGIN_TOKEN.store(false, Ordering::Relaxed);
+    rc > 0
+}
+
+/// Only the validator (and PostgreSQL copying the leader's value into a parallel worker) may
+/// give `idp.login_token` a value: not a client's startup options, not ALTER ROLE ... SET.
+#[cfg(feature = "pg18")]
+#[pg_guard]
+unsafe extern "C-unwind" fn check_login_token(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: the GUC machinery passes a valid pointer to the proposed value (NULL or a string).
+    let empty = unsafe { (*newval).is_null() || **newval == 0 };
+    // SAFETY: reads a backend global.
+    let parallel_worker = unsafe { pg_sys::ParallelWorkerNumber } >= 0;
+    empty || parallel_worker || SETTING_LOGIN_TOKEN.load(Ordering::Relaxed)
+}
+
+/// The databases named by `idp.login_databases`.
+#[cfg(feature = "pg18")]
+pub fn login_databases() -> Vec<String> {
+    LOGIN_DBS
+        .get()
+        .and_then(|c| c.into_string().ok())
+        .map(|s| s.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect())
+        .unwrap_or_default()
 }
 
 pub fn init() {
@@ -207,6 +277,42 @@ fn define_request_setting(
             pg_sys::GucContext::PGC_USERSET,
             (pg_sys::GUC_NO_SHOW_ALL | pg_sys::GUC_NOT_IN_SAMPLE) as i32,
             None,
+            Some(request_setting_assigned),
+            None,
+        );
+    }
+    #[cfg(feature = "pg18")]
+    init_login();
+}
+
+#[cfg(feature = "pg18")]
+fn init_login() {
+    // Each database named gets a worker of its own, registered at server start (so a change
+    // takes a restart; SIGHUP rather than POSTMASTER because a library loaded after startup
+    // cannot define POSTMASTER settings).
+    GucRegistry::define_string_guc(
+        LOGIN_DATABASES,
+        c"Databases (comma-separated) whose login snapshot pg_idp keeps, besides idp.worker_database.",
+        c"Logging in with a provider token (oauth in pg_hba.conf) needs the target database's snapshot; each database named gets a worker. Read at server start.",
+        &LOGIN_DBS,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    // SAFETY: the variable is 'static and only ever written by the GUC machinery.
+    unsafe {
+        pg_sys::DefineCustomStringVariable(
+            LOGIN_TOKEN.as_ptr(),
+            c"The provider token this session logged in with (set by pg_idp's OAuth validator).".as_ptr(),
+            c"Identity functions use it when no request token is set. Never set by hand.".as_ptr(),
+            std::ptr::addr_of_mut!(LOGIN_TOKEN_VALUE),
+            c"".as_ptr(),
+            pg_sys::GucContext::PGC_SU_BACKEND,
+            (pg_sys::GUC_NO_SHOW_ALL
+                | pg_sys::GUC_NOT_IN_SAMPLE
+                | pg_sys::GUC_SUPERUSER_ONLY
+                | pg_sys::GUC_NO_RESET_ALL
+                | pg_sys::GUC_DISALLOW_IN_FILE) as i32,
+            Some(check_login_token),
             Some(request_setting_assigned),
             None,
         );

@@ -11,8 +11,12 @@ mod errors;
 mod gucs;
 mod http;
 mod jsonb;
+#[cfg(feature = "pg18")]
+mod oauth;
 mod registry;
 mod request;
+#[cfg(feature = "pg18")]
+mod snapshot;
 mod store;
 mod worker;
 
@@ -24,6 +28,7 @@ extension_sql_file!("../sql/revocation.sql", name = "revocation", requires = ["s
 extension_sql_file!("../sql/directory.sql", name = "directory", requires = ["schema"]);
 extension_sql_file!("../sql/citus.sql", name = "citus", requires = ["schema", "revocation"]);
 extension_sql_file!("../sql/compat.sql", name = "compat", requires = ["schema"]);
+extension_sql_file!("../sql/oauth.sql", name = "oauth", requires = ["schema", login_snapshot]);
 extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 
 #[pg_guard]

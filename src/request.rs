@@ -92,12 +92,22 @@ pub fn set_request_token_local(token: &str) {
 }
 
 /// The token of the current request: `request.jwt`, or when that is unset or empty, the bearer
-/// token of the `Authorization` header in PostgREST's `request.headers`.
+/// token of the `Authorization` header in PostgREST's `request.headers`; on PostgreSQL 18, when
+/// neither gives one, the token the session logged in with (a request token overrides it).
 pub fn request_token() -> Option<String> {
     if let Some(t) = gucs::request_jwt() {
         return Some(t);
     }
-    let headers = gucs::request_headers()?;
+    let from_headers = gucs::request_headers().and_then(bearer_of);
+    #[cfg(feature = "pg18")]
+    if from_headers.is_none() {
+        return gucs::login_token();
+    }
+    from_headers
+}
+
+/// The bearer token of PostgREST's `request.headers` (remembered with the value it came from).
+fn bearer_of(headers: String) -> Option<String> {
     HEADERS.with(|h| {
         if let Some((raw, token)) = h.borrow().as_ref() {
             if *raw == headers {

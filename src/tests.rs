@@ -144,4 +144,34 @@ mod tests {
         assert_eq!(request::cache_stats().0, 0);
         Spi::run("RESET idp.cache_size").unwrap();
     }
+
+    /// The login snapshot (PostgreSQL 18): what the worker writes is what the validator reads,
+    /// revocations and deprovisioned directory users included.
+    #[cfg(feature = "pg18")]
+    #[pg_test]
+    fn login_snapshot_round_trip() {
+        let cfg = json!({"provider": "t", "issuer": ISS, "secret": SECRET_A, "login": {"roles": ["app"]}});
+        Spi::run(&format!("SELECT idp.register_provider('{cfg}'::jsonb)")).unwrap();
+        Spi::run("SELECT idp.revoke_user('t', 'user_revoked', now() + interval '1 minute')").unwrap();
+        Spi::run(
+            "SELECT idp._apply_directory_event('t', '{\"event\": \"dsync.user.created\", \"data\": {\"id\": \"user_gone\", \"state\": \"inactive\", \"raw_attributes\": {}}}', now())",
+        )
+        .unwrap();
+        assert_eq!(crate::snapshot::write().unwrap(), 1);
+        // SAFETY: reads a backend global.
+        let loaded = crate::snapshot::read(unsafe { pg_sys::MyDatabaseId }).unwrap();
+        assert_eq!((loaded.revocations, loaded.deprovisioned), (1, 1));
+        let opts = pg_idp_core::VerifyOptions::now();
+        let code = |sub: &str| loaded.registry.verify(&token(SECRET_A, sub, 3600), &opts).err().map(|e| e.code);
+        assert_eq!(code("user_ok"), None);
+        assert_eq!(code("user_revoked"), Some(ErrorCode::Revoked));
+        assert_eq!(code("user_gone"), Some(ErrorCode::Deprovisioned));
+        assert!(loaded.registry.provider("t").unwrap().login.is_some());
+        let status = crate::snapshot::status();
+        assert_eq!(status["readable"], json!(true));
+        assert_eq!(status["login_providers"], json!(["t"]));
+        // SAFETY: reads a backend global.
+        crate::snapshot::remove(unsafe { pg_sys::MyDatabaseId });
+        assert_eq!(crate::snapshot::status()["readable"], json!(false));
+    }
 }

@@ -47,13 +47,133 @@ pub fn init() {
     }
     pg_shmem_init!(REQUESTS);
     PRELOADED.store(true, Ordering::Relaxed);
-    BackgroundWorkerBuilder::new("pg_idp JWKS refresher")
+    let builder = BackgroundWorkerBuilder::new("pg_idp JWKS refresher")
         .set_type("pg_idp")
         .set_function("pg_idp_refresh_worker_main")
         .set_library("pg_idp")
         .enable_spi_access()
-        .set_restart_time(Some(Duration::from_secs(10)))
-        .load();
+        .set_restart_time(Some(Duration::from_secs(10)));
+    // On 18 the worker also keeps the login snapshot, on standbys too: it starts as soon as the
+    // server accepts read-only connections.
+    #[cfg(feature = "pg18")]
+    let builder = builder.set_start_time(pgrx::bgworkers::BgWorkerStartTime::ConsistentState);
+    builder.load();
+    #[cfg(feature = "pg18")]
+    {
+        let main = crate::gucs::worker_database();
+        let mut seen = vec![main];
+        for db in crate::gucs::login_databases() {
+            if seen.contains(&db) || db.len() > 63 {
+                continue;
+            }
+            BackgroundWorkerBuilder::new(&format!("pg_idp login snapshot {db}"))
+                .set_type("pg_idp")
+                .set_function("pg_idp_snapshot_worker_main")
+                .set_library("pg_idp")
+                .set_extra(&db)
+                .enable_spi_access()
+                .set_start_time(pgrx::bgworkers::BgWorkerStartTime::ConsistentState)
+                .set_restart_time(Some(Duration::from_secs(10)))
+                .load();
+            seen.push(db);
+        }
+    }
+}
+
+/// Whether pg_idp is installed in this database (in a transaction; read-only, so it also
+/// answers on a standby).
+fn installed() -> bool {
+    Spi::connect(|client| {
+        client
+            .select("SELECT pg_catalog.to_regclass('idp.provider_registry') IS NOT NULL", None, &[])?
+            .first()
+            .get_one::<bool>()
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// How often a worker looks at the login snapshot (PostgreSQL 18): the bound on how long a
+/// registry change takes to reach logins, besides a JWKS fetch in progress.
+#[cfg(feature = "pg18")]
+const TICK: Duration = Duration::from_millis(200);
+#[cfg(not(feature = "pg18"))]
+const TICK: Duration = Duration::from_secs(1);
+
+/// The login snapshot of this database (PostgreSQL 18): rewritten when the registry changed
+/// since the last look (relcache invalidations, which reach standbys through the WAL), when the
+/// file is missing, and at least every minute; removed where pg_idp is not installed.
+#[cfg(feature = "pg18")]
+#[derive(Default)]
+struct Snapshot {
+    written: Option<Instant>,
+    /// The registry epoch the file was written from (the refresh round may re-read the registry
+    /// in between, so "changed since the last read" is not enough).
+    epoch: Option<u64>,
+    /// When a failure to write was last logged (at most once a minute).
+    warned: Option<Instant>,
+}
+
+#[cfg(feature = "pg18")]
+impl Snapshot {
+    fn keep(&mut self) {
+        BackgroundWorker::transaction(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: reads a backend global set when the worker connected.
+            let oid = unsafe { pg_sys::MyDatabaseId };
+            if !installed() {
+                if self.written.take().is_some() || crate::snapshot::path(oid).exists() {
+                    crate::snapshot::remove(oid);
+                }
+                return;
+            }
+            crate::registry::current();
+            let epoch = crate::registry::epoch();
+            let changed = self.epoch != Some(epoch);
+            let due = self.written.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+            if !(changed || due || !crate::snapshot::path(oid).exists()) {
+                return;
+            }
+            match crate::snapshot::write() {
+                Ok(n) => {
+                    if self.written.is_none() {
+                        log!("pg_idp: login snapshot written: {n} provider(s)");
+                    } else {
+                        debug1!("pg_idp: login snapshot rewritten: {n} provider(s)");
+                    }
+                    self.written = Some(Instant::now());
+                    self.epoch = Some(epoch);
+                }
+                Err(why) => {
+                    if self.warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        warning!("pg_idp: login snapshot not written: {why}");
+                        self.warned = Some(Instant::now());
+                    }
+                }
+            }
+        }));
+    }
+}
+
+/// A worker that only keeps the login snapshot of one database of `idp.login_databases`.
+#[cfg(feature = "pg18")]
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pg_idp_snapshot_worker_main(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    let database = BackgroundWorker::get_extra().to_string();
+    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    pin_search_path();
+    log!("pg_idp: login snapshot worker started for database \"{database}\"");
+    let mut snapshot = Snapshot::default();
+    snapshot.keep();
+    while BackgroundWorker::wait_latch(Some(TICK)) {
+        if BackgroundWorker::sighup_received() {
+            // SAFETY: re-reads the configuration files, as any process does on SIGHUP.
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+        snapshot.keep();
+    }
 }
 
 fn name_hash(name: &str) -> u64 {
@@ -102,11 +222,7 @@ fn take_requests() -> Vec<u64> {
 /// Providers with a `jwks_uri`, if the extension is installed in this database: read from the
 /// registry the identity functions use (typed, parsed once per change), not from raw JSON.
 fn providers_with_uri() -> Vec<(String, String)> {
-    let installed = Spi::get_one::<bool>("SELECT pg_catalog.to_regclass('idp.provider_registry') IS NOT NULL")
-        .ok()
-        .flatten()
-        .unwrap_or(false);
-    if !installed {
+    if !installed() {
         return Vec::new();
     }
     let (registry, _) = crate::registry::current();
@@ -165,17 +281,32 @@ pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
     // On a Citus coordinator: the registry fingerprint last copied to the workers, and when.
     let mut synced: Option<String> = None;
     let mut synced_at: Option<Instant> = None;
-    while BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
+    #[cfg(feature = "pg18")]
+    let mut snapshot = Snapshot::default();
+    #[cfg(feature = "pg18")]
+    snapshot.keep();
+    // The refresh round runs about once a second (or at once when a backend asks); on 18 the
+    // login snapshot is looked at every TICK in between.
+    // The first round a second after the start, as before the snapshot's faster tick.
+    let mut last_round: Option<Instant> = Some(Instant::now());
+    while BackgroundWorker::wait_latch(Some(TICK)) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: re-reads the configuration files, as any process does on SIGHUP.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             due.clear();
+            last_round = None; // a round at once, with the new settings
             log!(
                 "pg_idp: JWKS refresher reloaded its settings (refresh every {} s)",
                 crate::gucs::refresh_interval().as_secs()
             );
         }
+        #[cfg(feature = "pg18")]
+        snapshot.keep();
         let requested = take_requests();
+        if requested.is_empty() && last_round.is_some_and(|t| t.elapsed() < Duration::from_millis(950)) {
+            continue;
+        }
+        last_round = Some(Instant::now());
         // SAFETY: reads shared recovery state.
         if unsafe { pg_sys::RecoveryInProgress() } {
             continue; // a standby gets its keys from the primary through the WAL

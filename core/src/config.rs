@@ -34,6 +34,7 @@ const FIELDS: &[&str] = &[
     "webhook_secret",
     "directory_claim",
     "directory_match",
+    "login",
 ];
 const MAPPING_FIELDS: &[&str] = &["user_id", "email", "tenant", "role"];
 
@@ -107,6 +108,9 @@ pub struct Provider {
     /// Which directory-user field tokens are matched against: `id` (the default), `idp_id`, or
     /// `email` (only tokens with `email_verified: true`).
     pub directory_match: DirectoryField,
+    /// Whether and as which database roles its tokens may log in (PostgreSQL 18's OAuth
+    /// validator); `None`: its tokens never log in.
+    pub login: Option<crate::login::LoginPolicy>,
 }
 
 impl Provider {
@@ -289,6 +293,7 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
             "does not apply to directory_match \"email\", which matches the mapped email (claim_mapping.email)",
         ));
     }
+    let login = crate::login::parse_login(o.get("login"))?;
     Ok(Provider {
         name,
         issuer,
@@ -304,6 +309,7 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
         webhook_secret,
         directory_claim,
         directory_match,
+        login,
     })
 }
 

@@ -43,10 +43,16 @@ pub enum ErrorCode {
     Deprovisioned,
     /// The provider has no keys yet (registered without fetching them).
     NoKeys,
+    /// A login (PostgreSQL 18's OAuth validator): the token is good, but it may not become the
+    /// database role asked for.
+    RoleNotAllowed,
+    /// A login: what validation needs (the login snapshot of the database) cannot be read.
+    RegistryUnavailable,
 }
 
 impl ErrorCode {
-    /// Every code, in declaration order.
+    /// Every code a token's verification can give, in declaration order (the login-only codes
+    /// are in [`ErrorCode::LOGIN`]).
     pub const ALL: [ErrorCode; 17] = [
         ErrorCode::Malformed,
         ErrorCode::TokenTooLarge,
@@ -66,6 +72,9 @@ impl ErrorCode {
         ErrorCode::Deprovisioned,
         ErrorCode::NoKeys,
     ];
+
+    /// The codes only a login gives (PostgreSQL 18's OAuth validator).
+    pub const LOGIN: [ErrorCode; 2] = [ErrorCode::RoleNotAllowed, ErrorCode::RegistryUnavailable];
 
     /// The stable code, as in `verify_jwt()` answers and error DETAILs.
     pub fn as_str(self) -> &'static str {
@@ -87,6 +96,8 @@ impl ErrorCode {
             ErrorCode::Revoked => "revoked",
             ErrorCode::Deprovisioned => "deprovisioned",
             ErrorCode::NoKeys => "no_keys",
+            ErrorCode::RoleNotAllowed => "role_not_allowed",
+            ErrorCode::RegistryUnavailable => "registry_unavailable",
         }
     }
 
@@ -98,7 +109,8 @@ impl ErrorCode {
             | ErrorCode::TokenTooLarge
             | ErrorCode::UnsupportedAlgorithm
             | ErrorCode::UnsupportedCriticalHeader
-            | ErrorCode::UnknownIssuer => 0,
+            | ErrorCode::UnknownIssuer
+            | ErrorCode::RegistryUnavailable => 0,
             ErrorCode::AlgorithmNotAllowed => 1,
             ErrorCode::UnknownKey | ErrorCode::NoKeys => 2,
             ErrorCode::InvalidSignature => 3,

@@ -2,6 +2,7 @@
 
 mod identity;
 mod legacy;
+mod login;
 mod providers;
 
 mod verify;

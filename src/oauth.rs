@@ -1,0 +1,306 @@
+//! pg_idp as PostgreSQL 18's OAuth validator module: a client presenting a provider's JWT as its
+//! bearer token (SASL OAUTHBEARER, an `oauth` line in pg_hba.conf, `oauth_validator_libraries =
+//! 'pg_idp'`) logs in when the token verifies against the target database's providers and its
+//! identity may become the role asked for (see `pg_idp_core::login`).
+//!
+//! Authentication runs before the backend opens its database: the providers come from the
+//! database's login snapshot (`snapshot.rs`), the role's attributes from the shared catalog
+//! pg_authid (through the syscache, as password authentication reads it), and the database's oid
+//! from the shared catalog pg_database.
+//!
+//! Every refusal is `authorized = false` (the client gets PostgreSQL's generic "OAuth bearer
+//! authentication failed") and one server-log line naming the role, database, provider, kid and
+//! pg_idp error code, never the token. The verification itself runs under `catch_unwind`, so a
+//! hostile token cannot take the backend down.
+//!
+//! On success the token is kept as `idp.login_token` (a setting only this module can give a
+//! value, copied by PostgreSQL into parallel workers): identity functions answer it whenever no
+//! request token is set (`request.rs`).
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+
+use pg_idp_core::login::{self, RoleFacts};
+use pg_idp_core::{ErrorCode, VerifyError, VerifyOptions};
+use pgrx::prelude::*;
+
+// --- the ABI of src/include/libpq/oauth.h (PostgreSQL 18) ------------------------------------
+
+/// `ValidatorModuleState`.
+#[repr(C)]
+pub struct ValidatorModuleState {
+    pub sversion: c_int,
+    pub private_data: *mut c_void,
+}
+
+/// `ValidatorModuleResult`.
+#[repr(C)]
+pub struct ValidatorModuleResult {
+    pub authorized: bool,
+    pub authn_id: *mut c_char,
+}
+
+type StartupCb = unsafe extern "C-unwind" fn(*mut ValidatorModuleState);
+type ShutdownCb = unsafe extern "C-unwind" fn(*mut ValidatorModuleState);
+type ValidateCb = unsafe extern "C-unwind" fn(
+    *const ValidatorModuleState,
+    *const c_char,
+    *const c_char,
+    *mut ValidatorModuleResult,
+) -> bool;
+
+/// `OAuthValidatorCallbacks`.
+#[repr(C)]
+pub struct OAuthValidatorCallbacks {
+    pub magic: u32,
+    pub startup_cb: Option<StartupCb>,
+    pub shutdown_cb: Option<ShutdownCb>,
+    pub validate_cb: Option<ValidateCb>,
+}
+
+/// `PG_OAUTH_VALIDATOR_MAGIC`.
+const PG_OAUTH_VALIDATOR_MAGIC: u32 = 0x2025_0220;
+
+static CALLBACKS: OAuthValidatorCallbacks = OAuthValidatorCallbacks {
+    magic: PG_OAUTH_VALIDATOR_MAGIC,
+    startup_cb: None,
+    shutdown_cb: None,
+    validate_cb: Some(validate),
+};
+
+/// Called by PostgreSQL when it loads pg_idp as a validator (`oauth_validator_libraries`).
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn _PG_oauth_validator_module_init() -> *const OAuthValidatorCallbacks {
+    &CALLBACKS
+}
+
+// --- what the backend knows while authenticating ---------------------------------------------
+
+// Offsets in PostgreSQL 18's `Port` (libpq/libpq-be.h) and `HbaLine` (libpq/hba.h) on 64-bit
+// Linux, as offsetof() gives them against the server headers. pgrx declares both structs opaque.
+// They are checked at every login: Port.user_name must be the role PostgreSQL passed and
+// HbaLine.auth_method must be uaOAuth; otherwise the login is refused.
+const PORT_DATABASE_NAME: usize = 384;
+const PORT_USER_NAME: usize = 392;
+const PORT_HBA: usize = 424;
+const HBA_AUTH_METHOD: usize = 328;
+const HBA_OAUTH_SKIP_USERMAP: usize = 560;
+/// `uaOAuth` in `enum UserAuth`.
+const UA_OAUTH: c_int = 15;
+
+/// The connection being authenticated.
+struct Connection {
+    database: String,
+    /// The pg_hba.conf line has `delegate_ident_mapping=1`.
+    delegated: bool,
+}
+
+/// Read the database asked for and the hba line's mode from `MyProcPort`.
+///
+/// # Safety
+///
+/// Only during authentication, with `role` the role PostgreSQL passed to the validator.
+unsafe fn connection(role: &CStr) -> Option<Connection> {
+    // SAFETY: MyProcPort is the connection's Port while the backend authenticates it; the
+    // offsets are PostgreSQL 18's, and checked against what PostgreSQL passed us before use.
+    unsafe {
+        let port = pg_sys::MyProcPort as *const u8;
+        if port.is_null() {
+            return None;
+        }
+        let user = *(port.add(PORT_USER_NAME) as *const *const c_char);
+        if user.is_null() || CStr::from_ptr(user) != role {
+            return None;
+        }
+        let hba = *(port.add(PORT_HBA) as *const *const u8);
+        if hba.is_null() || *(hba.add(HBA_AUTH_METHOD) as *const c_int) != UA_OAUTH {
+            return None;
+        }
+        let db = *(port.add(PORT_DATABASE_NAME) as *const *const c_char);
+        if db.is_null() {
+            return None;
+        }
+        Some(Connection {
+            database: CStr::from_ptr(db).to_string_lossy().into_owned(),
+            delegated: *(hba.add(HBA_OAUTH_SKIP_USERMAP) as *const bool),
+        })
+    }
+}
+
+/// The oid of the database named `name` (InvalidOid: none), as InitPostgres's own
+/// GetDatabaseTuple finds it before the backend has selected a database: a scan of the shared
+/// catalog pg_database that uses its name index only when the shared relcache entries are
+/// built (get_database_oid always would, and fails while the relcache init file is missing).
+fn database_oid(name: &CStr) -> pg_sys::Oid {
+    // SAFETY: what GetDatabaseTuple does, during authentication (inside the transaction
+    // InitPostgres starts for it); the scan and the relation are closed before returning.
+    unsafe {
+        let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
+        pg_sys::ScanKeyInit(
+            &mut key,
+            pg_sys::Anum_pg_database_datname as pg_sys::AttrNumber,
+            pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+            pg_sys::RegProcedure::from(pg_sys::F_NAMEEQ),
+            pg_sys::Datum::from(name.as_ptr()),
+        );
+        let rel = pg_sys::table_open(pg_sys::DatabaseRelationId, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let scan = pg_sys::systable_beginscan(
+            rel,
+            pg_sys::Oid::from(pg_sys::DatabaseNameIndexId),
+            pg_sys::criticalSharedRelcachesBuilt,
+            std::ptr::null_mut(),
+            1,
+            &mut key,
+        );
+        let tup = pg_sys::systable_getnext(scan);
+        let oid = if tup.is_null() {
+            pg_sys::InvalidOid
+        } else {
+            let header = (*tup).t_data;
+            (*((header as *const u8).add((*header).t_hoff as usize) as *const pg_sys::FormData_pg_database)).oid
+        };
+        pg_sys::systable_endscan(scan);
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        oid
+    }
+}
+
+/// The role's attributes from pg_authid (a shared catalog, read through the syscache as
+/// password authentication does).
+fn role_facts(role: &CStr) -> RoleFacts {
+    // SAFETY: a syscache lookup by name during authentication (inside the transaction
+    // InitPostgres starts for it); the tuple is released before returning.
+    unsafe {
+        let tup =
+            pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::AUTHNAME as c_int, pg_sys::Datum::from(role.as_ptr()));
+        if tup.is_null() {
+            return RoleFacts::default();
+        }
+        let header = (*tup).t_data;
+        let form = (header as *const u8).add((*header).t_hoff as usize) as *const pg_sys::FormData_pg_authid;
+        let facts = RoleFacts { exists: true, superuser: (*form).rolsuper, bypassrls: (*form).rolbypassrls };
+        pg_sys::ReleaseSysCache(tup);
+        facts
+    }
+}
+
+/// A string member of the token's header (`part` 0) or payload (1), unverified: only for naming
+/// things in the log.
+fn claim_of(token: &str, part: usize, name: &str) -> Option<String> {
+    let segment = token.split('.').nth(part)?;
+    if segment.len() > 16384 {
+        return None;
+    }
+    let v = serde_json::from_slice::<serde_json::Value>(&pg_idp_core::b64::decode(segment)?).ok()?;
+    v.get(name)?.as_str().map(str::to_string)
+}
+
+/// A `kid` fit for the log: the token header's, printable ASCII, at most 64 characters.
+fn kid_of(token: &str) -> String {
+    match claim_of(token, 0, "kid") {
+        Some(k) => k.chars().take(64).map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect(),
+        None => "-".into(),
+    }
+}
+
+fn shown(s: &str) -> String {
+    s.chars().take(64).collect::<String>().escape_default().to_string()
+}
+
+/// Verify `token` against the snapshot of database `oid` and check the role: the identity's
+/// `authn_id`, or why not. Pure Rust: nothing here can raise a PostgreSQL error.
+fn decide(
+    token: &str,
+    role: &str,
+    oid: pg_sys::Oid,
+    facts: RoleFacts,
+    conn: &Connection,
+) -> Result<String, VerifyError> {
+    let loaded = crate::snapshot::read(oid).map_err(|why| VerifyError::new(ErrorCode::RegistryUnavailable, why))?;
+    let opts = VerifyOptions { max_token_bytes: crate::gucs::max_token_bytes(), ..VerifyOptions::now() };
+    let identity = loaded.registry.verify(token, &opts).map_err(|mut e| {
+        // Name the provider(s) of the token's issuer when the error itself does not.
+        if e.provider.is_none() {
+            let names: Vec<&str> = claim_of(token, 1, "iss")
+                .map(|iss| {
+                    loaded.registry.providers().iter().filter(|p| p.issuer == iss).map(|p| p.name.as_str()).collect()
+                })
+                .unwrap_or_default();
+            if !names.is_empty() {
+                e.provider = Some(names.join(","));
+            }
+        }
+        // A kid the provider does not have (yet): ask the refresh worker for its keys, as a
+        // request token does.
+        if matches!(e.code, ErrorCode::UnknownKey | ErrorCode::NoKeys) {
+            if let Some(p) = &e.provider {
+                crate::worker::request_refresh(p);
+            }
+        }
+        e
+    })?;
+    let provider = loaded.registry.provider(&identity.provider).expect("the provider that verified the token");
+    login::authorize(provider, &identity, role, facts, conn.delegated).map_err(|mut e| {
+        e.provider = Some(identity.provider.clone());
+        e
+    })?;
+    Ok(login::authn_id(&identity))
+}
+
+/// The validator: decide, then answer PostgreSQL. Returns true (a decision was made) except
+/// when nothing could be decided at all.
+#[pg_guard]
+unsafe extern "C-unwind" fn validate(
+    _state: *const ValidatorModuleState,
+    token: *const c_char,
+    role: *const c_char,
+    result: *mut ValidatorModuleResult,
+) -> bool {
+    if token.is_null() || role.is_null() || result.is_null() {
+        return false;
+    }
+    // SAFETY: PostgreSQL passes NUL-terminated strings and a zeroed result it owns.
+    let (token, role, result) = unsafe { (CStr::from_ptr(token), CStr::from_ptr(role), &mut *result) };
+    result.authorized = false;
+    let role_text = role.to_string_lossy();
+    // SAFETY: called during authentication with the role PostgreSQL passed.
+    let Some(conn) = (unsafe { connection(role) }) else {
+        log!(
+            "pg_idp: login refused for role \"{}\": the connection cannot be read (not an oauth line of pg_hba.conf, or a server other than PostgreSQL 18), pg_idp error code: registry_unavailable",
+            shown(&role_text)
+        );
+        return true;
+    };
+    let db = CString::new(conn.database.clone()).unwrap_or_default();
+    let oid = database_oid(&db);
+    let facts = role_facts(role);
+    let token_text = token.to_str().unwrap_or("");
+    let decided = std::panic::catch_unwind(|| decide(token_text, &role_text, oid, facts, &conn)).unwrap_or_else(|_| {
+        Err(VerifyError::new(
+            ErrorCode::Malformed,
+            "the token could not be verified (internal error, see the log above)",
+        ))
+    });
+    let why = match decided {
+        Ok(authn_id) => {
+            if crate::gucs::set_login_token(token) {
+                let id = CString::new(authn_id).unwrap_or_default();
+                // SAFETY: a palloc'd copy, as the API asks.
+                result.authn_id = unsafe { pg_sys::pstrdup(id.as_ptr()) };
+                result.authorized = true;
+                return true;
+            }
+            VerifyError::new(ErrorCode::RegistryUnavailable, "the session's login token could not be recorded")
+        }
+        Err(e) => e,
+    };
+    log!(
+        "pg_idp: login refused for role \"{}\" to database \"{}\": provider \"{}\", kid \"{}\", pg_idp error code: {} ({})",
+        shown(&role_text),
+        shown(&conn.database),
+        why.provider.as_deref().map(shown).unwrap_or_else(|| "-".into()),
+        kid_of(token_text),
+        why.code.as_str(),
+        why.message
+    );
+    true
+}

@@ -1,0 +1,318 @@
+# shellcheck shell=bash
+# Logging in with a provider's token (PostgreSQL 18: pg_idp as the OAuth validator). A real libpq
+# client (tests/oauth/oauth_client.c, which hands the token over through PQsetAuthDataHook as
+# PostgreSQL's own oauth_hook_client does) logs in; psql and psycopg cannot pass a bearer token
+# in PostgreSQL 18 (libpq asks for one only through that hook, or its device flow), so they are
+# not used here.
+# Covers: a login per algorithm family; RLS on todos sees the login user; the session identity
+# (request tokens override it, it expires with the token, revocation and deprovisioning reach it,
+# parallel workers see it); which roles a token may become (delegate_ident_mapping=1 with
+# login.roles and a role claim, a pg_ident.conf map, superuser and BYPASSRLS refused unless named);
+# every failure refused with a generic message, one log line with provider, kid and code, and no
+# token or secret in the log; providers registered and keys rotated after start; a standby; one
+# token on many concurrent connections; two databases with different providers.
+# Sourced by scripts/integration (check, q, fixture, the primary with `app`, todos, app_user).
+say "login with a provider token (PostgreSQL 18 OAuth validator)"
+if [ "$PG_VERSION" -lt 18 ]; then
+    echo "skip - oauth: skipped on PostgreSQL $PG_VERSION (<18 has no OAuth validator modules)"
+    return 0
+fi
+
+[ -n "${PG_IDP:-}" ] || build_cli
+OAUTH_CLIENT="$WORK/oauth_client"
+cc -O2 -I"$("$PG_CONFIG" --includedir)" "$ROOT/tests/oauth/oauth_client.c" -L"$("$PG_CONFIG" --libdir)" \
+    -Wl,-rpath,"$("$PG_CONFIG" --libdir)" -lpq -o "$OAUTH_CLIENT" || { echo "not ok - oauth: build the client"; FAILED=$((FAILED + 1)); return 0; }
+OK="$WORK/oauth"
+mkdir -p "$OK"
+for a in RS256 PS256 ES256 EdDSA; do "$PG_IDP" keygen --alg "$a" --kid "$a-1" --out "$OK/$a" >/dev/null 2>&1; done
+"$PG_IDP" keygen --alg RS256 --kid RS256-2 --out "$OK/RS256b" >/dev/null 2>&1
+# The public key sets are read by the server (pg_read_file); the private keys stay 0600.
+chmod 755 "$WORK" "$OK"; chmod 644 "$OK"/*.jwks.json
+HS_SECRET="oauth-login-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# login_rs: the app's provider (roles app_user and super_named; its users' rows are in todos).
+q -d app -f - <<SQL >/dev/null || FAILED=$((FAILED + 1))
+SELECT idp.register_provider(jsonb_build_object('provider', 'login_rs', 'issuer', 'https://rs.login.test',
+  'claim_mapping', '{"email": "email"}'::jsonb,
+  'jwks', pg_read_file('$OK/RS256.jwks.json')::jsonb, 'login', '{"roles": ["app_user", "super_named"]}'::jsonb));
+SELECT idp.register_provider(jsonb_build_object('provider', 'login_ps', 'issuer', 'https://ps.login.test',
+  'jwks', pg_read_file('$OK/PS256.jwks.json')::jsonb, 'login', '{"roles": ["app_user"]}'::jsonb));
+SELECT idp.register_provider(jsonb_build_object('provider', 'login_es', 'issuer', 'https://es.login.test',
+  'jwks', pg_read_file('$OK/ES256.jwks.json')::jsonb,
+  'login', '{"roles": ["app_user", "mapped_user"], "role_claim": "db_role"}'::jsonb));
+SELECT idp.register_provider(jsonb_build_object('provider', 'login_ed', 'issuer', 'https://ed.login.test',
+  'jwks', pg_read_file('$OK/EdDSA.jwks.json')::jsonb, 'login', '{}'::jsonb));
+SELECT idp.register_provider(jsonb_build_object('provider', 'login_hs', 'issuer', 'https://hs.login.test',
+  'audience', 'db-login', 'secret', '$HS_SECRET', 'leeway_seconds', 0, 'login', '{"roles": ["app_user"]}'::jsonb));
+CREATE ROLE mapped_user LOGIN;
+CREATE ROLE super_login LOGIN SUPERUSER;
+CREATE ROLE super_named LOGIN SUPERUSER;
+CREATE ROLE bypass_login LOGIN BYPASSRLS;
+GRANT USAGE ON SCHEMA idp TO mapped_user, bypass_login;
+GRANT SELECT, INSERT ON todos TO mapped_user, bypass_login;
+SQL
+createdb -h "$PGHOST" -p "$PGPORT" -U postgres app2
+q -d app2 -f - <<SQL >/dev/null || FAILED=$((FAILED + 1))
+CREATE EXTENSION pg_idp;
+SELECT idp.register_provider(jsonb_build_object('provider', 'other', 'issuer', 'https://other.login.test',
+  'jwks', pg_read_file('$OK/EdDSA.jwks.json')::jsonb, 'login', '{"roles": ["app_user"]}'::jsonb));
+GRANT USAGE ON SCHEMA idp TO app_user;
+SQL
+# Who may log in how: app_user, super_login and super_named with delegate_ident_mapping=1 (pg_idp
+# decides), mapped_user and bypass_login through a pg_ident.conf map; postgres and the rest as before.
+OAUTH_HBA_OPTS='issuer="https://login.test" scope="openid"'
+cat >"$PGDATA_DIR/pg_hba.conf" <<HBA
+local all postgres trust
+local replication postgres trust
+local all app_user,super_login,super_named oauth $OAUTH_HBA_OPTS delegate_ident_mapping=1
+local all mapped_user,bypass_login oauth $OAUTH_HBA_OPTS map=oauth
+local all all trust
+HBA
+cat >"$PGDATA_DIR/pg_ident.conf" <<'IDENT'
+oauth  login_ed:user_mapped  mapped_user
+oauth  login_ed:user_bypass  bypass_login
+IDENT
+[ "$(id -u)" -eq 0 ] && chown postgres: "$PGDATA_DIR/pg_hba.conf" "$PGDATA_DIR/pg_ident.conf"
+OAUTH_OPTS="-c shared_preload_libraries=pg_idp -c oauth_validator_libraries=pg_idp -c idp.worker_database=app -c idp.login_databases=app2"
+as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$CLUSTER_DIR/server.log" -w -t 60 -m fast restart \
+    -o "-c listen_addresses='' -c unix_socket_directories='$CLUSTER_DIR' -p $PGPORT $OAUTH_OPTS" >/dev/null \
+    || { echo "not ok - oauth: restart with the validator"; FAILED=$((FAILED + 1)); return 0; }
+LOG="$CLUSTER_DIR/server.log"
+
+# mint ALG CLAIMS [mint options]: a token of that algorithm's provider (exp in an hour).
+mint_login() {
+    local alg="$1" claims="$2"; shift 2
+    case "$alg" in
+        HS256) "$PG_IDP" mint --alg HS256 --secret "$HS_SECRET" --no-kid --claims "$claims" "$@" ;;
+        *) "$PG_IDP" mint --key "$OK/$alg.key.json" --claims "$claims" "$@" ;;
+    esac
+}
+iss_of() { case "$1" in RS256) echo https://rs.login.test ;; PS256) echo https://ps.login.test ;;
+    ES256) echo https://es.login.test ;; EdDSA) echo https://ed.login.test ;; HS256) echo https://hs.login.test ;; esac; }
+# login HOST PORT DB ROLE TOKEN [SQL...]: log in with the token, print the answers.
+login_at() {
+    local host="$1" port="$2" db="$3" role="$4" token="$5"; shift 5
+    PG_IDP_TOKEN="$token" "$OAUTH_CLIENT" "host=$host port=$port dbname=$db user=$role \
+oauth_issuer=https://login.test/.well-known/openid-configuration oauth_client_id=pg_idp_tests" "$@" 2>&1
+}
+login() { login_at "$PGHOST" "$PGPORT" "$@"; }
+# The first line of the log written since byte OFFSET that matches PATTERN, waited for.
+log_since() { # offset pattern
+    local line=""
+    for _ in $(seq 1 50); do
+        line="$(tail -c +"$(($1 + 1))" "$LOG" | grep -m1 -E "$2" || true)"
+        [ -n "$line" ] && break
+        sleep 0.1
+    done
+    echo "$line"
+}
+log_size() { stat -c %s "$LOG"; }
+# Poll a login until it answers EXPECTED (at most SECONDS): for changes that reach the snapshot.
+poll_login() { # seconds expected login-args...
+    local secs="$1" want="$2" got=""; shift 2
+    for _ in $(seq 1 $((secs * 10))); do
+        got="$(login "$@")"
+        [ "$got" = "$want" ] && break
+        sleep 0.1
+    done
+    echo "$got"
+}
+
+# The worker has written app's snapshot (and app2's) once it runs.
+for _ in $(seq 1 100); do
+    [ "$(q -d app -c "SELECT idp.login_snapshot()->>'readable'")" = true ] \
+        && [ "$(q -d app2 -c "SELECT idp.login_snapshot()->>'readable'")" = true ] && break
+    sleep 0.1
+done
+check "oauth: each login database has its snapshot, owner-only" "true true 600 700" \
+    "$(q -d app -c "SELECT idp.login_snapshot()->>'readable'") $(q -d app2 -c "SELECT idp.login_snapshot()->>'readable'") \
+$(stat -c %a "$(q -d app -c "SELECT idp.login_snapshot()->>'path'")") $(stat -c %a "$PGDATA_DIR/pg_idp")"
+
+say "oauth: a login per algorithm family, and RLS sees the login user"
+for alg in RS256 PS256 ES256 EdDSA HS256; do
+    role=app_user claims="{\"iss\":\"$(iss_of $alg)\",\"sub\":\"user_2alice\"}"
+    [ "$alg" = ES256 ] && claims="{\"iss\":\"$(iss_of $alg)\",\"sub\":\"user_2alice\",\"db_role\":\"app_user\"}"
+    [ "$alg" = HS256 ] && claims="{\"iss\":\"$(iss_of $alg)\",\"sub\":\"user_2alice\",\"aud\":\"db-login\"}"
+    [ "$alg" = EdDSA ] && role=mapped_user claims="{\"iss\":\"$(iss_of $alg)\",\"sub\":\"user_mapped\"}"
+    token="$(mint_login $alg "$claims")"
+    want="user_2alice|$role|2|0"
+    [ "$alg" = EdDSA ] && want="user_mapped|$role|0|0"
+    check "oauth: $alg login as $role, RLS on todos sees the login user" "$want" \
+        "$(login app "$role" "$token" "SELECT idp.requesting_user_id(), current_user, count(*) FILTER (WHERE user_id = 'user_2alice'), count(*) FILTER (WHERE user_id <> 'user_2alice') FROM todos")"
+done
+ALICE_LOGIN="$(mint_login RS256 '{"iss":"https://rs.login.test","sub":"user_2alice","email":"alice@example.com"}')"
+check "oauth: the identity functions, system_user and a row inserted with the default user_id" \
+    "login_rs|user_2alice|alice@example.com|oauth:login_rs:user_2alice user_2alice|from a login" \
+    "$(login app app_user "$ALICE_LOGIN" "SELECT idp.provider(), idp.requesting_user_id(), idp.email(), system_user" \
+        "INSERT INTO todos (title) VALUES ('from a login') RETURNING user_id, title" | tr '\n' ' ' | sed 's/ $//')"
+# Parallel workers get the login identity from the leader (idp.login_token is copied to them).
+check "oauth: parallel workers see the login identity" "user_2alice|3" \
+    "$(login app app_user "$ALICE_LOGIN" "SET debug_parallel_query = on" \
+        "SELECT idp.requesting_user_id(), count(*) FROM todos WHERE user_id = idp.requesting_user_id()")"
+
+say "oauth: the session identity: override, expiry, revocation and deprovisioning"
+BOB="$(fixture clerk_bob)"
+check "oauth: a request token overrides the login identity for its transaction, which then comes back" \
+    "user_2alice user_2bob user_2alice" \
+    "$(login app app_user "$ALICE_LOGIN" "SELECT idp.requesting_user_id()" "BEGIN" \
+        "SELECT set_config('request.jwt', '$BOB', true) IS NULL" "SELECT idp.requesting_user_id()" "COMMIT" \
+        "SELECT idp.requesting_user_id()" | grep -v '^f$' | tr '\n' ' ' | sed 's/ $//')"
+check "oauth: the login token cannot be changed (55P02) or read (42501) by the session" "error: 55P02 error: 42501" \
+    "$(login app app_user "$ALICE_LOGIN" "SET idp.login_token = 'x'" "SHOW idp.login_token" | grep -oE '^error: [0-9A-Z]{5}' | tr '\n' ' ' | sed 's/ $//')"
+check "oauth: a client cannot give its own login token in the startup options" "FATAL" \
+    "$(PG_IDP_TOKEN='' "$OAUTH_CLIENT" "host=$PGHOST port=$PGPORT dbname=app user=postgres options='-c idp.login_token=abc'" "SELECT 1" | grep -o FATAL | head -n1)"
+# Short-lived tokens (Clerk's live 60 s): the identity ends with the token, as for a request token.
+SHORT="$(mint_login HS256 '{"iss":"https://hs.login.test","sub":"user_short","aud":"db-login"}' --exp 2)"
+mkfifo "$OK/short.in"
+login app app_user "$SHORT" <"$OK/short.in" >"$OK/short.out" &
+short_pid=$!
+exec 6>"$OK/short.in"
+echo "SELECT idp.requesting_user_id()" >&6
+for _ in $(seq 1 50); do grep -q user_short "$OK/short.out" 2>/dev/null && break; sleep 0.1; done
+sleep_until=$(( $(date +%s) + 3 )); while [ "$(date +%s)" -lt "$sleep_until" ]; do sleep 0.2; done
+echo "SELECT idp.requesting_user_id()" >&6
+echo "SELECT idp.email() IS NULL" >&6
+exec 6>&-
+wait $short_pid
+check "oauth: the login identity expires with its token (expired, 28000)" "user_short error 28000 expired" \
+    "$(head -n2 "$OK/short.out" | sed -E 's/^error: ([0-9A-Z]{5}) .*pg_idp error code: ([a-z_]+)$/error \1 \2/' | tr '\n' ' ' | sed 's/ $//')"
+
+# session_check NAME TOKEN ACTION: one session asks who it is, ACTION runs elsewhere, it asks again.
+session_check() {
+    local name="$1" token="$2" action="$3" out="$OK/$1.out"
+    rm -f "$OK/$name.in"; mkfifo "$OK/$name.in"
+    login app app_user "$token" <"$OK/$name.in" >"$out" &
+    local pid=$!
+    exec 7>"$OK/$name.in"
+    echo "SELECT 'before', idp.requesting_user_id()" >&7
+    for _ in $(seq 1 50); do grep -q '^before' "$out" 2>/dev/null && break; sleep 0.1; done
+    q -d app -c "$action" >/dev/null
+    echo "SELECT 'after', idp.requesting_user_id()" >&7
+    exec 7>&-
+    wait $pid
+    tr '\n' ' ' <"$out" | sed -E 's/ $//; s/ \/ pg_idp error code: / code /'
+}
+REV="$(mint_login RS256 '{"iss":"https://rs.login.test","sub":"user_rev"}' --iat -60)"
+check "oauth: a revocation reaches a logged-in session" \
+    "before|user_rev error: 28000 JWT of user \"user_rev\" of issuer \"https://rs.login.test\" was revoked code revoked" \
+    "$(session_check revoke "$REV" "SELECT idp.revoke_user('login_rs', 'user_rev')")"
+DIRU="$(mint_login RS256 '{"iss":"https://rs.login.test","sub":"dir_user_1"}')"
+q -d app -c "SELECT idp._apply_directory_event('login_rs', '{\"event\": \"dsync.user.created\", \"data\": {\"id\": \"dir_user_1\", \"email\": \"d1@acme.test\", \"state\": \"active\", \"raw_attributes\": {}}}', now() - interval '1 minute')" >/dev/null
+check "oauth: deprovisioning in the directory reaches a logged-in session" \
+    "before|dir_user_1 error: 28000 user \"dir_user_1\" was deprovisioned by the directory of provider \"login_rs\" code deprovisioned" \
+    "$(session_check deprovision "$DIRU" "SELECT idp._apply_directory_event('login_rs', '{\"event\": \"dsync.user.updated\", \"data\": {\"id\": \"dir_user_1\", \"email\": \"d1@acme.test\", \"state\": \"inactive\", \"raw_attributes\": {}}}', now())")"
+
+say "oauth: every refusal: generic to the client, one log line with provider, kid and code, no token"
+# The revocation and the deprovisioning above reach the snapshot within a worker tick: wait for it.
+wait_snapshot() { # db key count
+    local n=""
+    for _ in $(seq 1 100); do
+        n="$(q -d "$1" -c "SELECT idp.login_snapshot()->>'$2'")"
+        [ "$n" = "$3" ] && break
+        sleep 0.1
+    done
+    echo "$n"
+}
+check "oauth: the snapshot has the revocation and the deprovisioned keys (id and email)" "1 2" \
+    "$(wait_snapshot app revocations 1) $(wait_snapshot app deprovisioned 2)"
+# refused NAME CODE PROVIDER KID DB ROLE TOKEN: the client sees PostgreSQL's generic failure; the log
+# has pg_idp's line with the code, provider and kid; neither the token nor its signature is logged.
+refused() {
+    local name="$1" code="$2" provider="$3" kid="$4" db="$5" role="$6" token="$7" off out line sig
+    off="$(log_size)"
+    out="$(login "$db" "$role" "$token" "SELECT 1")"
+    line="$(log_since "$off" "pg_idp: login refused")"
+    sig="${token##*.}"
+    check "oauth: $name: refused with a generic message" "OAuth bearer authentication failed for user \"$role\"" \
+        "$(echo "$out" | grep -oE 'OAuth bearer authentication failed for user "[^"]*"' | head -n1)"
+    check "oauth: $name: one log line naming provider, kid and code" "1 provider \"$provider\", kid \"$kid\", pg_idp error code: $code" \
+        "$(tail -c +"$((off + 1))" "$LOG" | grep -c 'pg_idp: login refused') $(echo "$line" | grep -oE 'provider "[^"]*", kid "[^"]*", pg_idp error code: [a-z_]+')"
+    check "oauth: $name: neither the token nor its signature in the log" "0" \
+        "$(grep -cF -e "$token" -e "${sig:-no-signature}" "$LOG")"
+}
+refused "expired" expired login_rs RS256-1 app app_user \
+    "$(mint_login RS256 '{"iss":"https://rs.login.test","sub":"user_2alice"}' --exp -120 --iat -600)"
+GOOD="$(mint_login RS256 '{"iss":"https://rs.login.test","sub":"user_2alice"}')"
+IFS=. read -r gh gp gs <<<"$GOOD"
+FORGED_PAYLOAD="$(printf '{"iss":"https://rs.login.test","sub":"user_2bob","exp":%s}' $(( $(date +%s) + 600 )) | base64 -w0 | tr '+/' '-_' | tr -d '=')"
+refused "forged (payload swapped under a valid signature)" invalid_signature login_rs RS256-1 app app_user "$gh.$FORGED_PAYLOAD.$gs"
+refused "wrong audience" invalid_audience login_hs - app app_user \
+    "$(mint_login HS256 '{"iss":"https://hs.login.test","sub":"user_2alice","aud":"another-api"}')"
+refused "unknown issuer" unknown_issuer - RS256-1 app app_user \
+    "$(mint_login RS256 '{"iss":"https://nobody.login.test","sub":"user_2alice"}')"
+refused "revoked user" revoked login_rs RS256-1 app app_user "$REV"
+refused "deprovisioned user" deprovisioned login_rs RS256-1 app app_user "$DIRU"
+refused "a provider without login" role_not_allowed clerk clerk-key-1 app app_user "$(fixture clerk_alice)"
+refused "a role outside login.roles" role_not_allowed login_ps PS256-1 app mapped_user \
+    "$(mint_login PS256 '{"iss":"https://ps.login.test","sub":"user_2alice"}')"
+refused "a role claim naming another role" role_not_allowed login_es ES256-1 app app_user \
+    "$(mint_login ES256 '{"iss":"https://es.login.test","sub":"user_2alice","db_role":"mapped_user"}')"
+refused "a superuser not named in login.roles" role_not_allowed login_rs RS256-1 app super_login "$GOOD"
+refused "BYPASSRLS, even through the pg_ident.conf map" role_not_allowed login_ed EdDSA-1 app bypass_login \
+    "$(mint_login EdDSA '{"iss":"https://ed.login.test","sub":"user_bypass"}')"
+refused "registry unavailable (a database without a snapshot)" registry_unavailable - RS256-1 postgres app_user "$GOOD"
+refused "malformed token" malformed - - app app_user "not-a-jwt"
+check "oauth: a superuser named in login.roles may log in" "super_named|t" \
+    "$(login app super_named "$GOOD" "SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)")"
+off="$(log_size)"
+check "oauth: the pg_ident.conf map decides for mapped roles (no mapping: refused)" "OAuth bearer authentication failed" \
+    "$(login app mapped_user "$(mint_login EdDSA '{"iss":"https://ed.login.test","sub":"user_unmapped"}')" "SELECT 1" | grep -oE 'OAuth bearer authentication failed' | head -n1)"
+check "oauth: the HS secret never reaches the log" "0" "$(grep -cF "$HS_SECRET" "$LOG")"
+# psql 18 can only get a token through libpq's device flow (absent without libcurl): it is refused
+# with an error of its own, and nothing is let in.
+check "oauth: psql, which cannot be handed a token, is refused" "refused" \
+    "$("$PGBIN/psql" -X -w -h "$PGHOST" -p "$PGPORT" -U app_user -d app -c 'SELECT 1' </dev/null >/dev/null 2>&1 && echo let-in || echo refused)"
+
+say "oauth: registry changes reach logins with no manual step"
+"$PG_IDP" keygen --alg ES256 --kid late-1 --out "$OK/late" >/dev/null 2>&1
+chmod 644 "$OK/late.jwks.json"
+LATE="$("$PG_IDP" mint --key "$OK/late.key.json" --claims '{"iss":"https://late.login.test","sub":"user_late"}')"
+q -d app -c "SELECT idp.register_provider(jsonb_build_object('provider', 'late', 'issuer', 'https://late.login.test',
+    'jwks', pg_read_file('$OK/late.jwks.json')::jsonb, 'login', '{\"roles\": [\"app_user\"]}'::jsonb))" >/dev/null
+check "oauth: a provider registered after the server started logs in" "user_late" \
+    "$(poll_login 10 user_late app app_user "$LATE" "SELECT idp.requesting_user_id()")"
+ROTATED="$("$PG_IDP" mint --key "$OK/RS256b.key.json" --claims '{"iss":"https://rs.login.test","sub":"user_2alice"}')"
+q -d app -c "SELECT idp.set_jwks('login_rs', pg_read_file('$OK/RS256b.jwks.json')::jsonb)" >/dev/null
+check "oauth: a key rotated after the server started logs in" "user_2alice" \
+    "$(poll_login 10 user_2alice app app_user "$ROTATED" "SELECT idp.requesting_user_id()")"
+refused "the rotated-out key" unknown_key login_rs RS256-1 app app_user "$GOOD"
+
+say "oauth: one token, many concurrent connections; two databases"
+conc_pids=()
+for i in $(seq 1 20); do
+    login app app_user "$ROTATED" "SELECT idp.requesting_user_id(), pg_sleep(0.5) IS NOT NULL" >"$OK/conc.$i" &
+    conc_pids+=($!)
+done
+wait "${conc_pids[@]}"   # only these: the suite's shell has other children (the JWKS servers)
+check "oauth: 20 concurrent logins with one token all see their user" "20" "$(cat "$OK"/conc.* | grep -c '^user_2alice|t$')"
+OTHER="$(mint_login EdDSA '{"iss":"https://other.login.test","sub":"user_other"}')"
+check "oauth: app2's provider logs in to app2" "user_other|other" \
+    "$(login app2 app_user "$OTHER" "SELECT idp.requesting_user_id(), idp.provider()")"
+refused "app2's provider in app" unknown_issuer - EdDSA-1 app app_user "$OTHER"
+refused "app's provider in app2" unknown_issuer - RS256-2 app2 app_user "$ROTATED"
+
+say "oauth: a hot standby logs in from its own snapshot"
+OAUTH_STANDBY="$(mktemp -d /tmp/pg_idp_oauth_standby.XXXXXX)"
+chmod 755 "$OAUTH_STANDBY"; [ "$(id -u)" -eq 0 ] && chown postgres: "$OAUTH_STANDBY"
+OAUTH_STANDBY_PORT="$(free_port)"
+as_pg "$PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U postgres -D "$OAUTH_STANDBY/data" -R -X stream -c fast \
+    >"$OAUTH_STANDBY/basebackup.log" 2>&1 || { cat "$OAUTH_STANDBY/basebackup.log" >&2; FAILED=$((FAILED + 1)); }
+as_pg "$PGBIN/pg_ctl" -D "$OAUTH_STANDBY/data" -l "$OAUTH_STANDBY/server.log" -w -t 60 \
+    -o "-c listen_addresses='' -c unix_socket_directories='$OAUTH_STANDBY' -p $OAUTH_STANDBY_PORT -c hot_standby=on $OAUTH_OPTS" start >/dev/null \
+    || { cat "$OAUTH_STANDBY/server.log" >&2; FAILED=$((FAILED + 1)); }
+slogin() { login_at "$OAUTH_STANDBY" "$OAUTH_STANDBY_PORT" "$@"; }
+check "oauth: standby: a login sees the user's rows, read-only" "user_2alice|3|t" \
+    "$(for _ in $(seq 1 100); do r="$(slogin app app_user "$ROTATED" "SELECT idp.requesting_user_id(), count(*), pg_is_in_recovery() FROM todos")"; \
+        [ "$r" = "user_2alice|3|t" ] && break; sleep 0.1; done; echo "$r")"
+"$PG_IDP" keygen --alg EdDSA --kid replica-1 --out "$OK/replica" >/dev/null 2>&1
+chmod 644 "$OK/replica.jwks.json"
+REPLICA="$("$PG_IDP" mint --key "$OK/replica.key.json" --claims '{"iss":"https://replica.login.test","sub":"user_replica"}')"
+q -d app -c "SELECT idp.register_provider(jsonb_build_object('provider', 'replica', 'issuer', 'https://replica.login.test',
+    'jwks', pg_read_file('$OK/replica.jwks.json')::jsonb, 'login', '{\"roles\": [\"app_user\"]}'::jsonb))" >/dev/null
+check "oauth: standby: a provider registered on the primary afterwards logs in there" "user_replica" \
+    "$(for _ in $(seq 1 100); do r="$(slogin app app_user "$REPLICA" "SELECT idp.requesting_user_id()")"; \
+        [ "$r" = user_replica ] && break; sleep 0.1; done; echo "$r")"
+check "oauth: standby: a login to app2 from its own snapshot" "user_other" \
+    "$(slogin app2 app_user "$OTHER" "SELECT idp.requesting_user_id()")"
+check "oauth: standby: no backend crashed" "0" "$(grep -c 'terminated by signal' "$OAUTH_STANDBY/server.log")"
+as_pg "$PGBIN/pg_ctl" -D "$OAUTH_STANDBY/data" -m fast -w stop >/dev/null 2>&1
+[ -n "${KEEP_CLUSTER:-}" ] || rm -rf "$OAUTH_STANDBY"; OAUTH_STANDBY=""
