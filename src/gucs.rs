@@ -255,6 +255,8 @@ pub fn init() {
         None,
         std::ptr::addr_of_mut!(REQUEST_HEADERS_VALUE),
     );
+    #[cfg(feature = "pg18")]
+    init_login();
 }
 
 /// Defines one of the request settings: a string any role may set, hidden from SHOW ALL, whose
@@ -281,8 +283,6 @@ fn define_request_setting(
             None,
         );
     }
-    #[cfg(feature = "pg18")]
-    init_login();
 }
 
 #[cfg(feature = "pg18")]
