@@ -5,6 +5,7 @@
 use pgrx::prelude::*;
 
 mod api;
+mod audit;
 mod datum;
 mod directory;
 mod errors;
@@ -13,6 +14,7 @@ mod http;
 mod jsonb;
 mod registry;
 mod request;
+mod stats;
 mod store;
 mod worker;
 
@@ -23,12 +25,18 @@ extension_sql_file!("../sql/rls.sql", name = "rls", requires = ["schema"]);
 extension_sql_file!("../sql/revocation.sql", name = "revocation", requires = ["schema"]);
 extension_sql_file!("../sql/directory.sql", name = "directory", requires = ["schema"]);
 extension_sql_file!("../sql/citus.sql", name = "citus", requires = ["schema", "revocation"]);
+extension_sql_file!(
+    "../sql/stats.sql",
+    name = "stats",
+    requires = ["schema", api::stats::_stats, api::stats::_provider_health, api::stats::reset_stats]
+);
 extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     registry::init();
+    stats::init();
     worker::init();
 }
 

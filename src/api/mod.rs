@@ -3,5 +3,6 @@
 mod identity;
 mod legacy;
 mod providers;
+mod stats;
 
 mod verify;
