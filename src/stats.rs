@@ -393,7 +393,10 @@ pub fn rows() -> Vec<StatsRow> {
                 failures_by_code: serde_json::Value::Object(by_code),
                 last_success: ts(c.last_success.load(Ordering::Relaxed)),
                 last_failure: ts(c.last_failure.load(Ordering::Relaxed)),
-                last_failure_code: last_code.checked_sub(1).and_then(|i| ErrorCode::ALL.get(i)).map(|c| c.as_str().into()),
+                last_failure_code: last_code
+                    .checked_sub(1)
+                    .and_then(|i| ErrorCode::ALL.get(i))
+                    .map(|c| c.as_str().into()),
                 stats_reset: ts(c.stats_reset.load(Ordering::Relaxed)),
             }
         })

@@ -7,7 +7,8 @@ use pgrx::JsonB;
 
 use crate::stats;
 
-const NOT_PRELOADED: &str = "pg_idp: idp.stats needs shared_preload_libraries = 'pg_idp' (and a restart): without it no counters are kept";
+const NOT_PRELOADED: &str =
+    "pg_idp: idp.stats needs shared_preload_libraries = 'pg_idp' (and a restart): without it no counters are kept";
 
 /// Every (database, provider) slot's counters, for `idp.stats`. Without preloading: a NOTICE
 /// and no rows (a monitoring query keeps working).
