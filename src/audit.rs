@@ -92,8 +92,31 @@ fn first_time(token: &str) -> bool {
     })
 }
 
+/// `ereport(LOG_SERVER_ONLY, errmsg_internal("%s", line), errhidestmt(true),
+/// errhidecontext(true))`: to the server log only, and without the STATEMENT and CONTEXT lines
+/// PostgreSQL would otherwise add (with the default `log_min_error_statement = error`, a LOG
+/// message is followed by the text of the statement, which may hold the token).
 fn log(line: String) {
-    ereport!(PgLogLevel::LOG_SERVER_ONLY, PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION, line);
+    // Not in pg_sys (pgrx keeps them out of its bindings); declared as PostgreSQL has them.
+    unsafe extern "C-unwind" {
+        fn errstart(elevel: std::ffi::c_int, domain: *const std::ffi::c_char) -> bool;
+        fn errfinish(filename: *const std::ffi::c_char, lineno: std::ffi::c_int, funcname: *const std::ffi::c_char);
+    }
+    // The line is built from escaped values: it has no NUL.
+    let Ok(msg) = std::ffi::CString::new(line) else { return };
+    // SAFETY: the sequence PostgreSQL's ereport() macro runs, on the main thread, with a message
+    // that outlives it and static strings for the location; below ERROR, errfinish returns (an
+    // ERROR it might raise instead unwinds through the guard).
+    unsafe {
+        pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
+            if errstart(pg_sys::LOG_SERVER_ONLY as std::ffi::c_int, std::ptr::null()) {
+                pg_sys::errmsg_internal(c"%s".as_ptr(), msg.as_ptr());
+                pg_sys::errhidestmt(true);
+                pg_sys::errhidecontext(true);
+                errfinish(c"src/audit.rs".as_ptr(), line!() as std::ffi::c_int, c"pg_idp_audit_log".as_ptr());
+            }
+        })
+    }
 }
 
 /// A token-controlled value for a log line: escaped, quoted, cut; `-` when absent.
