@@ -73,7 +73,7 @@ pub fn rejected(token: &str, e: &VerifyError) {
 }
 
 /// True unless this backend logged `token` within the window (and remembers it as logged now).
-fn first_time(token: &str) -> bool {
+pub(crate) fn first_time(token: &str) -> bool {
     let window = gucs::log_failures_window();
     LOGGED.with(|l| {
         let mut l = l.borrow_mut();
@@ -135,7 +135,7 @@ fn quote(s: Option<&str>) -> String {
 
 /// The `kid` of the token's header and the `sub` of its payload, quoted (`-` when the token has
 /// none, or cannot be decoded that far).
-fn kid_and_sub(token: &str) -> (String, String) {
+pub(crate) fn kid_and_sub(token: &str) -> (String, String) {
     let Ok(t) = pg_idp_core::token::parse(token, gucs::max_token_bytes()) else {
         return ("-".into(), "-".into());
     };

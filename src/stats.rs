@@ -15,7 +15,6 @@
 //! restart; the key set itself, its ids and when it was stored are in the registry.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use pg_idp_core::{ErrorCode, VerifyError};
@@ -198,8 +197,10 @@ static COUNTERS: PgAtomic<AllCounters> = unsafe { PgAtomic::new(c"pg_idp_stats_c
 static READY: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
-    /// This backend's slot of each provider (in its database); `None`: no slot was free.
-    static SLOT_OF: RefCell<HashMap<Box<str>, Option<usize>>> = RefCell::new(HashMap::new());
+    /// This backend's slot of each provider (in its database); `None`: no slot was free. A few
+    /// entries (the providers this backend has seen), searched by comparing names: cheaper than
+    /// hashing the name on every call.
+    static SLOT_OF: RefCell<Vec<(Box<str>, Option<usize>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Called from `_PG_init`: set up the shared memory, when preloading.
@@ -239,7 +240,7 @@ fn database() -> u32 {
 /// found or made under the LWLock.
 #[inline]
 fn slot(provider: &str) -> Option<usize> {
-    if let Some(s) = SLOT_OF.with(|m| m.borrow().get(provider).copied()) {
+    if let Some(s) = SLOT_OF.with(|m| m.borrow().iter().find(|(p, _)| **p == *provider).map(|(_, s)| *s)) {
         return s;
     }
     let s = find_or_make(database(), provider);
@@ -249,7 +250,7 @@ fn slot(provider: &str) -> Option<usize> {
             provider.escape_default()
         );
     }
-    SLOT_OF.with(|m| m.borrow_mut().insert(provider.into(), s));
+    SLOT_OF.with(|m| m.borrow_mut().push((provider.into(), s)));
     s
 }
 
