@@ -348,6 +348,19 @@ pub fn refresh_scheduled(provider: &str, after: std::time::Duration) {
     with_health(provider, |h| h.next_refresh = at);
 }
 
+/// `provider` was unregistered: its refresh history goes (a transaction that rolls the removal
+/// back loses it too: it is history, not state).
+pub fn forget_health(provider: &str) {
+    if !available() {
+        return;
+    }
+    let dbid = database();
+    let mut d = DIRECTORY.exclusive();
+    if let Some(i) = d.find(dbid, provider) {
+        d.health[i] = Health::EMPTY;
+    }
+}
+
 /// A timestamp for SQL (`None` when never set).
 fn ts(v: i64) -> Option<pgrx::datum::TimestampWithTimeZone> {
     (v != NEVER).then(|| pgrx::datum::TimestampWithTimeZone::try_from(v).ok()).flatten()

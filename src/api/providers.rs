@@ -139,6 +139,9 @@ fn unregister_provider(name: &str) -> bool {
         &[name.into()],
     );
     registry::invalidate();
+    // A provider registered later under the same name starts without this one's refresh history
+    // (its counters in idp.stats stay: they are history).
+    crate::stats::forget_health(name);
     match deleted {
         Ok(Some(n)) => n > 0,
         Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => false,

@@ -156,6 +156,12 @@ SELECT name, setting, context FROM pg_settings
  WHERE name IN ('idp.track_stats', 'idp.log_failures', 'idp.log_failures_window', 'idp.log_success') ORDER BY name;
 SELECT regress.try($$SELECT set_config('idp.log_failures', 'sometimes', false)$$) AS bad_value;
 
+-- An unregistered provider's refresh history goes with it: registered again, it has none.
+SELECT idp.unregister_provider('down');
+SELECT idp.register_provider('{"provider": "down", "issuer": "https://down.example.com",
+  "jwks_uri": "https://127.0.0.1:9/jwks.json"}', fetch_keys => false);
+SELECT last_refresh_attempt, last_refresh_success, last_refresh_error_code FROM idp.provider_health WHERE provider = 'down';
+
 DROP TABLE stats_rows;
 DROP VIEW stats_here;
 REVOKE USAGE ON SCHEMA idp FROM regress_stats_app, regress_stats_monitor;
