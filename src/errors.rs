@@ -8,6 +8,7 @@
 //! | answer over 64 KiB            | 54000    | refresh_jwks, discover (code `response_too_large`) |
 //! | URL not allowed               | 22023    | refresh_jwks, discover (code `url_not_allowed`) |
 //! | answer not usable (JSON, keys, issuer) | 22023 | refresh_jwks, discover (code `invalid_response`) |
+//! | shared memory needed, pg_idp not preloaded | 55000 | reset_stats (code `not_preloaded`) |
 
 use pg_idp_core::{ConfigError, VerifyError};
 use pgrx::pg_sys::panic::ErrorReport;
@@ -81,4 +82,10 @@ pub fn raise_webhook(why: &str) -> ! {
         format!("directory event refused: {why}"),
         Some("invalid_webhook_signature"),
     )
+}
+
+/// Raise a call that needs pg_idp's shared memory in a server that did not preload pg_idp:
+/// 55000 (object_not_in_prerequisite_state), code `not_preloaded`.
+pub fn raise_not_preloaded(message: String) -> ! {
+    raise(PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, message, Some("not_preloaded"))
 }

@@ -20,6 +20,10 @@ pub const TLS_CA_FILE: &CStr = c"idp.tls_ca_file";
 pub const HTTP_PROXY: &CStr = c"idp.http_proxy";
 pub const REFRESH_INTERVAL: &CStr = c"idp.refresh_interval";
 pub const WORKER_DATABASE: &CStr = c"idp.worker_database";
+pub const TRACK_STATS: &CStr = c"idp.track_stats";
+pub const LOG_FAILURES: &CStr = c"idp.log_failures";
+pub const LOG_FAILURES_WINDOW: &CStr = c"idp.log_failures_window";
+pub const LOG_SUCCESS: &CStr = c"idp.log_success";
 /// The raw compact JWS of the current request.
 pub const REQUEST_JWT: &CStr = c"request.jwt";
 /// PostgREST's per-request JSON object of HTTP headers; its bearer token is used when
@@ -44,6 +48,20 @@ pub enum OnInvalidToken {
     Null,
 }
 
+/// Which rejected tokens are logged (`idp.log_failures`).
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LogFailures {
+    /// None.
+    #[name = c"off"]
+    Off,
+    /// Each distinct token once per backend within `idp.log_failures_window` (the default).
+    #[name = c"first"]
+    First,
+    /// Every rejection.
+    #[name = c"all"]
+    All,
+}
+
 pub static ON_INVALID: GucSetting<OnInvalidToken> = GucSetting::<OnInvalidToken>::new(OnInvalidToken::Error);
 pub static MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16384);
 pub static CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1000);
@@ -51,6 +69,10 @@ pub static HTTP_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
 pub static REFRESH_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(600);
 pub static WORKER_DB: GucSetting<Option<std::ffi::CString>> =
     GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
+pub static TRACK: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static LOG_FAILED: GucSetting<LogFailures> = GucSetting::<LogFailures>::new(LogFailures::First);
+pub static LOG_FAILED_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(600);
+pub static LOG_VERIFIED: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static TLS_CA: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static PROXY: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 #[cfg(feature = "pg18")]
@@ -243,6 +265,42 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::default(),
     );
+    // SUSET: what the counters and the audit log record is an administrator's decision (a role
+    // must not silence the log of its own rejected tokens).
+    GucRegistry::define_bool_guc(
+        TRACK_STATS,
+        c"Whether verifications are counted in idp.stats (with pg_idp in shared_preload_libraries).",
+        c"Off: nothing is counted; the counters keep their values.",
+        &TRACK,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        LOG_FAILURES,
+        c"Which rejected tokens pg_idp logs: off, first or all.",
+        c"first logs each distinct token once per backend within idp.log_failures_window. A line names the provider, kid, code, sub and application_name, never the token.",
+        &LOG_FAILED,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        LOG_FAILURES_WINDOW,
+        c"With idp.log_failures = first: how long a backend stays quiet about a token it has logged.",
+        c"Each backend remembers the last 1000 tokens it logged.",
+        &LOG_FAILED_WINDOW_S,
+        1,
+        86_400,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_bool_guc(
+        LOG_SUCCESS,
+        c"Whether pg_idp logs every token it verifies (each new identity of a backend; cache hits are not logged).",
+        c"A line names the provider, kid, sub, user id and application_name, never the token.",
+        &LOG_VERIFIED,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     define_request_setting(
         REQUEST_JWT,
         c"The token of the current request (compact JWS), verified by pg_idp.",
@@ -349,4 +407,20 @@ pub fn refresh_interval() -> std::time::Duration {
 
 pub fn worker_database() -> String {
     WORKER_DB.get().and_then(|c| c.into_string().ok()).filter(|s| !s.is_empty()).unwrap_or_else(|| "postgres".into())
+}
+
+pub fn track_stats() -> bool {
+    TRACK.get()
+}
+
+pub fn log_failures() -> LogFailures {
+    LOG_FAILED.get()
+}
+
+pub fn log_failures_window() -> std::time::Duration {
+    std::time::Duration::from_secs(LOG_FAILED_WINDOW_S.get().max(1) as u64)
+}
+
+pub fn log_success() -> bool {
+    LOG_VERIFIED.get()
 }

@@ -5,6 +5,7 @@
 use pgrx::prelude::*;
 
 mod api;
+mod audit;
 mod datum;
 mod directory;
 mod errors;
@@ -17,6 +18,7 @@ mod registry;
 mod request;
 #[cfg(feature = "pg18")]
 mod snapshot;
+mod stats;
 mod store;
 mod worker;
 
@@ -29,12 +31,18 @@ extension_sql_file!("../sql/directory.sql", name = "directory", requires = ["sch
 extension_sql_file!("../sql/citus.sql", name = "citus", requires = ["schema", "revocation"]);
 extension_sql_file!("../sql/compat.sql", name = "compat", requires = ["schema"]);
 extension_sql_file!("../sql/oauth.sql", name = "oauth", requires = ["schema", login_snapshot]);
+extension_sql_file!(
+    "../sql/stats.sql",
+    name = "stats",
+    requires = ["schema", api::stats::_stats, api::stats::_provider_health, api::stats::reset_stats]
+);
 extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     registry::init();
+    stats::init();
     worker::init();
 }
 

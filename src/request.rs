@@ -156,12 +156,17 @@ pub(crate) fn lookup(
     })
     .flatten();
     if let Some(h) = hit {
+        crate::stats::cache_hit(&h.0.provider);
         return Ok(h);
     }
     VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let identity = match registry.verify_with_directory(token, opts, &mut crate::directory::directory_record) {
-        Ok(id) => Rc::new(id),
+        Ok(id) => {
+            crate::audit::verified(token, &id);
+            Rc::new(id)
+        }
         Err(e) => {
+            crate::audit::rejected(token, &e);
             // A kid the provider does not have (yet), or no keys at all yet: ask the worker for an
             // early refresh.
             if matches!(e.code, pg_idp_core::ErrorCode::UnknownKey | pg_idp_core::ErrorCode::NoKeys) {

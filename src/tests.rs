@@ -174,4 +174,53 @@ mod tests {
         crate::snapshot::remove(unsafe { pg_sys::MyDatabaseId });
         assert_eq!(crate::snapshot::status()["readable"], json!(false));
     }
+
+    #[pg_test]
+    fn audit_lines_name_kid_and_sub_quoted_never_the_token() {
+        let now = request::statement_now() as i64;
+        let key = SigningKey::from_secret(Alg::HS256, SECRET_A.as_bytes(), None).unwrap();
+        let claims: Map<String, Value> =
+            json!({"iss": ISS, "sub": "user\"\n7", "exp": now + 60}).as_object().unwrap().clone();
+        let hostile_kid = format!("k\"{}", "x".repeat(300));
+        let t = mint(&key, Alg::HS256, &claims, json!({"kid": hostile_kid}).as_object().unwrap()).unwrap();
+        let (kid, sub) = crate::audit::kid_and_sub(&t);
+        assert_eq!(sub, "\"user\\\"\\n7\"");
+        assert!(kid.starts_with("\"k\\\"xxx") && kid.ends_with("…\"") && kid.chars().count() < 110, "{kid}");
+        let signature = t.rsplit('.').next().unwrap();
+        for part in [&kid, &sub] {
+            assert!(!part.contains(&t) && !part.contains(signature) && !part.contains(SECRET_A));
+        }
+        // Nothing to read in a token that is not one.
+        assert_eq!(crate::audit::kid_and_sub("not a token"), ("-".to_string(), "-".to_string()));
+    }
+
+    #[pg_test]
+    fn first_logs_a_token_once_per_window() {
+        let a = token(SECRET_A, "user_log_a", 3600);
+        let b = token(SECRET_A, "user_log_b", 3600);
+        assert!(crate::audit::first_time(&a));
+        assert!(!crate::audit::first_time(&a));
+        assert!(crate::audit::first_time(&b));
+        assert!(!crate::audit::first_time(&b));
+    }
+
+    #[pg_test]
+    fn without_preloading_stats_answer_no_rows() {
+        // The test server does not preload pg_idp: no shared memory, a NOTICE and no rows.
+        register(SECRET_A);
+        assert!(request::verify_token(&token(SECRET_A, "user_7", 3600)).is_ok());
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM idp.stats").unwrap(), Some(0));
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM idp.provider_health WHERE last_refresh_attempt IS NOT NULL")
+                .unwrap(),
+            Some(0)
+        );
+    }
+
+    #[pg_test(
+        error = "pg_idp: idp.stats needs shared_preload_libraries = 'pg_idp' (and a restart): without it no counters are kept"
+    )]
+    fn without_preloading_reset_stats_raises() {
+        Spi::run("SELECT idp.reset_stats()").unwrap();
+    }
 }

@@ -257,11 +257,20 @@ fn pin_search_path() {
     }
 }
 
-/// Refresh one provider; errors are returned, never raised, so the worker keeps running.
+/// Refresh one provider; errors are returned, never raised, so the worker keeps running. The
+/// outcome is kept in the provider's health (`idp.provider_health`).
 fn refresh_one(name: &str, url: &str) -> Result<(i32, Option<u64>), String> {
-    let (jwks, max_age) = crate::http::fetch_json(url).map_err(|e| e.describe("JWKS", url))?;
-    let n = crate::store::replace_jwks(name, jwks).map_err(|why| format!("{url}: {why}"))?;
-    Ok((n, max_age))
+    crate::stats::refresh_started(name);
+    let fetched = crate::http::fetch_json(url).map_err(|e| (e.code(), e.describe("JWKS", url)));
+    let stored = fetched.and_then(|(jwks, max_age)| {
+        let n = crate::store::replace_jwks(name, jwks).map_err(|why| ("invalid_response", format!("{url}: {why}")))?;
+        Ok((n, max_age))
+    });
+    match &stored {
+        Ok(_) => crate::stats::refresh_succeeded(name),
+        Err((code, why)) => crate::stats::refresh_failed(name, code, why),
+    }
+    stored.map_err(|(_, why)| why)
 }
 
 #[pg_guard]
@@ -330,6 +339,7 @@ pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
                     Ok((n, max_age)) => {
                         let wait = max_age.map_or(interval, |m| interval.min(Duration::from_secs(m.max(1))));
                         due.insert(name.clone(), now + wait);
+                        crate::stats::refresh_scheduled(&name, wait);
                         log!(
                             "pg_idp: refreshed JWKS of provider \"{name}\": {n} keys{}",
                             if asked { " (early: unknown kid)" } else { "" }
@@ -337,6 +347,7 @@ pub extern "C-unwind" fn pg_idp_refresh_worker_main(_arg: pg_sys::Datum) {
                     }
                     Err(why) => {
                         due.insert(name.clone(), now + interval);
+                        crate::stats::refresh_scheduled(&name, interval);
                         warning!("pg_idp: JWKS refresh of provider \"{name}\" failed, keeping its keys: {why}");
                     }
                 }

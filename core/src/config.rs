@@ -35,6 +35,7 @@ const FIELDS: &[&str] = &[
     "directory_claim",
     "directory_match",
     "login",
+    "discovery_url",
 ];
 const MAPPING_FIELDS: &[&str] = &["user_id", "email", "tenant", "role"];
 
@@ -179,6 +180,13 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
     if let Some(u) = &jwks_uri {
         if !(u.starts_with("https://") || u.starts_with("http://")) {
             return Err(ConfigError::new("jwks_uri", "must be an http(s) URL"));
+        }
+    }
+    // Where idp.discover() found the jwks_uri (its OpenID configuration): recorded for the
+    // provider's health (keys from discovery), not used to verify.
+    if let Some(u) = opt_string(o, "discovery_url")? {
+        if !(u.starts_with("https://") || u.starts_with("http://")) {
+            return Err(ConfigError::new("discovery_url", "must be an http(s) URL"));
         }
     }
     let claim_mapping = parse_mapping(o.get("claim_mapping"))?;

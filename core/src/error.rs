@@ -132,8 +132,9 @@ pub struct VerifyError {
     pub code: ErrorCode,
     /// Why, in words: never the token or a secret.
     pub message: String,
-    /// The provider the error is about, when there is one (`unknown_key`, `no_keys`: whose keys
-    /// to refresh).
+    /// The provider the error is about: the one that got furthest with a token whose `iss` is
+    /// registered (`unknown_key`, `no_keys`: whose keys to refresh); `None` before a provider is
+    /// found (`malformed`, `unknown_issuer`, ...).
     pub provider: Option<String>,
 }
 

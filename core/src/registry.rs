@@ -86,16 +86,22 @@ impl Registry {
                 Ok(m) => {
                     drop(claims);
                     let mut identity = m.into_identity(p, tok.payload_json);
-                    self.revocations.check(&identity)?;
+                    let about = |e: VerifyError| e.for_provider(&p.name);
+                    self.revocations.check(&identity).map_err(about)?;
                     if let Some(key) = &identity.directory_key {
                         if let Some(rec) = directory(&p.name, key)? {
-                            rec.check(&identity.user_id, &identity.provider)?;
+                            rec.check(&identity.user_id, &identity.provider).map_err(about)?;
                             identity.groups = rec.groups;
                         }
                     }
                     return Ok(identity);
                 }
-                Err(e) => {
+                Err(mut e) => {
+                    // Every failure past the issuer is about this provider (the counters of
+                    // idp.stats and the audit log name it).
+                    if e.provider.is_none() {
+                        e.provider = Some(p.name.clone());
+                    }
                     if best.as_ref().is_none_or(|b| e.code.stage() > b.code.stage()) {
                         best = Some(e);
                     }

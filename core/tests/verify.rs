@@ -392,6 +392,39 @@ fn every_error_code_has_a_realistic_token() {
     }
 }
 
+#[test]
+fn every_failure_past_the_issuer_names_its_provider() {
+    // idp.stats counts failures per provider and the audit log names it: every failure once a
+    // registered issuer is found is about that provider; before that there is none to name.
+    let now = now();
+    for code in ErrorCode::ALL {
+        let (reg, token, o) = case_for(code, now);
+        let e = reject_with(&reg, &token, &o, code);
+        let before_issuer = matches!(
+            code,
+            ErrorCode::Malformed
+                | ErrorCode::TokenTooLarge
+                | ErrorCode::UnsupportedAlgorithm
+                | ErrorCode::UnknownIssuer
+                | ErrorCode::UnsupportedCriticalHeader
+        );
+        let expected = if before_issuer { None } else { Some(reg.providers()[0].name.as_str()) };
+        assert_eq!(e.provider.as_deref(), expected, "provider of {code}");
+    }
+}
+
+#[test]
+fn discovery_url_is_recorded_and_checked() {
+    let cfg = json!({"provider": "d", "issuer": ISS, "jwks_uri": "https://acme.clerk.accounts.dev/.well-known/jwks.json",
+                     "discovery_url": "https://acme.clerk.accounts.dev/.well-known/openid-configuration"});
+    assert!(parse_provider(&cfg).is_ok());
+    let mut bad = cfg.clone();
+    bad["discovery_url"] = json!("file:///etc/passwd");
+    assert_eq!(parse_provider(&bad).unwrap_err().field, "discovery_url");
+    bad["discovery_url"] = json!(42);
+    assert_eq!(parse_provider(&bad).unwrap_err().field, "discovery_url");
+}
+
 // --- malformed -------------------------------------------------------------------------------
 
 #[test]

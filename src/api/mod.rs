@@ -4,5 +4,6 @@ mod identity;
 mod legacy;
 mod login;
 mod providers;
+mod stats;
 
 mod verify;

@@ -36,17 +36,30 @@ pub(crate) fn register(config: Value, fetch_keys: bool) -> String {
 }
 
 /// Fetch the key set at `url` into `config` and store it, all or nothing (`refresh_jwks`'s
-/// rules); returns the number of keys.
+/// rules); returns the number of keys. The outcome is kept in the provider's health
+/// (`idp.provider_health`), a failure before it is raised.
 fn store_with_keys_from(mut config: Value, url: &str) -> i32 {
-    config["jwks"] = fetch_json("JWKS", url);
-    store_fetched(config, &format!("JWKS at {url}"))
+    let name = config.get("provider").and_then(Value::as_str).unwrap_or_default().to_string();
+    config["jwks"] = fetch_for(&name, "JWKS", url);
+    let n = try_store(config).unwrap_or_else(|e| {
+        let why = format!("JWKS at {url} cannot be used: {}: {}", e.field, e.message);
+        crate::stats::refresh_failed(&name, "invalid_response", &why);
+        raise_invalid_response(why)
+    });
+    crate::stats::refresh_succeeded(&name);
+    n
 }
 
-/// Store `config` whose keys were fetched from `source`; an unusable key set is 22023
-/// `invalid_response`, naming it.
-fn store_fetched(config: Value, source: &str) -> i32 {
-    try_store(config)
-        .unwrap_or_else(|e| raise_invalid_response(format!("{source} cannot be used: {}: {}", e.field, e.message)))
+/// `fetch_json` of a document for `provider`'s keys, as a refresh attempt of its health.
+fn fetch_for(provider: &str, what: &str, url: &str) -> Value {
+    crate::stats::refresh_started(provider);
+    match crate::http::fetch_json(url) {
+        Ok((v, _)) => v,
+        Err(e) => {
+            crate::stats::refresh_failed(provider, e.code(), &e.describe(what, url));
+            raise_fetch(what, url, e)
+        }
+    }
 }
 
 /// Replace a provider's JWKS (key rotation); returns the number of keys now registered.
@@ -56,11 +69,6 @@ fn set_jwks(provider: &str, jwks: JsonB) -> i32 {
     let mut config = stored_config(provider).unwrap_or_else(|| raise_unknown_provider(provider));
     config["jwks"] = jwks.0;
     try_store(config).unwrap_or_else(|e| raise_invalid_config(&e))
-}
-
-/// GET `url` and parse the answer as JSON; `what` names it in errors.
-fn fetch_json(what: &str, url: &str) -> Value {
-    crate::http::fetch_json(url).map(|(v, _)| v).unwrap_or_else(|e| raise_fetch(what, url, e))
 }
 
 /// Fetch the provider's `jwks_uri` and replace its keys with what it serves, all or nothing:
@@ -91,7 +99,7 @@ fn discover(issuer: &str, provider: &str, extra: default!(JsonB, "'{}'")) -> i32
         raise_invalid_argument("extra must be a JSON object of provider config fields".into())
     };
     let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-    let doc = fetch_json("OpenID configuration", &url);
+    let doc = fetch_for(provider, "OpenID configuration", &url);
     let named = doc.get("issuer").and_then(Value::as_str).unwrap_or_default();
     if named != issuer {
         raise_invalid_response(format!(
@@ -114,6 +122,8 @@ fn discover(issuer: &str, provider: &str, extra: default!(JsonB, "'{}'")) -> i32
     config["provider"] = Value::String(provider.to_string());
     config["issuer"] = Value::String(issuer.to_string());
     config["jwks_uri"] = Value::String(jwks_uri.clone());
+    // Where the jwks_uri came from (idp.provider_health shows the keys' source as discovery).
+    config["discovery_url"] = Value::String(url.clone());
     store_with_keys_from(config, &jwks_uri)
 }
 
@@ -129,6 +139,9 @@ fn unregister_provider(name: &str) -> bool {
         &[name.into()],
     );
     registry::invalidate();
+    // A provider registered later under the same name starts without this one's refresh history
+    // (its counters in idp.stats stay: they are history).
+    crate::stats::forget_health(name);
     match deleted {
         Ok(Some(n)) => n > 0,
         Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => false,

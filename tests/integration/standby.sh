@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # A pg_basebackup hot standby verifies tokens and enforces the policies read-only, including
-# changes made on the primary after the backup.
+# changes made on the primary after the backup, and counts its own verifications (pg_idp
+# preloaded there, not on the primary yet).
 # Sourced by scripts/integration, which defines check, q, fixture and starts the primary with its
 # `app` database; run only some suites with INTEGRATION_SUITES="pgbouncer standby" (worker needs jwks).
 say "hot standby: pg_basebackup, streaming replication, read-only verification"
@@ -11,7 +12,8 @@ STANDBY_PORT="$(free_port)"
 as_pg "$PGBIN/pg_basebackup" -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U postgres -D "$STANDBY_DIR/data" -R -X stream -c fast \
     >"$STANDBY_DIR/basebackup.log" 2>&1 || { cat "$STANDBY_DIR/basebackup.log" >&2; FAILED=1; finish; exit 1; }
 as_pg "$PGBIN/pg_ctl" -D "$STANDBY_DIR/data" -l "$STANDBY_DIR/server.log" -w -t 60 \
-    -o "-c listen_addresses='' -c unix_socket_directories='$STANDBY_DIR' -p $STANDBY_PORT -c hot_standby=on" start >/dev/null \
+    -o "-c listen_addresses='' -c unix_socket_directories='$STANDBY_DIR' -p $STANDBY_PORT -c hot_standby=on \
+        -c shared_preload_libraries=pg_idp" start >/dev/null \
     || { cat "$STANDBY_DIR/server.log" >&2; FAILED=1; finish; exit 1; }
 sq() { psql -X -q -At -h "$STANDBY_DIR" -p "$STANDBY_PORT" -d app "$@"; }
 
@@ -79,3 +81,14 @@ exec 5>&-
 wait $session
 check "standby: a long-lived session sees a provider removed on the primary" "before|true after|unknown_issuer" \
     "$(tr '\n' ' ' <"$STANDBY_DIR/session.out" | sed 's/ $//')"
+
+# The standby counts the verifications made on it, in its own shared memory (read-only: nothing
+# is written), and resets them; the primary, which does not preload pg_idp, counts nothing.
+sq -U postgres -c "SELECT idp.reset_stats()" >/dev/null
+sq -U app_user -c "SELECT idp.verify_jwt('$ALICE')->>'valid'" -c "SELECT idp.verify_jwt('$ALICE')->>'valid'" \
+    -c "SELECT idp.verify_jwt('$TAMPERED')->>'error'" >/dev/null
+check "standby: idp.stats counts the verifications made here (2 verifications, 1 cache hit, 1 success, 1 invalid_signature)" \
+    "clerk|2|1|1|1|invalid_signature" \
+    "$(sq -U postgres -c "SELECT provider, verifications, cache_hits, successes, failures_by_code->'invalid_signature', last_failure_code FROM idp.stats WHERE datname = 'app' AND provider = 'clerk'")"
+check "standby: provider health from the replayed registry, no refreshes (the standby never fetches)" "clerk|inline|1|||" \
+    "$(sq -U app_user -c "SELECT provider, key_source, key_count, last_refresh_attempt, last_refresh_error_code, next_refresh FROM idp.provider_health WHERE provider = 'clerk'")"
