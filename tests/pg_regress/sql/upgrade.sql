@@ -95,7 +95,7 @@ SELECT 'only in a fresh install', * FROM (SELECT * FROM fresh EXCEPT SELECT * FR
 ORDER BY 1, 2, 3;
 SELECT count(*) > 50 AS compared_enough FROM fresh;
 
--- From 0.2.0 (the last release) to 0.3.0: a database with a partitioned table under enable_rls
+-- From 0.2.0 to 0.3.0: a database with a partitioned table under enable_rls
 -- (whose partitions 0.2.0 left open) and a directory user matched by email.
 SET client_min_messages = warning;
 DROP EXTENSION pg_idp CASCADE;
@@ -145,6 +145,55 @@ CREATE TEMP TABLE fresh_030 AS SELECT * FROM pg_temp.describe();
 SELECT 'only after the update from 0.2.0' AS side, * FROM (SELECT * FROM upgraded_020 EXCEPT SELECT * FROM fresh_030) u
 UNION ALL
 SELECT 'only in a fresh install', * FROM (SELECT * FROM fresh_030 EXCEPT SELECT * FROM upgraded_020) f
+ORDER BY 1, 2, 3;
+
+-- From 0.3.0 (the last release) to 0.4.0: a database with a provider, a table under enable_rls
+-- and a revocation. The update keeps them and adds the compatibility functions, the counters
+-- and provider health, and the login snapshot's report.
+SET client_min_messages = warning;
+DROP EXTENSION pg_idp CASCADE;
+CREATE EXTENSION pg_idp VERSION '0.3.0';
+RESET client_min_messages;
+SELECT idp.register_provider(jsonb_build_object(
+  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
+  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
+  'jwks', :'clerk_jwks'::jsonb));
+CREATE TABLE todos3 (id int PRIMARY KEY, user_id text NOT NULL, title text NOT NULL);
+INSERT INTO todos3 VALUES (1, 'user_2alice', 'alice 1'), (2, 'user_2bob', 'bob 1');
+SELECT idp.enable_rls('todos3');
+SELECT idp.revoke_user('clerk', 'user_2bob');
+GRANT SELECT ON todos3 TO regress_upgrade_app;
+
+ALTER EXTENSION pg_idp UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_idp';
+SELECT tbl, policy, form, open_partitions FROM idp.rls_status();
+SET ROLE regress_upgrade_app;
+BEGIN;
+SET LOCAL request.jwt = :'clerk_alice';
+SELECT id, title FROM todos3 ORDER BY id;
+COMMIT;
+RESET ROLE;
+SELECT regress.as_request(:'clerk_bob') AS bob_still_revoked;
+-- What 0.4.0 adds, on the upgraded database.
+SELECT * FROM idp.install_compat('supabase');
+BEGIN;
+SET LOCAL request.jwt = :'clerk_alice';
+SELECT auth.jwt()->>'sub' AS compat_jwt_sub, auth.email() AS compat_email;
+COMMIT;
+SELECT * FROM idp.uninstall_compat('supabase');
+SELECT successes > 0 AS counted FROM idp.stats WHERE datname = current_database() AND provider = 'clerk';
+SELECT provider, key_source, key_count, key_ids FROM idp.provider_health;
+
+CREATE TEMP TABLE upgraded_030 AS SELECT * FROM pg_temp.describe();
+DROP TABLE todos3;
+SET client_min_messages = warning;
+DROP EXTENSION pg_idp CASCADE;
+CREATE EXTENSION pg_idp;
+RESET client_min_messages;
+CREATE TEMP TABLE fresh_040 AS SELECT * FROM pg_temp.describe();
+SELECT 'only after the update from 0.3.0' AS side, * FROM (SELECT * FROM upgraded_030 EXCEPT SELECT * FROM fresh_040) u
+UNION ALL
+SELECT 'only in a fresh install', * FROM (SELECT * FROM fresh_040 EXCEPT SELECT * FROM upgraded_030) f
 ORDER BY 1, 2, 3;
 
 DROP OWNED BY regress_upgrade_app;
