@@ -107,24 +107,39 @@ log_since() { # offset pattern
 }
 log_size() { stat -c %s "$LOG"; }
 # Poll a login until it answers EXPECTED (at most SECONDS): for changes that reach the snapshot.
-poll_login() { # seconds expected login-args...
-    local secs="$1" want="$2" got=""; shift 2
+poll_via() { # login-function seconds expected login-args...
+    local via="$1" secs="$2" want="$3" got=""; shift 3
     for _ in $(seq 1 $((secs * 10))); do
-        got="$(login "$@")"
+        got="$("$via" "$@")"
         [ "$got" = "$want" ] && break
         sleep 0.1
     done
     echo "$got"
 }
+poll_login() { poll_via login "$@"; }
+# A provider registered now, in database app, whose tokens may log in as app_user, with a key of
+# its own: new_login_provider NAME ISSUER ALG KID; its keys are in $OK/NAME.*.
+new_login_provider() {
+    "$PG_IDP" keygen --alg "$3" --kid "$4" --out "$OK/$1" >/dev/null 2>&1
+    chmod 644 "$OK/$1.jwks.json"
+    q -d app -c "SELECT idp.register_provider(jsonb_build_object('provider', '$1', 'issuer', '$2',
+        'jwks', pg_read_file('$OK/$1.jwks.json')::jsonb, 'login', '{\"roles\": [\"app_user\"]}'::jsonb))" >/dev/null
+}
+
+# What idp.login_snapshot() reports under KEY in database DB, once it is VALUE (waited for).
+wait_snapshot() { # db key value
+    local n=""
+    for _ in $(seq 1 100); do
+        n="$(q -d "$1" -c "SELECT idp.login_snapshot()->>'$2'")"
+        [ "$n" = "$3" ] && break
+        sleep 0.1
+    done
+    echo "$n"
+}
 
 # The worker has written app's snapshot (and app2's) once it runs.
-for _ in $(seq 1 100); do
-    [ "$(q -d app -c "SELECT idp.login_snapshot()->>'readable'")" = true ] \
-        && [ "$(q -d app2 -c "SELECT idp.login_snapshot()->>'readable'")" = true ] && break
-    sleep 0.1
-done
 check "oauth: each login database has its snapshot, owner-only" "true true 600 700" \
-    "$(q -d app -c "SELECT idp.login_snapshot()->>'readable'") $(q -d app2 -c "SELECT idp.login_snapshot()->>'readable'") \
+    "$(wait_snapshot app readable true) $(wait_snapshot app2 readable true) \
 $(stat -c %a "$(q -d app -c "SELECT idp.login_snapshot()->>'path'")") $(stat -c %a "$PGDATA_DIR/pg_idp")"
 
 say "oauth: a login per algorithm family, and RLS sees the login user"
@@ -202,16 +217,7 @@ check "oauth: deprovisioning in the directory reaches a logged-in session" \
     "$(session_check deprovision "$DIRU" "SELECT idp._apply_directory_event('login_rs', '{\"event\": \"dsync.user.updated\", \"data\": {\"id\": \"dir_user_1\", \"email\": \"d1@acme.test\", \"state\": \"inactive\", \"raw_attributes\": {}}}', now())")"
 
 say "oauth: every refusal: generic to the client, one log line with provider, kid and code, no token"
-# The revocation and the deprovisioning above reach the snapshot within a worker tick: wait for it.
-wait_snapshot() { # db key count
-    local n=""
-    for _ in $(seq 1 100); do
-        n="$(q -d "$1" -c "SELECT idp.login_snapshot()->>'$2'")"
-        [ "$n" = "$3" ] && break
-        sleep 0.1
-    done
-    echo "$n"
-}
+# The revocation and the deprovisioning above reach the snapshot within a worker tick.
 check "oauth: the snapshot has the revocation and the deprovisioned keys (id and email)" "1 2" \
     "$(wait_snapshot app revocations 1) $(wait_snapshot app deprovisioned 2)"
 # refused NAME CODE PROVIDER KID DB ROLE TOKEN: the client sees PostgreSQL's generic failure; the log
@@ -263,11 +269,8 @@ check "oauth: psql, which cannot be handed a token, is refused" "refused" \
     "$("$PGBIN/psql" -X -w -h "$PGHOST" -p "$PGPORT" -U app_user -d app -c 'SELECT 1' </dev/null >/dev/null 2>&1 && echo let-in || echo refused)"
 
 say "oauth: registry changes reach logins with no manual step"
-"$PG_IDP" keygen --alg ES256 --kid late-1 --out "$OK/late" >/dev/null 2>&1
-chmod 644 "$OK/late.jwks.json"
+new_login_provider late https://late.login.test ES256 late-1
 LATE="$("$PG_IDP" mint --key "$OK/late.key.json" --claims '{"iss":"https://late.login.test","sub":"user_late"}')"
-q -d app -c "SELECT idp.register_provider(jsonb_build_object('provider', 'late', 'issuer', 'https://late.login.test',
-    'jwks', pg_read_file('$OK/late.jwks.json')::jsonb, 'login', '{\"roles\": [\"app_user\"]}'::jsonb))" >/dev/null
 check "oauth: a provider registered after the server started logs in" "user_late" \
     "$(poll_login 10 user_late app app_user "$LATE" "SELECT idp.requesting_user_id()")"
 ROTATED="$("$PG_IDP" mint --key "$OK/RS256b.key.json" --claims '{"iss":"https://rs.login.test","sub":"user_2alice"}')"
@@ -301,16 +304,11 @@ as_pg "$PGBIN/pg_ctl" -D "$OAUTH_STANDBY/data" -l "$OAUTH_STANDBY/server.log" -w
     || { cat "$OAUTH_STANDBY/server.log" >&2; FAILED=$((FAILED + 1)); }
 slogin() { login_at "$OAUTH_STANDBY" "$OAUTH_STANDBY_PORT" "$@"; }
 check "oauth: standby: a login sees the user's rows, read-only" "user_2alice|3|t" \
-    "$(for _ in $(seq 1 100); do r="$(slogin app app_user "$ROTATED" "SELECT idp.requesting_user_id(), count(*), pg_is_in_recovery() FROM todos")"; \
-        [ "$r" = "user_2alice|3|t" ] && break; sleep 0.1; done; echo "$r")"
-"$PG_IDP" keygen --alg EdDSA --kid replica-1 --out "$OK/replica" >/dev/null 2>&1
-chmod 644 "$OK/replica.jwks.json"
+    "$(poll_via slogin 10 "user_2alice|3|t" app app_user "$ROTATED" "SELECT idp.requesting_user_id(), count(*), pg_is_in_recovery() FROM todos")"
+new_login_provider replica https://replica.login.test EdDSA replica-1
 REPLICA="$("$PG_IDP" mint --key "$OK/replica.key.json" --claims '{"iss":"https://replica.login.test","sub":"user_replica"}')"
-q -d app -c "SELECT idp.register_provider(jsonb_build_object('provider', 'replica', 'issuer', 'https://replica.login.test',
-    'jwks', pg_read_file('$OK/replica.jwks.json')::jsonb, 'login', '{\"roles\": [\"app_user\"]}'::jsonb))" >/dev/null
 check "oauth: standby: a provider registered on the primary afterwards logs in there" "user_replica" \
-    "$(for _ in $(seq 1 100); do r="$(slogin app app_user "$REPLICA" "SELECT idp.requesting_user_id()")"; \
-        [ "$r" = user_replica ] && break; sleep 0.1; done; echo "$r")"
+    "$(poll_via slogin 10 user_replica app app_user "$REPLICA" "SELECT idp.requesting_user_id()")"
 check "oauth: standby: a login to app2 from its own snapshot" "user_other" \
     "$(slogin app2 app_user "$OTHER" "SELECT idp.requesting_user_id()")"
 check "oauth: standby: no backend crashed" "0" "$(grep -c 'terminated by signal' "$OAUTH_STANDBY/server.log")"
