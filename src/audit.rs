@@ -27,8 +27,6 @@ use crate::gucs::{self, LogFailures};
 
 /// Tokens each backend remembers having logged.
 const REMEMBERED: usize = 1000;
-/// At most this many characters of a token-controlled value are logged.
-const QUOTE_MAX: usize = 100;
 
 thread_local! {
     static LOGGED: RefCell<Option<(RandomState, LruCache<u64, Instant>)>> = const { RefCell::new(None) };
@@ -121,16 +119,7 @@ fn log(line: String) {
 
 /// A token-controlled value for a log line: escaped, quoted, cut; `-` when absent.
 fn quote(s: Option<&str>) -> String {
-    match s {
-        None => "-".into(),
-        Some(s) => {
-            let mut q: String = s.chars().take(QUOTE_MAX).collect::<String>().escape_default().to_string();
-            if s.chars().count() > QUOTE_MAX {
-                q.push('…');
-            }
-            format!("\"{q}\"")
-        }
-    }
+    s.map_or_else(|| "-".into(), pg_idp_core::quote)
 }
 
 /// The `kid` of the token's header and the `sub` of its payload, quoted (`-` when the token has

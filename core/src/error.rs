@@ -187,8 +187,9 @@ impl std::error::Error for ConfigError {}
 /// At most this many characters of a token-controlled string are quoted in a message.
 const QUOTE_MAX: usize = 100;
 
-/// A token-controlled string for a message: escaped, quoted, and cut at `QUOTE_MAX` characters.
-pub(crate) fn quote(s: &str) -> String {
+/// A token-controlled string for a message or a log line: escaped, quoted, and cut at 100
+/// characters (an ellipsis marks the cut).
+pub fn quote(s: &str) -> String {
     let mut q: String = s.chars().take(QUOTE_MAX).collect::<String>().escape_default().to_string();
     if s.chars().count() > QUOTE_MAX {
         q.push('…');

@@ -36,7 +36,7 @@ pub mod webhook;
 pub use alg::Alg;
 pub use config::{parse_provider, Provider};
 pub use directory::{Directory, DirectoryField, DirectoryKey, DirectoryRecord};
-pub use error::{ConfigError, ErrorCode, VerifyError};
+pub use error::{quote, ConfigError, ErrorCode, VerifyError};
 pub use identity::{error_json, Identity};
 pub use options::VerifyOptions;
 pub use registry::{DirectoryLookup, Registry};
