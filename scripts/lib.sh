@@ -78,12 +78,34 @@ pg_args() {
     done
 }
 
-# Make sure the selected server is there (scripts/servers builds or fetches it once).
+# pgrx-config/config.toml, made on every run from the servers that exist now (never committed:
+# it names machine-made paths). pgrx refuses to build when it names a pg_config that does not
+# exist, so a server not made yet is not listed; once scripts/servers has made it, it is.
+# Rewritten only when it changes.
+write_pgrx_config() {
+    local v c config
+    config="[configs]"
+    for v in 15 16 17 18; do
+        case "$v" in
+            15) c=/usr/lib/postgresql/15/bin/pg_config ;;
+            *) c="$PG_IDP_CACHE/pg$v/bin/pg_config" ;;
+        esac
+        [ -x "$c" ] && config+=$'\n'"pg$v = \"$c\""
+    done
+    [ "$config" = "$(cat "$PGRX_HOME/config.toml" 2>/dev/null)" ] && return 0
+    mkdir -p "$PGRX_HOME"
+    printf '%s\n' "$config" >"$PGRX_HOME/config.toml.new" && mv -f "$PGRX_HOME/config.toml.new" "$PGRX_HOME/config.toml"
+}
+
+# Make sure the selected server is there (scripts/servers builds or fetches it once), and that
+# pgrx's configuration names it.
 ensure_server() {
-    [ -x "$PG_CONFIG" ] && { [ -z "$PG_CHROOT" ] || [ -f "$PG_CHROOT/.complete" ]; } && {
-        [ -z "$PG_CHROOT" ] || "$ROOT/scripts/servers" mount 17; return 0; }
-    [ "$PG_VERSION" = 15 ] && return 0   # scripts/setup installs the system's
-    "$ROOT/scripts/servers" "$PG_VERSION"
+    if [ -x "$PG_CONFIG" ] && { [ -z "$PG_CHROOT" ] || [ -f "$PG_CHROOT/.complete" ]; }; then
+        [ -z "$PG_CHROOT" ] || "$ROOT/scripts/servers" mount 17
+    elif [ "$PG_VERSION" != 15 ]; then   # scripts/setup installs the system's 15
+        "$ROOT/scripts/servers" "$PG_VERSION" || return 1
+    fi
+    write_pgrx_config
 }
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
