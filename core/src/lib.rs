@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 //! pg_idp's verifier, with no PostgreSQL dependency: token parsing, JWK/JWKS keys, signature and
 //! claim validation, claim mapping, and one error enum with stable codes.

@@ -12,6 +12,8 @@
 //!
 //! Exit codes: 0 ok, 1 a token did not verify (verify, bench-verify), 2 usage or input error.
 
+#![forbid(unsafe_code)]
+
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
