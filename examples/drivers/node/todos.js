@@ -1,4 +1,4 @@
-// node-postgres: README's "From your application" snippet, run against a real database.
+// node-postgres: the snippet of docs/applications.md ("Drivers"), run against a real database.
 //
 //   PGHOST=... PGPORT=... PGDATABASE=todos PGUSER=todo_api \
 //   TOKEN_ALICE=... TOKEN_BOB=... TOKEN_EXPIRED=... TOKEN_TAMPERED=... node todos.js
@@ -10,7 +10,7 @@
 const assert = require('assert');
 const { Pool } = require('pg');
 
-// README: begin
+// snippet: begin
 async function listTodos(pool, token) {
   const client = await pool.connect();
   try {
@@ -27,7 +27,7 @@ async function listTodos(pool, token) {
     client.release();
   }
 }
-// README: end
+// snippet: end
 
 let failed = 0;
 function check(name, expected, actual) {

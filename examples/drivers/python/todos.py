@@ -1,4 +1,4 @@
-"""psycopg 3: README's "From your application" snippet, run against a real database.
+"""psycopg 3: the snippet of docs/applications.md ("Drivers"), run against a real database.
 
     PGHOST=... PGPORT=... PGDATABASE=todos PGUSER=todo_api \
     TOKEN_ALICE=... TOKEN_BOB=... TOKEN_EXPIRED=... TOKEN_TAMPERED=... python todos.py
@@ -13,7 +13,7 @@ import sys
 import psycopg
 
 
-# README: begin
+# snippet: begin
 def list_todos(conn, token):
     try:
         with conn.transaction():
@@ -23,7 +23,7 @@ def list_todos(conn, token):
         return 200, todos
     except psycopg.errors.InvalidAuthorizationSpecification as e:  # SQLSTATE 28000: answer 401
         return 401, e.diag.message_detail.removeprefix("pg_idp error code: ")  # e.g. "expired"
-# README: end
+# snippet: end
 
 
 failed = 0

@@ -1,4 +1,4 @@
-//! tokio-postgres: README's "From your application" snippet, run against a real database.
+//! tokio-postgres: the snippet of docs/applications.md ("Drivers"), run against a real database.
 //!
 //!   PGHOST=... PGPORT=... PGDATABASE=todos PGUSER=todo_api \
 //!   TOKEN_ALICE=... TOKEN_BOB=... TOKEN_EXPIRED=... TOKEN_TAMPERED=... pg-idp-example-rust
@@ -19,7 +19,7 @@ enum Answer {
     Unauthorized(String),
 }
 
-// README: begin
+// snippet: begin
 async fn list_todos(client: &mut Client, token: &str) -> Result<Answer, tokio_postgres::Error> {
     let result: Result<Vec<(i64, String)>, tokio_postgres::Error> = async {
         let tx = client.transaction().await?;
@@ -39,7 +39,7 @@ async fn list_todos(client: &mut Client, token: &str) -> Result<Answer, tokio_po
         Err(e) => Err(e),
     }
 }
-// README: end
+// snippet: end
 
 struct Checks {
     via: String,
