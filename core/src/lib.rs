@@ -22,6 +22,10 @@ pub mod directory;
 mod error;
 pub mod identity;
 mod jwk;
+// Known answers from outside (Wycheproof vectors, RFC examples), run through the crate's own
+// key and signature functions.
+#[cfg(test)]
+mod known_answers;
 pub mod login;
 mod options;
 pub mod postgrest;
