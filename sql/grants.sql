@@ -10,3 +10,10 @@ REVOKE EXECUTE ON FUNCTION idp._verify_webhook_signature(text, text, text) FROM 
 -- Creating and removing the auth.* compatibility functions (DDL in schema auth).
 REVOKE EXECUTE ON FUNCTION idp.install_compat(text, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp.uninstall_compat(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION idp._launcher_notify() FROM PUBLIC;
+-- Names every database of the cluster and their state: for superusers.
+REVOKE EXECUTE ON FUNCTION idp.served_databases() FROM PUBLIC;
+
+-- Last: pg_idp's launcher (with pg_idp preloaded) looks at this database once CREATE EXTENSION
+-- commits, and serves it.
+SELECT idp._launcher_notify();

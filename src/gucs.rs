@@ -20,6 +20,8 @@ pub const TLS_CA_FILE: &CStr = c"idp.tls_ca_file";
 pub const HTTP_PROXY: &CStr = c"idp.http_proxy";
 pub const REFRESH_INTERVAL: &CStr = c"idp.refresh_interval";
 pub const WORKER_DATABASE: &CStr = c"idp.worker_database";
+pub const MAX_WORKERS: &CStr = c"idp.max_workers";
+pub const CHECK_INTERVAL: &CStr = c"idp.check_interval";
 pub const TRACK_STATS: &CStr = c"idp.track_stats";
 pub const LOG_FAILURES: &CStr = c"idp.log_failures";
 pub const LOG_FAILURES_WINDOW: &CStr = c"idp.log_failures_window";
@@ -33,7 +35,7 @@ pub const REQUEST_HEADERS: &CStr = c"request.headers";
 /// validator (and copied into parallel workers by PostgreSQL), never by a client.
 #[cfg(feature = "pg18")]
 pub const LOGIN_TOKEN: &CStr = c"idp.login_token";
-/// The databases (besides `idp.worker_database`) whose login snapshot a worker keeps.
+/// With `idp.worker_database`, the optional allow-list of databases pg_idp serves.
 #[cfg(feature = "pg18")]
 pub const LOGIN_DATABASES: &CStr = c"idp.login_databases";
 
@@ -67,8 +69,9 @@ pub static MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16384);
 pub static CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static HTTP_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
 pub static REFRESH_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(600);
-pub static WORKER_DB: GucSetting<Option<std::ffi::CString>> =
-    GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
+pub static WORKER_DB: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+pub static MAX_WORKERS_N: GucSetting<i32> = GucSetting::<i32>::new(2);
+pub static CHECK_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static TRACK: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static LOG_FAILED: GucSetting<LogFailures> = GucSetting::<LogFailures>::new(LogFailures::First);
 pub static LOG_FAILED_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(600);
@@ -177,16 +180,6 @@ unsafe extern "C-unwind" fn check_login_token(
     empty || parallel_worker || SETTING_LOGIN_TOKEN.load(Ordering::Relaxed)
 }
 
-/// The databases named by `idp.login_databases`.
-#[cfg(feature = "pg18")]
-pub fn login_databases() -> Vec<String> {
-    LOGIN_DBS
-        .get()
-        .and_then(|c| c.into_string().ok())
-        .map(|s| s.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect())
-        .unwrap_or_default()
-}
-
 pub fn init() {
     // USERSET: choosing NULL over an error only ever makes a request anonymous.
     GucRegistry::define_enum_guc(
@@ -259,11 +252,31 @@ pub fn init() {
     );
     GucRegistry::define_string_guc(
         WORKER_DATABASE,
-        c"The database whose registry the pg_idp worker refreshes.",
-        c"Read when the worker starts.",
+        c"Optional allow-list: the only databases pg_idp's workers serve (comma-separated), with idp.login_databases.",
+        c"Empty (the default): every database where a superuser installed pg_idp is served.",
         &WORKER_DB,
         GucContext::Sighup,
         GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        MAX_WORKERS,
+        c"How many pg_idp jobs (one database each: key refresh, login snapshot) run at once.",
+        c"Each is a background worker: keep max_worker_processes large enough.",
+        &MAX_WORKERS_N,
+        1,
+        64,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        CHECK_INTERVAL,
+        c"How often pg_idp looks again at a served database whose WAL moved without telling it (a standby replaying changes, say).",
+        c"A login snapshot not confirmed within three times this interval is refused (registry_unavailable).",
+        &CHECK_INTERVAL_S,
+        1,
+        3600,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
     );
     // SUSET: what the counters and the audit log record is an administrator's decision (a role
     // must not silence the log of its own rejected tokens).
@@ -345,13 +358,12 @@ fn define_request_setting(
 
 #[cfg(feature = "pg18")]
 fn init_login() {
-    // Each database named gets a worker of its own, registered at server start (so a change
-    // takes a restart; SIGHUP rather than POSTMASTER because a library loaded after startup
-    // cannot define POSTMASTER settings).
+    // Kept from 0.4.0, where it named the databases clients log in to: now part of the optional
+    // allow-list, with idp.worker_database.
     GucRegistry::define_string_guc(
         LOGIN_DATABASES,
-        c"Databases (comma-separated) whose login snapshot pg_idp keeps, besides idp.worker_database.",
-        c"Logging in with a provider token (oauth in pg_hba.conf) needs the target database's snapshot; each database named gets a worker. Read at server start.",
+        c"Optional allow-list (comma-separated), with idp.worker_database: the only databases pg_idp serves.",
+        c"Empty (the default) with an empty idp.worker_database: every database where a superuser installed pg_idp is served, logins included.",
         &LOGIN_DBS,
         GucContext::Sighup,
         GucFlags::default(),
@@ -405,8 +417,32 @@ pub fn refresh_interval() -> std::time::Duration {
     std::time::Duration::from_secs(REFRESH_INTERVAL_S.get().max(1) as u64)
 }
 
-pub fn worker_database() -> String {
-    WORKER_DB.get().and_then(|c| c.into_string().ok()).filter(|s| !s.is_empty()).unwrap_or_else(|| "postgres".into())
+/// The databases pg_idp may serve: `None` for every one (neither allow-list is set).
+pub fn allowed_databases() -> Option<Vec<String>> {
+    let list = |v: Option<std::ffi::CString>| -> Vec<String> {
+        v.and_then(|c| c.into_string().ok())
+            .map(|s| s.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect())
+            .unwrap_or_default()
+    };
+    #[cfg_attr(not(feature = "pg18"), allow(unused_mut))]
+    let mut names = list(WORKER_DB.get());
+    #[cfg(feature = "pg18")]
+    names.extend(list(LOGIN_DBS.get()));
+    (!names.is_empty()).then_some(names)
+}
+
+pub fn max_workers() -> usize {
+    MAX_WORKERS_N.get().clamp(1, 64) as usize
+}
+
+pub fn check_interval() -> std::time::Duration {
+    std::time::Duration::from_secs(CHECK_INTERVAL_S.get().max(1) as u64)
+}
+
+/// How old a login snapshot's last confirmation may be (three check intervals).
+#[cfg(feature = "pg18")]
+pub fn snapshot_bound_ms() -> i64 {
+    3 * 1000 * i64::from(CHECK_INTERVAL_S.get().max(1))
 }
 
 pub fn track_stats() -> bool {

@@ -10,17 +10,21 @@ mod datum;
 mod directory;
 mod errors;
 mod gucs;
+mod hooks;
 mod http;
+mod job;
 mod jsonb;
+mod launcher;
 #[cfg(feature = "pg18")]
 mod oauth;
 mod registry;
 mod request;
+mod served;
 #[cfg(feature = "pg18")]
 mod snapshot;
 mod stats;
 mod store;
-mod worker;
+mod trusted;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -43,7 +47,9 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     registry::init();
     stats::init();
-    worker::init();
+    served::init();
+    launcher::init();
+    hooks::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

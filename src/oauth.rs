@@ -216,6 +216,9 @@ fn decide(
     conn: &Connection,
 ) -> Result<String, VerifyError> {
     let loaded = crate::snapshot::read(oid).map_err(|why| VerifyError::new(ErrorCode::RegistryUnavailable, why))?;
+    // Only a snapshot the launcher keeps for a database it serves, and has vouched for lately.
+    crate::served::fresh(oid.to_u32(), loaded.generation, crate::gucs::snapshot_bound_ms())
+        .map_err(|why| VerifyError::new(ErrorCode::RegistryUnavailable, why))?;
     let opts = VerifyOptions { max_token_bytes: crate::gucs::max_token_bytes(), ..VerifyOptions::now() };
     let identity = loaded.registry.verify(token, &opts).map_err(|mut e| {
         // Name the provider(s) of the token's issuer when the error itself does not.
@@ -233,7 +236,7 @@ fn decide(
         // request token does.
         if matches!(e.code, ErrorCode::UnknownKey | ErrorCode::NoKeys) {
             if let Some(p) = &e.provider {
-                crate::worker::request_refresh(p);
+                crate::served::request_refresh(p);
             }
         }
         e

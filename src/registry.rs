@@ -121,6 +121,8 @@ pub fn broadcast_change(relid: pg_sys::Oid) {
     // SAFETY: queues a transactional invalidation message for an existing relation.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) }
     invalidate();
+    // The launcher rewrites the login snapshot once the change commits.
+    crate::served::changed_at_commit();
 }
 
 /// A number that changes whenever the cached registry is replaced.

@@ -171,7 +171,7 @@ pub(crate) fn lookup(
             // early refresh.
             if matches!(e.code, pg_idp_core::ErrorCode::UnknownKey | pg_idp_core::ErrorCode::NoKeys) {
                 if let Some(p) = &e.provider {
-                    crate::worker::request_refresh(p);
+                    crate::served::request_refresh(p);
                 }
             }
             return Err(e);

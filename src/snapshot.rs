@@ -2,15 +2,17 @@
 //! backend has opened its database.
 //!
 //! Authentication runs before the backend connects to its database, so the registry tables
-//! cannot be read then. A worker connected to each login database (`idp.worker_database` and
-//! `idp.login_databases`, on primaries and standbys alike) writes this database's providers (their
-//! configs, keys and secrets), its revocations and the keys of its deprovisioned directory users
-//! to `$PGDATA/pg_idp/<database oid>.json`: a directory of mode 0700 and a file of mode 0600, owned
-//! by the server's OS user, as the data files that hold the same secrets are. It is written at
-//! the worker's start and within a second of any change to the registry tables (the worker
-//! notices it through the same relcache invalidations the backends use, which reach standbys
-//! through the WAL), and replaced atomically (a temporary file renamed over it). A missing or
-//! unreadable snapshot refuses every login to that database (`registry_unavailable`).
+//! cannot be read then. For every database pg_idp serves (see `launcher.rs`), on primaries and
+//! standbys alike, a job writes this database's providers (their configs, keys and secrets), its
+//! revocations, the keys of its deprovisioned directory users and the owners of its
+//! row-level-secured tables to `$PGDATA/pg_idp/<database oid>.json`: a directory of mode 0700 and
+//! a file of mode 0600, owned by the server's OS user, as the data files that hold the same
+//! secrets are, replaced atomically. The job reads only what `trusted.rs` verified, by oid.
+//!
+//! The validator uses a file only while the launcher vouches for it (`served::fresh`): the
+//! database is served, the file's generation is the one the last job wrote or confirmed, and that
+//! was within three `idp.check_interval`s. Anything else (a database no longer served, a file
+//! left from earlier, a launcher that stopped) refuses the login (`registry_unavailable`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,8 +21,9 @@ use pg_idp_core::{parse_provider, Directory, Registry, Revocations};
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 
-/// The layout of the file; a reader refuses any other.
-const FORMAT: i64 = 1;
+/// The layout of the file; a reader refuses any other (2: typed revocation times, a generation,
+/// the database's oid, the owners of row-level-secured tables).
+const FORMAT: i64 = 2;
 
 /// `$PGDATA/pg_idp`.
 fn dir() -> PathBuf {
@@ -35,137 +38,101 @@ pub fn path(database: pg_sys::Oid) -> PathBuf {
     dir().join(format!("{}.json", database.to_u32()))
 }
 
-/// Rows of a query whose every column is text (NULLs as JSON null).
-fn text_rows(query: &str, columns: usize) -> Result<Vec<Vec<Value>>, String> {
-    Spi::connect(|client| {
-        let mut out = Vec::new();
-        for row in client.select(query, None, &[])? {
-            let mut r = Vec::with_capacity(columns);
-            for i in 1..=columns {
-                r.push(row.get::<String>(i)?.map_or(Value::Null, Value::String));
-            }
-            out.push(r);
-        }
-        Ok::<_, pgrx::spi::Error>(out)
+/// What the file holds besides its generation and time: the content a job compares to decide
+/// whether to rewrite it.
+pub fn body(content: &crate::trusted::Content, rls_owners: &[u32]) -> Value {
+    json!({
+        "providers": content.providers.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(),
+        "revocations": content.revocations.iter().map(|(i, k, s, b)| json!([i, k, s, b])).collect::<Vec<_>>(),
+        "deprovisioned": content.deprovisioned.iter().map(|(p, f, v)| json!([p, f, v])).collect::<Vec<_>>(),
+        "rls_owners": rls_owners,
     })
-    .map_err(|e| e.to_string())
 }
 
-/// Whether the table exists (read-only, so it also answers on a standby).
-fn table_exists(name: &str) -> bool {
-    Spi::connect(|client| {
-        client.select("SELECT pg_catalog.to_regclass($1) IS NOT NULL", None, &[name.into()])?.first().get_one::<bool>()
-    })
-    .ok()
-    .flatten()
-    .unwrap_or(false)
+/// A hash of a body (FNV-1a of its text; never 0, which means "none").
+pub fn hash(body: &Value) -> u64 {
+    body.to_string()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+        .max(1)
 }
 
-/// Every deprovisioned directory key: (provider, field, value) where every directory user with
-/// that value in that field is inactive.
-const DEPROVISIONED: &str = "\
-    SELECT provider, 'id', id FROM idp.directory_users GROUP BY provider, id \
-      HAVING NOT pg_catalog.bool_or(state OPERATOR(pg_catalog.=) 'active') \
-    UNION ALL SELECT provider, 'idp_id', idp_id FROM idp.directory_users WHERE idp_id IS NOT NULL \
-      GROUP BY provider, idp_id HAVING NOT pg_catalog.bool_or(state OPERATOR(pg_catalog.=) 'active') \
-    UNION ALL SELECT provider, 'email', email_key FROM idp.directory_users WHERE email_key IS NOT NULL \
-      GROUP BY provider, email_key HAVING NOT pg_catalog.bool_or(state OPERATOR(pg_catalog.=) 'active')";
-
-/// The same from a directory without the 0.3.0 columns.
-const DEPROVISIONED_IDS: &str = "\
-    SELECT provider, 'id', id FROM idp.directory_users GROUP BY provider, id \
-      HAVING NOT pg_catalog.bool_or(state OPERATOR(pg_catalog.=) 'active')";
-
-/// Whether `idp.directory_users` has the 0.3.0 columns.
-fn has_email_key() -> bool {
-    Spi::connect(|client| {
-        client
-            .select(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute \
-                  WHERE attrelid OPERATOR(pg_catalog.=) 'idp.directory_users'::pg_catalog.regclass \
-                    AND attname OPERATOR(pg_catalog.=) 'email_key' AND NOT attisdropped)",
-                None,
-                &[],
-            )?
-            .first()
-            .get_one::<bool>()
-    })
-    .ok()
-    .flatten()
-    .unwrap_or(false)
+/// Write the snapshot of database `oid` (named `name`): `body` with its `generation`.
+pub fn write(oid: pg_sys::Oid, name: &str, generation: u64, body: &Value) -> Result<(), String> {
+    let mut file = body.clone();
+    file["format"] = json!(FORMAT);
+    file["database"] = json!(name);
+    file["database_oid"] = json!(oid.to_u32());
+    file["generation"] = json!(generation);
+    file["written_at"] = json!(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0));
+    write_file(oid, file.to_string().as_bytes()).map_err(|e| format!("cannot write {}: {e}", path(oid).display()))
 }
 
-/// Write this database's snapshot (in a transaction, with the extension installed); returns the
-/// number of providers written.
-pub fn write() -> Result<usize, String> {
-    let providers: Vec<Value> =
-        text_rows("SELECT config::pg_catalog.text FROM idp.provider_registry ORDER BY name", 1)?
-            .into_iter()
-            .filter_map(|r| r[0].as_str().and_then(|c| serde_json::from_str(c).ok()))
-            .collect();
-    let revocations = if table_exists("idp.revocation_list") {
-        text_rows(
-            "SELECT p.issuer, r.kind, r.subject, pg_catalog.date_part('epoch', r.issued_before)::pg_catalog.text \
-             FROM idp.revocation_list r JOIN idp.provider_registry p ON p.name OPERATOR(pg_catalog.=) r.provider",
-            4,
-        )?
-    } else {
-        Vec::new()
-    };
-    let deprovisioned = if !table_exists("idp.directory_users") {
-        Vec::new()
-    } else if has_email_key() {
-        text_rows(DEPROVISIONED, 3)?
-    } else {
-        // A database still on 0.2.0's SQL (before ALTER EXTENSION pg_idp UPDATE): ids only.
-        text_rows(DEPROVISIONED_IDS, 3)?
-    };
-    // SAFETY: reads backend globals set when the worker connected.
-    let (oid, name) = unsafe {
-        let oid = pg_sys::MyDatabaseId;
-        let name = pg_sys::get_database_name(oid);
-        let name =
-            if name.is_null() { String::new() } else { std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned() };
-        (oid, name)
-    };
-    let n = providers.len();
-    let body = json!({
-        "format": FORMAT,
-        "database": name,
-        "written_at": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
-        "providers": providers,
-        "revocations": revocations,
-        "deprovisioned": deprovisioned,
-    });
-    write_file(oid, body.to_string().as_bytes()).map_err(|e| format!("cannot write {}: {e}", path(oid).display()))?;
-    Ok(n)
+/// The generation of the snapshot file of `oid`, if it is there and readable.
+pub fn file_generation(oid: pg_sys::Oid) -> Option<u64> {
+    let v: Value = serde_json::from_slice(&std::fs::read(path(oid)).ok()?).ok()?;
+    v.get("generation").and_then(Value::as_u64)
 }
 
-/// Replace the snapshot atomically: a 0600 temporary file, flushed, renamed over it.
+/// Replace the snapshot atomically: a new 0600 temporary file (never one that exists, never
+/// through a symbolic link), flushed, renamed over it.
 fn write_file(oid: pg_sys::Oid, body: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
     let dir = dir();
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    if std::fs::symlink_metadata(&dir)?.file_type().is_symlink() {
+        return Err(std::io::Error::other("the snapshot directory is a symbolic link"));
+    }
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
     let target = path(oid);
     let tmp = dir.join(format!(".{}.json.tmp.{}", oid.to_u32(), std::process::id()));
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    // A leftover of a job that died in between (same pid, reused): never followed, replaced.
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc_o_nofollow())
+        .open(&tmp)?;
     f.write_all(body)?;
     f.sync_all()?;
     drop(f);
     std::fs::rename(&tmp, &target)
 }
 
-/// Remove this database's snapshot (the extension is not installed in it).
+/// O_NOFOLLOW on Linux.
+const fn libc_o_nofollow() -> i32 {
+    0o400000
+}
+
+/// Remove the snapshot of database `oid` (no longer served).
 pub fn remove(oid: pg_sys::Oid) {
     let _ = std::fs::remove_file(path(oid));
+}
+
+/// Remove every snapshot (the launcher starts or stops: none may be trusted until a job writes
+/// it again).
+pub fn remove_all() {
+    if let Ok(entries) = std::fs::read_dir(dir()) {
+        for e in entries.flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// What a login needs from the snapshot: the registry (providers, revocations, deprovisioned
 /// directory keys) and when it was written.
 pub struct Loaded {
     pub registry: Registry,
+    /// Which write of the launcher's jobs this is (`served::fresh` compares it).
+    pub generation: u64,
     pub written_at: f64,
+    /// The roles owning a table with row-level security enabled.
+    #[allow(dead_code)]
+    pub rls_owners: Vec<u32>,
     /// How many revocations and deprovisioned directory keys it holds.
     pub revocations: usize,
     pub deprovisioned: usize,
@@ -176,7 +143,8 @@ pub struct Loaded {
 pub fn read(oid: pg_sys::Oid) -> Result<Loaded, String> {
     let p = path(oid);
     let text = std::fs::read(&p).map_err(|e| format!("cannot read the login snapshot {}: {e}", p.display()))?;
-    parse(&text).map_err(|why| format!("login snapshot {} is not usable: {why}", p.display()))
+    let loaded = parse(&text).map_err(|why| format!("login snapshot {} is not usable: {why}", p.display()))?;
+    Ok(loaded)
 }
 
 fn parse(text: &[u8]) -> Result<Loaded, String> {
@@ -197,7 +165,7 @@ fn parse(text: &[u8]) -> Result<Loaded, String> {
         let s = |i: usize| r.get(i).and_then(Value::as_str);
         match (s(0), s(1), s(2)) {
             (Some(issuer), Some("user"), Some(subject)) => {
-                let before = s(3).and_then(|b| b.parse::<f64>().ok()).ok_or("a user revocation has no time")?;
+                let before = r.get(3).and_then(Value::as_f64).ok_or("a user revocation has no time")?;
                 revocations.revoke_user(issuer, subject, before)
             }
             (Some(issuer), Some("session"), Some(subject)) => revocations.revoke_session(issuer, subject),
@@ -220,7 +188,15 @@ fn parse(text: &[u8]) -> Result<Loaded, String> {
     }
     Ok(Loaded {
         registry: Registry::new(providers).with_revocations(revocations).with_directory(directory),
+        generation: v.get("generation").and_then(Value::as_u64).unwrap_or(0),
         written_at: v.get("written_at").and_then(Value::as_f64).unwrap_or(0.0),
+        rls_owners: v
+            .get("rls_owners")
+            .and_then(Value::as_array)
+            .ok_or("no rls_owners")?
+            .iter()
+            .filter_map(|o| o.as_u64().and_then(|o| u32::try_from(o).ok()))
+            .collect(),
         revocations: counts.0,
         deprovisioned: counts.1,
     })
@@ -232,15 +208,24 @@ pub fn status() -> Value {
     // SAFETY: reads a backend global.
     let oid = unsafe { pg_sys::MyDatabaseId };
     let p = path(oid);
+    let served = crate::served::entry(oid.to_u32());
+    let state = served.and_then(|e| e.state()).map_or("not_served", |s| s.name());
+    let confirmed =
+        served.map(|e| e.verified_at()).filter(|t| *t > 0).map(|t| (crate::served::now_ms() - t) as f64 / 1000.0);
     match read(oid) {
         Ok(l) => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0);
+            let usable = crate::served::fresh(oid.to_u32(), l.generation, crate::gucs::snapshot_bound_ms());
             json!({
                 "path": p.display().to_string(),
                 "readable": true,
+                "state": state,
+                "usable": usable.is_ok(),
+                "why_not": usable.err(),
+                "confirmed_seconds_ago": confirmed,
                 "providers": l.registry.providers().iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
                 "login_providers": l.registry.providers().iter().filter(|p| p.login.is_some()).map(|p| p.name.clone()).collect::<Vec<_>>(),
                 "revocations": l.revocations,
@@ -249,6 +234,8 @@ pub fn status() -> Value {
                 "age_seconds": (now - l.written_at).max(0.0),
             })
         }
-        Err(why) => json!({"path": p.display().to_string(), "readable": false, "error": why}),
+        Err(why) => {
+            json!({"path": p.display().to_string(), "readable": false, "state": state, "usable": false, "error": why})
+        }
     }
 }

@@ -348,6 +348,23 @@ pub fn refresh_scheduled(provider: &str, after: std::time::Duration) {
     with_health(provider, |h| h.next_refresh = at);
 }
 
+/// When `provider`'s keys (in this database) were last fetched, and when they are next due, as
+/// the refresh history records them (TimestampTz; `None` when not recorded).
+pub fn refresh_times(provider: &str) -> (Option<i64>, Option<i64>) {
+    if !available() {
+        return (None, None);
+    }
+    let d = DIRECTORY.share();
+    match d.find(database(), provider) {
+        Some(i) => {
+            let h = &d.health[i];
+            let set = |v: i64| (v != NEVER).then_some(v);
+            (set(h.last_attempt), set(h.next_refresh))
+        }
+        None => (None, None),
+    }
+}
+
 /// `provider` was unregistered: its refresh history goes (a transaction that rolls the removal
 /// back loses it too: it is history, not state).
 pub fn forget_health(provider: &str) {

@@ -18,3 +18,11 @@ fn login_snapshot() -> Option<JsonB> {
         None
     }
 }
+
+/// Tell pg_idp's launcher, when the transaction commits, to look at this database now: called
+/// at the end of `CREATE EXTENSION pg_idp` and of every upgrade script. Does nothing without
+/// preloading.
+#[pg_extern(volatile)]
+fn _launcher_notify() {
+    crate::served::changed_at_commit();
+}

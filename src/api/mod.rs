@@ -4,6 +4,7 @@ mod identity;
 mod legacy;
 mod login;
 mod providers;
+mod served;
 mod stats;
 
 mod verify;

@@ -72,7 +72,7 @@ oauth  login_ed:user_mapped  mapped_user
 oauth  login_ed:user_bypass  bypass_login
 IDENT
 [ "$(id -u)" -eq 0 ] && chown postgres: "$PGDATA_DIR/pg_hba.conf" "$PGDATA_DIR/pg_ident.conf"
-OAUTH_OPTS="-c shared_preload_libraries=pg_idp -c oauth_validator_libraries=pg_idp -c idp.worker_database=app -c idp.login_databases=app2"
+OAUTH_OPTS="-c shared_preload_libraries=pg_idp -c oauth_validator_libraries=pg_idp -c idp.worker_database=app -c idp.login_databases=app2 -c idp.check_interval=1"
 as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$CLUSTER_DIR/server.log" -w -t 60 -m fast restart \
     -o "-c listen_addresses='' -c unix_socket_directories='$CLUSTER_DIR' -p $PGPORT $OAUTH_OPTS" >/dev/null \
     || { echo "not ok - oauth: restart with the validator"; FAILED=$((FAILED + 1)); return 0; }

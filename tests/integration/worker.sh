@@ -6,8 +6,8 @@
 say "background worker (shared_preload_libraries): refresh on its own, and early on an unknown kid"
 for k in 1 2 3; do "$PG_IDP" keygen --alg RS256 --kid "auto-$k" --out "$WORK/auto$k" >/dev/null 2>&1; done
 cp "$WORK/auto1.jwks.json" "$WWW/auto.json"
-# The review's attack on 0.2.0: the worker runs as the bootstrap superuser in idp.worker_database,
-# whose owner may set its search_path. An operator ?(jsonb, text) first on that path, and an
+# The review's attack on 0.2.0: the worker (now the launcher's jobs) runs as the bootstrap
+# superuser in the database, whose owner may set its search_path. An operator ?(jsonb, text) first on that path, and an
 # ambiguous ?(jsonb, jsonb) in public (which any role with CREATE there can add), must neither run
 # nor stop the refresh.
 q -d app -f - <<'SQL' >/dev/null || FAILED=$((FAILED + 1))
@@ -57,8 +57,12 @@ q -d app -c "SELECT idp.register_provider(jsonb_build_object('provider', 'later'
 TL=$("$PG_IDP" mint --key "$WORK/auto2.key.json" --claims '{"iss":"https://later.example.com","sub":"user_later"}')
 check "worker: a provider registered without keys gets them with no SQL call" "true" "$(poll_valid "$TL" 20)"
 q -d app -c "ALTER SYSTEM SET idp.refresh_interval = '1h'" -c "SELECT pg_reload_conf()" >/dev/null
-# The worker logs each reload of its settings: wait for that line, not for a fixed time.
-for _ in $(seq 1 100); do grep -q 'JWKS refresher reloaded its settings (refresh every 3600 s)' "$CLUSTER_DIR/server.log" && break; sleep 0.1; done
+# Each job reads the settings as it starts: wait until auto's next refresh is an hour away (one
+# more refresh at the old interval), so that only an early refresh can fetch the next key.
+for _ in $(seq 1 100); do
+    [ "$(q -d app -c "SELECT next_refresh > now() + interval '30 minutes' FROM idp.provider_health WHERE provider = 'auto'")" = t ] && break
+    sleep 0.1
+done
 cp "$WORK/auto3.jwks.json" "$WWW/auto.json"
 first="$(q -d app -c "SELECT idp.verify_jwt('$TA3')->>'error'")"
 check "worker: an unknown kid fails at once, and an early refresh lets it in" "unknown_key true" "$first $(poll_valid "$TA3" 10)"
@@ -68,7 +72,7 @@ q -d app -c "ALTER SYSTEM RESET idp.refresh_interval" -c "SELECT pg_reload_conf(
 # (This script's own psql sessions use ->> under that path too: the operators do work, and run
 # there, as the control shows; only the worker must never run them.)
 check "worker: a hostile search_path in its database ran none of its operators in the worker" "0 yes" \
-    "$(q -d app -c "SELECT count(*) FILTER (WHERE backend = 'pg_idp') || ' ' || CASE WHEN count(*) FILTER (WHERE backend = 'client backend') > 0 THEN 'yes' ELSE 'no' END FROM public.worker_hijacks")"
-check "worker: ... and did not stop it (no ambiguous operator, started once, never exited)" "0 1 0" \
-    "$(grep -c 'operator is not unique' "$CLUSTER_DIR/server.log") $(grep -c 'JWKS refresher started' "$CLUSTER_DIR/server.log") $(grep -c 'pg_idp JWKS refresher.*exited' "$CLUSTER_DIR/server.log")"
+    "$(q -d app -c "SELECT count(*) FILTER (WHERE backend LIKE 'pg_idp%') || ' ' || CASE WHEN count(*) FILTER (WHERE backend = 'client backend') > 0 THEN 'yes' ELSE 'no' END FROM public.worker_hijacks")"
+check "worker: ... and did not stop it (no ambiguous operator, the launcher started once, no job failed)" "0 1 0" \
+    "$(grep -c 'operator is not unique' "$CLUSTER_DIR/server.log") $(grep -c 'pg_idp: launcher started' "$CLUSTER_DIR/server.log") $(grep -cE 'pg_idp: job in database .* failed|"pg_idp (job|launcher)" \(PID [0-9]+\) exited with exit code 1' "$CLUSTER_DIR/server.log")"
 q -d app -c "ALTER DATABASE app RESET search_path" >/dev/null

@@ -1,0 +1,255 @@
+//! A job: one short background worker in one database, started by the launcher when something
+//! there needs doing, and gone when it is done. It runs as the bootstrap superuser with its
+//! settings pinned, and trusts only what `trusted.rs` verifies:
+//!
+//! 1. it looks at pg_idp in its database: not installed, not trustworthy, or served;
+//! 2. where served, it reads the registry (by oid, with heap scans) and, on PostgreSQL 18, writes
+//!    the login snapshot when its content changed (or confirms the one there);
+//! 3. on a primary, it refreshes the JWKS of the providers that are due, or that a backend asked
+//!    for (a token named a kid they do not have), and on a Citus coordinator copies the
+//!    registry to the workers.
+//!
+//! What it found goes to the database's entry in shared memory (`served.rs`); a refresh that
+//! stores new keys changes the registry, which starts the next job, which rewrites the snapshot.
+
+use std::time::Duration;
+
+use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
+use pgrx::prelude::*;
+
+use crate::served::{self, Entry, State};
+use crate::trusted::{self, Found, Install};
+
+/// An early refresh of the same provider is not made more often than this.
+const EARLY_REFRESH_MIN_US: i64 = 30 * 1_000_000;
+/// Microseconds between the Unix epoch and PostgreSQL's.
+const POSTGRES_EPOCH_US: i64 = 946_684_800 * 1_000_000;
+
+/// The current WAL position: where the server inserts (primary) or has replayed (standby).
+pub fn wal_position() -> u64 {
+    // SAFETY: reads shared WAL state.
+    unsafe {
+        if pg_sys::RecoveryInProgress() {
+            pg_sys::GetXLogReplayRecPtr(std::ptr::null_mut())
+        } else {
+            pg_sys::GetXLogInsertRecPtr()
+        }
+    }
+}
+
+fn in_recovery() -> bool {
+    // SAFETY: reads shared recovery state.
+    unsafe { pg_sys::RecoveryInProgress() }
+}
+
+fn database_name(oid: pg_sys::Oid) -> String {
+    // SAFETY: a catalog lookup inside the job's transaction; the name is copied.
+    unsafe {
+        let name = pg_sys::get_database_name(oid);
+        if name.is_null() {
+            format!("oid {}", oid.to_u32())
+        } else {
+            std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+        }
+    }
+}
+
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pg_idp_job_main(arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    let oid = pg_sys::Oid::from(arg.value() as u32);
+    let Some(entry) = served::entry(oid.to_u32()) else { return };
+    // SAFETY: reads a process global.
+    entry.set_job_pid(unsafe { pg_sys::MyProcPid });
+    BackgroundWorker::connect_worker_to_spi_by_oid(Some(oid), None);
+    trusted::pin_settings();
+    let result = BackgroundWorker::transaction(std::panic::AssertUnwindSafe(|| run(entry, oid)));
+    if let Err(why) = result {
+        warning!("pg_idp: job in database \"{}\" failed: {why}", BackgroundWorker::transaction(|| database_name(oid)));
+    }
+    entry.set_job_pid(0);
+}
+
+/// Look, and serve; `Err` says why the job could not finish (the launcher retries).
+fn run(entry: &Entry, oid: pg_sys::Oid) -> Result<(), String> {
+    let name = database_name(oid);
+    let was = entry.state();
+    // Changes told from now on start another job.
+    entry.take_changes();
+    let lsn = wal_position();
+    let found = match trusted::check_identity() {
+        Err(why) => Found::Untrusted(why),
+        Ok(()) => trusted::inspect()?,
+    };
+    let install = match found {
+        Found::NotInstalled => {
+            stop_serving(entry, oid, State::NotInstalled, lsn);
+            if was == Some(State::Serving) {
+                log!("pg_idp: database \"{name}\" is no longer served: pg_idp is not installed there");
+            }
+            entry.set_checked_at(served::now_ms());
+            return Ok(());
+        }
+        Found::Untrusted(why) => {
+            stop_serving(entry, oid, State::Untrusted, lsn);
+            if was != Some(State::Untrusted) {
+                warning!("pg_idp: database \"{name}\" is not served: {why}");
+            }
+            entry.set_checked_at(served::now_ms());
+            return Ok(());
+        }
+        Found::Installed(i) => i,
+    };
+    let requested = entry.take_requests();
+    let content = trusted::read(&install)?;
+    keep_snapshot(entry, oid, &name, &content, lsn)?;
+    entry.set_state(State::Serving);
+    if was != Some(State::Serving) {
+        log!("pg_idp: serving database \"{name}\": {} provider(s)", content.providers.len());
+    }
+    if !in_recovery() {
+        refresh(entry, &install, &content, &requested);
+        keep_citus_workers_in_sync(entry, &content);
+    }
+    entry.set_checked_at(served::now_ms());
+    Ok(())
+}
+
+/// The database is not (or no longer) served: no snapshot may be used for it.
+fn stop_serving(entry: &Entry, oid: pg_sys::Oid, state: State, lsn: u64) {
+    entry.unserve(state);
+    entry.note_lsn(lsn);
+    #[cfg(feature = "pg18")]
+    crate::snapshot::remove(oid);
+    #[cfg(not(feature = "pg18"))]
+    let _ = oid;
+    entry.set_refresh_due(0);
+}
+
+/// Write the login snapshot when its content changed (or the file is not the one recorded),
+/// else confirm the one there; either way the entry then vouches for it.
+#[cfg(feature = "pg18")]
+fn keep_snapshot(
+    entry: &Entry,
+    oid: pg_sys::Oid,
+    name: &str,
+    content: &trusted::Content,
+    lsn: u64,
+) -> Result<(), String> {
+    let body = crate::snapshot::body(content, &trusted::rls_owners()?);
+    let hash = crate::snapshot::hash(&body);
+    let current = entry.generation();
+    if hash == entry.content() && current != 0 && crate::snapshot::file_generation(oid) == Some(current) {
+        entry.verified(current, hash, lsn);
+        return Ok(());
+    }
+    let generation = served::next_generation();
+    crate::snapshot::write(oid, name, generation, &body)?;
+    entry.verified(generation, hash, lsn);
+    debug1!("pg_idp: login snapshot of database \"{name}\" written: {} provider(s)", content.providers.len());
+    Ok(())
+}
+
+#[cfg(not(feature = "pg18"))]
+fn keep_snapshot(
+    entry: &Entry,
+    _oid: pg_sys::Oid,
+    _name: &str,
+    _content: &trusted::Content,
+    lsn: u64,
+) -> Result<(), String> {
+    entry.verified(0, 0, lsn);
+    Ok(())
+}
+
+/// Refresh the providers whose keys are due, or that a backend asked for; schedule the next.
+fn refresh(entry: &Entry, install: &Install, content: &trusted::Content, requested: &[u64]) {
+    // SAFETY: reads the clock.
+    let now = unsafe { pg_sys::GetCurrentTimestamp() };
+    let interval = crate::gucs::refresh_interval();
+    let mut next_due = i64::MAX;
+    for (name, config) in &content.providers {
+        let Some(url) = config.get("jwks_uri").and_then(serde_json::Value::as_str) else { continue };
+        let (last_attempt, due_at) = crate::stats::refresh_times(name);
+        let asked = requested.contains(&served::name_hash(name))
+            && last_attempt.is_none_or(|t| now - t >= EARLY_REFRESH_MIN_US);
+        let due = due_at.is_none_or(|t| now >= t);
+        if !asked && !due {
+            next_due = next_due.min(due_at.unwrap_or(i64::MAX));
+            continue;
+        }
+        if !trusted::names("idp.provider_registry", install.providers) {
+            warning!("pg_idp: idp.provider_registry no longer names pg_idp's table: keys not refreshed");
+            return;
+        }
+        let wait = match refresh_one(name, url) {
+            Ok((n, max_age)) => {
+                let wait = max_age.map_or(interval, |m| interval.min(Duration::from_secs(m.max(1))));
+                log!(
+                    "pg_idp: refreshed JWKS of provider \"{name}\": {n} keys{}",
+                    if asked { " (early: unknown kid)" } else { "" }
+                );
+                wait
+            }
+            Err(why) => {
+                warning!("pg_idp: JWKS refresh of provider \"{name}\" failed, keeping its keys: {why}");
+                interval
+            }
+        };
+        crate::stats::refresh_scheduled(name, wait);
+        next_due = next_due.min(now.saturating_add(wait.as_micros().min(i64::MAX as u128) as i64));
+    }
+    entry.set_refresh_due(if next_due == i64::MAX { 0 } else { (next_due + POSTGRES_EPOCH_US) / 1000 });
+}
+
+/// Refresh one provider; errors are returned, never raised. The outcome is kept in the
+/// provider's health (`idp.provider_health`).
+fn refresh_one(name: &str, url: &str) -> Result<(i32, Option<u64>), String> {
+    crate::stats::refresh_started(name);
+    let fetched = crate::http::fetch_json(url).map_err(|e| (e.code(), e.describe("JWKS", url)));
+    let stored = fetched.and_then(|(jwks, max_age)| {
+        let n = crate::store::replace_jwks(name, jwks).map_err(|why| ("invalid_response", format!("{url}: {why}")))?;
+        Ok((n, max_age))
+    });
+    match &stored {
+        Ok(_) => crate::stats::refresh_succeeded(name),
+        Err((code, why)) => crate::stats::refresh_failed(name, code, why),
+    }
+    stored.map_err(|(_, why)| why)
+}
+
+/// On a Citus coordinator: copy the registry to the workers when it changed since the last copy
+/// (or every `idp.refresh_interval`, to repair a worker that missed one). Citus is found by its
+/// own catalog and functions in `pg_catalog`, which only superusers can create.
+fn keep_citus_workers_in_sync(entry: &Entry, content: &trusted::Content) {
+    let coordinator = match Spi::get_two::<bool, bool>(
+        "SELECT pg_catalog.to_regclass('pg_catalog.pg_dist_node') IS NOT NULL, \
+                pg_catalog.to_regprocedure('pg_catalog.citus_is_coordinator()') IS NOT NULL",
+    ) {
+        Ok((Some(true), Some(true))) => {
+            Spi::get_one::<bool>("SELECT pg_catalog.citus_is_coordinator()").ok().flatten().unwrap_or(false)
+        }
+        Ok((Some(true), _)) => true,
+        _ => false,
+    };
+    if !coordinator {
+        return;
+    }
+    let hash = content.hash();
+    let (synced, at) = entry.synced();
+    let interval = crate::gucs::refresh_interval().as_millis() as i64;
+    if synced == hash && served::now_ms() - at < interval {
+        return;
+    }
+    let behind = Spi::get_one::<i64>("SELECT pg_catalog.count(*) FROM idp.sync_nodes() s WHERE NOT s.in_sync")
+        .ok()
+        .flatten()
+        .unwrap_or(-1);
+    if behind == 0 {
+        log!("pg_idp: registry copied to every Citus worker");
+    } else {
+        warning!("pg_idp: registry copy left {behind} Citus node(s) out of sync (see idp.node_registry_status())");
+    }
+    entry.set_synced(hash);
+}

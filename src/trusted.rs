@@ -1,0 +1,411 @@
+//! What pg_idp's jobs may trust in a database, and reading it (they run as the bootstrap
+//! superuser).
+//!
+//! The rule: nothing done with the cluster's authority reads, runs or trusts an object that a
+//! non-superuser can create, replace, rename or drop. So a job serves a database only when
+//! - the `pg_idp` extension exists and its owner is a superuser (only a superuser can create it:
+//!   the control file says `superuser = true`);
+//! - schema `idp` is the extension's own (its schema, or a member), is owned by a superuser, and no
+//!   other role may create objects in it;
+//! - each table it reads is a member of the extension (`pg_depend`, deptype `e`), an ordinary
+//!   table in that schema, owned by a superuser: no one else can add a trigger, a rule or a
+//!   policy to it, rename it, or replace it.
+//!
+//! The tables are then found by those oids, never by name, and read with a heap scan: no SQL, so
+//! no function, operator, view or setting of the database is involved, and values are read typed
+//! (a time as microseconds, never as text under the database's DateStyle or
+//! extra_float_digits). The catalog queries that find them read only `pg_catalog`, which only
+//! superusers can change, with every operator schema-qualified, under the pinned settings of
+//! `pin_settings`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pgrx::prelude::*;
+use serde_json::Value;
+
+/// Where a trusted pg_idp keeps its tables (an oid each; `None`: the installed SQL predates it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Install {
+    pub extension: pg_sys::Oid,
+    pub providers: pg_sys::Oid,
+    pub revocations: Option<pg_sys::Oid>,
+    pub directory_users: Option<pg_sys::Oid>,
+}
+
+/// What a job finds in its database.
+pub enum Found {
+    NotInstalled,
+    /// Installed, but some object a job would use could be changed by a non-superuser.
+    Untrusted(String),
+    Installed(Install),
+}
+
+/// The tables a job reads, by their name in the extension.
+const TABLES: [&str; 3] = ["provider_registry", "revocation_list", "directory_users"];
+
+/// Look at this database's pg_idp (in a transaction).
+pub fn inspect() -> Result<Found, String> {
+    Spi::connect(|client| -> Result<Found, pgrx::spi::Error> {
+        let ext = client.select(
+            "SELECT e.oid, COALESCE(ro.rolsuper, false), n.oid, COALESCE(rn.rolsuper, false), \
+                    (n.oid OPERATOR(pg_catalog.=) e.extnamespace OR EXISTS ( \
+                        SELECT 1 FROM pg_catalog.pg_depend d \
+                         WHERE d.classid OPERATOR(pg_catalog.=) $1 AND d.objid OPERATOR(pg_catalog.=) n.oid \
+                           AND d.refclassid OPERATOR(pg_catalog.=) $2 AND d.refobjid OPERATOR(pg_catalog.=) e.oid \
+                           AND d.deptype OPERATOR(pg_catalog.=) 'e')), \
+                    EXISTS (SELECT 1 FROM pg_catalog.aclexplode(n.nspacl) a \
+                             WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE' \
+                               AND NOT COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_authid r \
+                                                  WHERE r.oid OPERATOR(pg_catalog.=) a.grantee), false)) \
+               FROM pg_catalog.pg_extension e \
+               LEFT JOIN pg_catalog.pg_authid ro ON ro.oid OPERATOR(pg_catalog.=) e.extowner \
+               LEFT JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) 'idp' \
+               LEFT JOIN pg_catalog.pg_authid rn ON rn.oid OPERATOR(pg_catalog.=) n.nspowner \
+              WHERE e.extname OPERATOR(pg_catalog.=) 'pg_idp'",
+            None,
+            &[pg_sys::NamespaceRelationId.into(), pg_sys::ExtensionRelationId.into()],
+        )?;
+        if ext.is_empty() {
+            return Ok(Found::NotInstalled);
+        }
+        let row = ext.first();
+        let extension: pg_sys::Oid = row.get(1)?.unwrap_or(pg_sys::InvalidOid);
+        if !row.get::<bool>(2)?.unwrap_or(false) {
+            return Ok(Found::Untrusted("the pg_idp extension is owned by a role that is not a superuser".into()));
+        }
+        let Some(schema) = row.get::<pg_sys::Oid>(3)? else {
+            return Ok(Found::Untrusted("there is no schema idp".into()));
+        };
+        if !row.get::<bool>(4)?.unwrap_or(false) {
+            return Ok(Found::Untrusted("schema idp is owned by a role that is not a superuser".into()));
+        }
+        if !row.get::<bool>(5)?.unwrap_or(false) {
+            return Ok(Found::Untrusted("schema idp is not the pg_idp extension's schema".into()));
+        }
+        if row.get::<bool>(6)?.unwrap_or(true) {
+            return Ok(Found::Untrusted("a role that is not a superuser may create objects in schema idp".into()));
+        }
+        let members = client.select(
+            "SELECT c.relname::pg_catalog.text, c.oid, c.relkind::pg_catalog.text, c.relnamespace, \
+                    COALESCE(r.rolsuper, false) \
+               FROM pg_catalog.pg_depend d \
+               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid \
+               LEFT JOIN pg_catalog.pg_authid r ON r.oid OPERATOR(pg_catalog.=) c.relowner \
+              WHERE d.classid OPERATOR(pg_catalog.=) $1 AND d.refclassid OPERATOR(pg_catalog.=) $2 \
+                AND d.refobjid OPERATOR(pg_catalog.=) $3 AND d.deptype OPERATOR(pg_catalog.=) 'e' \
+                AND c.relname OPERATOR(pg_catalog.=) ANY ($4)",
+            None,
+            &[
+                pg_sys::RelationRelationId.into(),
+                pg_sys::ExtensionRelationId.into(),
+                extension.into(),
+                TABLES.iter().map(|t| t.to_string()).collect::<Vec<_>>().into(),
+            ],
+        )?;
+        let mut found: BTreeMap<String, pg_sys::Oid> = BTreeMap::new();
+        for m in members {
+            let (Some(name), Some(oid)) = (m.get::<String>(1)?, m.get::<pg_sys::Oid>(2)?) else { continue };
+            if m.get::<String>(3)?.as_deref() != Some("r") {
+                return Ok(Found::Untrusted(format!("idp.{name} is not an ordinary table")));
+            }
+            if m.get::<pg_sys::Oid>(4)? != Some(schema) {
+                return Ok(Found::Untrusted(format!("pg_idp's table {name} is not in schema idp")));
+            }
+            if !m.get::<bool>(5)?.unwrap_or(false) {
+                return Ok(Found::Untrusted(format!("idp.{name} is owned by a role that is not a superuser")));
+            }
+            found.insert(name, oid);
+        }
+        let Some(providers) = found.get("provider_registry").copied() else {
+            return Ok(Found::Untrusted("idp.provider_registry is not a table of the pg_idp extension".into()));
+        };
+        Ok(Found::Installed(Install {
+            extension,
+            providers,
+            revocations: found.get("revocation_list").copied(),
+            directory_users: found.get("directory_users").copied(),
+        }))
+    })
+    .map_err(|e| format!("cannot read the catalogs: {e}"))
+}
+
+/// Whether `name` (schema-qualified) still names the trusted table `oid` (before a job writes to
+/// it by name through SPI, in the same transaction).
+pub fn names(name: &str, oid: pg_sys::Oid) -> bool {
+    Spi::get_one_with_args::<pg_sys::Oid>("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid", &[name.into()])
+        .ok()
+        .flatten()
+        == Some(oid)
+}
+
+/// The settings a job runs under, whatever the database or its owner set for it (`ALTER
+/// DATABASE ... SET`): a database owner may set any user-settable parameter, `role`,
+/// `session_authorization` and `search_path` included, and a worker applies them when it
+/// connects. Set as overrides right after connecting, in a transaction of their own (the
+/// identity needs catalog lookups); `check_identity` confirms the result.
+pub fn pin_settings() {
+    const PINNED: &[(&std::ffi::CStr, &std::ffi::CStr)] = &[
+        (c"role", c"none"),
+        (c"search_path", c"pg_catalog, pg_temp"),
+        (c"DateStyle", c"ISO, MDY"),
+        (c"IntervalStyle", c"postgres"),
+        (c"TimeZone", c"UTC"),
+        (c"extra_float_digits", c"3"),
+        (c"bytea_output", c"hex"),
+        (c"standard_conforming_strings", c"on"),
+        (c"default_transaction_read_only", c"off"),
+        (c"default_transaction_isolation", c"read committed"),
+        (c"statement_timeout", c"0"),
+        (c"lock_timeout", c"0"),
+        (c"idle_in_transaction_session_timeout", c"0"),
+        (c"row_security", c"on"),
+        (c"transform_null_equals", c"off"),
+        (c"check_function_bodies", c"on"),
+    ];
+    let set = |name: &std::ffi::CStr, value: &std::ffi::CStr| {
+        // SAFETY: what a session-level SET does (it outlives the transaction); an ERROR unwinds
+        // through pg_guard.
+        unsafe {
+            pg_sys::SetConfigOption(
+                name.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_SUSET,
+                pg_sys::GucSource::PGC_S_OVERRIDE,
+            )
+        };
+    };
+    pgrx::bgworkers::BackgroundWorker::transaction(|| {
+        let bootstrap = pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID);
+        // SAFETY: reads backend-local state; the name is looked up in the catalog (a copy).
+        unsafe {
+            if pg_sys::GetSessionUserId() != bootstrap {
+                let name = std::ffi::CStr::from_ptr(pg_sys::GetUserNameFromId(bootstrap, false));
+                set(c"session_authorization", name);
+            }
+        }
+        for (name, value) in PINNED {
+            set(name, value);
+        }
+    });
+}
+
+/// That the job runs as the bootstrap superuser, as it connected (a database-level
+/// `session_authorization` or `role` it could not undo would leave it as another role).
+pub fn check_identity() -> Result<(), String> {
+    // SAFETY: reads backend-local state.
+    let (user, session) = unsafe { (pg_sys::GetUserId(), pg_sys::GetSessionUserId()) };
+    let bootstrap = pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID);
+    if user != bootstrap || session != bootstrap {
+        return Err(format!(
+            "the database's settings make the worker run as another role (ALTER DATABASE ... SET role or session_authorization: user {}, session user {})",
+            user.to_u32(),
+            session.to_u32()
+        ));
+    }
+    Ok(())
+}
+
+// --- reading the tables -----------------------------------------------------------------------
+
+/// One value of a column, typed.
+enum Cell {
+    Text(String),
+    Json(Value),
+    /// A timestamptz, in seconds since the Unix epoch.
+    Time(f64),
+}
+
+/// Seconds between the Unix epoch and PostgreSQL's (2000-01-01).
+const POSTGRES_EPOCH: f64 = 946_684_800.0;
+
+/// Every live row of the trusted table `oid` (visible to one snapshot taken now), the named
+/// columns only, each of the type given (a missing column: an error, unless `optional`).
+fn scan(table: pg_sys::Oid, columns: &[(&str, pg_sys::Oid, bool)]) -> Result<Vec<Vec<Option<Cell>>>, String> {
+    // SAFETY: a heap scan of a table the caller verified, inside its transaction; the
+    // relation is opened with AccessShareLock and closed (with the scan and the snapshot)
+    // before returning; an ERROR in between aborts the transaction, which releases them.
+    unsafe {
+        let rel = pg_sys::table_open(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let desc = (*rel).rd_att;
+        let natts = (*desc).natts as usize;
+        let tupdesc = pgrx::PgTupleDesc::from_pg_unchecked(desc);
+        let attrs: Vec<&pg_sys::FormData_pg_attribute> = (0..natts).filter_map(|i| tupdesc.get(i)).collect();
+        let mut index: Vec<Option<usize>> = Vec::with_capacity(columns.len());
+        for (name, ty, optional) in columns {
+            let found = attrs.iter().position(|a| {
+                !a.attisdropped && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes()
+            });
+            match found {
+                Some(i) if attrs[i].atttypid == *ty => index.push(Some(i)),
+                Some(_) => {
+                    pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+                    return Err(format!("column {name} has an unexpected type"));
+                }
+                None if *optional => index.push(None),
+                None => {
+                    pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+                    return Err(format!("column {name} is missing"));
+                }
+            }
+        }
+        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+        let scan = pg_sys::systable_beginscan(rel, pg_sys::InvalidOid, false, snapshot, 0, std::ptr::null_mut());
+        let mut values = vec![pg_sys::Datum::from(0usize); natts];
+        let mut nulls = vec![false; natts];
+        let mut rows = Vec::new();
+        loop {
+            let tuple = pg_sys::systable_getnext(scan);
+            if tuple.is_null() {
+                break;
+            }
+            pg_sys::heap_deform_tuple(tuple, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+            let mut row = Vec::with_capacity(columns.len());
+            for (i, (_, ty, _)) in index.iter().zip(columns) {
+                let cell = match i {
+                    Some(i) if !nulls[*i] => match *ty {
+                        pg_sys::TEXTOID => String::from_datum(values[*i], false).map(Cell::Text),
+                        pg_sys::JSONBOID => pgrx::JsonB::from_datum(values[*i], false).map(|j| Cell::Json(j.0)),
+                        pg_sys::TIMESTAMPTZOID => {
+                            Some(Cell::Time(values[*i].value() as i64 as f64 / 1_000_000.0 + POSTGRES_EPOCH))
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                row.push(cell);
+            }
+            rows.push(row);
+        }
+        pg_sys::systable_endscan(scan);
+        pg_sys::UnregisterSnapshot(snapshot);
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        Ok(rows)
+    }
+}
+
+fn text(c: &Option<Cell>) -> Option<&str> {
+    match c {
+        Some(Cell::Text(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// What a trusted registry holds, as read by a job.
+#[derive(Debug, Default, PartialEq)]
+pub struct Content {
+    /// Every provider's stored config, by name.
+    pub providers: Vec<(String, Value)>,
+    /// (issuer, kind, subject, issued_before in Unix seconds for users).
+    pub revocations: Vec<(String, String, String, Option<f64>)>,
+    /// (provider, field, value): every directory user with that value in that field is inactive.
+    pub deprovisioned: Vec<(String, String, String)>,
+}
+
+impl Content {
+    /// A hash of everything it holds (never 0).
+    pub fn hash(&self) -> u64 {
+        format!("{self:?}")
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+            .max(1)
+    }
+}
+
+/// Read the registry of a trusted install (in a transaction).
+pub fn read(install: &Install) -> Result<Content, String> {
+    let mut content = Content::default();
+    let mut issuer: BTreeMap<String, String> = BTreeMap::new();
+    for row in scan(install.providers, &[("name", pg_sys::TEXTOID, false), ("config", pg_sys::JSONBOID, false)])
+        .map_err(|e| format!("idp.provider_registry: {e}"))?
+    {
+        let mut row = row.into_iter();
+        if let (Some(Some(Cell::Text(name))), Some(Some(Cell::Json(config)))) = (row.next(), row.next()) {
+            if let Some(i) = config.get("issuer").and_then(Value::as_str) {
+                issuer.insert(name.clone(), i.to_string());
+            }
+            content.providers.push((name, config));
+        }
+    }
+    content.providers.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(table) = install.revocations {
+        let rows = scan(
+            table,
+            &[
+                ("provider", pg_sys::TEXTOID, false),
+                ("kind", pg_sys::TEXTOID, false),
+                ("subject", pg_sys::TEXTOID, false),
+                ("issued_before", pg_sys::TIMESTAMPTZOID, false),
+            ],
+        )
+        .map_err(|e| format!("idp.revocation_list: {e}"))?;
+        for r in rows {
+            // By issuer: a revocation covers the person whichever provider entry verifies it.
+            let (Some(p), Some(kind), Some(subject)) = (text(&r[0]), text(&r[1]), text(&r[2])) else { continue };
+            let Some(iss) = issuer.get(p) else { continue };
+            let before = match &r[3] {
+                Some(Cell::Time(t)) => Some(*t),
+                _ => None,
+            };
+            content.revocations.push((iss.clone(), kind.to_string(), subject.to_string(), before));
+        }
+        content.revocations.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
+    }
+    if let Some(table) = install.directory_users {
+        let rows = scan(
+            table,
+            &[
+                ("provider", pg_sys::TEXTOID, false),
+                ("id", pg_sys::TEXTOID, false),
+                ("idp_id", pg_sys::TEXTOID, true),
+                ("email_key", pg_sys::TEXTOID, true),
+                ("state", pg_sys::TEXTOID, false),
+            ],
+        )
+        .map_err(|e| format!("idp.directory_users: {e}"))?;
+        // (provider, field, value) -> some user with it is active
+        let mut active: BTreeMap<(String, &'static str, String), bool> = BTreeMap::new();
+        for r in &rows {
+            let (Some(p), Some(id)) = (text(&r[0]), text(&r[1])) else { continue };
+            let is_active = text(&r[4]) == Some("active");
+            let mut note = |field: &'static str, value: &str| {
+                *active.entry((p.to_string(), field, value.to_string())).or_insert(false) |= is_active;
+            };
+            note("id", id);
+            if let Some(v) = text(&r[2]) {
+                note("idp_id", v);
+            }
+            if let Some(v) = text(&r[3]) {
+                note("email", v);
+            }
+        }
+        content.deprovisioned = active
+            .into_iter()
+            .filter(|(_, a)| !a)
+            .map(|((p, f, v), _)| (p, f.to_string(), v))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+    }
+    Ok(content)
+}
+
+/// The roles that own a table with row-level security enabled (they bypass its policies unless
+/// it is forced): a login token may become one only where `login.roles` names it. From the
+/// catalog, whoever wrote what into pg_idp's tables.
+#[cfg(feature = "pg18")]
+pub fn rls_owners() -> Result<Vec<u32>, String> {
+    Spi::connect(|client| {
+        let mut out = Vec::new();
+        for row in client.select(
+            "SELECT DISTINCT c.relowner FROM pg_catalog.pg_class c WHERE c.relrowsecurity ORDER BY 1",
+            None,
+            &[],
+        )? {
+            if let Some(o) = row.get::<pg_sys::Oid>(1)? {
+                out.push(o.to_u32());
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .map_err(|e| format!("cannot read the catalogs: {e}"))
+}
