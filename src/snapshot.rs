@@ -95,6 +95,12 @@ fn has_email_key() -> bool {
     .unwrap_or(false)
 }
 
+/// The owners of the tables with row-level security enabled (every table enable_rls protects
+/// among them): each bypasses its policies unless FORCE, which it can turn off, so a login as
+/// one of them (or a member of one) is refused unless login.roles names the role.
+const RLS_OWNERS: &str =
+    "SELECT DISTINCT c.relowner::pg_catalog.text FROM pg_catalog.pg_class c WHERE c.relrowsecurity";
+
 /// Write this database's snapshot (in a transaction, with the extension installed); returns the
 /// number of providers written.
 pub fn write() -> Result<usize, String> {
@@ -120,6 +126,9 @@ pub fn write() -> Result<usize, String> {
         // A database still on 0.2.0's SQL (before ALTER EXTENSION pg_idp UPDATE): ids only.
         text_rows(DEPROVISIONED_IDS, 3)?
     };
+    // Login privilege check: the owners of the tables under row-level security.
+    let rls_owners: Vec<u32> =
+        text_rows(RLS_OWNERS, 1)?.into_iter().filter_map(|r| r[0].as_str().and_then(|o| o.parse().ok())).collect();
     // SAFETY: reads backend globals set when the worker connected.
     let (oid, name) = unsafe {
         let oid = pg_sys::MyDatabaseId;
@@ -136,6 +145,7 @@ pub fn write() -> Result<usize, String> {
         "providers": providers,
         "revocations": revocations,
         "deprovisioned": deprovisioned,
+        "rls_owners": rls_owners,
     });
     write_file(oid, body.to_string().as_bytes()).map_err(|e| format!("cannot write {}: {e}", path(oid).display()))?;
     Ok(n)
@@ -169,6 +179,8 @@ pub struct Loaded {
     /// How many revocations and deprovisioned directory keys it holds.
     pub revocations: usize,
     pub deprovisioned: usize,
+    /// The owners of the tables with row-level security (role oids).
+    pub rls_owners: Vec<u32>,
 }
 
 /// Read and parse the snapshot of database `oid`. `Err` says why it cannot be used (never
@@ -218,7 +230,16 @@ fn parse(text: &[u8]) -> Result<Loaded, String> {
         }
         counts.1 += 1;
     }
+    // Without it the privileged-role check cannot be made: the snapshot is unusable.
+    let rls_owners = v
+        .get("rls_owners")
+        .and_then(Value::as_array)
+        .ok_or("no rls_owners")?
+        .iter()
+        .map(|o| o.as_u64().and_then(|o| u32::try_from(o).ok()).ok_or("an rls_owners entry is not a role oid"))
+        .collect::<Result<Vec<u32>, _>>()?;
     Ok(Loaded {
+        rls_owners,
         registry: Registry::new(providers).with_revocations(revocations).with_directory(directory),
         written_at: v.get("written_at").and_then(Value::as_f64).unwrap_or(0.0),
         revocations: counts.0,
