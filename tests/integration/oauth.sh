@@ -112,7 +112,7 @@ LOG="$CLUSTER_DIR/server.log"
 mint_login() {
     local alg="$1" claims="$2"; shift 2
     case "$alg" in
-        HS256) "$PG_IDP" mint --alg HS256 --secret "$HS_SECRET" --no-kid --claims "$claims" "$@" ;;
+        HS256) printf '%s' "$HS_SECRET" | "$PG_IDP" mint --alg HS256 --secret-file - --no-kid --claims "$claims" "$@" ;;
         *) "$PG_IDP" mint --key "$OK/$alg.key.json" --claims "$claims" "$@" ;;
     esac
 }
