@@ -116,7 +116,10 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # Build the extension and install it into the selected PostgreSQL (needs root or sudo).
 # Files are staged with `cargo pgrx package` and renamed into place, so a backend that has the
 # previous pg_idp.so loaded (a cluster still running) keeps its copy instead of crashing.
+# Modes are explicit, whatever the installer's umask: 0755 for the library and for directories
+# it creates, 0644 for the control and SQL files.
 #   PG_IDP_PROFILE=release selects an optimized build (scripts/bench); the default is debug.
+#   PG_IDP_DESTDIR=DIR installs under DIR instead of / (a scratch prefix, or a package's root).
 install_extension() {
     say "building and installing pg_idp into PostgreSQL $PG_VERSION (${PG_IDP_PROFILE:-debug})"
     local stage profile=(--debug)
@@ -124,14 +127,19 @@ install_extension() {
     stage="$(mktemp -d /tmp/pg_idp_stage.XXXXXX)"
     (cd "$ROOT" && cargo pgrx package --pg-config "$PG_CONFIG" "${PG_FEATURES[@]}" "${profile[@]}" --out-dir "$stage" >/dev/null) \
         || { rm -rf "$stage"; return 1; }
-    local f rel dest sudo=()
+    local f rel dest target mode sudo=()
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)
     while IFS= read -r f; do
         rel="${f#"$stage"}"
-        dest="$(dirname "$rel")"
-        "${sudo[@]}" mkdir -p "$dest"
-        "${sudo[@]}" cp "$f" "$dest/.$(basename "$rel").new"
-        "${sudo[@]}" mv -f "$dest/.$(basename "$rel").new" "$rel"
+        target="${PG_IDP_DESTDIR:-}$rel"
+        dest="$(dirname "$target")"
+        mode=0644
+        case "$rel" in *.so) mode=0755 ;; esac
+        # install -d makes missing directories (and their parents) 0755, and leaves existing
+        # ones as they are.
+        [ -d "$dest" ] || "${sudo[@]}" install -d -m 0755 "$dest"
+        "${sudo[@]}" install -m "$mode" "$f" "$dest/.$(basename "$rel").new"
+        "${sudo[@]}" mv -f "$dest/.$(basename "$rel").new" "$target"
     done < <(find "$stage" -type f)
     rm -rf "$stage"
 }

@@ -3,10 +3,11 @@
 //! 'pg_idp'`) logs in when the token verifies against the target database's providers and its
 //! identity may become the role asked for (see `pg_idp_core::login`).
 //!
-//! Authentication runs before the backend opens its database: the providers come from the
-//! database's login snapshot (`snapshot.rs`), the role's attributes from the shared catalog
-//! pg_authid (through the syscache, as password authentication reads it), and the database's oid
-//! from the shared catalog pg_database.
+//! Authentication runs before the backend opens its database: the providers and the owners of
+//! its tables under row-level security come from the database's login snapshot (`snapshot.rs`),
+//! the role's attributes and memberships from the shared catalogs pg_authid and pg_auth_members
+//! (through the syscache, as password authentication reads them), and the database's oid and
+//! owner from the shared catalog pg_database.
 //!
 //! Every refusal is `authorized = false` (the client gets PostgreSQL's generic "OAuth bearer
 //! authentication failed") and one server-log line naming the role, database, provider, kid and
@@ -126,11 +127,11 @@ unsafe fn connection(role: &CStr) -> Option<Connection> {
     }
 }
 
-/// The oid of the database named `name` (InvalidOid: none), as InitPostgres's own
+/// The oid and the owner of the database named `name` (InvalidOid: none), as InitPostgres's own
 /// GetDatabaseTuple finds it before the backend has selected a database: a scan of the shared
 /// catalog pg_database that uses its name index only when the shared relcache entries are
 /// built (get_database_oid always would, and fails while the relcache init file is missing).
-fn database_oid(name: &CStr) -> pg_sys::Oid {
+fn database_oid(name: &CStr) -> (pg_sys::Oid, pg_sys::Oid) {
     // SAFETY: what GetDatabaseTuple does, during authentication (inside the transaction
     // InitPostgres starts for it); the scan and the relation are closed before returning.
     unsafe {
@@ -153,10 +154,11 @@ fn database_oid(name: &CStr) -> pg_sys::Oid {
         );
         let tup = pg_sys::systable_getnext(scan);
         let oid = if tup.is_null() {
-            pg_sys::InvalidOid
+            (pg_sys::InvalidOid, pg_sys::InvalidOid)
         } else {
             let header = (*tup).t_data;
-            (*((header as *const u8).add((*header).t_hoff as usize) as *const pg_sys::FormData_pg_database)).oid
+            let form = (header as *const u8).add((*header).t_hoff as usize) as *const pg_sys::FormData_pg_database;
+            ((*form).oid, (*form).datdba)
         };
         pg_sys::systable_endscan(scan);
         pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
@@ -164,23 +166,110 @@ fn database_oid(name: &CStr) -> pg_sys::Oid {
     }
 }
 
-/// The role's attributes from pg_authid (a shared catalog, read through the syscache as
-/// password authentication does).
-fn role_facts(role: &CStr) -> RoleFacts {
+/// The role asked for, as the shared catalogs describe it.
+struct Role {
+    /// Its attributes and memberships (`owns_rls_table` is set once the snapshot is read).
+    facts: RoleFacts,
+    /// Every role it is a member of, directly or through others, itself included.
+    member_of: Vec<pg_sys::Oid>,
+}
+
+/// The role's attributes from pg_authid and its memberships from pg_auth_members (shared
+/// catalogs, read through the syscache as password authentication reads pg_authid); `datdba`
+/// is the owner of the database asked for.
+fn role_facts(role: &CStr, datdba: pg_sys::Oid) -> Role {
     // SAFETY: a syscache lookup by name during authentication (inside the transaction
     // InitPostgres starts for it); the tuple is released before returning.
-    unsafe {
+    let (mut facts, oid) = unsafe {
         let tup =
             pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::AUTHNAME as c_int, pg_sys::Datum::from(role.as_ptr()));
         if tup.is_null() {
-            return RoleFacts::default();
+            return Role { facts: RoleFacts::default(), member_of: Vec::new() };
         }
         let header = (*tup).t_data;
         let form = (header as *const u8).add((*header).t_hoff as usize) as *const pg_sys::FormData_pg_authid;
-        let facts = RoleFacts { exists: true, superuser: (*form).rolsuper, bypassrls: (*form).rolbypassrls };
+        let facts = RoleFacts {
+            exists: true,
+            superuser: (*form).rolsuper,
+            bypassrls: (*form).rolbypassrls,
+            replication: (*form).rolreplication,
+            createrole: (*form).rolcreaterole,
+            ..RoleFacts::default()
+        };
+        let oid = (*form).oid;
         pg_sys::ReleaseSysCache(tup);
-        facts
+        (facts, oid)
+    };
+    let member_of = member_of(oid, datdba);
+    // The predefined roles whose members are privileged.
+    let is_member = |predefined: u32| member_of.contains(&pg_sys::Oid::from(predefined));
+    facts.read_all_data = is_member(pg_sys::ROLE_PG_READ_ALL_DATA);
+    facts.write_all_data = is_member(pg_sys::ROLE_PG_WRITE_ALL_DATA);
+    facts.execute_server_program = is_member(pg_sys::ROLE_PG_EXECUTE_SERVER_PROGRAM);
+    facts.read_server_files = is_member(pg_sys::ROLE_PG_READ_SERVER_FILES);
+    facts.write_server_files = is_member(pg_sys::ROLE_PG_WRITE_SERVER_FILES);
+    Role { facts, member_of }
+}
+
+/// Every role `role` is a member of, directly or through other roles, itself first: every
+/// membership counts, whatever its INHERIT and SET options (any of them may lead to the role's
+/// privileges). The owner of the database is a member of pg_database_owner, as in the database.
+///
+/// Walked here over the syscache rather than with is_member_of_role()/has_privs_of_role(): those
+/// keep their answer for the backend's life in a cache that does not depend on the database,
+/// and before InitPostgres has selected the database they would compute (and keep) it without
+/// pg_database_owner.
+fn member_of(role: pg_sys::Oid, datdba: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    let mut roles = vec![role];
+    let mut next = 0;
+    while next < roles.len() {
+        let member = roles[next];
+        next += 1;
+        if member == datdba && datdba != pg_sys::InvalidOid {
+            let owner = pg_sys::Oid::from(pg_sys::ROLE_PG_DATABASE_OWNER);
+            if !roles.contains(&owner) {
+                roles.push(owner);
+            }
+        }
+        // SAFETY: a syscache list search of pg_auth_members by member (its member_role index)
+        // during authentication, inside the transaction InitPostgres starts for it; every entry
+        // is read before the list is released. A failed lookup raises an ERROR: no login.
+        unsafe {
+            let list = pg_sys::SearchSysCacheList(
+                pg_sys::SysCacheIdentifier::AUTHMEMMEMROLE as c_int,
+                1,
+                pg_sys::Datum::from(member),
+                pg_sys::Datum::from(0usize),
+                pg_sys::Datum::from(0usize),
+            );
+            let mut layout_ok = true;
+            for entry in (*list).members.as_slice((*list).n_members as usize) {
+                let header = (**entry).tuple.t_data;
+                let form = (header as *const u8).add((*header).t_hoff as usize) as *const AuthMembersHead;
+                layout_ok &= (*form).member == member;
+                let granted = (*form).roleid;
+                if !roles.contains(&granted) {
+                    roles.push(granted);
+                }
+            }
+            pg_sys::ReleaseCatCacheList(list);
+            if !layout_ok {
+                // Not the catalog this was written for: no login rather than a wrong answer.
+                error!("pg_idp: pg_auth_members does not have the layout of PostgreSQL 18");
+            }
+        }
     }
+    roles
+}
+
+/// The first columns of `FormData_pg_auth_members` (catalog/pg_auth_members.h), which pgrx does
+/// not declare: the row's oid, the role granted and its member. Each row read is checked to be
+/// a membership of the role searched for.
+#[repr(C)]
+struct AuthMembersHead {
+    _oid: pg_sys::Oid,
+    roleid: pg_sys::Oid,
+    member: pg_sys::Oid,
 }
 
 /// A string member of the token's header (`part` 0) or payload (1), unverified: only for naming
@@ -208,17 +297,16 @@ fn shown(s: &str) -> String {
 
 /// Verify `token` against the snapshot of database `oid` and check the role: the identity's
 /// `authn_id`, or why not. Pure Rust: nothing here can raise a PostgreSQL error.
-fn decide(
-    token: &str,
-    role: &str,
-    oid: pg_sys::Oid,
-    facts: RoleFacts,
-    conn: &Connection,
-) -> Result<String, VerifyError> {
+fn decide(token: &str, role: &str, oid: pg_sys::Oid, who: &Role, conn: &Connection) -> Result<String, VerifyError> {
     let loaded = crate::snapshot::read(oid).map_err(|why| VerifyError::new(ErrorCode::RegistryUnavailable, why))?;
     // Only a snapshot the launcher keeps for a database it serves, and has vouched for lately.
     crate::served::fresh(oid.to_u32(), loaded.generation, crate::gucs::snapshot_bound_ms())
         .map_err(|why| VerifyError::new(ErrorCode::RegistryUnavailable, why))?;
+    // Table owners are per database: the snapshot has this database's.
+    let facts = RoleFacts {
+        owns_rls_table: who.member_of.iter().any(|r| loaded.rls_owners.contains(&r.to_u32())),
+        ..who.facts
+    };
     let opts = VerifyOptions { max_token_bytes: crate::gucs::max_token_bytes(), ..VerifyOptions::now() };
     let identity = loaded.registry.verify(token, &opts).map_err(|mut e| {
         // Name the provider(s) of the token's issuer when the error itself does not.
@@ -274,10 +362,10 @@ unsafe extern "C-unwind" fn validate(
         return true;
     };
     let db = CString::new(conn.database.clone()).unwrap_or_default();
-    let oid = database_oid(&db);
-    let facts = role_facts(role);
+    let (oid, datdba) = database_oid(&db);
+    let who = role_facts(role, datdba);
     let token_text = token.to_str().unwrap_or("");
-    let decided = std::panic::catch_unwind(|| decide(token_text, &role_text, oid, facts, &conn)).unwrap_or_else(|_| {
+    let decided = std::panic::catch_unwind(|| decide(token_text, &role_text, oid, &who, &conn)).unwrap_or_else(|_| {
         Err(VerifyError::new(
             ErrorCode::Malformed,
             "the token could not be verified (internal error, see the log above)",

@@ -130,12 +130,11 @@ pub struct Loaded {
     /// Which write of the launcher's jobs this is (`served::fresh` compares it).
     pub generation: u64,
     pub written_at: f64,
-    /// The roles owning a table with row-level security enabled.
-    #[allow(dead_code)]
-    pub rls_owners: Vec<u32>,
     /// How many revocations and deprovisioned directory keys it holds.
     pub revocations: usize,
     pub deprovisioned: usize,
+    /// The owners of the tables with row-level security (role oids).
+    pub rls_owners: Vec<u32>,
 }
 
 /// Read and parse the snapshot of database `oid`. `Err` says why it cannot be used (never
@@ -186,17 +185,19 @@ fn parse(text: &[u8]) -> Result<Loaded, String> {
         }
         counts.1 += 1;
     }
+    // Without it the privileged-role check cannot be made: the snapshot is unusable.
+    let rls_owners = v
+        .get("rls_owners")
+        .and_then(Value::as_array)
+        .ok_or("no rls_owners")?
+        .iter()
+        .map(|o| o.as_u64().and_then(|o| u32::try_from(o).ok()).ok_or("an rls_owners entry is not a role oid"))
+        .collect::<Result<Vec<u32>, _>>()?;
     Ok(Loaded {
+        rls_owners,
         registry: Registry::new(providers).with_revocations(revocations).with_directory(directory),
         generation: v.get("generation").and_then(Value::as_u64).unwrap_or(0),
         written_at: v.get("written_at").and_then(Value::as_f64).unwrap_or(0.0),
-        rls_owners: v
-            .get("rls_owners")
-            .and_then(Value::as_array)
-            .ok_or("no rls_owners")?
-            .iter()
-            .filter_map(|o| o.as_u64().and_then(|o| u32::try_from(o).ok()))
-            .collect(),
         revocations: counts.0,
         deprovisioned: counts.1,
     })

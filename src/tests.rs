@@ -157,10 +157,33 @@ mod tests {
             "SELECT idp._apply_directory_event('t', '{\"event\": \"dsync.user.created\", \"data\": {\"id\": \"user_gone\", \"state\": \"inactive\", \"raw_attributes\": {}}}', now())",
         )
         .unwrap();
-        assert_eq!(crate::snapshot::write().unwrap(), 1);
+        // The owner of a table with row-level security is in the snapshot (a login as it is
+        // privileged); the owner of a table without is not.
+        Spi::run(
+            "CREATE ROLE snapshot_rls_owner; CREATE ROLE snapshot_plain_owner; \
+             CREATE TABLE snapshot_rls (id int); ALTER TABLE snapshot_rls OWNER TO snapshot_rls_owner; \
+             ALTER TABLE snapshot_rls ENABLE ROW LEVEL SECURITY; \
+             CREATE TABLE snapshot_plain (id int); ALTER TABLE snapshot_plain OWNER TO snapshot_plain_owner",
+        )
+        .unwrap();
+        let oid_of = |role: &str| {
+            Spi::get_one::<pg_sys::Oid>(&format!("SELECT '{role}'::regrole::oid")).unwrap().unwrap().to_u32()
+        };
+        // What a job does: verify the install, read it by oid, write the file with a generation.
+        let crate::trusted::Found::Installed(install) = crate::trusted::inspect().unwrap() else {
+            panic!("pg_idp is not trusted in the test database")
+        };
+        let content = crate::trusted::read(&install).unwrap();
+        assert_eq!(content.providers.len(), 1);
         // SAFETY: reads a backend global.
-        let loaded = crate::snapshot::read(unsafe { pg_sys::MyDatabaseId }).unwrap();
+        let oid = unsafe { pg_sys::MyDatabaseId };
+        let body = crate::snapshot::body(&content, &crate::trusted::rls_owners().unwrap());
+        crate::snapshot::write(oid, "test", 7, &body).unwrap();
+        let loaded = crate::snapshot::read(oid).unwrap();
+        assert_eq!(loaded.generation, 7);
         assert_eq!((loaded.revocations, loaded.deprovisioned), (1, 1));
+        assert!(loaded.rls_owners.contains(&oid_of("snapshot_rls_owner")), "{:?}", loaded.rls_owners);
+        assert!(!loaded.rls_owners.contains(&oid_of("snapshot_plain_owner")), "{:?}", loaded.rls_owners);
         let opts = pg_idp_core::VerifyOptions::now();
         let code = |sub: &str| loaded.registry.verify(&token(SECRET_A, sub, 3600), &opts).err().map(|e| e.code);
         assert_eq!(code("user_ok"), None);

@@ -11,7 +11,16 @@
 //!   role asked for must be one of them (none listed: no login). With a pg_ident.conf map
 //!   (`map=`), the map decides, and a non-empty `roles` narrows it further.
 //! - `role_claim` (optional): a claim (name or JSONPath) that must name the role asked for.
-//! - Whatever the mode, a superuser or a role with BYPASSRLS is refused unless `roles` names it.
+//! - Whatever the mode, a privileged role is refused unless `roles` names it: one whose session
+//!   can read rows past row-level security, directly or through what it reaches. That is a
+//!   superuser; a role with BYPASSRLS, REPLICATION (logical decoding returns every row) or
+//!   CREATEROLE (it creates roles and changes those it administers); a member, directly or
+//!   through other roles, of `pg_read_all_data` or `pg_write_all_data` (every table without a
+//!   grant, the registry's secrets among them), `pg_execute_server_program`,
+//!   `pg_read_server_files` or `pg_write_server_files` (the server's files); and the owner of a
+//!   table with row-level security, or a member of a role that owns one (owners bypass it unless
+//!   FORCE, which they can turn off). [`RoleFacts`] carries what the database says; the caller
+//!   gathers it.
 
 use serde_json::Value;
 
@@ -31,7 +40,8 @@ pub struct LoginPolicy {
     pub role_claim: Option<ClaimPath>,
 }
 
-/// What the database says about the role a login asks for.
+/// What the database says about the role a login asks for. Every fact but `exists` makes the
+/// role privileged: refused unless `login.roles` names it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RoleFacts {
     /// The role exists.
@@ -40,6 +50,43 @@ pub struct RoleFacts {
     pub superuser: bool,
     /// It bypasses row-level security.
     pub bypassrls: bool,
+    /// It has REPLICATION: logical decoding (`pg_logical_slot_get_changes`) reads every row.
+    pub replication: bool,
+    /// It has CREATEROLE: it creates roles and changes those it administers.
+    pub createrole: bool,
+    /// It is a member (directly or through other roles) of `pg_read_all_data`.
+    pub read_all_data: bool,
+    /// It is a member of `pg_write_all_data`.
+    pub write_all_data: bool,
+    /// It is a member of `pg_execute_server_program`.
+    pub execute_server_program: bool,
+    /// It is a member of `pg_read_server_files` (the data files hold every row).
+    pub read_server_files: bool,
+    /// It is a member of `pg_write_server_files`.
+    pub write_server_files: bool,
+    /// It owns a table with row-level security, or is a member of a role that owns one.
+    pub owns_rls_table: bool,
+}
+
+impl RoleFacts {
+    /// What makes the role privileged, in words (empty: nothing).
+    pub fn privileges(&self) -> Vec<&'static str> {
+        [
+            (self.superuser, "a superuser"),
+            (self.bypassrls, "BYPASSRLS"),
+            (self.replication, "REPLICATION"),
+            (self.createrole, "CREATEROLE"),
+            (self.read_all_data, "a member of pg_read_all_data"),
+            (self.write_all_data, "a member of pg_write_all_data"),
+            (self.execute_server_program, "a member of pg_execute_server_program"),
+            (self.read_server_files, "a member of pg_read_server_files"),
+            (self.write_server_files, "a member of pg_write_server_files"),
+            (self.owns_rls_table, "the owner of a table with row-level security (or a member of its owner)"),
+        ]
+        .into_iter()
+        .filter_map(|(has, what)| has.then_some(what))
+        .collect()
+    }
 }
 
 /// Parse `login` (absent or null: the provider's tokens never log in; `true`: `{}`).
@@ -110,10 +157,11 @@ pub fn authorize(
         return Err(refuse(format!("role {shown} does not exist")));
     }
     let listed = policy.roles.iter().any(|r| r == role);
-    if (facts.superuser || facts.bypassrls) && !listed {
+    let privileges = facts.privileges();
+    if !privileges.is_empty() && !listed {
         return Err(refuse(format!(
-            "role {shown} is a {} and provider \"{}\" does not name it in login.roles",
-            if facts.superuser { "superuser" } else { "role with BYPASSRLS" },
+            "role {shown} is privileged ({}) and provider \"{}\" does not name it in login.roles",
+            privileges.join(", "),
             provider.name
         )));
     }
@@ -167,9 +215,32 @@ mod tests {
         reg.verify(&format!("{input}.{sig}"), &crate::options::VerifyOptions::now()).unwrap()
     }
 
-    const PLAIN: RoleFacts = RoleFacts { exists: true, superuser: false, bypassrls: false };
-    const SUPER: RoleFacts = RoleFacts { exists: true, superuser: true, bypassrls: false };
-    const BYPASS: RoleFacts = RoleFacts { exists: true, superuser: false, bypassrls: true };
+    const PLAIN: RoleFacts = RoleFacts {
+        exists: true,
+        superuser: false,
+        bypassrls: false,
+        replication: false,
+        createrole: false,
+        read_all_data: false,
+        write_all_data: false,
+        execute_server_program: false,
+        read_server_files: false,
+        write_server_files: false,
+        owns_rls_table: false,
+    };
+    const SUPER: RoleFacts = RoleFacts { superuser: true, ..PLAIN };
+    const BYPASS: RoleFacts = RoleFacts { bypassrls: true, ..PLAIN };
+    /// Every privileged fact but superuser and BYPASSRLS, and the words its refusal names.
+    const PRIVILEGED: [(RoleFacts, &str); 8] = [
+        (RoleFacts { replication: true, ..PLAIN }, "REPLICATION"),
+        (RoleFacts { createrole: true, ..PLAIN }, "CREATEROLE"),
+        (RoleFacts { read_all_data: true, ..PLAIN }, "a member of pg_read_all_data"),
+        (RoleFacts { write_all_data: true, ..PLAIN }, "a member of pg_write_all_data"),
+        (RoleFacts { execute_server_program: true, ..PLAIN }, "a member of pg_execute_server_program"),
+        (RoleFacts { read_server_files: true, ..PLAIN }, "a member of pg_read_server_files"),
+        (RoleFacts { write_server_files: true, ..PLAIN }, "a member of pg_write_server_files"),
+        (RoleFacts { owns_rls_table: true, ..PLAIN }, "the owner of a table with row-level security"),
+    ];
 
     fn code(r: Result<(), VerifyError>) -> Option<&'static str> {
         r.err().map(|e| e.code.as_str())
@@ -215,6 +286,44 @@ mod tests {
         assert_eq!(code(authorize(&p, &id, "etl", BYPASS, false)), None);
         let missing = RoleFacts::default();
         assert_eq!(code(authorize(&p, &id, "postgres", missing, false)), Some("role_not_allowed"));
+    }
+
+    #[test]
+    fn every_privilege_is_refused_unless_named_and_the_refusal_names_it() {
+        let id = identity(&provider(json!({})), json!({"sub": "u"}));
+        for (facts, words) in PRIVILEGED {
+            // Map mode (pg_ident.conf decides) and delegated mode with other roles listed.
+            for (login, delegated) in
+                [(json!({}), false), (json!({"roles": ["app"]}), false), (json!({"roles": ["app"]}), true)]
+            {
+                let p = provider(login);
+                let e = authorize(&p, &id, "etl", facts, delegated).unwrap_err();
+                assert_eq!(e.code, ErrorCode::RoleNotAllowed, "{words}");
+                assert!(e.message.contains(words), "{words}: {}", e.message);
+                assert!(e.message.contains("\"etl\"") && e.message.contains("login.roles"), "{}", e.message);
+            }
+            // Named in login.roles: allowed, in both modes.
+            let p = provider(json!({"roles": ["app", "etl"]}));
+            assert_eq!(code(authorize(&p, &id, "etl", facts, false)), None, "{words}");
+            assert_eq!(code(authorize(&p, &id, "etl", facts, true)), None, "{words}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_every_privilege_the_role_has() {
+        let p = provider(json!({}));
+        let id = identity(&p, json!({"sub": "u"}));
+        let facts = RoleFacts { replication: true, read_all_data: true, owns_rls_table: true, ..PLAIN };
+        let e = authorize(&p, &id, "etl", facts, false).unwrap_err();
+        assert!(
+            e.message.starts_with(
+                "role \"etl\" is privileged (REPLICATION, a member of pg_read_all_data, the owner of a table"
+            ),
+            "{}",
+            e.message
+        );
+        assert!(PLAIN.privileges().is_empty());
+        assert_eq!(SUPER.privileges(), ["a superuser"]);
     }
 
     #[test]

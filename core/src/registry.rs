@@ -8,7 +8,7 @@ use crate::identity::Identity;
 use crate::options::VerifyOptions;
 use crate::revocation::Revocations;
 use crate::token::{self, raw_str, Members};
-use crate::validation::{header_alg, verify_with};
+use crate::validation::{directory_key_of, header_alg, verify_with};
 
 /// What a provider's directory says about an identity's key (`None`: the provider has no
 /// directory), for [`Registry::verify_with_directory`].
@@ -58,9 +58,12 @@ impl Registry {
         self.verify_with_directory(token, opts, &mut |provider, key| Ok(Some(self.directory.lookup(provider, key))))
     }
 
-    /// Verify a compact JWS, asking `directory` what the provider's directory says about the
-    /// identity (`None`: it has no directory): a deprovisioned user is refused, an active one
-    /// gets its groups.
+    /// Verify a compact JWS, asking `directory` what a provider's directory says about the
+    /// identity (`None`: it has no directory): a user deprovisioned in the directory of any
+    /// provider entry of the token's issuer is refused; an active one gets the groups of the
+    /// verifying provider's directory. `directory` is asked about the verifying provider first,
+    /// then once per other entry of the issuer and key (see the loop below): a lookup must be
+    /// cheap for a provider without a directory.
     pub fn verify_with_directory(
         &self,
         token: &str,
@@ -84,6 +87,14 @@ impl Registry {
             match verify_with(p, &tok, kid.as_deref(), &claims, alg, opts) {
                 // The verified payload moves into the identity: no copy.
                 Ok(m) => {
+                    // The other entries of this issuer, and what each one's directory would know
+                    // this user by (its own directory_match), read while the payload is at hand.
+                    let siblings: Vec<(&Provider, Option<DirectoryKey>)> = self
+                        .providers
+                        .iter()
+                        .filter(|q| q.issuer == p.issuer && q.name != p.name)
+                        .map(|q| (q, directory_key_of(q, &claims)))
+                        .collect();
                     drop(claims);
                     let mut identity = m.into_identity(p, tok.payload_json);
                     let about = |e: VerifyError| e.for_provider(&p.name);
@@ -92,6 +103,24 @@ impl Registry {
                         if let Some(rec) = directory(&p.name, key)? {
                             rec.check(&identity.user_id, &identity.provider).map_err(about)?;
                             identity.groups = rec.groups;
+                        }
+                    }
+                    // Deprovisioning covers the person, as revocations do: a user deprovisioned
+                    // in the directory of any entry of this issuer is refused whichever entry
+                    // verifies the token. Each sibling's directory is asked by the key it
+                    // matches its own tokens with and by this token's key; the groups stay
+                    // those of the verifying entry's directory.
+                    for (q, theirs) in &siblings {
+                        let mut keys: Vec<&DirectoryKey> = theirs.iter().collect();
+                        if let Some(ours) = &identity.directory_key {
+                            if !keys.contains(&ours) {
+                                keys.push(ours);
+                            }
+                        }
+                        for key in keys {
+                            if let Some(rec) = directory(&q.name, key)? {
+                                rec.check(&identity.user_id, &q.name).map_err(about)?;
+                            }
                         }
                     }
                     return Ok(identity);

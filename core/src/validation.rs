@@ -239,18 +239,7 @@ fn check_claims(p: &Provider, claims: &Members<'_>, opts: &VerifyOptions) -> Res
         }
     };
     let email = m.email.as_ref().and_then(|c| c.lookup(claims));
-    let directory_key = match p.directory_match {
-        // An email identifies a directory user only when the provider says it verified it.
-        DirectoryField::Email => email
-            .as_ref()
-            .filter(|_| claims.get("email_verified").is_some_and(|v| v.get() == "true"))
-            .map(|e| DirectoryKey { field: DirectoryField::Email, value: email_key(e) }),
-        field => match &p.directory_claim {
-            Some(c) => claims.get(c).and_then(raw_str).filter(|v| !v.is_empty()).map(|v| v.into_owned()),
-            None => Some(user_id.clone()),
-        }
-        .map(|value| DirectoryKey { field, value }),
-    };
+    let directory_key = key_in_directory(p, claims, Some(&user_id), email.as_deref());
     Ok(ClaimsFound {
         user_id,
         email,
@@ -261,4 +250,38 @@ fn check_claims(p: &Provider, claims: &Members<'_>, opts: &VerifyOptions) -> Res
         sid: claims.get("sid").and_then(raw_str).map(|s| s.into_owned()),
         directory_key,
     })
+}
+
+/// What `p`'s directory knows the user of a verified payload by (`directory_match`), given the
+/// user id and email `p`'s claim mapping found in it.
+fn key_in_directory(
+    p: &Provider,
+    claims: &Members<'_>,
+    user_id: Option<&str>,
+    email: Option<&str>,
+) -> Option<DirectoryKey> {
+    match p.directory_match {
+        // An email identifies a directory user only when the provider says it verified it.
+        DirectoryField::Email => email
+            .filter(|_| claims.get("email_verified").is_some_and(|v| v.get() == "true"))
+            .map(|e| DirectoryKey { field: DirectoryField::Email, value: email_key(e) }),
+        field => match &p.directory_claim {
+            Some(c) => claims.get(c).and_then(raw_str).filter(|v| !v.is_empty()).map(|v| v.into_owned()),
+            None => user_id.map(str::to_string),
+        }
+        .map(|value| DirectoryKey { field, value }),
+    }
+}
+
+/// What `p`'s directory would know the user of a payload verified by another provider entry of
+/// the same issuer by: `p`'s own claim mapping and `directory_match` applied to it (`None` when
+/// the payload lacks what `p` matches by).
+pub(crate) fn directory_key_of(p: &Provider, claims: &Members<'_>) -> Option<DirectoryKey> {
+    let m = &p.claim_mapping;
+    let user_id = match m.user_id.lookup_members(claims) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s),
+        _ => None,
+    };
+    let email = m.email.as_ref().and_then(|c| c.lookup(claims));
+    key_in_directory(p, claims, user_id.as_deref(), email.as_deref())
 }

@@ -64,13 +64,95 @@ fn keygen_hs256_writes_a_secret_that_registers() {
     let secret = std::fs::read_to_string(d.join("insforge.secret")).unwrap();
     assert!(secret.len() >= 32);
     let claims = r#"{"iss":"https://acme.clerk.accounts.dev","sub":"user_2","aud":"insforge-api"}"#;
-    let (_, token, _) = pg_idp(&["mint", "--secret", &secret, "--no-kid", "--claims", claims], &d);
+    let (_, token, _) = pg_idp(&["mint", "--secret-file", "insforge.secret", "--no-kid", "--claims", claims], &d);
     let provider = format!(
         r#"{{"provider":"insforge","issuer":"https://acme.clerk.accounts.dev","audience":"insforge-api","secret":"{secret}"}}"#
     );
     let (rc, out, _) = pg_idp(&["verify", "--provider", &provider, token.trim()], &d);
     assert_eq!(rc, 0, "{out}");
     assert!(out.contains("user_2"));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Run pg-idp with `stdin` as its standard input.
+fn pg_idp_stdin(args: &[&str], dir: &std::path::Path, stdin: &[u8]) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pg-idp"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn mint_reads_the_secret_from_a_file_or_stdin_never_argv() {
+    let d = tempdir("secret_file");
+    let secret = "file-secret-0123456789abcdef0123456789";
+    let claims = r#"{"iss":"https://acme.clerk.accounts.dev","sub":"user_f","aud":"insforge-api"}"#;
+    let provider = |secret: &str| {
+        format!(
+            r#"{{"provider":"insforge","issuer":"https://acme.clerk.accounts.dev","audience":"insforge-api","secret":"{secret}"}}"#
+        )
+    };
+    let verifies =
+        |token: &str, secret: &str| pg_idp(&["verify", "--provider", &provider(secret), token.trim()], &d).0 == 0;
+    // A file as `keygen` writes it (no newline) and as an editor or `echo` does (one newline):
+    // the same secret. Only one newline is dropped: a second one is part of the secret.
+    for (name, content, signed_with) in [
+        ("plain.secret", secret.to_string(), secret.to_string()),
+        ("newline.secret", format!("{secret}\n"), secret.to_string()),
+        ("two.secret", format!("{secret}\n\n"), format!("{secret}\n")),
+    ] {
+        std::fs::write(d.join(name), &content).unwrap();
+        let (rc, token, err) = pg_idp(&["mint", "--secret-file", name, "--no-kid", "--claims", claims], &d);
+        assert_eq!(rc, 0, "{name}: {err}");
+        assert!(verifies(&token, &signed_with.replace('\n', "\\n")), "{name}");
+        assert!(!verifies(&token, "another-secret-0123456789abcdef012345"), "{name}");
+    }
+    // stdin (`-`), with the trailing newline of `echo`.
+    let (rc, token, err) = pg_idp_stdin(
+        &["mint", "--secret-file", "-", "--no-kid", "--claims", claims],
+        &d,
+        format!("{secret}\n").as_bytes(),
+    );
+    assert_eq!(rc, 0, "{err}");
+    assert!(verifies(&token, secret));
+    // Both forms at once, or a file and a key: a usage error.
+    for args in [
+        vec!["mint", "--secret-file", "plain.secret", "--secret", secret, "--claims", claims],
+        vec!["mint", "--secret-file", "plain.secret", "--secret-base64", "c2VjcmV0", "--claims", claims],
+        vec!["mint", "--secret-file", "plain.secret", "--key", "k.json", "--claims", claims],
+        vec!["mint", "--secret", secret, "--secret-base64", "c2VjcmV0", "--claims", claims],
+        vec!["mint", "--secret-file"],
+    ] {
+        let (rc, out, err) = pg_idp(&args, &d);
+        assert_eq!((rc, out.as_str()), (2, ""), "{args:?}");
+        assert!(err.starts_with("pg-idp: ") && !err.contains("file-secret"), "{args:?}: {err}");
+    }
+    let (_, _, err) = pg_idp(&["mint", "--secret-file", "plain.secret", "--secret", secret, "--claims", claims], &d);
+    assert!(err.contains("exactly one of"), "{err}");
+    // A missing file: a clear error naming the path, exit 2, nothing printed of any secret.
+    let (rc, out, err) = pg_idp(&["mint", "--secret-file", "missing.secret", "--claims", claims], &d);
+    assert_eq!((rc, out.as_str()), (2, ""));
+    assert!(err.starts_with("pg-idp: cannot read the secret file missing.secret: "), "{err}");
+    // An empty one (or a lone newline), from a file or stdin: refused.
+    std::fs::write(d.join("empty.secret"), "\n").unwrap();
+    let (rc, _, err) = pg_idp(&["mint", "--secret-file", "empty.secret", "--claims", claims], &d);
+    assert_eq!(rc, 2);
+    assert!(err.contains("is empty"), "{err}");
+    let (rc, _, err) = pg_idp_stdin(&["mint", "--secret-file", "-", "--claims", claims], &d, b"");
+    assert_eq!(rc, 2);
+    assert!(err.contains("the secret read from stdin is empty"), "{err}");
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -329,6 +329,81 @@ fn directory_matches_stable_ids_and_only_verified_emails() {
 }
 
 #[test]
+fn directory_deprovisioning_covers_the_person_across_entries_of_one_issuer() {
+    let now = now();
+    let rs = rs_key();
+    // Clerk's RS256 session tokens and its HS256 JWT template: one issuer, one sub.
+    let session = sign(rs, &claims(now));
+    let template = sign(&hs_key(), &claims_with(now, json!({"aud": "insforge-api"})));
+    let both = || registry(vec![jwks_provider(&[rs]), secret_provider()]);
+    // Deprovisioned in either entry's directory: refused by both, the message naming the
+    // directory that said so; the groups of an active user stay those of the verifying entry.
+    for (directory_of, other) in [("clerk", "insforge"), ("insforge", "clerk")] {
+        let mut d = Directory::default();
+        d.add_user(directory_of, "user_2abc", None, None, false);
+        let reg = both().with_directory(d);
+        for token in [&session, &template] {
+            let e = reject(&reg, token, now, ErrorCode::Deprovisioned);
+            assert!(e.message.contains(&format!("provider \"{directory_of}\"")), "{}", e.message);
+        }
+        let mut d = Directory::default();
+        d.add_user(directory_of, "user_2abc", None, None, true);
+        d.add_membership(directory_of, "user_2abc", "eng");
+        let reg = both().with_directory(d);
+        let verifying = |t: &str| accept(&reg, t, now);
+        let (own, theirs) = if directory_of == "clerk" { (&session, &template) } else { (&template, &session) };
+        assert_eq!(verifying(own).groups, vec!["eng".to_string()]);
+        let id = verifying(theirs);
+        assert_eq!((id.provider.as_str(), id.groups.len()), (other, 0));
+    }
+    // Control: the same user id at another issuer is unaffected.
+    let mut d = Directory::default();
+    d.add_user("auth0", "user_2abc", None, None, false);
+    let auth0 = provider(json!({"provider": "auth0", "issuer": "https://acme.us.auth0.com/", "secret": SECRET}));
+    let reg = registry(vec![jwks_provider(&[rs]), secret_provider(), auth0]).with_directory(d);
+    accept(&reg, &session, now);
+    accept(&reg, &template, now);
+    // Another user of the same issuer is unaffected.
+    let mut d = Directory::default();
+    d.add_user("clerk", "user_2other", None, None, false);
+    accept(&both().with_directory(d), &template, now);
+
+    // "The same person" follows each directory's own matching. clerk matches its users by
+    // idp_id (the tokens' sub); the template entry keeps the default (directory user id): its
+    // token is still matched in clerk's directory the way clerk matches, by idp_id.
+    let idp = provider(json!({"provider": "clerk", "issuer": ISS, "jwks": {"keys": [public_jwk(rs)]},
+                              "directory_match": "idp_id"}));
+    let mut d = Directory::default();
+    d.add_user("clerk", "directory_user_01ADA", Some("user_2abc"), None, false);
+    reject(&registry(vec![idp.clone(), secret_provider()]).with_directory(d), &template, now, ErrorCode::Deprovisioned);
+    // And by the template's own key: a template carrying the directory user id, matched by its
+    // entry's directory_claim, finds the user deprovisioned in clerk's directory by id.
+    let claimed = provider(json!({"provider": "insforge", "issuer": ISS, "secret": SECRET, "audience": "insforge-api",
+                                  "directory_claim": "directory_user_id"}));
+    let carrying = sign(
+        &hs_key(),
+        &claims_with(
+            now,
+            json!({"aud": "insforge-api", "sub": "user_2zed", "directory_user_id": "directory_user_01ADA"}),
+        ),
+    );
+    let mut d = Directory::default();
+    d.add_user("clerk", "directory_user_01ADA", Some("00u_ada"), None, false);
+    reject(&registry(vec![idp.clone(), claimed.clone()]).with_directory(d), &carrying, now, ErrorCode::Deprovisioned);
+    // Email matching reaches a sibling only through a verified email.
+    let by_email = provider(json!({"provider": "clerk", "issuer": ISS, "jwks": {"keys": [public_jwk(rs)]},
+                                   "directory_match": "email", "claim_mapping": {"email": "email"}}));
+    let mut d = Directory::default();
+    d.add_user("clerk", "directory_user_01ADA", None, Some("ada@acme.test"), false);
+    let reg = registry(vec![by_email, secret_provider()]).with_directory(d);
+    let unverified = sign(&hs_key(), &claims_with(now, json!({"aud": "insforge-api", "sub": "user_2eve"})));
+    accept(&reg, &unverified, now);
+    let verified =
+        sign(&hs_key(), &claims_with(now, json!({"aud": "insforge-api", "sub": "user_2eve", "email_verified": true})));
+    reject(&reg, &verified, now, ErrorCode::Deprovisioned);
+}
+
+#[test]
 fn a_user_id_must_be_a_non_empty_string_never_an_array() {
     let now = now();
     let rs = rs_key();

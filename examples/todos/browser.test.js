@@ -1,7 +1,8 @@
 // The todo app in a real browser: headless Chromium (Debian's chromium package) driven by
 // playwright-core. Two users in two browser contexts; each sees only their own todos; editing
 // another user's todo by id through the API fails; bad tokens are refused with their code;
-// sign-out leaves nothing visible.
+// sign-out leaves nothing visible. And, outside the browser, the server answers only requests
+// whose Host header is its own address (a DNS-rebinding page's requests name another host).
 //
 //   node examples/todos/browser.test.js URL [--screenshot FILE]
 //
@@ -10,6 +11,7 @@
 'use strict';
 
 const assert = require('assert');
+const http = require('http');
 const { chromium } = require('playwright-core');
 
 const [url, flag, shotFile] = process.argv.slice(2);
@@ -61,7 +63,53 @@ async function apiFrom(page, method, path, body, token) {
   }, [method, path, body || null, token === undefined, token || null]);
 }
 
+// A request to the server with the Host header `host` (null: none): its status and JSON body.
+function withHost(method, path, host, body) {
+  const u = new URL(url);
+  const headers = { 'content-type': 'application/json' };
+  if (host !== null) headers.host = host;
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, method, path, headers, setHost: false }, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { data += c; });
+      res.on('end', () => {
+        let parsed = data;
+        try { parsed = JSON.parse(data); } catch (e) { /* the page */ }
+        resolve({ status: res.statusCode, body: parsed });
+      });
+    });
+    req.on('error', reject);
+    req.end(body ? JSON.stringify(body) : undefined);
+  });
+}
+
+// DNS rebinding: a page on another site whose name now points at 127.0.0.1 asks for a token.
+async function hostChecks() {
+  const port = new URL(url).port;
+  const session = { user: 'alice' };
+  for (const host of [`rebind.attacker.example:${port}`, `rebind.attacker.example`, `127.0.0.1:${Number(port) + 1}`,
+    `127.0.0.1.nip.io:${port}`, '']) {
+    const r = await withHost('POST', '/api/session', host, session);
+    check(`a token request with Host ${JSON.stringify(host)} is refused (421, no token)`,
+      [421, 'wrong_host', false], [r.status, r.body.code, JSON.stringify(r.body).includes('token')]);
+  }
+  // Without a Host header Node's HTTP/1.1 server answers 400 before the API sees the request.
+  const none = await withHost('POST', '/api/session', null, session);
+  check('a token request without a Host header is refused (400, no token)',
+    [400, false], [none.status, JSON.stringify(none.body).includes('token')]);
+  const page = await withHost('GET', '/', `rebind.attacker.example:${port}`);
+  check('the page itself, under another Host, is refused too', 421, page.status);
+  // Control: the server's own address, by IP and as localhost, still answers.
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`]) {
+    const r = await withHost('POST', '/api/session', host, session);
+    check(`a token request with Host ${host} gets a token`, [200, 'alice', 3], [r.status, r.body.user, (r.body.token || '').split('.').length]);
+  }
+  check('the page answers under its own Host', 200, (await withHost('GET', '/', `127.0.0.1:${port}`)).status);
+}
+
 async function main() {
+  await hostChecks();
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],

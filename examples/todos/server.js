@@ -12,6 +12,11 @@
 // PostgreSQL inside the request's transaction and never filters by user itself: row-level
 // security decides what each token sees. A token the database refuses (SQLSTATE 28000) is a 401
 // with the pg_idp error code from the DETAIL.
+//
+// Only requests addressed to this server are answered: the Host header must be exactly the
+// address it listens on (HOST:PORT, and localhost:PORT when HOST is 127.0.0.1), or the answer is
+// 421. A web page on another site cannot call the API, token minting included, through a DNS
+// name it points at 127.0.0.1 (DNS rebinding): its requests carry that name as their Host.
 'use strict';
 
 const http = require('http');
@@ -173,7 +178,22 @@ async function route(req, url) {
 
 const PAGE = fs.readFileSync(path.join(__dirname, 'index.html'));
 
+// The Host headers this server answers, once it listens (HOST:PORT, and localhost:PORT for a
+// loopback HOST; IPv6 addresses in brackets, as in a URL).
+let allowedHosts = new Set();
+function hostsFor(address, port) {
+  const shown = address.includes(':') ? `[${address}]` : address;
+  const hosts = [`${shown}:${port}`];
+  if (address === '127.0.0.1' || address === '::1') hosts.push(`localhost:${port}`);
+  return new Set(hosts.map((h) => h.toLowerCase()));
+}
+
 const server = http.createServer(async (req, res) => {
+  if (!allowedHosts.has((req.headers.host || '').toLowerCase())) {
+    res.writeHead(421, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify({ error: 'this server answers only requests addressed to it (Host header)', code: 'wrong_host' }));
+    return;
+  }
   const url = new URL(req.url, 'http://localhost');
   if (req.method === 'GET' && (url.pathname === '/' || url.pathname === '/index.html')) {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
@@ -195,6 +215,7 @@ const server = http.createServer(async (req, res) => {
 
 server.listen(Number(process.env.PORT || 8080), process.env.HOST || '127.0.0.1', () => {
   const a = server.address();
+  allowedHosts = hostsFor(a.address, a.port);
   console.log(`todos: listening on http://${a.address}:${a.port}/`);
 });
 for (const sig of ['SIGINT', 'SIGTERM']) {

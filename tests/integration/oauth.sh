@@ -7,7 +7,9 @@
 # Covers: a login per algorithm family; RLS on todos sees the login user; the session identity
 # (request tokens override it, it expires with the token, revocation and deprovisioning reach it,
 # parallel workers see it); which roles a token may become (delegate_ident_mapping=1 with
-# login.roles and a role claim, a pg_ident.conf map, superuser and BYPASSRLS refused unless named);
+# login.roles and a role claim, a pg_ident.conf map; privileged roles refused unless named:
+# superuser, BYPASSRLS, REPLICATION, CREATEROLE, pg_read_all_data directly and through another
+# role, the owner of a table under enable_rls; the database's owner keeps pg_database_owner);
 # every failure refused with a generic message, one log line with provider, kid and code, and no
 # token or secret in the log; providers registered and keys rotated after start; a standby; one
 # token on many concurrent connections; two databases with different providers.
@@ -26,6 +28,7 @@ OK="$WORK/oauth"
 mkdir -p "$OK"
 for a in RS256 PS256 ES256 EdDSA; do "$PG_IDP" keygen --alg "$a" --kid "$a-1" --out "$OK/$a" >/dev/null 2>&1; done
 "$PG_IDP" keygen --alg RS256 --kid RS256-2 --out "$OK/RS256b" >/dev/null 2>&1
+"$PG_IDP" keygen --alg ES256 --kid named-1 --out "$OK/named" >/dev/null 2>&1
 # The public key sets are read by the server (pg_read_file); the private keys stay 0600.
 chmod 755 "$WORK" "$OK"; chmod 644 "$OK"/*.jwks.json
 HS_SECRET="oauth-login-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -49,13 +52,33 @@ CREATE ROLE super_named LOGIN SUPERUSER;
 CREATE ROLE bypass_login LOGIN BYPASSRLS;
 GRANT USAGE ON SCHEMA idp TO mapped_user, bypass_login;
 GRANT SELECT, INSERT ON todos TO mapped_user, bypass_login;
+-- Privileged roles, each refused unless login.roles names it: login_ed's tokens
+-- (login {}) reach them through the pg_ident.conf map; login_named's name them in login.roles.
+SELECT idp.register_provider(jsonb_build_object('provider', 'login_named', 'issuer', 'https://named.login.test',
+  'jwks', pg_read_file('$OK/named.jwks.json')::jsonb,
+  'login', '{"roles": ["repl_login", "createrole_login", "readall_login", "readall_via_login", "owner_login"]}'::jsonb));
+CREATE ROLE repl_login LOGIN REPLICATION;
+CREATE ROLE createrole_login LOGIN CREATEROLE;
+CREATE ROLE readall_login LOGIN IN ROLE pg_read_all_data;
+CREATE ROLE readers NOLOGIN IN ROLE pg_read_all_data;
+CREATE ROLE readall_via_login LOGIN IN ROLE readers;
+-- The owner of a table under enable_rls, with three users' rows in it: owners bypass RLS.
+CREATE ROLE owner_login LOGIN;
+GRANT USAGE ON SCHEMA idp TO owner_login;
+CREATE TABLE owned_notes (id serial PRIMARY KEY, user_id text NOT NULL DEFAULT idp.requesting_user_id(), body text);
+INSERT INTO owned_notes (user_id, body) VALUES ('user_2alice', 'a'), ('user_2bob', 'b'), ('user_2carol', 'c');
+ALTER TABLE owned_notes OWNER TO owner_login;
+SELECT idp.enable_rls('owned_notes');
+-- The owner of app2 logs in there (pg_database_owner must stay its own).
+CREATE ROLE dbowner_login LOGIN;
 SQL
 createdb -h "$PGHOST" -p "$PGPORT" -U postgres app2
 q -d app2 -f - <<SQL >/dev/null || FAILED=$((FAILED + 1))
 CREATE EXTENSION pg_idp;
 SELECT idp.register_provider(jsonb_build_object('provider', 'other', 'issuer', 'https://other.login.test',
-  'jwks', pg_read_file('$OK/EdDSA.jwks.json')::jsonb, 'login', '{"roles": ["app_user"]}'::jsonb));
-GRANT USAGE ON SCHEMA idp TO app_user;
+  'jwks', pg_read_file('$OK/EdDSA.jwks.json')::jsonb, 'login', '{"roles": ["app_user", "dbowner_login"]}'::jsonb));
+GRANT USAGE ON SCHEMA idp TO app_user, dbowner_login;
+ALTER DATABASE app2 OWNER TO dbowner_login;
 SQL
 # Who may log in how: app_user, super_login and super_named with delegate_ident_mapping=1 (pg_idp
 # decides), mapped_user and bypass_login through a pg_ident.conf map; postgres and the rest as before.
@@ -63,13 +86,20 @@ OAUTH_HBA_OPTS='issuer="https://login.test" scope="openid"'
 cat >"$PGDATA_DIR/pg_hba.conf" <<HBA
 local all postgres trust
 local replication postgres trust
-local all app_user,super_login,super_named oauth $OAUTH_HBA_OPTS delegate_ident_mapping=1
+local all app_user,super_login,super_named,dbowner_login oauth $OAUTH_HBA_OPTS delegate_ident_mapping=1
 local all mapped_user,bypass_login oauth $OAUTH_HBA_OPTS map=oauth
+local all repl_login,createrole_login,readall_login,readall_via_login,owner_login oauth $OAUTH_HBA_OPTS map=oauth
 local all all trust
 HBA
 cat >"$PGDATA_DIR/pg_ident.conf" <<'IDENT'
 oauth  login_ed:user_mapped  mapped_user
 oauth  login_ed:user_bypass  bypass_login
+oauth  login_ed:user_repl  repl_login
+oauth  login_ed:user_createrole  createrole_login
+oauth  login_ed:user_readall  readall_login
+oauth  login_ed:user_readall_via  readall_via_login
+oauth  login_ed:user_owner  owner_login
+oauth  /^login_named:(.*_login)$  \1
 IDENT
 [ "$(id -u)" -eq 0 ] && chown postgres: "$PGDATA_DIR/pg_hba.conf" "$PGDATA_DIR/pg_ident.conf"
 OAUTH_OPTS="-c shared_preload_libraries=pg_idp -c oauth_validator_libraries=pg_idp -c idp.worker_database=app -c idp.login_databases=app2 -c idp.check_interval=1"
@@ -82,7 +112,7 @@ LOG="$CLUSTER_DIR/server.log"
 mint_login() {
     local alg="$1" claims="$2"; shift 2
     case "$alg" in
-        HS256) "$PG_IDP" mint --alg HS256 --secret "$HS_SECRET" --no-kid --claims "$claims" "$@" ;;
+        HS256) printf '%s' "$HS_SECRET" | "$PG_IDP" mint --alg HS256 --secret-file - --no-kid --claims "$claims" "$@" ;;
         *) "$PG_IDP" mint --key "$OK/$alg.key.json" --claims "$claims" "$@" ;;
     esac
 }
@@ -255,10 +285,42 @@ refused "a role claim naming another role" role_not_allowed login_es ES256-1 app
 refused "a superuser not named in login.roles" role_not_allowed login_rs RS256-1 app super_login "$GOOD"
 refused "BYPASSRLS, even through the pg_ident.conf map" role_not_allowed login_ed EdDSA-1 app bypass_login \
     "$(mint_login EdDSA '{"iss":"https://ed.login.test","sub":"user_bypass"}')"
+# Privileged roles: refused through the map, the log line naming the privilege.
+privileged() { # name role sub words
+    refused "$1, through the pg_ident.conf map" role_not_allowed login_ed EdDSA-1 app "$2" \
+        "$(mint_login EdDSA "{\"iss\":\"https://ed.login.test\",\"sub\":\"$3\"}")"
+    check "oauth: $1: the log line names the privilege" "role \"$2\" is privileged ($4) and provider \"login_ed\"" \
+        "$(grep -F "login refused for role \"$2\"" "$LOG" | tail -n1 | grep -oE 'role "[^"]*" is privileged \(.*\) and provider "[^"]*"')"
+}
+privileged "REPLICATION" repl_login user_repl "REPLICATION"
+privileged "CREATEROLE" createrole_login user_createrole "CREATEROLE"
+privileged "a member of pg_read_all_data" readall_login user_readall "a member of pg_read_all_data"
+privileged "a member of pg_read_all_data through another role" readall_via_login user_readall_via "a member of pg_read_all_data"
+privileged "the owner of a table under enable_rls" owner_login user_owner \
+    "the owner of a table with row-level security (or a member of its owner)"
 refused "registry unavailable (a database without a snapshot)" registry_unavailable - RS256-1 postgres app_user "$GOOD"
 refused "malformed token" malformed - - app app_user "not-a-jwt"
 check "oauth: a superuser named in login.roles may log in" "super_named|t" \
     "$(login app super_named "$GOOD" "SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)")"
+# Controls: each privileged role logs in once login.roles names it (login_named's tokens, whose
+# sub is the role, through the same map); the owner then sees every row of its table.
+named() { "$PG_IDP" mint --key "$OK/named.key.json" --claims "{\"iss\":\"https://named.login.test\",\"sub\":\"$1\"}"; }
+check "oauth: REPLICATION named in login.roles may log in" "repl_login|t" \
+    "$(login app repl_login "$(named repl_login)" "SELECT current_user, rolreplication FROM pg_roles WHERE rolname = current_user")"
+check "oauth: CREATEROLE named in login.roles may log in" "createrole_login|t" \
+    "$(login app createrole_login "$(named createrole_login)" "SELECT current_user, rolcreaterole FROM pg_roles WHERE rolname = current_user")"
+for r in readall_login readall_via_login; do
+    check "oauth: $r (pg_read_all_data) named in login.roles may log in" "$r|t" \
+        "$(login app "$r" "$(named "$r")" "SELECT current_user, pg_has_role('pg_read_all_data', 'USAGE')")"
+done
+check "oauth: the owner of a table under enable_rls named in login.roles may log in (and sees all 3 rows: why it is privileged)" \
+    "owner_login|owner_login|3" \
+    "$(login app owner_login "$(named owner_login)" "SELECT current_user, idp.requesting_user_id(), count(*) FROM owned_notes")"
+# The owner of app2 logged in with a token keeps pg_database_owner for the session (the membership
+# walk at authentication leaves PostgreSQL's role cache alone): CREATE on app2's public schema.
+check "oauth: the database owner logged in with a token keeps pg_database_owner" "dbowner_login|t|t" \
+    "$(login app2 dbowner_login "$(mint_login EdDSA '{"iss":"https://other.login.test","sub":"user_owner"}')" \
+        "SELECT current_user, pg_has_role('pg_database_owner', 'MEMBER'), has_schema_privilege('public', 'CREATE')")"
 off="$(log_size)"
 check "oauth: the pg_ident.conf map decides for mapped roles (no mapping: refused)" "OAuth bearer authentication failed" \
     "$(login app mapped_user "$(mint_login EdDSA '{"iss":"https://ed.login.test","sub":"user_unmapped"}')" "SELECT 1" | grep -oE 'OAuth bearer authentication failed' | head -n1)"

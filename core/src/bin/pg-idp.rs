@@ -3,9 +3,9 @@
 //! (About 450 lines: one file per command would be five small files of argument parsing.)
 //!
 //!   pg-idp keygen --alg ALG [--kid KID] [--out PREFIX]
-//!   pg-idp mint (--key FILE | --secret TEXT | --secret-base64 B64) [--alg ALG] [--kid KID | --no-kid]
-//!               [--claims JSON] [--exp SECONDS] [--nbf SECONDS] [--iat SECONDS] [--header JSON]
-//!               [--count N]
+//!   pg-idp mint (--key FILE | --secret-file PATH|- | --secret TEXT | --secret-base64 B64) [--alg ALG]
+//!               [--kid KID | --no-kid] [--claims JSON] [--exp SECONDS] [--nbf SECONDS] [--iat SECONDS]
+//!               [--header JSON] [--count N]
 //!   pg-idp inspect TOKEN|-
 //!   pg-idp verify --provider FILE|JSON TOKEN|-
 //!   pg-idp bench-verify --provider FILE|JSON --tokens FILE|- [--repeats R]
@@ -32,10 +32,14 @@ USAGE:
       idp.register_provider); for HS* the secret is in the key file and PREFIX.secret.
       PREFIX defaults to the algorithm in lower case. The kid defaults to the key's
       RFC 7638 thumbprint.
-  pg-idp mint (--key FILE | --secret TEXT | --secret-base64 B64) [--alg ALG]
+  pg-idp mint (--key FILE | --secret-file PATH|- | --secret TEXT | --secret-base64 B64) [--alg ALG]
               [--kid KID | --no-kid] [--claims JSON] [--exp SECONDS] [--nbf SECONDS] [--iat SECONDS] [--header JSON]
               [--count N]
-      Print a signed JWT. Times are relative to now (negative is in the past):
+      Print a signed JWT. The key: a pg-idp key file, or an HMAC secret read from a
+      file (- for stdin; one trailing newline is dropped), given as text, or in base64.
+      --secret and --secret-base64 put the secret on the command line, where ps and
+      the shell's history show it: prefer --secret-file.
+      Times are relative to now (negative is in the past):
       --exp defaults to 3600 and --iat to 0 unless the claims set them; --header
       merges fields into the JOSE header (null removes one).
       --count N (default 1) prints N tokens, one per line. In every string value of
@@ -171,6 +175,25 @@ fn read_token(arg: Option<&String>) -> Result<String, Failure> {
     Ok(raw.trim().to_string())
 }
 
+/// The secret of `--secret-file PATH` (`-`: stdin), its bytes as they are but for one trailing
+/// newline. Errors name the path, never the content.
+fn read_secret_file(path: &str) -> Result<Vec<u8>, Failure> {
+    let mut bytes = Vec::new();
+    if path == "-" {
+        std::io::stdin().read_to_end(&mut bytes).map_err(|e| format!("cannot read the secret from stdin: {e}"))?;
+    } else {
+        bytes = std::fs::read(path).map_err(|e| format!("cannot read the secret file {path}: {e}"))?;
+    }
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    if bytes.is_empty() {
+        let from = if path == "-" { "stdin".to_string() } else { path.to_string() };
+        return Err(Failure::Input(format!("the secret read from {from} is empty")));
+    }
+    Ok(bytes)
+}
+
 fn write_file(path: &str, contents: &str, private: bool) -> Result<(), Failure> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);
@@ -213,34 +236,48 @@ fn keygen(args: &[String]) -> Result<(), Failure> {
 fn mint_cmd(args: &[String]) -> Result<(), Failure> {
     let o = Opts::parse(
         args,
-        &["key", "secret", "secret-base64", "alg", "kid", "claims", "exp", "nbf", "iat", "header", "count"],
+        &[
+            "key",
+            "secret",
+            "secret-file",
+            "secret-base64",
+            "alg",
+            "kid",
+            "claims",
+            "exp",
+            "nbf",
+            "iat",
+            "header",
+            "count",
+        ],
         &["no-kid"],
     )?;
     let count = o.get("count").map(parse_count).transpose()?.unwrap_or(1);
     let alg_opt = o.get("alg").map(parse_alg).transpose()?;
-    let b64_secret = match o.get("secret-base64") {
-        Some(b) => {
-            use base64::Engine;
-            Some(
-                base64::engine::general_purpose::STANDARD
-                    .decode(b)
-                    .map_err(|_| "--secret-base64 is not valid base64")?,
-            )
-        }
-        None => None,
+    let sources = ["key", "secret", "secret-file", "secret-base64"];
+    if sources.iter().filter(|s| o.has(s)).count() != 1 {
+        return Err(Failure::Usage(
+            "mint needs exactly one of --key FILE, --secret TEXT, --secret-file PATH or --secret-base64 B64".into(),
+        ));
+    }
+    let secret = if let Some(s) = o.get("secret") {
+        Some(s.as_bytes().to_vec())
+    } else if let Some(path) = o.get("secret-file") {
+        Some(read_secret_file(path)?)
+    } else if let Some(b) = o.get("secret-base64") {
+        use base64::Engine;
+        Some(base64::engine::general_purpose::STANDARD.decode(b).map_err(|_| "--secret-base64 is not valid base64")?)
+    } else {
+        None
     };
-    let mut key = match (o.get("key"), o.get("secret").map(|s| s.as_bytes().to_vec()).or(b64_secret)) {
+    let mut key = match (o.get("key"), secret) {
         (Some(path), None) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
             let v: Value = serde_json::from_str(&text).map_err(|_| format!("{path} is not a pg-idp key file"))?;
             SigningKey::from_file_json(&v)?
         }
         (None, Some(secret)) => SigningKey::from_secret(alg_opt.unwrap_or(Alg::HS256), &secret, None)?,
-        _ => {
-            return Err(Failure::Usage(
-                "mint needs exactly one of --key FILE, --secret TEXT or --secret-base64 B64".into(),
-            ))
-        }
+        _ => unreachable!("exactly one source was given"),
     };
     if let Some(k) = o.get("kid") {
         key.kid = Some(k.to_string());

@@ -145,6 +145,42 @@ SELECT regress.try($$SELECT idp.apply_directory_event('workos', '{}', 't=1, v1=0
 RESET ROLE;
 SELECT event, count(*) FROM idp.directory_events GROUP BY event ORDER BY event;
 
+-- Deprovisioning covers the person, as revocations do: Clerk's RS256 session tokens and its HS256
+-- JWT template "insforge" are two provider entries of one issuer, with the same sub. A user the
+-- directory of either entry deprovisions is refused for both; a user of another issuer with the
+-- same id is not.
+SELECT idp.register_provider(jsonb_build_object(
+  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev', 'jwks', :'clerk_jwks'::jsonb,
+  'webhook_secret', 'whsec_clerk_regress_0123456789'));
+\i :specs/insforge.sql
+SELECT idp.register_provider(jsonb_build_object(
+  'provider', 'elsewhere', 'issuer', 'https://evil.example.com', 'jwks', :'clerk_jwks'::jsonb,
+  'webhook_secret', 'whsec_elsewhere_0123456789'));
+CREATE FUNCTION deliver_to(provider text, secret text, body text) RETURNS text LANGUAGE sql AS $$
+  SELECT idp.apply_directory_event(provider, body, sign_event(body, secret))
+$$;
+SELECT deliver_to('clerk', 'whsec_clerk_regress_0123456789', '{"id":"event_c1","event":"dsync.user.created","created_at":"2026-01-01T00:00:01Z","data":{"id":"user_2alice","email":"alice@example.com","state":"active"}}') AS alice_provisioned;
+SELECT regress.as_request(:'clerk_alice') AS session_token, regress.as_request(:'insforge_alice') AS template_token;
+SELECT deliver_to('clerk', 'whsec_clerk_regress_0123456789', '{"id":"event_c2","event":"dsync.user.updated","created_at":"2026-01-01T00:00:02Z","data":{"id":"user_2alice","email":"alice@example.com","state":"inactive"}}') AS alice_deprovisioned;
+-- The attack: the template entry, which has no directory of its own, still answered valid.
+SELECT regress.as_request(:'clerk_alice') AS session_token, regress.as_request(:'insforge_alice') AS template_token;
+SELECT idp.verify_jwt(:'insforge_alice') - 'message' AS verify_jwt, idp.verify_jwt(:'insforge_alice')->>'message' AS message;
+-- Controls: another user of the issuer, and Alice's id at another issuer, are unaffected.
+SELECT regress.as_request(:'insforge_bob') AS other_user, regress.as_request(:'wrong_issuer') AS other_issuer;
+-- The other way round: deprovisioned in the directory of the template's entry.
+SELECT deliver_to('clerk', 'whsec_clerk_regress_0123456789', '{"id":"event_c3","event":"dsync.user.updated","created_at":"2026-01-01T00:00:03Z","data":{"id":"user_2alice","state":"active"}}') AS alice_back;
+SELECT idp.register_provider(jsonb_build_object(
+  'provider', 'insforge', 'issuer', 'https://acme.clerk.accounts.dev', 'audience', 'insforge-api',
+  'secret', :'insforge_secret', 'webhook_secret', 'whsec_insforge_regress_0123456789'));
+SELECT deliver_to('insforge', 'whsec_insforge_regress_0123456789', '{"id":"event_i1","event":"dsync.user.deleted","created_at":"2026-01-01T00:00:04Z","data":{"id":"user_2alice"}}') AS deleted_by_the_template_directory;
+SELECT regress.as_request(:'clerk_alice') AS session_token, regress.as_request(:'insforge_alice') AS template_token;
+-- Deprovisioned at the other issuer only: Clerk's tokens are unaffected.
+SELECT deliver_to('insforge', 'whsec_insforge_regress_0123456789', '{"id":"event_i2","event":"dsync.user.created","created_at":"2026-01-01T00:00:05Z","data":{"id":"user_2bob","state":"active"}}') AS bob_active;
+SELECT deliver_to('elsewhere', 'whsec_elsewhere_0123456789', '{"id":"event_e1","event":"dsync.user.deleted","created_at":"2026-01-01T00:00:06Z","data":{"id":"user_2bob"}}') AS bob_gone_elsewhere;
+SELECT regress.as_request(:'clerk_bob') AS bob_session, regress.as_request(:'insforge_bob') AS bob_template;
+SELECT idp.unregister_provider('elsewhere');
+DROP FUNCTION deliver_to(text, text, text);
+
 DROP TABLE team_docs;
 DROP FUNCTION deliver(text);
 DROP FUNCTION sign_event(text, text, bigint);
