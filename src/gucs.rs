@@ -18,6 +18,7 @@ pub const CACHE_SIZE: &CStr = c"idp.cache_size";
 pub const HTTP_TIMEOUT: &CStr = c"idp.http_timeout";
 pub const TLS_CA_FILE: &CStr = c"idp.tls_ca_file";
 pub const HTTP_PROXY: &CStr = c"idp.http_proxy";
+pub const HTTP_PROXY_FILE: &CStr = c"idp.http_proxy_file";
 pub const REFRESH_INTERVAL: &CStr = c"idp.refresh_interval";
 pub const WORKER_DATABASE: &CStr = c"idp.worker_database";
 pub const TRACK_STATS: &CStr = c"idp.track_stats";
@@ -75,6 +76,7 @@ pub static LOG_FAILED_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(600);
 pub static LOG_VERIFIED: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static TLS_CA: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static PROXY: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+pub static PROXY_FILE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 #[cfg(feature = "pg18")]
 pub static LOGIN_DBS: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 
@@ -238,11 +240,22 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // SUPERUSER_ONLY: the URL may carry the proxy's credentials, so only superusers (and
+    // pg_read_all_settings) may read it. PostgreSQL still logs a new value at a reload:
+    // idp.http_proxy_file keeps credentials out of the settings altogether.
     GucRegistry::define_string_guc(
         HTTP_PROXY,
-        c"HTTP proxy for JWKS and OpenID configuration fetches (http://host:port), for databases whose only way out is an egress proxy.",
-        c"Empty (the default) connects directly; https goes through the proxy with CONNECT and is still verified end to end. The environment's HTTPS_PROXY is never used.",
+        c"HTTP proxy for JWKS and OpenID configuration fetches (http://[user:password@]host:port), for databases whose only way out is an egress proxy.",
+        c"Empty (the default) connects directly; https goes through the proxy with CONNECT and is still verified end to end. The environment's HTTPS_PROXY is never used. For credentials prefer idp.http_proxy_file: a new value of this setting is written to the server log at a reload.",
         &PROXY,
+        GucContext::Suset,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
+        HTTP_PROXY_FILE,
+        c"File whose content is the HTTP proxy URL for JWKS and OpenID configuration fetches, credentials allowed.",
+        c"Read at each fetch by the server's operating-system user; its content is never shown or logged. Not together with idp.http_proxy.",
+        &PROXY_FILE,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -399,6 +412,10 @@ pub fn tls_ca_file() -> Option<String> {
 
 pub fn http_proxy() -> Option<String> {
     PROXY.get().and_then(|c| c.into_string().ok()).filter(|s| !s.trim().is_empty())
+}
+
+pub fn http_proxy_file() -> Option<String> {
+    PROXY_FILE.get().and_then(|c| c.into_string().ok()).filter(|s| !s.trim().is_empty())
 }
 
 pub fn refresh_interval() -> std::time::Duration {
