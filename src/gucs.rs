@@ -85,6 +85,12 @@ static mut REQUEST_JWT_VALUE: *mut c_char = std::ptr::null_mut();
 static mut REQUEST_HEADERS_VALUE: *mut c_char = std::ptr::null_mut();
 #[cfg(feature = "pg18")]
 static mut LOGIN_TOKEN_VALUE: *mut c_char = std::ptr::null_mut();
+/// The GUC machinery's records of `request.jwt` and `request.headers` (found once, when they are
+/// defined; PostgreSQL never moves or frees a defined setting's record).
+#[cfg(feature = "pg18")]
+static mut REQUEST_JWT_RECORD: *mut pg_sys::config_generic = std::ptr::null_mut();
+#[cfg(feature = "pg18")]
+static mut REQUEST_HEADERS_RECORD: *mut pg_sys::config_generic = std::ptr::null_mut();
 /// True only while the validator itself sets `idp.login_token`.
 #[cfg(feature = "pg18")]
 static SETTING_LOGIN_TOKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -97,10 +103,14 @@ unsafe extern "C-unwind" fn request_setting_assigned(_newval: *const c_char, _ex
     REQUEST_GENERATION.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Changes whenever `request.jwt` or `request.headers` may have changed.
+/// Changes whenever `request.jwt` or `request.headers` may have changed (on PostgreSQL 18, also
+/// whenever whether either is set at all changes, which decides whether the login token is used).
 #[inline]
 pub fn request_generation() -> u64 {
-    REQUEST_GENERATION.load(Ordering::Relaxed)
+    let generation = REQUEST_GENERATION.load(Ordering::Relaxed);
+    #[cfg(feature = "pg18")]
+    let generation = (generation << 1) | u64::from(request_settings_set());
+    generation
 }
 
 /// A copy of the value of a string setting; `None` when unset, empty or not UTF-8. Not trimmed:
@@ -138,6 +148,23 @@ pub fn request_headers() -> Option<String> {
 pub fn login_token() -> Option<String> {
     // SAFETY: LOGIN_TOKEN_VALUE is idp.login_token's variable (see init).
     unsafe { setting_value(std::ptr::addr_of!(LOGIN_TOKEN_VALUE)) }
+}
+
+/// Whether the application set `request.jwt` or `request.headers` at all, even to '' (SET, SET
+/// LOCAL, set_config, or a value given for the role, the database or in the connection's
+/// options): the source of the current value is not the default. What SET LOCAL set ends with its
+/// transaction (COMMIT too), and RESET returns to the default.
+#[cfg(feature = "pg18")]
+pub fn request_settings_set() -> bool {
+    let set = |record: *const pg_sys::config_generic| {
+        // SAFETY: NULL, or the record PostgreSQL keeps for the setting for the process's life;
+        // read on the backend's only thread.
+        !record.is_null() && unsafe { (*record).source } != pg_sys::GucSource::PGC_S_DEFAULT
+    };
+    // SAFETY: written once, in init, before any query runs.
+    let (jwt, headers) = unsafe { (REQUEST_JWT_RECORD, REQUEST_HEADERS_RECORD) };
+    // An unknown record (it cannot be found) counts as set: anonymous, never the login identity.
+    jwt.is_null() || headers.is_null() || set(jwt) || set(headers)
 }
 
 /// Record the token this session logged in with (called by the validator during
@@ -358,6 +385,12 @@ fn define_request_setting(
 
 #[cfg(feature = "pg18")]
 fn init_login() {
+    // SAFETY: both settings were just defined; find_option only looks them up (no placeholder is
+    // made, no error raised), and the statics are written before any query can read them.
+    unsafe {
+        REQUEST_JWT_RECORD = pg_sys::find_option(REQUEST_JWT.as_ptr(), false, true, pg_sys::WARNING as i32);
+        REQUEST_HEADERS_RECORD = pg_sys::find_option(REQUEST_HEADERS.as_ptr(), false, true, pg_sys::WARNING as i32);
+    }
     // Each database named gets a worker of its own, registered at server start (so a change
     // takes a restart; SIGHUP rather than POSTMASTER because a library loaded after startup
     // cannot define POSTMASTER settings).
@@ -374,7 +407,7 @@ fn init_login() {
         pg_sys::DefineCustomStringVariable(
             LOGIN_TOKEN.as_ptr(),
             c"The provider token this session logged in with (set by pg_idp's OAuth validator).".as_ptr(),
-            c"Identity functions use it when no request token is set. Never set by hand.".as_ptr(),
+            c"Identity functions use it when the session has set neither request.jwt nor request.headers (not even to ''). Never set by hand.".as_ptr(),
             std::ptr::addr_of_mut!(LOGIN_TOKEN_VALUE),
             c"".as_ptr(),
             pg_sys::GucContext::PGC_SU_BACKEND,

@@ -5,7 +5,8 @@
 # in PostgreSQL 18 (libpq asks for one only through that hook, or its device flow), so they are
 # not used here.
 # Covers: a login per algorithm family; RLS on todos sees the login user; the session identity
-# (request tokens override it, it expires with the token, revocation and deprovisioning reach it,
+# (request tokens override it, a request that sets request.jwt to '' or PostgREST's headers
+# without a token is anonymous, it expires with the token, revocation and deprovisioning reach it,
 # parallel workers see it); which roles a token may become (delegate_ident_mapping=1 with
 # login.roles and a role claim, a pg_ident.conf map, superuser and BYPASSRLS refused unless named);
 # every failure refused with a generic message, one log line with provider, kid and code, and no
@@ -171,6 +172,27 @@ check "oauth: a request token overrides the login identity for its transaction, 
     "$(login app app_user "$ALICE_LOGIN" "SELECT idp.requesting_user_id()" "BEGIN" \
         "SELECT set_config('request.jwt', '$BOB', true) IS NULL" "SELECT idp.requesting_user_id()" "COMMIT" \
         "SELECT idp.requesting_user_id()" | grep -v '^f$' | tr '\n' ' ' | sed 's/ $//')"
+# A request without a token is anonymous, whatever the connection logged in with: one that sets
+# request.jwt to '' (examples/todos without a token) or PostgREST's request.headers without an
+# Authorization header sees no rows; the login identity answers only while the session has set
+# neither (a SET LOCAL ends with its transaction, COMMIT included).
+check "oauth: the login identity, then request.jwt = '' (anonymous, no rows), then the login identity again after COMMIT" \
+    "user_2alice|3 t|0 user_2alice|3" \
+    "$(login app app_user "$ALICE_LOGIN" "SELECT idp.requesting_user_id(), count(*) FROM todos" "BEGIN" \
+        "SELECT set_config('request.jwt', '', true) IS NULL" "SELECT idp.requesting_user_id() IS NULL, count(*) FROM todos" \
+        "COMMIT" "SELECT idp.requesting_user_id(), count(*) FROM todos" | grep -v '^f$' | tr '\n' ' ' | sed 's/ $//')"
+check "oauth: PostgREST's request.headers without an Authorization header: anonymous, no rows; then the login identity" \
+    "t|0 t|0 user_2alice|3" \
+    "$(login app app_user "$ALICE_LOGIN" "BEGIN" \
+        "SELECT set_config('request.headers', '{\"accept\": \"application/json\", \"user-agent\": \"curl/8\"}', true) IS NULL" \
+        "SELECT idp.requesting_user_id() IS NULL, count(*) FROM todos" "COMMIT" \
+        "BEGIN" "SELECT set_config('request.headers', '{\"accept\": \"application/json\"}', true) IS NULL" \
+        "SELECT set_config('request.jwt', '', true) IS NULL" "SELECT idp.requesting_user_id() IS NULL, count(*) FROM todos" "ROLLBACK" \
+        "SELECT idp.requesting_user_id(), count(*) FROM todos" | grep -v '^f$' | tr '\n' ' ' | sed 's/ $//')"
+check "oauth: a session-level SET request.jwt = '' stays anonymous until RESET" "t|0 t|0 user_2alice" \
+    "$(login app app_user "$ALICE_LOGIN" "SET request.jwt = ''" "SELECT idp.requesting_user_id() IS NULL, count(*) FROM todos" \
+        "BEGIN" "SELECT idp.requesting_user_id() IS NULL, count(*) FROM todos" "COMMIT" "RESET request.jwt" \
+        "SELECT idp.requesting_user_id()" | tr '\n' ' ' | sed 's/ $//')"
 check "oauth: the login token cannot be changed (55P02) or read (42501) by the session" "error: 55P02 error: 42501" \
     "$(login app app_user "$ALICE_LOGIN" "SET idp.login_token = 'x'" "SHOW idp.login_token" | grep -oE '^error: [0-9A-Z]{5}' | tr '\n' ' ' | sed 's/ $//')"
 check "oauth: a client cannot give its own login token in the startup options" "FATAL" \
