@@ -24,6 +24,8 @@ pub const WORKER_DATABASE: &CStr = c"idp.worker_database";
 pub const TRACK_STATS: &CStr = c"idp.track_stats";
 pub const LOG_FAILURES: &CStr = c"idp.log_failures";
 pub const LOG_FAILURES_WINDOW: &CStr = c"idp.log_failures_window";
+pub const LOG_FAILURES_MAX: &CStr = c"idp.log_failures_max";
+pub const STATS_PROVIDERS_PER_DATABASE: &CStr = c"idp.stats_providers_per_database";
 pub const LOG_SUCCESS: &CStr = c"idp.log_success";
 /// The raw compact JWS of the current request.
 pub const REQUEST_JWT: &CStr = c"request.jwt";
@@ -55,7 +57,8 @@ pub enum LogFailures {
     /// None.
     #[name = c"off"]
     Off,
-    /// Each distinct token once per backend within `idp.log_failures_window` (the default).
+    /// Each distinct token once per backend within `idp.log_failures_window`, and at most
+    /// `idp.log_failures_max` lines per window in all (the default).
     #[name = c"first"]
     First,
     /// Every rejection.
@@ -73,6 +76,8 @@ pub static WORKER_DB: GucSetting<Option<std::ffi::CString>> =
 pub static TRACK: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static LOG_FAILED: GucSetting<LogFailures> = GucSetting::<LogFailures>::new(LogFailures::First);
 pub static LOG_FAILED_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(600);
+pub static LOG_FAILED_MAX: GucSetting<i32> = GucSetting::<i32>::new(100);
+pub static STATS_PER_DATABASE: GucSetting<i32> = GucSetting::<i32>::new(64);
 pub static LOG_VERIFIED: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static TLS_CA: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static PROXY: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
@@ -318,7 +323,7 @@ pub fn init() {
     GucRegistry::define_enum_guc(
         LOG_FAILURES,
         c"Which rejected tokens pg_idp logs: off, first or all.",
-        c"first logs each distinct token once per backend within idp.log_failures_window. A line names the provider, kid, code, sub and application_name, never the token.",
+        c"first logs each distinct token once per backend within idp.log_failures_window, and at most idp.log_failures_max lines per window in all. A line names the provider, kid, code, sub and application_name, never the token.",
         &LOG_FAILED,
         GucContext::Suset,
         GucFlags::default(),
@@ -332,6 +337,28 @@ pub fn init() {
         86_400,
         GucContext::Suset,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        LOG_FAILURES_MAX,
+        c"With idp.log_failures = first: the most rejection lines written per idp.log_failures_window.",
+        c"Counted across the cluster with pg_idp in shared_preload_libraries, per backend otherwise. Past it, one line says the limit was reached, and the first line of a later window says how many rejections were not logged.",
+        &LOG_FAILED_MAX,
+        1,
+        1_000_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // SUSET: shared memory is shared by every database; one database's registry owner must not
+    // take it all.
+    GucRegistry::define_int_guc(
+        STATS_PROVIDERS_PER_DATABASE,
+        c"The most providers of one database that idp.stats counts (of its 512 database/provider slots).",
+        c"A database's tokens that no provider was found for get a slot besides. A provider past the limit is not counted (a WARNING says so); the slots of a dropped database, or of one that drops pg_idp, are freed.",
+        &STATS_PER_DATABASE,
+        1,
+        512,
+        GucContext::Suset,
+        GucFlags::default(),
     );
     GucRegistry::define_bool_guc(
         LOG_SUCCESS,
@@ -469,6 +496,14 @@ pub fn log_failures() -> LogFailures {
 
 pub fn log_failures_window() -> std::time::Duration {
     std::time::Duration::from_secs(LOG_FAILED_WINDOW_S.get().max(1) as u64)
+}
+
+pub fn log_failures_max() -> u64 {
+    LOG_FAILED_MAX.get().max(1) as u64
+}
+
+pub fn stats_providers_per_database() -> usize {
+    STATS_PER_DATABASE.get().max(1) as usize
 }
 
 pub fn log_success() -> bool {

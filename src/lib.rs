@@ -43,6 +43,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     registry::init();
     stats::init();
+    audit::init();
     worker::init();
 }
 

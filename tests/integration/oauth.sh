@@ -11,7 +11,8 @@
 # login.roles and a role claim, a pg_ident.conf map, superuser and BYPASSRLS refused unless named);
 # every failure refused with a generic message, one log line with provider, kid and code, and no
 # token or secret in the log; providers registered and keys rotated after start; a standby; one
-# token on many concurrent connections; two databases with different providers.
+# token on many concurrent connections; two databases with different providers; refusals under
+# idp.log_failures (off, and the bound of idp.log_failures_max lines per window).
 # Sourced by scripts/integration (check, q, fixture, the primary with `app`, todos, app_user).
 say "login with a provider token (PostgreSQL 18 OAuth validator)"
 if [ "$PG_VERSION" -lt 18 ]; then
@@ -336,3 +337,43 @@ check "oauth: standby: a login to app2 from its own snapshot" "user_other" \
 check "oauth: standby: no backend crashed" "0" "$(grep -c 'terminated by signal' "$OAUTH_STANDBY/server.log")"
 as_pg "$PGBIN/pg_ctl" -D "$OAUTH_STANDBY/data" -m fast -w stop >/dev/null 2>&1
 [ -n "${KEEP_CLUSTER:-}" ] || rm -rf "$OAUTH_STANDBY"; OAUTH_STANDBY=""
+
+say "oauth: refused logins follow idp.log_failures: off, and at most idp.log_failures_max lines per window"
+# log_setting NAME VALUE: ALTER SYSTEM SET (RESET with an empty value), reload, and wait until new
+# sessions show SHOWN for it.
+log_setting() { # name value shown
+    if [ -n "$2" ]; then q -d app -c "ALTER SYSTEM SET $1 = '$2'" >/dev/null
+    else q -d app -c "ALTER SYSTEM RESET $1" >/dev/null; fi
+    q -d app -c "SELECT pg_reload_conf()" >/dev/null
+    for _ in $(seq 1 50); do
+        [ "$(q -d app -c "SELECT setting FROM pg_settings WHERE name = '$1'")" = "$3" ] && break
+        sleep 0.1
+    done
+}
+refusals_since() { tail -c +"$(($1 + 1))" "$LOG" | grep -c 'pg_idp: login refused'; }
+log_setting idp.log_failures off off
+off="$(log_size)"
+out="$(login app app_user "not-a-jwt-quiet" "SELECT 1")"
+sleep 0.5
+check "oauth: idp.log_failures = off: a refused login is refused, and not logged" "OAuth bearer authentication failed 0" \
+    "$(echo "$out" | grep -oE 'OAuth bearer authentication failed' | head -n1) $(refusals_since "$off")"
+# first: 10 refused logins (distinct tokens, each a backend of its own) in one window of 5 s with
+# idp.log_failures_max = 3 write 3 lines and one saying the limit was reached; the next window's
+# first line comes after one counting the 7 not logged. (The sleep lets the window the earlier
+# refusals opened end.)
+log_setting idp.log_failures "" first
+log_setting idp.log_failures_max 3 3
+log_setting idp.log_failures_window 5 5
+sleep 5.2
+off="$(log_size)"
+for i in $(seq 1 10); do login app app_user "not-a-jwt-flood-$i" "SELECT 1" >/dev/null; done
+sleep 0.5
+check "oauth: 10 refused logins with idp.log_failures_max = 3: 3 lines and 1 saying the limit was reached" "3 1" \
+    "$(refusals_since "$off") $(tail -c +"$((off + 1))" "$LOG" | grep -c 'idp.log_failures_max = 3 rejection lines written in this idp.log_failures_window (in the cluster)')"
+sleep 5.2
+off="$(log_size)"
+login app app_user "not-a-jwt-next-window" "SELECT 1" >/dev/null
+check "oauth: the next window: the count of refusals not logged, then the refusal" "1 1" \
+    "$(log_since "$off" 'pg_idp: 7 rejections were not logged in the previous idp.log_failures_window \(in the cluster\)' | grep -c . ) $(sleep 0.3; refusals_since "$off")"
+log_setting idp.log_failures_max "" 100
+log_setting idp.log_failures_window "" 600
