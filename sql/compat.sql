@@ -247,7 +247,7 @@ BEGIN
             IF o.replaced_owner IS NOT NULL THEN
                 SELECT r.rolname INTO owner_name FROM pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) o.replaced_owner;
                 IF owner_name IS NULL THEN
-                    RAISE EXCEPTION 'pg_idp: cannot restore %: the role that owned it (oid %) no longer exists', o.name, o.replaced_owner::oid
+                    RAISE EXCEPTION 'pg_idp: cannot restore %: the role that owned it no longer exists', o.name
                         USING ERRCODE = 'undefined_object',
                               DETAIL = 'Nothing was removed or restored.',
                               HINT = 'Keep pg_idp''s function (delete its rows from idp.compat_objects), or drop it yourself.';

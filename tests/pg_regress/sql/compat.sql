@@ -107,8 +107,9 @@ SELECT name, state, replaced_one, replaced_owner FROM idp.compat_status ORDER BY
 -- The attack: the previous owner turns auth.uid() back into reading the forgeable claims. It no
 -- longer owns it: refused (42501), and auth.uid() is still pg_idp's.
 SET ROLE supabase_auth_admin;
-SELECT regress.try($$create or replace function auth.uid() returns uuid language sql stable as
-  'select (current_setting(''request.jwt.claims'', true)::jsonb ->> ''sub'')::uuid'$$) AS previous_owner_replaces;
+create or replace function auth.uid() returns uuid language sql stable as $$
+  select (current_setting('request.jwt.claims', true)::jsonb ->> 'sub')::uuid
+$$;
 RESET ROLE;
 SELECT name, state FROM idp.compat_status WHERE name = 'auth.uid()';
 -- idp.compat_status reads the catalog: a function handed back to its previous owner (as
@@ -253,6 +254,27 @@ SELECT p.oid::regprocedure FROM pg_proc p WHERE p.pronamespace = 'auth'::regname
 SELECT * FROM idp.uninstall_compat('supabase');
 SELECT to_regnamespace('auth') IS NULL AS auth_schema_gone, (SELECT count(*) FROM idp.compat_objects) AS compat_objects;
 SELECT * FROM idp.uninstall_compat('supabase');
+
+-- A replaced function whose previous owner has been dropped since is not restored (it would be
+-- left to the caller): 42704, and nothing is removed. Deleting its record keeps pg_idp's.
+CREATE ROLE regress_gone_owner;
+CREATE SCHEMA auth;
+GRANT USAGE, CREATE ON SCHEMA auth TO regress_gone_owner;
+SET ROLE regress_gone_owner;
+create function auth.email() returns text language sql stable as $$
+  select current_setting('request.jwt.claims', true)::jsonb ->> 'email'
+$$;
+RESET ROLE;
+SELECT * FROM idp.install_compat('supabase', replace => true);
+REVOKE ALL ON SCHEMA auth FROM regress_gone_owner;
+DROP ROLE regress_gone_owner;
+SELECT regress.try($$SELECT count(*) FROM idp.uninstall_compat('supabase')$$) AS previous_owner_gone;
+SELECT count(*) AS compat_objects FROM idp.compat_objects;
+DELETE FROM idp.compat_objects WHERE name = 'auth.email()';
+SELECT * FROM idp.uninstall_compat('supabase');
+SELECT p.oid::regprocedure, pg_get_userbyid(p.proowner) AS owner, p.prosrc LIKE '%idp.email()%' AS pg_idps
+  FROM pg_proc p WHERE p.pronamespace = 'auth'::regnamespace;
+DROP SCHEMA auth CASCADE;
 
 -- Bad input: unknown set, NULL, a role without the right to run it.
 SELECT regress.try($$SELECT count(*) FROM idp.install_compat('firebase')$$) AS unknown_set;
