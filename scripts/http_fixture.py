@@ -2,7 +2,7 @@
 """A small HTTP(S) server for pg_idp's integration tests, on loopback only.
 
   http_fixture.py DIR PORT [CERT KEY]
-  http_fixture.py --connect-proxy PORT TARGET_PORT
+  http_fixture.py --connect-proxy PORT TARGET_PORT [USER:PASSWORD]
 
 Serves the files of DIR; when DIR has a folder named like the request's Host (say
 `stytch.com`), the files of that folder, so one server stands in for several providers. Special
@@ -11,8 +11,11 @@ host; /status/CODE answers CODE.
 
 With --connect-proxy it is an HTTP CONNECT proxy on loopback that tunnels every CONNECT, whatever
 host it names, to 127.0.0.1:TARGET_PORT (the HTTPS server above): the provider guides' real URLs
-(https://stytch.com/...) reach local fixtures, with TLS checked against the test's own CA.
+(https://stytch.com/...) reach local fixtures, with TLS checked against the test's own CA. Given
+USER:PASSWORD, it tunnels only a CONNECT that carries them (Proxy-Authorization: Basic) and
+answers 407 otherwise.
 """
+import base64
 import http.server
 import select
 import socket
@@ -28,11 +31,29 @@ class Tunnel(socketserver.StreamRequestHandler):
 
     def handle(self):
         line = self.rfile.readline(65536).decode("latin-1")
-        while self.rfile.readline(65536) not in (b"\r\n", b"\n", b""):
-            pass
+        authorization = None
+        while True:
+            header = self.rfile.readline(65536)
+            if header in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = header.decode("latin-1").partition(":")
+            if name.strip().lower() == "proxy-authorization":
+                authorization = value.strip()
         if not line.startswith("CONNECT "):
             self.wfile.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
             return
+        if CREDENTIALS is not None:
+            scheme, _, encoded = (authorization or "").partition(" ")
+            try:
+                given = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+            except ValueError:
+                given = None
+            if scheme.lower() != "basic" or given != CREDENTIALS:
+                self.wfile.write(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                                 b"Proxy-Authenticate: Basic realm=\"pg_idp tests\"\r\nContent-Length: 0\r\n\r\n")
+                print("refused a CONNECT without the proxy's credentials", flush=True)
+                return
+            print("tunnelled a CONNECT with the proxy's credentials", flush=True)
         upstream = socket.create_connection(("127.0.0.1", TARGET))
         self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         self.wfile.flush()
@@ -53,6 +74,7 @@ class Tunnel(socketserver.StreamRequestHandler):
 
 if sys.argv[1] == "--connect-proxy":
     TARGET = int(sys.argv[3])
+    CREDENTIALS = sys.argv[4] if len(sys.argv) > 4 else None
     socketserver.ThreadingTCPServer.allow_reuse_address = True
     socketserver.ThreadingTCPServer(("127.0.0.1", int(sys.argv[2])), Tunnel).serve_forever()
 

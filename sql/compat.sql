@@ -3,11 +3,15 @@
 -- auth.user_id(), auth.session(), auth.jwt()), with the originals' names, argument and return
 -- types, answered from pg_idp's verified identity instead of the forgeable request.jwt.claims.
 -- idp.uninstall_compat removes exactly what install_compat created, by the record it keeps in
--- idp.compat_objects, and puts back a function it replaced (replace => true).
+-- idp.compat_objects, and puts back a function it replaced (replace => true), definition and
+-- owner. idp.compat_status says, from the catalog rather than the record, whether each function
+-- still is pg_idp's.
 --
 -- The functions are SECURITY INVOKER, STABLE and PARALLEL SAFE, pin search_path and qualify
 -- every name and operator, like pg_idp's own. install_compat and uninstall_compat run as their
--- caller (the extension owner or a superuser: EXECUTE is revoked from PUBLIC in grants.sql).
+-- caller (the extension owner or a superuser: EXECUTE is revoked from PUBLIC in grants.sql), who
+-- owns every function install_compat leaves behind, a replaced one included: the role that owned
+-- it before could otherwise CREATE OR REPLACE it back to reading request.jwt.claims.
 
 CREATE TABLE idp.compat_objects (
     flavor   text NOT NULL CHECK (flavor IN ('supabase', 'pg_session_jwt')),
@@ -17,6 +21,8 @@ CREATE TABLE idp.compat_objects (
     -- The definition of the function install_compat replaced (pg_get_functiondef), which
     -- uninstall_compat restores; NULL when install_compat created it.
     replaced text,
+    -- The owner of the function install_compat replaced, given it back by uninstall_compat.
+    replaced_owner regrole,
     PRIMARY KEY (flavor, kind, name)
 );
 SELECT pg_catalog.pg_extension_config_dump('idp.compat_objects', '');
@@ -66,10 +72,54 @@ BEGIN
     END IF;
 END $$;
 
+-- Whether auth.<name>() (sig: 'auth.uid()') is pg_idp's, read from the catalog, never from the
+-- record: 'installed' (the body, return type, language, volatility, SECURITY INVOKER and pinned
+-- search_path install_compat gives it, and owned by a superuser or the extension's owner, so
+-- that no other role can replace or alter it), 'changed' (it exists but differs in one of
+-- those), 'missing' (no such function).
+CREATE FUNCTION idp._compat_state(sig text) RETURNS text
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN p.oid IS NULL THEN 'missing'
+        WHEN EXISTS (SELECT 1
+                       FROM (SELECT * FROM idp._compat_functions('supabase')
+                             UNION ALL SELECT * FROM idp._compat_functions('pg_session_jwt')) f
+                      WHERE pg_catalog.format('auth.%s()', f.fname) OPERATOR(pg_catalog.=) _compat_state.sig
+                        AND f.body OPERATOR(pg_catalog.=) p.prosrc
+                        AND pg_catalog.to_regtype(f.rettype) OPERATOR(pg_catalog.=) p.prorettype)
+         AND p.prokind OPERATOR(pg_catalog.=) 'f' AND NOT p.proretset AND NOT p.prosecdef
+         AND p.provolatile OPERATOR(pg_catalog.=) 's'
+         AND p.prolang OPERATOR(pg_catalog.=) (SELECT l.oid FROM pg_catalog.pg_language l
+                                                 WHERE l.lanname OPERATOR(pg_catalog.=) 'sql')
+         AND p.proconfig OPERATOR(pg_catalog.=) ARRAY['search_path=pg_catalog, pg_temp']::text[]
+         AND (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                       WHERE r.oid OPERATOR(pg_catalog.=) p.proowner AND r.rolsuper)
+              OR p.proowner OPERATOR(pg_catalog.=) (SELECT e.extowner FROM pg_catalog.pg_extension e
+                                                      WHERE e.extname OPERATOR(pg_catalog.=) 'pg_idp'))
+        THEN 'installed'
+        ELSE 'changed' END
+      FROM (SELECT pg_catalog.to_regprocedure(sig) AS fn) s
+      LEFT JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) s.fn
+$$;
+
+-- What install_compat installed, and whether each object still is pg_idp's (state, from the
+-- catalog: see _compat_state; a schema is 'installed' while it exists). For the extension owner
+-- and superusers, as idp.compat_objects.
+CREATE VIEW idp.compat_status AS
+SELECT c.flavor, c.kind, c.name,
+       CASE WHEN c.kind OPERATOR(pg_catalog.=) 'schema'
+            THEN CASE WHEN pg_catalog.to_regnamespace(c.name) IS NULL THEN 'missing' ELSE 'installed' END
+            ELSE idp._compat_state(c.name) END AS state,
+       c.replaced IS NOT NULL AS replaced_one, c.replaced_owner
+  FROM idp.compat_objects c;
+
 -- Create the functions of `flavor` in schema auth (created too when missing). A function that
--- exists and that pg_idp did not create is an error, unless replace => true: then it is
--- replaced and its definition kept for uninstall_compat. Returns one row per object: created,
--- replaced, or already installed (by pg_idp, for this set or the other one).
+-- exists and that is not pg_idp's (install_compat did not make it, or it changed since: see
+-- _compat_state) is an error, unless replace => true: then it is replaced, its definition and
+-- owner kept for uninstall_compat, and it becomes the caller's, as a created function is.
+-- Returns one row per object: created, replaced, or already installed (by pg_idp, for this set
+-- or the other one).
 CREATE FUNCTION idp.install_compat(flavor text, replace boolean DEFAULT false)
 RETURNS TABLE (object text, action text)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
@@ -78,8 +128,10 @@ DECLARE
     f record;
     sig text;
     fn oid;
-    ours boolean;
+    state text;
+    recorded boolean;
     previous text;
+    previous_owner regrole;
 BEGIN
     PERFORM idp._compat_check_flavor(flavor);
     IF replace IS NULL THEN
@@ -100,42 +152,56 @@ BEGIN
     FOR f IN SELECT * FROM idp._compat_functions(flavor) LOOP
         sig := format('auth.%s()', f.fname);
         fn := to_regprocedure(sig);
-        ours := EXISTS (SELECT 1 FROM idp.compat_objects c
-                         WHERE c.kind OPERATOR(pg_catalog.=) 'function' AND c.name OPERATOR(pg_catalog.=) sig);
-        previous := NULL;
+        state := idp._compat_state(sig);
+        recorded := EXISTS (SELECT 1 FROM idp.compat_objects c
+                             WHERE c.kind OPERATOR(pg_catalog.=) 'function' AND c.name OPERATOR(pg_catalog.=) sig);
         object := 'function ' || sig;
-        IF fn IS NOT NULL AND ours THEN
-            INSERT INTO idp.compat_objects (flavor, kind, name) VALUES (flavor, 'function', sig)
+        IF recorded AND state OPERATOR(pg_catalog.=) 'installed' THEN
+            INSERT INTO idp.compat_objects (flavor, kind, name, replaced, replaced_owner)
+                SELECT install_compat.flavor, 'function', sig, c.replaced, c.replaced_owner FROM idp.compat_objects c
+                 WHERE c.kind OPERATOR(pg_catalog.=) 'function' AND c.name OPERATOR(pg_catalog.=) sig LIMIT 1
                 ON CONFLICT DO NOTHING;
             action := 'already installed';
             RETURN NEXT;
             CONTINUE;
         ELSIF fn IS NOT NULL AND NOT replace THEN
-            RAISE EXCEPTION 'pg_idp: function % already exists and pg_idp did not create it', sig
+            RAISE EXCEPTION 'pg_idp: function % already exists and %', sig,
+                    CASE WHEN recorded THEN 'is no longer what install_compat made (its definition or owner changed)'
+                         ELSE 'pg_idp did not create it' END
                 USING ERRCODE = 'duplicate_function',
                       DETAIL = 'Nothing was created: install_compat replaces an existing function only when asked.',
                       HINT = format('To answer it from the verified token instead, call idp.install_compat(%L, replace => true); '
                                     'idp.uninstall_compat(%L) puts the current definition back.', flavor, flavor);
-        ELSIF fn IS NOT NULL THEN
-            previous := pg_get_functiondef(fn);
         END IF;
-        -- CREATE OR REPLACE keeps a replaced function's oid, so the policies that use it follow.
+        previous := NULL;
+        previous_owner := NULL;
+        IF fn IS NOT NULL THEN
+            previous := pg_get_functiondef(fn);
+            SELECT p.proowner::regrole INTO previous_owner FROM pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) fn;
+        END IF;
+        -- CREATE OR REPLACE keeps a replaced function's oid, so the policies that use it follow;
+        -- it also keeps its owner, who is no longer to have it.
         EXECUTE format('CREATE OR REPLACE FUNCTION auth.%I() RETURNS %s LANGUAGE sql STABLE PARALLEL SAFE '
                        'SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS %L',
                        f.fname, f.rettype, f.body);
+        EXECUTE format('ALTER FUNCTION auth.%I() OWNER TO CURRENT_USER', f.fname);
         EXECUTE format('COMMENT ON FUNCTION auth.%I() IS %L', f.fname, f.about);
-        DELETE FROM idp.compat_objects c
+        -- What this call replaced (nothing when it created the function) is what
+        -- uninstall_compat puts back, for whichever set removes the function last.
+        UPDATE idp.compat_objects c SET replaced = previous, replaced_owner = previous_owner
          WHERE c.kind OPERATOR(pg_catalog.=) 'function' AND c.name OPERATOR(pg_catalog.=) sig;
-        INSERT INTO idp.compat_objects (flavor, kind, name, replaced) VALUES (flavor, 'function', sig, previous);
+        INSERT INTO idp.compat_objects (flavor, kind, name, replaced, replaced_owner)
+            VALUES (flavor, 'function', sig, previous, previous_owner)
+            ON CONFLICT DO NOTHING;
         action := CASE WHEN previous IS NULL THEN 'created' ELSE 'replaced' END;
         RETURN NEXT;
     END LOOP;
 END $$;
 
 -- Remove what install_compat(flavor) created: functions it created are dropped, functions it
--- replaced get their previous definition back, the schema auth is dropped if it created it and
--- it is empty. What the other set also installed stays. A function still used by a policy (or
--- any other object) cannot be dropped: the error says so and nothing is removed.
+-- replaced get their previous owner and definition back, the schema auth is dropped if it
+-- created it and it is empty. What the other set also installed stays. A function still used
+-- by a policy (or any other object) cannot be dropped: the error says so and nothing is removed.
 CREATE FUNCTION idp.uninstall_compat(flavor text)
 RETURNS TABLE (object text, action text)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
@@ -143,9 +209,10 @@ AS $$
 DECLARE
     o record;
     other text;
+    owner_name name;
 BEGIN
     PERFORM idp._compat_check_flavor(flavor);
-    FOR o IN SELECT c.kind, c.name, c.replaced FROM idp.compat_objects c
+    FOR o IN SELECT c.kind, c.name, c.replaced, c.replaced_owner FROM idp.compat_objects c
               WHERE c.flavor OPERATOR(pg_catalog.=) uninstall_compat.flavor
               ORDER BY c.kind OPERATOR(pg_catalog.=) 'schema', c.name LOOP
         object := o.kind || ' ' || o.name;
@@ -157,7 +224,7 @@ BEGIN
            AND c.kind OPERATOR(pg_catalog.=) o.kind AND c.name OPERATOR(pg_catalog.=) o.name;
         IF other IS NOT NULL THEN
             -- Still installed for the other set, which now restores what was replaced.
-            UPDATE idp.compat_objects c SET replaced = o.replaced
+            UPDATE idp.compat_objects c SET replaced = o.replaced, replaced_owner = o.replaced_owner
              WHERE c.flavor OPERATOR(pg_catalog.=) other AND c.kind OPERATOR(pg_catalog.=) o.kind
                AND c.name OPERATOR(pg_catalog.=) o.name AND o.replaced IS NOT NULL;
             action := format('kept (installed for %s too)', other);
@@ -175,6 +242,18 @@ BEGIN
         ELSIF to_regprocedure(o.name) IS NULL THEN
             action := 'already gone';
         ELSIF o.replaced IS NOT NULL THEN
+            -- The owner first, then the definition (CREATE OR REPLACE keeps the owner): the
+            -- previous definition is never, even within this transaction, the caller's.
+            IF o.replaced_owner IS NOT NULL THEN
+                SELECT r.rolname INTO owner_name FROM pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) o.replaced_owner;
+                IF owner_name IS NULL THEN
+                    RAISE EXCEPTION 'pg_idp: cannot restore %: the role that owned it no longer exists', o.name
+                        USING ERRCODE = 'undefined_object',
+                              DETAIL = 'Nothing was removed or restored.',
+                              HINT = 'Keep pg_idp''s function (delete its rows from idp.compat_objects), or drop it yourself.';
+                END IF;
+                EXECUTE format('ALTER FUNCTION %s OWNER TO %I', o.name, owner_name);
+            END IF;
             EXECUTE o.replaced;
             action := 'restored';
         ELSE

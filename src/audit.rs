@@ -10,7 +10,12 @@
 //! `idp.log_failures = first` (the default) logs a rejected token once per backend within
 //! `idp.log_failures_window`: each backend remembers the last `REMEMBERED` tokens it logged, by a
 //! keyed hash (never the token itself), so a client retrying a bad token in a loop writes one
-//! line per backend and window, not one per attempt.
+//! line per backend and window, not one per attempt. Distinct tokens are bounded too: at most
+//! `idp.log_failures_max` rejection lines per window in all (across the cluster with pg_idp in
+//! `shared_preload_libraries`, per backend otherwise), then one line saying the limit was
+//! reached; the first line of a later window is preceded by one saying how many were not
+//! logged. Refused logins (PostgreSQL 18's OAuth validator, `oauth.rs`) follow the same
+//! setting and the same bound.
 
 use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
@@ -22,14 +27,114 @@ use lru::LruCache;
 use pg_idp_core::token::{raw_str, Members};
 use pg_idp_core::{Identity, VerifyError};
 use pgrx::prelude::*;
+use pgrx::{pg_shmem_init, PgLwLock};
 
 use crate::gucs::{self, LogFailures};
 
 /// Tokens each backend remembers having logged.
 const REMEMBERED: usize = 1000;
 
+/// The rejection lines of the current window: when it began, how many were written, how many
+/// were not.
+#[derive(Clone, Copy, Default)]
+pub struct Budget {
+    /// TimestampTz; 0: no window yet.
+    window_start: i64,
+    logged: u64,
+    dropped: u64,
+}
+
+/// What the budget says about one more rejection line.
+#[derive(Debug, PartialEq, Eq)]
+struct Admission {
+    /// The line may be written.
+    log: bool,
+    /// The previous window ended with this many lines not written: say so first.
+    dropped_before: Option<u64>,
+    /// This is the first line the limit stops in this window: say so.
+    limit_reached: bool,
+}
+
+impl Budget {
+    /// One more rejection at `now` (microseconds), with windows of `window` microseconds and at
+    /// most `max` lines in each.
+    fn admit(&mut self, now: i64, window: i64, max: u64) -> Admission {
+        let mut dropped_before = None;
+        if self.window_start == 0 || now.saturating_sub(self.window_start) >= window || now < self.window_start {
+            if self.dropped > 0 {
+                dropped_before = Some(self.dropped);
+            }
+            *self = Budget { window_start: now, logged: 0, dropped: 0 };
+        }
+        if self.logged < max {
+            self.logged += 1;
+            Admission { log: true, dropped_before, limit_reached: false }
+        } else {
+            self.dropped += 1;
+            Admission { log: false, dropped_before, limit_reached: self.dropped == 1 }
+        }
+    }
+}
+
+// SAFETY: plain integers, valid at any address and in any process; written only under the
+// LWLock that PgLwLock puts around it.
+unsafe impl pgrx::shmem::PGRXSharedMemory for Budget {}
+
+/// The cluster's budget, with pg_idp preloaded.
+static SHARED_BUDGET: PgLwLock<Budget> = unsafe { PgLwLock::new(c"pg_idp_audit") };
+
 thread_local! {
     static LOGGED: RefCell<Option<(RandomState, LruCache<u64, Instant>)>> = const { RefCell::new(None) };
+    /// This backend's budget, without preloading.
+    static LOCAL_BUDGET: RefCell<Budget> = RefCell::new(Budget::default());
+}
+
+/// Called from `_PG_init`: the shared budget, when preloading.
+// pg_shmem_init! tests features for PostgreSQL versions this crate does not declare.
+#[allow(unexpected_cfgs)]
+pub fn init() {
+    // SAFETY: reads a postmaster global.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        pg_shmem_init!(SHARED_BUDGET);
+    }
+}
+
+/// Whether one more rejection line may be written now (`idp.log_failures = first`), writing
+/// first the lines the bound calls for.
+fn admitted() -> bool {
+    // SAFETY: reads the clock.
+    let now = unsafe { pg_sys::GetCurrentTimestamp() };
+    let window = gucs::log_failures_window().as_micros().min(i64::MAX as u128) as i64;
+    let max = gucs::log_failures_max();
+    let a = if crate::stats::available() {
+        SHARED_BUDGET.exclusive().admit(now, window, max)
+    } else {
+        LOCAL_BUDGET.with(|b| b.borrow_mut().admit(now, window, max))
+    };
+    let scope = if crate::stats::available() { "in the cluster" } else { "in this backend" };
+    if let Some(n) = a.dropped_before {
+        log(format!(
+            "pg_idp: {n} rejections were not logged in the previous idp.log_failures_window ({scope}): more than idp.log_failures_max = {max} lines"
+        ));
+    }
+    if a.limit_reached {
+        log(format!(
+            "pg_idp: idp.log_failures_max = {max} rejection lines written in this idp.log_failures_window ({scope}): the next rejections are counted, not logged, until the window ends"
+        ));
+    }
+    a.log
+}
+
+/// Whether a refused login is logged (`oauth.rs`): `idp.log_failures` off, never; all, always;
+/// first, within the bound of `idp.log_failures_max` lines per window (each login is a backend of
+/// its own: there is no earlier token to remember).
+#[cfg(feature = "pg18")]
+pub fn login_refusal_logged() -> bool {
+    match gucs::log_failures() {
+        LogFailures::Off => false,
+        LogFailures::All => true,
+        LogFailures::First => admitted(),
+    }
 }
 
 /// A verification of `token` succeeded.
@@ -54,7 +159,7 @@ pub fn rejected(token: &str, e: &VerifyError) {
     let log_it = match gucs::log_failures() {
         LogFailures::Off => false,
         LogFailures::All => true,
-        LogFailures::First => first_time(token),
+        LogFailures::First => first_time(token) && admitted(),
     };
     if log_it {
         let (kid, sub) = kid_and_sub(token);
@@ -88,6 +193,35 @@ pub(crate) fn first_time(token: &str) -> bool {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_bounds_lines_per_window() {
+        let (window, max) = (10_000_000, 3);
+        let mut b = Budget::default();
+        let logged = (0..5000).filter(|i| b.admit(1_000 + i, window, max).log).count();
+        assert_eq!(logged, 3);
+        assert_eq!(b.dropped, 4997);
+        // The limit is announced once, on the first line it stops.
+        let mut b = Budget::default();
+        let reached: Vec<bool> = (0..6).map(|i| b.admit(1_000 + i, window, max).limit_reached).collect();
+        assert_eq!(reached, [false, false, false, true, false, false]);
+        // The next window: its first line comes after the count of what was not logged.
+        assert_eq!(
+            b.admit(1_000 + window, window, max),
+            Admission { log: true, dropped_before: Some(3), limit_reached: false }
+        );
+        assert_eq!(
+            b.admit(1_001 + window, window, max),
+            Admission { log: true, dropped_before: None, limit_reached: false }
+        );
+        // A clock that goes back starts a new window rather than staying quiet.
+        assert!(b.admit(10, window, max).log);
+    }
 }
 
 /// `ereport(LOG_SERVER_ONLY, errmsg_internal("%s", line), errhidestmt(true),

@@ -8,6 +8,7 @@
 //! | answer over 64 KiB            | 54000    | refresh_jwks, discover (code `response_too_large`) |
 //! | URL not allowed               | 22023    | refresh_jwks, discover (code `url_not_allowed`) |
 //! | answer not usable (JSON, keys, issuer) | 22023 | refresh_jwks, discover (code `invalid_response`) |
+//! | proxy settings unusable (both set, file unreadable, not a URL) | 22023 | refresh_jwks, discover (code `proxy_misconfigured`) |
 //! | shared memory needed, pg_idp not preloaded | 55000 | reset_stats (code `not_preloaded`) |
 
 use pg_idp_core::{ConfigError, VerifyError};
@@ -63,7 +64,9 @@ pub fn raise_invalid_argument(message: String) -> ! {
 pub fn raise_fetch(what: &str, url: &str, e: crate::http::FetchError) -> ! {
     use crate::http::FetchError;
     let sqlstate = match e {
-        FetchError::BadUrl(_) | FetchError::NotJson => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        FetchError::BadUrl(_) | FetchError::NotJson | FetchError::Proxy(_) => {
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
+        }
         FetchError::Failed(_) => PgSqlErrorCode::ERRCODE_CONNECTION_EXCEPTION,
         FetchError::TooLarge => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
     };

@@ -18,6 +18,7 @@ pub const CACHE_SIZE: &CStr = c"idp.cache_size";
 pub const HTTP_TIMEOUT: &CStr = c"idp.http_timeout";
 pub const TLS_CA_FILE: &CStr = c"idp.tls_ca_file";
 pub const HTTP_PROXY: &CStr = c"idp.http_proxy";
+pub const HTTP_PROXY_FILE: &CStr = c"idp.http_proxy_file";
 pub const REFRESH_INTERVAL: &CStr = c"idp.refresh_interval";
 pub const WORKER_DATABASE: &CStr = c"idp.worker_database";
 pub const MAX_WORKERS: &CStr = c"idp.max_workers";
@@ -25,6 +26,8 @@ pub const CHECK_INTERVAL: &CStr = c"idp.check_interval";
 pub const TRACK_STATS: &CStr = c"idp.track_stats";
 pub const LOG_FAILURES: &CStr = c"idp.log_failures";
 pub const LOG_FAILURES_WINDOW: &CStr = c"idp.log_failures_window";
+pub const LOG_FAILURES_MAX: &CStr = c"idp.log_failures_max";
+pub const STATS_PROVIDERS_PER_DATABASE: &CStr = c"idp.stats_providers_per_database";
 pub const LOG_SUCCESS: &CStr = c"idp.log_success";
 /// The raw compact JWS of the current request.
 pub const REQUEST_JWT: &CStr = c"request.jwt";
@@ -56,7 +59,8 @@ pub enum LogFailures {
     /// None.
     #[name = c"off"]
     Off,
-    /// Each distinct token once per backend within `idp.log_failures_window` (the default).
+    /// Each distinct token once per backend within `idp.log_failures_window`, and at most
+    /// `idp.log_failures_max` lines per window in all (the default).
     #[name = c"first"]
     First,
     /// Every rejection.
@@ -75,9 +79,12 @@ pub static CHECK_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static TRACK: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static LOG_FAILED: GucSetting<LogFailures> = GucSetting::<LogFailures>::new(LogFailures::First);
 pub static LOG_FAILED_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(600);
+pub static LOG_FAILED_MAX: GucSetting<i32> = GucSetting::<i32>::new(100);
+pub static STATS_PER_DATABASE: GucSetting<i32> = GucSetting::<i32>::new(64);
 pub static LOG_VERIFIED: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static TLS_CA: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static PROXY: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+pub static PROXY_FILE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 #[cfg(feature = "pg18")]
 pub static LOGIN_DBS: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 
@@ -86,6 +93,12 @@ static mut REQUEST_JWT_VALUE: *mut c_char = std::ptr::null_mut();
 static mut REQUEST_HEADERS_VALUE: *mut c_char = std::ptr::null_mut();
 #[cfg(feature = "pg18")]
 static mut LOGIN_TOKEN_VALUE: *mut c_char = std::ptr::null_mut();
+/// The GUC machinery's records of `request.jwt` and `request.headers` (found once, when they are
+/// defined; PostgreSQL never moves or frees a defined setting's record).
+#[cfg(feature = "pg18")]
+static mut REQUEST_JWT_RECORD: *mut pg_sys::config_generic = std::ptr::null_mut();
+#[cfg(feature = "pg18")]
+static mut REQUEST_HEADERS_RECORD: *mut pg_sys::config_generic = std::ptr::null_mut();
 /// True only while the validator itself sets `idp.login_token`.
 #[cfg(feature = "pg18")]
 static SETTING_LOGIN_TOKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -98,10 +111,14 @@ unsafe extern "C-unwind" fn request_setting_assigned(_newval: *const c_char, _ex
     REQUEST_GENERATION.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Changes whenever `request.jwt` or `request.headers` may have changed.
+/// Changes whenever `request.jwt` or `request.headers` may have changed (on PostgreSQL 18, also
+/// whenever whether either is set at all changes, which decides whether the login token is used).
 #[inline]
 pub fn request_generation() -> u64 {
-    REQUEST_GENERATION.load(Ordering::Relaxed)
+    let generation = REQUEST_GENERATION.load(Ordering::Relaxed);
+    #[cfg(feature = "pg18")]
+    let generation = (generation << 1) | u64::from(request_settings_set());
+    generation
 }
 
 /// A copy of the value of a string setting; `None` when unset, empty or not UTF-8. Not trimmed:
@@ -139,6 +156,23 @@ pub fn request_headers() -> Option<String> {
 pub fn login_token() -> Option<String> {
     // SAFETY: LOGIN_TOKEN_VALUE is idp.login_token's variable (see init).
     unsafe { setting_value(std::ptr::addr_of!(LOGIN_TOKEN_VALUE)) }
+}
+
+/// Whether the application set `request.jwt` or `request.headers` at all, even to '' (SET, SET
+/// LOCAL, set_config, or a value given for the role, the database or in the connection's
+/// options): the source of the current value is not the default. What SET LOCAL set ends with its
+/// transaction (COMMIT too), and RESET returns to the default.
+#[cfg(feature = "pg18")]
+pub fn request_settings_set() -> bool {
+    let set = |record: *const pg_sys::config_generic| {
+        // SAFETY: NULL, or the record PostgreSQL keeps for the setting for the process's life;
+        // read on the backend's only thread.
+        !record.is_null() && unsafe { (*record).source } != pg_sys::GucSource::PGC_S_DEFAULT
+    };
+    // SAFETY: written once, in init, before any query runs.
+    let (jwt, headers) = unsafe { (REQUEST_JWT_RECORD, REQUEST_HEADERS_RECORD) };
+    // An unknown record (it cannot be found) counts as set: anonymous, never the login identity.
+    jwt.is_null() || headers.is_null() || set(jwt) || set(headers)
 }
 
 /// Record the token this session logged in with (called by the validator during
@@ -231,11 +265,22 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // SUPERUSER_ONLY: the URL may carry the proxy's credentials, so only superusers (and
+    // pg_read_all_settings) may read it. PostgreSQL still logs a new value at a reload:
+    // idp.http_proxy_file keeps credentials out of the settings altogether.
     GucRegistry::define_string_guc(
         HTTP_PROXY,
-        c"HTTP proxy for JWKS and OpenID configuration fetches (http://host:port), for databases whose only way out is an egress proxy.",
-        c"Empty (the default) connects directly; https goes through the proxy with CONNECT and is still verified end to end. The environment's HTTPS_PROXY is never used.",
+        c"HTTP proxy for JWKS and OpenID configuration fetches (http://[user:password@]host:port), for databases whose only way out is an egress proxy.",
+        c"Empty (the default) connects directly; https goes through the proxy with CONNECT and is still verified end to end. The environment's HTTPS_PROXY is never used. For credentials prefer idp.http_proxy_file: a new value of this setting is written to the server log at a reload.",
         &PROXY,
+        GucContext::Suset,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
+        HTTP_PROXY_FILE,
+        c"File whose content is the HTTP proxy URL for JWKS and OpenID configuration fetches, credentials allowed.",
+        c"Read at each fetch by the server's operating-system user; its content is never shown or logged. Not together with idp.http_proxy.",
+        &PROXY_FILE,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -291,7 +336,7 @@ pub fn init() {
     GucRegistry::define_enum_guc(
         LOG_FAILURES,
         c"Which rejected tokens pg_idp logs: off, first or all.",
-        c"first logs each distinct token once per backend within idp.log_failures_window. A line names the provider, kid, code, sub and application_name, never the token.",
+        c"first logs each distinct token once per backend within idp.log_failures_window, and at most idp.log_failures_max lines per window in all. A line names the provider, kid, code, sub and application_name, never the token.",
         &LOG_FAILED,
         GucContext::Suset,
         GucFlags::default(),
@@ -305,6 +350,28 @@ pub fn init() {
         86_400,
         GucContext::Suset,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        LOG_FAILURES_MAX,
+        c"With idp.log_failures = first: the most rejection lines written per idp.log_failures_window.",
+        c"Counted across the cluster with pg_idp in shared_preload_libraries, per backend otherwise. Past it, one line says the limit was reached, and the first line of a later window says how many rejections were not logged.",
+        &LOG_FAILED_MAX,
+        1,
+        1_000_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // SUSET: shared memory is shared by every database; one database's registry owner must not
+    // take it all.
+    GucRegistry::define_int_guc(
+        STATS_PROVIDERS_PER_DATABASE,
+        c"The most providers of one database that idp.stats counts (of its 512 database/provider slots).",
+        c"A database's tokens that no provider was found for get a slot besides. A provider past the limit is not counted (a WARNING says so); the slots of a dropped database, or of one that drops pg_idp, are freed.",
+        &STATS_PER_DATABASE,
+        1,
+        512,
+        GucContext::Suset,
+        GucFlags::default(),
     );
     GucRegistry::define_bool_guc(
         LOG_SUCCESS,
@@ -358,6 +425,12 @@ fn define_request_setting(
 
 #[cfg(feature = "pg18")]
 fn init_login() {
+    // SAFETY: both settings were just defined; find_option only looks them up (no placeholder is
+    // made, no error raised), and the statics are written before any query can read them.
+    unsafe {
+        REQUEST_JWT_RECORD = pg_sys::find_option(REQUEST_JWT.as_ptr(), false, true, pg_sys::WARNING as i32);
+        REQUEST_HEADERS_RECORD = pg_sys::find_option(REQUEST_HEADERS.as_ptr(), false, true, pg_sys::WARNING as i32);
+    }
     // Kept from 0.4.0, where it named the databases clients log in to: now part of the optional
     // allow-list, with idp.worker_database.
     GucRegistry::define_string_guc(
@@ -373,7 +446,7 @@ fn init_login() {
         pg_sys::DefineCustomStringVariable(
             LOGIN_TOKEN.as_ptr(),
             c"The provider token this session logged in with (set by pg_idp's OAuth validator).".as_ptr(),
-            c"Identity functions use it when no request token is set. Never set by hand.".as_ptr(),
+            c"Identity functions use it when the session has set neither request.jwt nor request.headers (not even to ''). Never set by hand.".as_ptr(),
             std::ptr::addr_of_mut!(LOGIN_TOKEN_VALUE),
             c"".as_ptr(),
             pg_sys::GucContext::PGC_SU_BACKEND,
@@ -411,6 +484,10 @@ pub fn tls_ca_file() -> Option<String> {
 
 pub fn http_proxy() -> Option<String> {
     PROXY.get().and_then(|c| c.into_string().ok()).filter(|s| !s.trim().is_empty())
+}
+
+pub fn http_proxy_file() -> Option<String> {
+    PROXY_FILE.get().and_then(|c| c.into_string().ok()).filter(|s| !s.trim().is_empty())
 }
 
 pub fn refresh_interval() -> std::time::Duration {
@@ -455,6 +532,14 @@ pub fn log_failures() -> LogFailures {
 
 pub fn log_failures_window() -> std::time::Duration {
     std::time::Duration::from_secs(LOG_FAILED_WINDOW_S.get().max(1) as u64)
+}
+
+pub fn log_failures_max() -> u64 {
+    LOG_FAILED_MAX.get().max(1) as u64
+}
+
+pub fn stats_providers_per_database() -> usize {
+    STATS_PER_DATABASE.get().max(1) as usize
 }
 
 pub fn log_success() -> bool {

@@ -1,7 +1,8 @@
 //! Fetching a provider's JWKS or OpenID configuration: HTTPS with the system's CA roots (or
 //! `idp.tls_ca_file`), plain http only to loopback, no redirects, a size limit and a timeout.
 //! URLs come only from the registry or from the superuser's `idp.discover` call, never from a
-//! token.
+//! token. The proxy, when there is one, is `idp.http_proxy` or the content of
+//! `idp.http_proxy_file`, read at each fetch; neither is ever echoed (they may carry credentials).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,9 @@ use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
 /// Largest answer accepted, in bytes.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+
+/// Largest `idp.http_proxy_file` read, in bytes.
+const MAX_PROXY_FILE_BYTES: u64 = 4096;
 
 /// Where Debian's `ca-certificates` keeps the system's roots.
 const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -25,6 +29,9 @@ pub enum FetchError {
     TooLarge,
     /// The answer is not JSON.
     NotJson,
+    /// The proxy settings cannot be used (both set, the file unreadable, not a proxy URL); the
+    /// message never holds the proxy URL.
+    Proxy(String),
 }
 
 impl FetchError {
@@ -35,6 +42,7 @@ impl FetchError {
             FetchError::Failed(_) => "fetch_failed",
             FetchError::TooLarge => "response_too_large",
             FetchError::NotJson => "invalid_response",
+            FetchError::Proxy(_) => "proxy_misconfigured",
         }
     }
 
@@ -46,6 +54,7 @@ impl FetchError {
             FetchError::Failed(why) => format!("{what} at {url} {why}"),
             FetchError::TooLarge => format!("{what} at {url} is larger than {MAX_BODY_BYTES} bytes"),
             FetchError::NotJson => format!("{what} at {url} is not JSON"),
+            FetchError::Proxy(why) => format!("{what} at {url} was not fetched: {why}"),
         }
     }
 }
@@ -112,8 +121,52 @@ fn root_certs(ca_file: Option<&str>) -> Result<RootCerts, FetchError> {
     Ok(RootCerts::Specific(Arc::new(certs)))
 }
 
+/// The proxy of `idp.http_proxy` or `idp.http_proxy_file` (never both), read now.
+fn configured_proxy() -> Result<Option<ureq::Proxy>, FetchError> {
+    let (url, setting) = match (crate::gucs::http_proxy(), crate::gucs::http_proxy_file()) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(FetchError::Proxy(
+                "idp.http_proxy and idp.http_proxy_file are both set; set only one of them".into(),
+            ))
+        }
+        (Some(url), None) => (url, "idp.http_proxy"),
+        (None, Some(path)) => (read_proxy_file(&path)?, "idp.http_proxy_file"),
+    };
+    parse_proxy(url.trim(), setting).map(Some)
+}
+
+/// A proxy URL; the error never holds it (it may carry credentials).
+fn parse_proxy(url: &str, setting: &str) -> Result<ureq::Proxy, FetchError> {
+    ureq::Proxy::new(url)
+        .map_err(|_| FetchError::Proxy(format!("{setting} does not hold an http://[user:password@]host:port URL")))
+}
+
+/// The content of `idp.http_proxy_file`; errors name the file, never its content.
+fn read_proxy_file(path: &str) -> Result<String, FetchError> {
+    use std::io::Read;
+    let what = format!("idp.http_proxy_file \"{}\"", path.escape_default());
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_PROXY_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| FetchError::Proxy(format!("cannot read {what}: {}", e.kind())))?;
+    if bytes.len() as u64 > MAX_PROXY_FILE_BYTES {
+        return Err(FetchError::Proxy(format!("{what} is larger than {MAX_PROXY_FILE_BYTES} bytes")));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| FetchError::Proxy(format!("{what} is not UTF-8 text")))?;
+    if text.trim().is_empty() {
+        return Err(FetchError::Proxy(format!("{what} is empty")));
+    }
+    Ok(text)
+}
+
 /// GET `url` and return its body (status 200 only), through `proxy` when one is given.
-pub fn fetch(url: &str, timeout: Duration, ca_file: Option<&str>, proxy: Option<&str>) -> Result<Fetched, FetchError> {
+pub fn fetch(
+    url: &str,
+    timeout: Duration,
+    ca_file: Option<&str>,
+    proxy: Option<ureq::Proxy>,
+) -> Result<Fetched, FetchError> {
     let https = check_url(url)?;
     let mut tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
@@ -122,14 +175,6 @@ pub fn fetch(url: &str, timeout: Duration, ca_file: Option<&str>, proxy: Option<
         tls = tls.root_certs(root_certs(ca_file)?);
     }
     // Only the configured proxy, never one from the server's environment.
-    let proxy =
-        match proxy {
-            None => None,
-            // Not echoed: a proxy URL may carry credentials.
-            Some(p) => Some(ureq::Proxy::new(p).map_err(|_| {
-                FetchError::Failed("cannot use idp.http_proxy: it is not an http://host:port URL".into())
-            })?),
-        };
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .proxy(proxy)
         .timeout_global(Some(timeout))
@@ -161,15 +206,13 @@ pub fn fetch(url: &str, timeout: Duration, ca_file: Option<&str>, proxy: Option<
     Ok(Fetched { body, max_age })
 }
 
-/// GET `url` with the session's `idp.http_timeout`, `idp.tls_ca_file` and `idp.http_proxy`, and parse the answer
-/// as JSON; also `Cache-Control: max-age`, when given.
+/// GET `url` with the session's `idp.http_timeout`, `idp.tls_ca_file` and proxy (`idp.http_proxy`
+/// or `idp.http_proxy_file`), and parse the answer as JSON; also `Cache-Control: max-age`, when
+/// given.
 pub fn fetch_json(url: &str) -> Result<(serde_json::Value, Option<u64>), FetchError> {
-    let fetched = fetch(
-        url,
-        crate::gucs::http_timeout(),
-        crate::gucs::tls_ca_file().as_deref(),
-        crate::gucs::http_proxy().as_deref(),
-    )?;
+    check_url(url)?;
+    let proxy = configured_proxy()?;
+    let fetched = fetch(url, crate::gucs::http_timeout(), crate::gucs::tls_ca_file().as_deref(), proxy)?;
     let value = serde_json::from_slice(&fetched.body).map_err(|_| FetchError::NotJson)?;
     Ok((value, fetched.max_age))
 }
@@ -196,5 +239,30 @@ mod tests {
         assert!(check_url("ftp://x/jwks.json").is_err());
         assert!(check_url("https://user:pw@x/jwks.json").is_err());
         assert!(check_url("file:///etc/passwd").is_err());
+    }
+
+    #[test]
+    fn proxy_errors_never_echo_the_proxy() {
+        let Err(FetchError::Proxy(why)) = parse_proxy("ftp://user:hunter2@nowhere", "idp.http_proxy_file") else {
+            panic!("an ftp proxy was accepted")
+        };
+        assert!(!why.contains("hunter2") && !why.contains("nowhere"), "{why}");
+        assert!(parse_proxy("http://user:hunter2@127.0.0.1:3128", "idp.http_proxy").is_ok());
+        let dir = std::env::temp_dir().join(format!("pg_idp_proxy_test_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("proxy.url");
+        std::fs::write(&file, "http://user:hunter2@127.0.0.1:3128\n").unwrap();
+        assert_eq!(read_proxy_file(file.to_str().unwrap()).unwrap().trim(), "http://user:hunter2@127.0.0.1:3128");
+        std::fs::write(&file, "  \n").unwrap();
+        assert!(
+            matches!(read_proxy_file(file.to_str().unwrap()), Err(FetchError::Proxy(m)) if m.ends_with("is empty"))
+        );
+        std::fs::write(&file, "x".repeat(5000)).unwrap();
+        assert!(matches!(read_proxy_file(file.to_str().unwrap()), Err(FetchError::Proxy(m)) if !m.contains("xxx")));
+        let missing = dir.join("missing");
+        assert!(
+            matches!(read_proxy_file(missing.to_str().unwrap()), Err(FetchError::Proxy(m)) if m.contains("cannot read"))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

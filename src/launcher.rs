@@ -176,6 +176,9 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
             crate::snapshot::remove(pg_sys::Oid::from(oid));
             served::remove(e);
             failed.remove(&oid);
+            if !dbs.iter().any(|d| d.oid == oid) {
+                crate::stats::forget_database(oid); // the database is gone
+            }
         }
         // New databases.
         for d in dbs.iter().filter(|d| serve(d)) {

@@ -47,6 +47,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     registry::init();
     stats::init();
+    audit::init();
     served::init();
     launcher::init();
     hooks::init();

@@ -11,12 +11,13 @@
 //!
 //! Every refusal is `authorized = false` (the client gets PostgreSQL's generic "OAuth bearer
 //! authentication failed") and one server-log line naming the role, database, provider, kid and
-//! pg_idp error code, never the token. The verification itself runs under `catch_unwind`, so a
-//! hostile token cannot take the backend down.
+//! pg_idp error code, never the token (as `idp.log_failures` and its bound allow: `audit.rs`).
+//! The verification itself runs under `catch_unwind`, so a hostile token cannot take the backend
+//! down.
 //!
 //! On success the token is kept as `idp.login_token` (a setting only this module can give a
-//! value, copied by PostgreSQL into parallel workers): identity functions answer it whenever no
-//! request token is set (`request.rs`).
+//! value, copied by PostgreSQL into parallel workers): identity functions answer it while the
+//! session sets neither request setting (`request.rs`).
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 
@@ -355,6 +356,9 @@ unsafe extern "C-unwind" fn validate(
     let role_text = role.to_string_lossy();
     // SAFETY: called during authentication with the role PostgreSQL passed.
     let Some(conn) = (unsafe { connection(role) }) else {
+        if !crate::audit::login_refusal_logged() {
+            return true;
+        }
         log!(
             "pg_idp: login refused for role \"{}\": the connection cannot be read (not an oauth line of pg_hba.conf, or a server other than PostgreSQL 18), pg_idp error code: registry_unavailable",
             shown(&role_text)
@@ -384,6 +388,10 @@ unsafe extern "C-unwind" fn validate(
         }
         Err(e) => e,
     };
+    // idp.log_failures and its bound apply to refused logins too.
+    if !crate::audit::login_refusal_logged() {
+        return true;
+    }
     log!(
         "pg_idp: login refused for role \"{}\" to database \"{}\": provider \"{}\", kid \"{}\", pg_idp error code: {} ({})",
         shown(&role_text),

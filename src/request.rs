@@ -92,15 +92,17 @@ pub fn set_request_token_local(token: &str) {
 }
 
 /// The token of the current request: `request.jwt`, or when that is unset or empty, the bearer
-/// token of the `Authorization` header in PostgREST's `request.headers`; on PostgreSQL 18, when
-/// neither gives one, the token the session logged in with (a request token overrides it).
+/// token of the `Authorization` header in PostgREST's `request.headers`. On PostgreSQL 18, when
+/// the session has set neither setting at all, the token it logged in with: a request that sets
+/// `request.jwt` to '' or PostgREST's headers without an Authorization header is anonymous,
+/// never the login identity.
 pub fn request_token() -> Option<String> {
     if let Some(t) = gucs::request_jwt() {
         return Some(t);
     }
     let from_headers = gucs::request_headers().and_then(bearer_of);
     #[cfg(feature = "pg18")]
-    if from_headers.is_none() {
+    if from_headers.is_none() && !gucs::request_settings_set() {
         return gucs::login_token();
     }
     from_headers

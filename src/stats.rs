@@ -5,9 +5,15 @@
 //! included (nothing here is written to a table, so a standby counts its own verifications and
 //! its own refreshes). A slot is found or made once per backend under the `pg_idp_stats`
 //! LWLock, and its index is kept in a backend-local map; from then on counting is a relaxed
-//! atomic add on the slot's counters, with no lock. Slots are never freed (a reset zeroes them),
-//! so a kept index stays valid for the backend's life. Tokens no provider was found for
+//! atomic add on the slot's counters, with no lock. Tokens no provider was found for
 //! (`malformed`, `unknown_issuer`, ...) are counted in the database's slot without a provider.
+//!
+//! One database takes at most `idp.stats_providers_per_database` provider slots (and its slot
+//! without a provider), so that one database's registry owner cannot take the cluster's. The
+//! slots of a database are freed (`forget_database`) when it is dropped or drops pg_idp, at
+//! commit; a freed slot is made again for whoever needs one next. Freeing bumps a generation
+//! that every backend compares before using its map, so no backend keeps counting into a slot
+//! it no longer owns (a count already under way may still land there).
 //!
 //! Health (the last refresh attempt, success and error of a provider's JWKS, and the next one
 //! the worker has scheduled) is written under the same LWLock by whoever fetches the keys: the
@@ -21,8 +27,9 @@ use pg_idp_core::{ErrorCode, VerifyError};
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, PgAtomic, PgLwLock};
 
-/// (database, provider) pairs kept; when all are taken, new pairs are not counted (a WARNING
-/// says so once per backend).
+/// (database, provider) pairs kept; when all are taken, or a database has its
+/// `idp.stats_providers_per_database`, new pairs are not counted (a WARNING says so once per
+/// backend).
 pub const SLOTS: usize = 512;
 /// Provider names are 1 to 63 bytes (core's `parse_provider`).
 const NAME_MAX: usize = 64;
@@ -39,6 +46,8 @@ const SECOND: i64 = 1_000_000;
 /// Which pair a slot counts.
 #[derive(Clone, Copy)]
 pub struct Key {
+    /// False: a free slot.
+    in_use: bool,
     dbid: u32,
     /// 0: no provider (a token no provider was found for).
     len: u8,
@@ -46,16 +55,21 @@ pub struct Key {
 }
 
 impl Key {
-    const EMPTY: Key = Key { dbid: 0, len: 0, name: [0; NAME_MAX] };
+    const EMPTY: Key = Key { in_use: false, dbid: 0, len: 0, name: [0; NAME_MAX] };
 
     fn new(dbid: u32, provider: &str) -> Key {
-        let mut k = Key { dbid, len: provider.len().min(NAME_MAX) as u8, name: [0; NAME_MAX] };
+        let mut k = Key { in_use: true, dbid, len: provider.len().min(NAME_MAX) as u8, name: [0; NAME_MAX] };
         k.name[..k.len as usize].copy_from_slice(&provider.as_bytes()[..k.len as usize]);
         k
     }
 
     fn is(&self, dbid: u32, provider: &str) -> bool {
-        self.dbid == dbid && &self.name[..self.len as usize] == provider.as_bytes()
+        self.in_use && self.dbid == dbid && &self.name[..self.len as usize] == provider.as_bytes()
+    }
+
+    /// A slot of database `dbid`.
+    fn of(&self, dbid: u32) -> bool {
+        self.in_use && self.dbid == dbid
     }
 
     /// The provider, `None` for the slot of tokens no provider was found for.
@@ -112,6 +126,7 @@ impl Health {
 
 /// The slots' keys and health: read and written under the LWLock.
 pub struct Directory {
+    /// Slots at and past this index were never used (the ones before may have been freed).
     used: usize,
     keys: [Key; SLOTS],
     health: [Health; SLOTS],
@@ -123,9 +138,54 @@ impl Default for Directory {
     }
 }
 
+/// Why a pair got no slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NoSlot {
+    /// All `SLOTS` are taken.
+    Full,
+    /// The database has its `idp.stats_providers_per_database` provider slots.
+    DatabaseLimit(usize),
+}
+
 impl Directory {
     fn find(&self, dbid: u32, provider: &str) -> Option<usize> {
         self.keys[..self.used].iter().position(|k| k.is(dbid, provider))
+    }
+
+    /// Take a slot for the pair, unless the database has `per_database` provider slots (its
+    /// slot without a provider does not count) or none is free. Its health starts empty; its
+    /// counters are the caller's to zero.
+    fn make(&mut self, dbid: u32, provider: &str, per_database: usize) -> Result<usize, NoSlot> {
+        if !provider.is_empty() {
+            let taken = self.keys[..self.used].iter().filter(|k| k.of(dbid) && k.len > 0).count();
+            if taken >= per_database {
+                return Err(NoSlot::DatabaseLimit(per_database));
+            }
+        }
+        let i = match self.keys[..self.used].iter().position(|k| !k.in_use) {
+            Some(free) => free,
+            None if self.used < SLOTS => {
+                self.used += 1;
+                self.used - 1
+            }
+            None => return Err(NoSlot::Full),
+        };
+        self.keys[i] = Key::new(dbid, provider);
+        self.health[i] = Health::EMPTY;
+        Ok(i)
+    }
+
+    /// Free every slot of database `dbid`; returns their indexes.
+    fn free(&mut self, dbid: u32) -> Vec<usize> {
+        let mut freed = Vec::new();
+        for i in 0..self.used {
+            if self.keys[i].of(dbid) {
+                self.keys[i] = Key::EMPTY;
+                self.health[i] = Health::EMPTY;
+                freed.push(i);
+            }
+        }
+        freed
     }
 }
 
@@ -180,11 +240,13 @@ impl Counters {
 /// Every slot's counters.
 pub struct AllCounters {
     slots: [Counters; SLOTS],
+    /// Bumped whenever slots are freed: a backend then forgets the slots it knew.
+    generation: AtomicU64,
 }
 
 impl Default for AllCounters {
     fn default() -> Self {
-        AllCounters { slots: std::array::from_fn(|_| Counters::default()) }
+        AllCounters { slots: std::array::from_fn(|_| Counters::default()), generation: AtomicU64::new(0) }
     }
 }
 
@@ -199,11 +261,16 @@ static COUNTERS: PgAtomic<AllCounters> = unsafe { PgAtomic::new(c"pg_idp_stats_c
 /// True in processes started by a postmaster that preloaded pg_idp (the shared memory exists).
 static READY: AtomicBool = AtomicBool::new(false);
 
+/// The slots' generation, and the slot of each provider this backend has seen.
+type SlotMap = (u64, Vec<(Box<str>, Option<usize>)>);
+
 thread_local! {
-    /// This backend's slot of each provider (in its database); `None`: no slot was free. A few
+    /// This backend's slot of each provider (in its database); `None`: it got none. A few
     /// entries (the providers this backend has seen), searched by comparing names: cheaper than
-    /// hashing the name on every call.
-    static SLOT_OF: RefCell<Vec<(Box<str>, Option<usize>)>> = const { RefCell::new(Vec::new()) };
+    /// hashing the name on every call. Valid while the slots' generation is the one kept here.
+    static SLOT_OF: RefCell<SlotMap> = const { RefCell::new((0, Vec::new())) };
+    /// This backend already said that a provider got no slot.
+    static WARNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Called from `_PG_init`: set up the shared memory, when preloading.
@@ -217,6 +284,25 @@ pub fn init() {
     pg_shmem_init!(DIRECTORY);
     pg_shmem_init!(COUNTERS);
     READY.store(true, Ordering::Relaxed);
+}
+
+/// Free every slot of database `dboid` (its counters and its providers' health), for others to
+/// take. Called when the database is dropped or drops pg_idp (`hooks.rs`), and by the launcher
+/// for a database that is gone; without preloading, nothing to do.
+pub fn forget_database(dboid: u32) {
+    if !available() {
+        return;
+    }
+    let mut d = DIRECTORY.exclusive();
+    let freed = d.free(dboid);
+    if freed.is_empty() {
+        return;
+    }
+    let all = COUNTERS.get();
+    for i in freed {
+        all.slots[i].zero(NEVER);
+    }
+    all.generation.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Whether the counters exist (pg_idp was preloaded).
@@ -243,38 +329,52 @@ fn database() -> u32 {
 /// found or made under the LWLock.
 #[inline]
 fn slot(provider: &str) -> Option<usize> {
-    if let Some(s) = SLOT_OF.with(|m| m.borrow().iter().find(|(p, _)| **p == *provider).map(|(_, s)| *s)) {
+    let generation = COUNTERS.get().generation.load(Ordering::Relaxed);
+    let known = SLOT_OF.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.0 != generation {
+            *m = (generation, Vec::new());
+        }
+        m.1.iter().find(|(p, _)| **p == *provider).map(|(_, s)| *s)
+    });
+    if let Some(s) = known {
         return s;
     }
-    let s = find_or_make(database(), provider);
-    if s.is_none() {
-        warning!(
-            "pg_idp: idp.stats has no free slot ({SLOTS} database/provider pairs in use): tokens of provider \"{}\" in this database are not counted",
-            provider.escape_default()
-        );
-    }
-    SLOT_OF.with(|m| m.borrow_mut().push((provider.into(), s)));
+    let s = match find_or_make(database(), provider) {
+        Ok(i) => Some(i),
+        Err(why) => {
+            if !WARNED.replace(true) {
+                let reason = match why {
+                    NoSlot::Full => format!("idp.stats has no free slot ({SLOTS} database/provider pairs in use)"),
+                    NoSlot::DatabaseLimit(n) => {
+                        format!("this database has {n} providers in idp.stats (idp.stats_providers_per_database)")
+                    }
+                };
+                warning!(
+                    "pg_idp: {reason}: tokens of provider \"{}\" in this database are not counted (nor of other providers that get no slot, without a further warning in this session)",
+                    provider.escape_default()
+                );
+            }
+            None
+        }
+    };
+    SLOT_OF.with(|m| m.borrow_mut().1.push((provider.into(), s)));
     s
 }
 
-fn find_or_make(dbid: u32, provider: &str) -> Option<usize> {
+fn find_or_make(dbid: u32, provider: &str) -> Result<usize, NoSlot> {
     if let Some(i) = DIRECTORY.share().find(dbid, provider) {
-        return Some(i);
+        return Ok(i);
     }
     let mut d = DIRECTORY.exclusive();
     if let Some(i) = d.find(dbid, provider) {
-        return Some(i);
+        return Ok(i);
     }
-    if d.used == SLOTS {
-        return None;
-    }
-    let i = d.used;
-    d.keys[i] = Key::new(dbid, provider);
-    d.health[i] = Health::EMPTY;
-    // Nobody knows slot i before `used` covers it.
+    let i = d.make(dbid, provider, crate::gucs::stats_providers_per_database())?;
+    // Nobody counts into slot i before it is found under the lock (a backend that knew it from
+    // before it was freed has seen the generation change).
     COUNTERS.get().slots[i].zero(now());
-    d.used += 1;
-    Some(i)
+    Ok(i)
 }
 
 #[inline]
@@ -397,16 +497,15 @@ pub struct StatsRow {
     pub stats_reset: Option<pgrx::datum::TimestampWithTimeZone>,
 }
 
-/// Every slot, in the order they were made.
+/// Every slot in use, in slot order.
 pub fn rows() -> Vec<StatsRow> {
-    let keys: Vec<Key> = {
+    let keys: Vec<(usize, Key)> = {
         let d = DIRECTORY.share();
-        d.keys[..d.used].to_vec()
+        d.keys[..d.used].iter().copied().enumerate().filter(|(_, k)| k.in_use).collect()
     };
     let all = &COUNTERS.get().slots;
     keys.iter()
-        .enumerate()
-        .map(|(i, k)| {
+        .map(|&(i, k)| {
             let c = &all[i];
             let mut by_code = serde_json::Map::new();
             let mut failures = 0i64;
@@ -445,7 +544,7 @@ pub fn reset(provider: Option<&str>) -> i64 {
     let d = DIRECTORY.share();
     let mut n = 0;
     for (i, k) in d.keys[..d.used].iter().enumerate() {
-        if k.dbid == dbid && provider.is_none_or(|p| k.is(dbid, p)) {
+        if k.of(dbid) && provider.is_none_or(|p| k.is(dbid, p)) {
             COUNTERS.get().slots[i].zero(at);
             n += 1;
         }
@@ -471,7 +570,7 @@ pub fn health_rows() -> Vec<HealthRow> {
     d.keys[..d.used]
         .iter()
         .zip(d.health.iter())
-        .filter(|(k, _)| k.dbid == dbid && k.len > 0)
+        .filter(|(k, _)| k.of(dbid) && k.len > 0)
         .map(|(k, h)| HealthRow {
             provider: k.provider().unwrap_or_default(),
             last_attempt: ts(h.last_attempt),
@@ -482,4 +581,34 @@ pub fn health_rows() -> Vec<HealthRow> {
             next_refresh: ts(h.next_refresh),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_capped_per_database_and_freed_for_reuse() {
+        let mut d = Box::<Directory>::default();
+        // One database registers 520 providers: it gets 64 slots, and its slot without a
+        // provider besides.
+        let got = (0..520).filter(|n| d.make(1, &format!("p{n}"), 64).is_ok()).count();
+        assert_eq!(got, 64);
+        assert_eq!(d.make(1, "p600", 64), Err(NoSlot::DatabaseLimit(64)));
+        assert!(d.make(1, "", 64).is_ok());
+        // Another database still gets slots.
+        assert!(d.make(2, "other", 64).is_ok());
+        // A third one allowed everything takes the rest; then nobody gets one.
+        let rest = (0..SLOTS).filter(|n| d.make(3, &format!("q{n}"), SLOTS).is_ok()).count();
+        assert_eq!(rest, SLOTS - 66);
+        assert_eq!(d.make(4, "late", 64), Err(NoSlot::Full));
+        // Dropping the third frees its slots, which the fourth then takes.
+        assert_eq!(d.free(3).len(), SLOTS - 66);
+        assert!(d.find(3, "q0").is_none());
+        let i = d.make(4, "late", 64).expect("a freed slot");
+        assert!(i >= 66 && d.find(4, "late") == Some(i));
+        assert_eq!(d.find(1, "p0"), Some(0));
+        assert_eq!(d.free(1).len(), 65);
+        assert_eq!(d.free(1).len(), 0);
+    }
 }

@@ -35,6 +35,20 @@ for _ in 1 2 3; do aq audit_backends -c "SELECT idp.verify_jwt('$TAMPERED') ? 'e
 aq audit_two_tokens -c "SELECT idp.verify_jwt('$TAMPERED') ? 'error'" -c "SELECT idp.verify_jwt('$(fixture wrong_issuer)') ? 'error'" \
     -c "SELECT idp.verify_jwt('$TAMPERED') ? 'error'" >/dev/null
 check "audit: one line per backend, and per distinct token" "3 2" "$(lines audit_backends) $(lines audit_two_tokens)"
+# Distinct tokens are bounded too (first): 5,000 distinct bad tokens in one statement of an
+# application role write at most idp.log_failures_max (100) rejection lines, and one saying the
+# limit was reached (this server does not preload pg_idp: the bound is per backend).
+aq audit_flood -c "SELECT count(*) FROM generate_series(1, 5000) g WHERE idp.verify_jwt('not-a-jwt-' || g) ? 'error'" >/dev/null
+check "audit: 5,000 distinct rejected tokens in one statement: 100 lines (idp.log_failures_max) and 1 saying the limit was reached" "100 1" \
+    "$(lines audit_flood) $(grep -c 'pg_idp: idp.log_failures_max = 100 rejection lines written in this idp.log_failures_window (in this backend)' "$LOG")"
+# When the window ends, the first line of the next one comes after the count of those not logged.
+PGAPPNAME=audit_window q -d app -c "SET idp.log_failures_max = 3" -c "SET idp.log_failures_window = 1" \
+    -c "SELECT count(*) FROM generate_series(1, 50) g WHERE idp.verify_jwt('not-a-jwt-w' || g) ? 'error'" \
+    -c "SELECT pg_sleep(1.2)" -c "SELECT idp.verify_jwt('not-a-jwt-after') ? 'error'" >/dev/null
+check "audit: the next window says how many were not logged (47 of 50), then logs" "4 1" \
+    "$(lines audit_window) $(grep -c 'pg_idp: 47 rejections were not logged in the previous idp.log_failures_window (in this backend)' "$LOG")"
+check "audit: an application role cannot raise idp.log_failures_max (42501)" "42501" \
+    "$(aq audit_try_max -c '\set VERBOSITY sqlstate' -c "SELECT idp.verify_jwt('x') IS NULL" -c "SET idp.log_failures_max = 100000" 2>&1 | sqlstate)"
 # What a line says: the provider (or unknown), the kid, the code, the sub the token claims, the
 # application_name; the reason.
 check "audit: a line names provider, kid, code, sub and application_name" "1" \

@@ -5,14 +5,16 @@
 # in PostgreSQL 18 (libpq asks for one only through that hook, or its device flow), so they are
 # not used here.
 # Covers: a login per algorithm family; RLS on todos sees the login user; the session identity
-# (request tokens override it, it expires with the token, revocation and deprovisioning reach it,
+# (request tokens override it, a request that sets request.jwt to '' or PostgREST's headers
+# without a token is anonymous, it expires with the token, revocation and deprovisioning reach it,
 # parallel workers see it); which roles a token may become (delegate_ident_mapping=1 with
 # login.roles and a role claim, a pg_ident.conf map; privileged roles refused unless named:
 # superuser, BYPASSRLS, REPLICATION, CREATEROLE, pg_read_all_data directly and through another
 # role, the owner of a table under enable_rls; the database's owner keeps pg_database_owner);
 # every failure refused with a generic message, one log line with provider, kid and code, and no
 # token or secret in the log; providers registered and keys rotated after start; a standby; one
-# token on many concurrent connections; two databases with different providers.
+# token on many concurrent connections; two databases with different providers; refusals under
+# idp.log_failures (off, and the bound of idp.log_failures_max lines per window).
 # Sourced by scripts/integration (check, q, fixture, the primary with `app`, todos, app_user).
 say "login with a provider token (PostgreSQL 18 OAuth validator)"
 if [ "$PG_VERSION" -lt 18 ]; then
@@ -201,6 +203,27 @@ check "oauth: a request token overrides the login identity for its transaction, 
     "$(login app app_user "$ALICE_LOGIN" "SELECT idp.requesting_user_id()" "BEGIN" \
         "SELECT set_config('request.jwt', '$BOB', true) IS NULL" "SELECT idp.requesting_user_id()" "COMMIT" \
         "SELECT idp.requesting_user_id()" | grep -v '^f$' | tr '\n' ' ' | sed 's/ $//')"
+# A request without a token is anonymous, whatever the connection logged in with: one that sets
+# request.jwt to '' (examples/todos without a token) or PostgREST's request.headers without an
+# Authorization header sees no rows; the login identity answers only while the session has set
+# neither (a SET LOCAL ends with its transaction, COMMIT included).
+check "oauth: the login identity, then request.jwt = '' (anonymous, no rows), then the login identity again after COMMIT" \
+    "user_2alice|3 t|0 user_2alice|3" \
+    "$(login app app_user "$ALICE_LOGIN" "SELECT idp.requesting_user_id(), count(*) FROM todos" "BEGIN" \
+        "SELECT set_config('request.jwt', '', true) IS NULL" "SELECT idp.requesting_user_id() IS NULL, count(*) FROM todos" \
+        "COMMIT" "SELECT idp.requesting_user_id(), count(*) FROM todos" | grep -v '^f$' | tr '\n' ' ' | sed 's/ $//')"
+check "oauth: PostgREST's request.headers without an Authorization header: anonymous, no rows; then the login identity" \
+    "t|0 t|0 user_2alice|3" \
+    "$(login app app_user "$ALICE_LOGIN" "BEGIN" \
+        "SELECT set_config('request.headers', '{\"accept\": \"application/json\", \"user-agent\": \"curl/8\"}', true) IS NULL" \
+        "SELECT idp.requesting_user_id() IS NULL, count(*) FROM todos" "COMMIT" \
+        "BEGIN" "SELECT set_config('request.headers', '{\"accept\": \"application/json\"}', true) IS NULL" \
+        "SELECT set_config('request.jwt', '', true) IS NULL" "SELECT idp.requesting_user_id() IS NULL, count(*) FROM todos" "ROLLBACK" \
+        "SELECT idp.requesting_user_id(), count(*) FROM todos" | grep -v '^f$' | tr '\n' ' ' | sed 's/ $//')"
+check "oauth: a session-level SET request.jwt = '' stays anonymous until RESET" "t|0 t|0 user_2alice" \
+    "$(login app app_user "$ALICE_LOGIN" "SET request.jwt = ''" "SELECT idp.requesting_user_id() IS NULL, count(*) FROM todos" \
+        "BEGIN" "SELECT idp.requesting_user_id() IS NULL, count(*) FROM todos" "COMMIT" "RESET request.jwt" \
+        "SELECT idp.requesting_user_id()" | tr '\n' ' ' | sed 's/ $//')"
 check "oauth: the login token cannot be changed (55P02) or read (42501) by the session" "error: 55P02 error: 42501" \
     "$(login app app_user "$ALICE_LOGIN" "SET idp.login_token = 'x'" "SHOW idp.login_token" | grep -oE '^error: [0-9A-Z]{5}' | tr '\n' ' ' | sed 's/ $//')"
 check "oauth: a client cannot give its own login token in the startup options" "FATAL" \
@@ -376,3 +399,43 @@ check "oauth: standby: a login to app2 from its own snapshot" "user_other" \
 check "oauth: standby: no backend crashed" "0" "$(grep -c 'terminated by signal' "$OAUTH_STANDBY/server.log")"
 as_pg "$PGBIN/pg_ctl" -D "$OAUTH_STANDBY/data" -m fast -w stop >/dev/null 2>&1
 [ -n "${KEEP_CLUSTER:-}" ] || rm -rf "$OAUTH_STANDBY"; OAUTH_STANDBY=""
+
+say "oauth: refused logins follow idp.log_failures: off, and at most idp.log_failures_max lines per window"
+# log_setting NAME VALUE: ALTER SYSTEM SET (RESET with an empty value), reload, and wait until new
+# sessions show SHOWN for it.
+log_setting() { # name value shown
+    if [ -n "$2" ]; then q -d app -c "ALTER SYSTEM SET $1 = '$2'" >/dev/null
+    else q -d app -c "ALTER SYSTEM RESET $1" >/dev/null; fi
+    q -d app -c "SELECT pg_reload_conf()" >/dev/null
+    for _ in $(seq 1 50); do
+        [ "$(q -d app -c "SELECT setting FROM pg_settings WHERE name = '$1'")" = "$3" ] && break
+        sleep 0.1
+    done
+}
+refusals_since() { tail -c +"$(($1 + 1))" "$LOG" | grep -c 'pg_idp: login refused'; }
+log_setting idp.log_failures off off
+off="$(log_size)"
+out="$(login app app_user "not-a-jwt-quiet" "SELECT 1")"
+sleep 0.5
+check "oauth: idp.log_failures = off: a refused login is refused, and not logged" "OAuth bearer authentication failed 0" \
+    "$(echo "$out" | grep -oE 'OAuth bearer authentication failed' | head -n1) $(refusals_since "$off")"
+# first: 10 refused logins (distinct tokens, each a backend of its own) in one window of 5 s with
+# idp.log_failures_max = 3 write 3 lines and one saying the limit was reached; the next window's
+# first line comes after one counting the 7 not logged. (The sleep lets the window the earlier
+# refusals opened end.)
+log_setting idp.log_failures "" first
+log_setting idp.log_failures_max 3 3
+log_setting idp.log_failures_window 5 5
+sleep 5.2
+off="$(log_size)"
+for i in $(seq 1 10); do login app app_user "not-a-jwt-flood-$i" "SELECT 1" >/dev/null; done
+sleep 0.5
+check "oauth: 10 refused logins with idp.log_failures_max = 3: 3 lines and 1 saying the limit was reached" "3 1" \
+    "$(refusals_since "$off") $(tail -c +"$((off + 1))" "$LOG" | grep -c 'idp.log_failures_max = 3 rejection lines written in this idp.log_failures_window (in the cluster)')"
+sleep 5.2
+off="$(log_size)"
+login app app_user "not-a-jwt-next-window" "SELECT 1" >/dev/null
+check "oauth: the next window: the count of refusals not logged, then the refusal" "1 1" \
+    "$(log_since "$off" 'pg_idp: 7 rejections were not logged in the previous idp.log_failures_window \(in the cluster\)' | grep -c . ) $(sleep 0.3; refusals_since "$off")"
+log_setting idp.log_failures_max "" 100
+log_setting idp.log_failures_window "" 600

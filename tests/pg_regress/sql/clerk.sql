@@ -52,12 +52,41 @@ SELECT idp.verify_jwt(:'clerk_alice') AS before_keys;
 SELECT regress.as_request(:'clerk_alice') AS request_before_keys;
 SELECT idp.refresh_jwks('clerk') AS keys_loaded;
 SELECT regress.as_request(:'clerk_alice') AS request_after_keys;
--- A proxy setting that is not a proxy URL fails the fetch with a code, never naming the setting's
--- value (it may carry credentials); the keys stay.
+-- The keys came through the proxy named by idp.http_proxy_file (scripts/regress: its URL carries
+-- credentials). idp.http_proxy, whose URL may carry them too, is hidden from other roles: SHOW
+-- and current_setting are refused (42501), pg_settings leaves it out (a superuser sees it).
+CREATE ROLE clerk_app;
+SET ROLE clerk_app;
+SELECT left(regress.try('SHOW idp.http_proxy'), 5) AS app_show,
+       left(regress.try($$SELECT current_setting('idp.http_proxy')$$), 5) AS app_current_setting,
+       (SELECT count(*) FROM pg_settings WHERE name = 'idp.http_proxy') AS app_pg_settings;
+RESET ROLE;
+DROP ROLE clerk_app;
+SELECT count(*) AS superuser_pg_settings FROM pg_settings WHERE name = 'idp.http_proxy';
+-- Proxy settings that cannot be used fail the fetch with a code, never naming a URL (it may
+-- carry credentials) nor a proxy file's content; the keys stay. Both settings at once:
 SET idp.http_proxy = 'ftp://user:hunter2@nowhere';
+SELECT regress.try($$SELECT idp.refresh_jwks('clerk')::text$$) AS both_set;
+-- A setting that is not a proxy URL:
+SET idp.http_proxy_file = '';
 SELECT regress.try($$SELECT idp.refresh_jwks('clerk')::text$$) AS bad_proxy;
 RESET idp.http_proxy;
+-- A proxy file that does not hold one (relative: to the data directory), a missing file:
+SELECT format($$COPY (SELECT 'ftp://user:hunter2@nowhere') TO %L$$, current_setting('data_directory') || '/pg_idp_bad_proxy.url') AS copy_bad \gset
+:copy_bad;
+SET idp.http_proxy_file = 'pg_idp_bad_proxy.url';
+SELECT regress.try($$SELECT idp.refresh_jwks('clerk')::text$$) AS bad_proxy_file;
+SET idp.http_proxy_file = 'pg_idp_no_such_proxy.url';
+SELECT regress.try($$SELECT idp.refresh_jwks('clerk')::text$$) AS missing_proxy_file;
+RESET idp.http_proxy_file;
 SELECT regress.as_request(:'clerk_alice') AS keys_kept;
+-- Only a superuser sets either (42501 for another role).
+CREATE ROLE clerk_app;
+SET ROLE clerk_app;
+SELECT left(regress.try($$SELECT set_config('idp.http_proxy_file', '/tmp/x', false)$$), 5) AS app_sets_proxy_file,
+       left(regress.try($$SELECT set_config('idp.http_proxy', 'http://127.0.0.1:9', false)$$), 5) AS app_sets_proxy;
+RESET ROLE;
+DROP ROLE clerk_app;
 
 -- The other four guides' providers, side by side (InsForge shares Clerk's issuer).
 \set self clerk

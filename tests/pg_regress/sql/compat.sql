@@ -5,7 +5,10 @@
 --   * before: Supabase's own definitions, and the forgery reads Alice's rows (the control)
 --   * an existing function is never overwritten unless asked (replace => true)
 --   * after: the same policies, the verified token decides; the forgery sees and writes nothing
---   * uninstall_compat removes exactly what install_compat created, and restores what it replaced
+--   * a replaced function becomes the caller's: its previous owner (not a superuser) can no longer
+--     turn it back, and idp.compat_status reads the catalog, not the record
+--   * uninstall_compat removes exactly what install_compat created, and restores what it replaced,
+--     definition and owner
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 \i :specs/clerk.sql
@@ -19,9 +22,13 @@ CREATE ROLE authenticated NOLOGIN;
 CREATE ROLE anon NOLOGIN;
 
 -- Supabase's auth schema as its migrations define it: the functions read request.jwt.claims,
--- which any session may set.
+-- which any session may set, and belong to the role Supabase's auth service migrates as
+-- (supabase_auth_admin, not a superuser).
+CREATE ROLE supabase_auth_admin NOLOGIN;
 CREATE SCHEMA auth;
+GRANT USAGE, CREATE ON SCHEMA auth TO supabase_auth_admin;
 GRANT USAGE ON SCHEMA auth TO anon, authenticated;
+SET ROLE supabase_auth_admin;
 create or replace function auth.uid() returns uuid language sql stable as $$
   select nullif(coalesce(current_setting('request.jwt.claim.sub', true),
                          (current_setting('request.jwt.claims', true)::jsonb ->> 'sub')), '')::uuid
@@ -38,6 +45,7 @@ create or replace function auth.jwt() returns jsonb language sql stable as $$
   select coalesce(nullif(current_setting('request.jwt.claim', true), ''),
                   nullif(current_setting('request.jwt.claims', true), ''))::jsonb
 $$;
+RESET ROLE;
 
 -- Typical Supabase tables and policies (its docs' todos, and a members-only table).
 create table todos (
@@ -89,10 +97,37 @@ RESET ROLE;
 -- install_compat never overwrites a function it did not create, unless asked.
 SELECT regress.try($$SELECT count(*) FROM idp.install_compat('supabase')$$) AS without_replace;
 SELECT * FROM idp.install_compat('supabase', replace => true);
--- Same names, argument and return types; STABLE, search_path pinned.
-SELECT p.oid::regprocedure, pg_get_function_result(p.oid) AS returns, p.provolatile, p.proparallel, p.prosecdef, p.proconfig
+-- Same names, argument and return types; STABLE, search_path pinned; now the caller's, no longer
+-- supabase_auth_admin's.
+SELECT p.oid::regprocedure, pg_get_function_result(p.oid) AS returns, p.provolatile, p.proparallel, p.prosecdef, p.proconfig,
+       pg_get_userbyid(p.proowner) AS owner
   FROM pg_proc p WHERE p.pronamespace = 'auth'::regnamespace ORDER BY p.proname;
-SELECT kind, name, flavor, replaced IS NOT NULL AS replaced_one FROM idp.compat_objects ORDER BY kind, name;
+SELECT kind, name, flavor, replaced IS NOT NULL AS replaced_one, replaced_owner FROM idp.compat_objects ORDER BY kind, name;
+SELECT name, state, replaced_one, replaced_owner FROM idp.compat_status ORDER BY kind, name;
+-- The attack: the previous owner turns auth.uid() back into reading the forgeable claims. It no
+-- longer owns it: refused (42501), and auth.uid() is still pg_idp's.
+SET ROLE supabase_auth_admin;
+create or replace function auth.uid() returns uuid language sql stable as $$
+  select (current_setting('request.jwt.claims', true)::jsonb ->> 'sub')::uuid
+$$;
+RESET ROLE;
+SELECT name, state FROM idp.compat_status WHERE name = 'auth.uid()';
+-- idp.compat_status reads the catalog: a function handed back to its previous owner (as
+-- install_compat before 0.5.0 left it) and turned back by them is 'changed', though its record
+-- says installed; install_compat does not call it installed, and puts it right when asked.
+ALTER FUNCTION auth.role() OWNER TO supabase_auth_admin;
+SELECT name, state FROM idp.compat_status WHERE name = 'auth.role()';
+SET ROLE supabase_auth_admin;
+create or replace function auth.role() returns text language sql stable as $$
+  select nullif(coalesce(current_setting('request.jwt.claim.role', true),
+                         (current_setting('request.jwt.claims', true)::jsonb ->> 'role')), '')::text
+$$;
+RESET ROLE;
+SELECT name, state FROM idp.compat_status WHERE kind = 'function' ORDER BY name;
+SELECT regress.try($$SELECT count(*) FROM idp.install_compat('supabase')$$) AS changed_without_replace;
+SELECT * FROM idp.install_compat('supabase', replace => true);
+SELECT name, state, replaced_owner FROM idp.compat_status WHERE kind = 'function' ORDER BY name;
+SELECT pg_get_userbyid(proowner) AS role_owner FROM pg_proc WHERE oid = 'auth.role()'::regprocedure;
 -- The policies are the same text as before (they follow the functions, by oid).
 SELECT md5(string_agg(format('%s|%s|%s', polname, pg_get_expr(polqual, polrelid), pg_get_expr(polwithcheck, polrelid)), ';' ORDER BY polrelid, polname))
        = :'policies_before' AS policies_unchanged
@@ -153,7 +188,8 @@ RESET ROLE;
 -- uninstall_compat puts Supabase's definitions back: the forgery works again (the control).
 SELECT * FROM idp.uninstall_compat('supabase');
 SELECT count(*) AS compat_objects FROM idp.compat_objects;
-SELECT p.oid::regprocedure, pg_get_functiondef(p.oid) LIKE '%request.jwt.claims%' AS reads_claims_again
+SELECT p.oid::regprocedure, pg_get_functiondef(p.oid) LIKE '%request.jwt.claims%' AS reads_claims_again,
+       pg_get_userbyid(p.proowner) AS owner
   FROM pg_proc p WHERE p.pronamespace = 'auth'::regnamespace ORDER BY p.proname;
 SET ROLE authenticated;
 BEGIN;
@@ -219,6 +255,27 @@ SELECT * FROM idp.uninstall_compat('supabase');
 SELECT to_regnamespace('auth') IS NULL AS auth_schema_gone, (SELECT count(*) FROM idp.compat_objects) AS compat_objects;
 SELECT * FROM idp.uninstall_compat('supabase');
 
+-- A replaced function whose previous owner has been dropped since is not restored (it would be
+-- left to the caller): 42704, and nothing is removed. Deleting its record keeps pg_idp's.
+CREATE ROLE regress_gone_owner;
+CREATE SCHEMA auth;
+GRANT USAGE, CREATE ON SCHEMA auth TO regress_gone_owner;
+SET ROLE regress_gone_owner;
+create function auth.email() returns text language sql stable as $$
+  select current_setting('request.jwt.claims', true)::jsonb ->> 'email'
+$$;
+RESET ROLE;
+SELECT * FROM idp.install_compat('supabase', replace => true);
+REVOKE ALL ON SCHEMA auth FROM regress_gone_owner;
+DROP ROLE regress_gone_owner;
+SELECT regress.try($$SELECT count(*) FROM idp.uninstall_compat('supabase')$$) AS previous_owner_gone;
+SELECT count(*) AS compat_objects FROM idp.compat_objects;
+DELETE FROM idp.compat_objects WHERE name = 'auth.email()';
+SELECT * FROM idp.uninstall_compat('supabase');
+SELECT p.oid::regprocedure, pg_get_userbyid(p.proowner) AS owner, p.prosrc LIKE '%idp.email()%' AS pg_idps
+  FROM pg_proc p WHERE p.pronamespace = 'auth'::regnamespace;
+DROP SCHEMA auth CASCADE;
+
 -- Bad input: unknown set, NULL, a role without the right to run it.
 SELECT regress.try($$SELECT count(*) FROM idp.install_compat('firebase')$$) AS unknown_set;
 SELECT regress.try($$SELECT count(*) FROM idp.install_compat(NULL)$$) AS null_set;
@@ -254,4 +311,4 @@ SELECT count(*) AS removed FROM idp.uninstall_compat('supabase');
 RESET search_path;
 SELECT to_regnamespace('auth') IS NULL AS auth_schema_gone;
 DROP SCHEMA compat_evil CASCADE;
-DROP ROLE authenticated, anon;
+DROP ROLE authenticated, anon, supabase_auth_admin;

@@ -167,3 +167,69 @@ DROP VIEW stats_here;
 REVOKE USAGE ON SCHEMA idp FROM regress_stats_app, regress_stats_monitor;
 DROP ROLE regress_stats_app, regress_stats_monitor;
 SELECT idp.unregister_provider(p) FROM unnest(ARRAY['auth0', 'auth0_discovered', 'down']) p;
+
+-- One database's registry owner cannot take every slot: 520 providers here get
+-- idp.stats_providers_per_database (64) provider slots of the 512, and another database still
+-- gets its own. A database that is dropped, or that drops pg_idp, frees its slots (at commit),
+-- and another database takes them. (flood_register registers providers flood_FIRST..LAST;
+-- flood_verify verifies a token of each with a bad signature: one rejection, one slot each.)
+SELECT $f$
+CREATE FUNCTION pg_temp.flood_register(first int, last int) RETURNS bigint LANGUAGE sql AS $$
+  SELECT count(idp.register_provider(jsonb_build_object('provider', 'flood_' || n,
+           'issuer', 'https://flood-' || n || '.example.com', 'secret', 'flood-secret-0123456789abcdef-0123456789')))
+    FROM generate_series(first, last) n
+$$;
+CREATE FUNCTION pg_temp.flood_verify(first int, last int) RETURNS bigint LANGUAGE sql AS $$
+  SELECT count(*) FILTER (WHERE idp.verify_jwt(
+           translate(encode(convert_to('{"alg":"HS256","typ":"JWT"}', 'UTF8'), 'base64'), E'+/=\n', '-_') || '.' ||
+           translate(encode(convert_to(json_build_object('iss', 'https://flood-' || n || '.example.com', 'sub', 'x',
+                                                         'exp', 4102444800)::text, 'UTF8'), 'base64'), E'+/=\n', '-_')
+           || '.c2lnbmF0dXJlLW5vdC1tYWRlLXdpdGgtdGhlLXNlY3JldA') ->> 'error' = 'invalid_signature')
+    FROM generate_series(first, last) n
+$$;
+$f$ AS flood_functions \gset
+SELECT current_setting('idp.stats_providers_per_database') AS providers_per_database;
+:flood_functions
+SELECT pg_temp.flood_register(1, 520) AS registered;
+SET client_min_messages = error;
+SELECT pg_temp.flood_verify(1, 520) AS rejected;
+RESET client_min_messages;
+SELECT count(*) FILTER (WHERE provider IS NOT NULL) AS provider_slots_here,
+       count(*) FILTER (WHERE provider LIKE 'flood\_%') > 0 AS flood_counted
+  FROM idp.stats WHERE datname = current_database();
+SELECT count(*) < 512 AS slots_left FROM idp.stats;
+-- A second database gets slots for its providers.
+CREATE DATABASE regress_stats_b;
+SELECT dblink_connect('b', format('dbname=regress_stats_b host=%s port=%s',
+         split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port')));
+SELECT dblink_exec('b', 'CREATE EXTENSION pg_idp');
+SELECT dblink_exec('b', :'flood_functions');
+SELECT * FROM dblink('b', 'SELECT pg_temp.flood_register(1, 2), pg_temp.flood_verify(1, 2)') AS t(registered bigint, rejected bigint);
+SELECT provider, failures FROM idp.stats WHERE datname = 'regress_stats_b' ORDER BY provider;
+-- A third database that a superuser lets take up to 512 takes every slot left: then a new
+-- provider of the second one gets none.
+CREATE DATABASE regress_stats_c;
+SELECT dblink_connect('c', format('dbname=regress_stats_c host=%s port=%s options=''-c idp.stats_providers_per_database=512''',
+         split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port')));
+SELECT dblink_exec('c', 'CREATE EXTENSION pg_idp');
+SELECT dblink_exec('c', :'flood_functions');
+SELECT * FROM dblink('c', 'SELECT pg_temp.flood_register(1, 520)') AS t(registered bigint);
+SELECT * FROM dblink('c', 'SET client_min_messages = error; SELECT pg_temp.flood_verify(1, 520)') AS t(rejected bigint);
+SELECT count(*) AS slots_in_use FROM idp.stats;
+SELECT * FROM dblink('b', 'SET client_min_messages = error; SELECT pg_temp.flood_register(3, 3), pg_temp.flood_verify(3, 3)') AS t(registered bigint, rejected bigint);
+SELECT provider, failures FROM idp.stats WHERE datname = 'regress_stats_b' ORDER BY provider;
+-- Dropping the third database frees its slots: its rows are gone, and the second database's
+-- new provider is counted now (in the same session, which had got no slot for it).
+SELECT dblink_disconnect('c');
+DROP DATABASE regress_stats_c;
+SELECT count(*) FILTER (WHERE datname IS NULL) AS rows_of_dropped_databases, count(*) < 512 AS slots_freed FROM idp.stats;
+SELECT * FROM dblink('b', 'SELECT pg_temp.flood_verify(3, 3)') AS t(rejected bigint);
+SELECT provider, failures FROM idp.stats WHERE datname = 'regress_stats_b' ORDER BY provider;
+-- DROP EXTENSION pg_idp frees the slots of its database (a rolled-back one does not).
+SELECT dblink_exec('b', 'BEGIN; DROP EXTENSION pg_idp; ROLLBACK');
+SELECT count(*) AS rows_after_rollback FROM idp.stats WHERE datname = 'regress_stats_b';
+SELECT dblink_exec('b', 'DROP EXTENSION pg_idp');
+SELECT count(*) AS rows_after_drop_extension FROM idp.stats WHERE datname = 'regress_stats_b';
+SELECT dblink_disconnect('b');
+DROP DATABASE regress_stats_b;
+SELECT count(idp.unregister_provider('flood_' || n)) AS unregistered FROM generate_series(1, 520) n;
