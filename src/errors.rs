@@ -10,6 +10,8 @@
 //! | answer not usable (JSON, keys, issuer) | 22023 | refresh_jwks, discover (code `invalid_response`) |
 //! | proxy settings unusable (both set, file unreadable, not a URL) | 22023 | refresh_jwks, discover (code `proxy_misconfigured`) |
 //! | shared memory needed, pg_idp not preloaded | 55000 | reset_stats (code `not_preloaded`) |
+//! | not a Citus coordinator      | 0A000    | sync_nodes, node_registry_status         |
+//! | sealed registry copy refused (replayed, expired, for another node, altered) | 22023 | _load_registry_sealed (codes `sync_key_unknown`, `sync_message_invalid`) |
 
 use pg_idp_core::{ConfigError, VerifyError};
 use pgrx::pg_sys::panic::ErrorReport;
@@ -91,4 +93,19 @@ pub fn raise_webhook(why: &str) -> ! {
 /// 55000 (object_not_in_prerequisite_state), code `not_preloaded`.
 pub fn raise_not_preloaded(message: String) -> ! {
     raise(PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, message, Some("not_preloaded"))
+}
+
+/// Raise a Citus function called where it has no meaning (no Citus, or a worker): 0A000
+/// (feature_not_supported).
+pub fn raise_not_coordinator(message: &'static str, what: &str) -> ! {
+    ErrorReport::new(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, message, "pg_idp")
+        .set_hint(format!("{what} is for a Citus coordinator."))
+        .report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+/// Raise a sealed registry copy that a worker refuses: 22023, code `sync_key_unknown` (replayed,
+/// expired, or made for another node) or `sync_message_invalid` (altered, or not a copy).
+pub fn raise_sync(code: &str, why: String) -> ! {
+    raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("pg_idp: registry copy refused: {why}"), Some(code))
 }

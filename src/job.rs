@@ -110,7 +110,7 @@ fn run(entry: &Entry, oid: pg_sys::Oid) -> Result<(), String> {
     }
     if !in_recovery() {
         refresh(entry, &install, &content, &requested);
-        keep_citus_workers_in_sync(entry, &content);
+        keep_citus_workers_in_sync(entry);
     }
     entry.set_checked_at(served::now_ms());
     Ok(())
@@ -220,36 +220,32 @@ fn refresh_one(name: &str, url: &str) -> Result<(i32, Option<u64>), String> {
 }
 
 /// On a Citus coordinator: copy the registry to the workers when it changed since the last copy
-/// (or every `idp.refresh_interval`, to repair a worker that missed one). Citus is found by its
-/// own catalog and functions in `pg_catalog`, which only superusers can create.
-fn keep_citus_workers_in_sync(entry: &Entry, content: &trusted::Content) {
-    let coordinator = match Spi::get_two::<bool, bool>(
-        "SELECT pg_catalog.to_regclass('pg_catalog.pg_dist_node') IS NOT NULL, \
-                pg_catalog.to_regprocedure('pg_catalog.citus_is_coordinator()') IS NOT NULL",
-    ) {
-        Ok((Some(true), Some(true))) => {
-            Spi::get_one::<bool>("SELECT pg_catalog.citus_is_coordinator()").ok().flatten().unwrap_or(false)
-        }
-        Ok((Some(true), _)) => true,
-        _ => false,
-    };
-    if !coordinator {
+/// (or every `idp.refresh_interval`, to repair a worker that missed one), sealed (`citus.rs`).
+/// Citus is found from the catalogs alone, and only a superuser's `citus` extension counts.
+fn keep_citus_workers_in_sync(entry: &Entry) {
+    if crate::citus::role() != crate::citus::CitusRole::Coordinator {
         return;
     }
-    let hash = content.hash();
+    let copy = match crate::citus::read_copy() {
+        Ok(c) => c,
+        Err(why) => {
+            warning!("pg_idp: the registry cannot be read for the Citus workers: {why}");
+            return;
+        }
+    };
+    let hash = served::name_hash(&copy.fingerprint());
     let (synced, at) = entry.synced();
     let interval = crate::gucs::refresh_interval().as_millis() as i64;
     if synced == hash && served::now_ms() - at < interval {
         return;
     }
-    let behind = Spi::get_one::<i64>("SELECT pg_catalog.count(*) FROM idp.sync_nodes() s WHERE NOT s.in_sync")
-        .ok()
-        .flatten()
-        .unwrap_or(-1);
-    if behind == 0 {
-        log!("pg_idp: registry copied to every Citus worker");
-    } else {
-        warning!("pg_idp: registry copy left {behind} Citus node(s) out of sync (see idp.node_registry_status())");
+    match crate::citus::sync_copy(&copy) {
+        Ok(outcome) if outcome.behind() == 0 => log!("pg_idp: registry copied to every Citus worker"),
+        Ok(outcome) => warning!(
+            "pg_idp: registry copy left {} Citus node(s) out of sync (see idp.node_registry_status())",
+            outcome.behind()
+        ),
+        Err(why) => warning!("pg_idp: registry copy to the Citus workers failed: {why}"),
     }
     entry.set_synced(hash);
 }

@@ -6,6 +6,7 @@ use pgrx::prelude::*;
 
 mod api;
 mod audit;
+mod citus;
 mod datum;
 mod directory;
 mod errors;
@@ -32,7 +33,21 @@ extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/rls.sql", name = "rls", requires = ["schema"]);
 extension_sql_file!("../sql/revocation.sql", name = "revocation", requires = ["schema"]);
 extension_sql_file!("../sql/directory.sql", name = "directory", requires = ["schema"]);
-extension_sql_file!("../sql/citus.sql", name = "citus", requires = ["schema", "revocation"]);
+extension_sql_file!(
+    "../sql/citus.sql",
+    name = "citus",
+    requires = [
+        "schema",
+        "revocation",
+        "directory",
+        api::citus::registry_fingerprint,
+        api::citus::node_registry_status,
+        api::citus::sync_nodes,
+        api::citus::_citus_role,
+        api::citus::_sync_begin,
+        api::citus::_load_registry_sealed
+    ]
+);
 extension_sql_file!("../sql/compat.sql", name = "compat", requires = ["schema"]);
 extension_sql_file!("../sql/oauth.sql", name = "oauth", requires = ["schema", login_snapshot]);
 extension_sql_file!(

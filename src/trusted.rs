@@ -301,16 +301,6 @@ pub struct Content {
     pub deprovisioned: Vec<(String, String, String)>,
 }
 
-impl Content {
-    /// A hash of everything it holds (never 0).
-    pub fn hash(&self) -> u64 {
-        format!("{self:?}")
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-            .max(1)
-    }
-}
-
 /// Read the registry of a trusted install (in a transaction).
 pub fn read(install: &Install) -> Result<Content, String> {
     let mut content = Content::default();

@@ -11,7 +11,8 @@
 //! The surface is small on purpose: the types the extension and the CLI use are re-exported
 //! here; the public modules are the few helpers they call by path (`claims::ClaimPath`,
 //! `token::check_size`, `postgrest::bearer_token`, `webhook::verify_webhook_signature`,
-//! `directory::email_key`, `login::authorize`, `b64`, and `sign` behind its feature). Keys, validation and the
+//! `directory::email_key`, `login::authorize`, `b64`, `seal` and `registry_copy` (copying the
+//! registry between Citus nodes), and `sign` behind its feature). Keys, validation and the
 //! config's parts are private to the crate.
 
 mod alg;
@@ -30,7 +31,9 @@ pub mod login;
 mod options;
 pub mod postgrest;
 mod registry;
+pub mod registry_copy;
 mod revocation;
+pub mod seal;
 #[cfg(feature = "sign")]
 pub mod sign;
 pub mod token;

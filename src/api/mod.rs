@@ -1,5 +1,6 @@
 //! The SQL functions of schema `idp`. Each is a few lines over `request`, `registry` and core.
 
+mod citus;
 mod identity;
 mod legacy;
 mod login;

@@ -1,12 +1,16 @@
 -- Citus, simulated: each node verifies tokens with its own registry, so the coordinator's must
 -- reach every worker. Citus is not available here, so this spec stands in for it with what pg_idp
--- uses of it: pg_catalog.pg_dist_node (how pg_idp finds Citus) and
--- pg_catalog.run_command_on_workers(), here running each command through dblink in one of two
--- other databases, each with pg_idp, playing the workers. On a real cluster the same SQL runs.
+-- uses of it: the `citus` extension's row in pg_extension, its catalogs pg_catalog.pg_dist_node
+-- and pg_catalog.pg_dist_local_group (how pg_idp finds Citus and this node's part), and
+-- pg_catalog.run_command_on_workers(), here running each command through dblink (a connection of
+-- its own, as Citus does) in one of two other databases, each with pg_idp, playing the workers.
+-- On a real cluster the same SQL runs.
 --   * enable_rls writes per-row policies where Citus is (it refuses sub-selects in policies on
 --     distributed tables); rls_status and disable_rls work for both forms;
---   * idp.sync_nodes() copies providers, keys and revocations to the workers, and
---     idp.node_registry_status() shows any node that differs.
+--   * idp.sync_nodes() copies providers, keys, revocations and the directory to the workers,
+--     sealed to a one-time key of each worker: no command sent holds a secret (the stand-in
+--     records every command it sends, and every private key the workers stored), a copy opens
+--     once, and idp.node_registry_status() shows any node that differs.
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 SET client_min_messages = warning;
@@ -19,32 +23,71 @@ SELECT format('dbname=%%s host=%s port=%s user=postgres',
               split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port')) AS conninfo \gset
 SELECT dblink_exec(format(:'conninfo', w), 'CREATE EXTENSION pg_idp')
   FROM (VALUES ('regress_citus_w1'), ('regress_citus_w2')) AS n(w);
+SELECT format(:'conninfo', 'regress_citus_w1') AS w1, format(:'conninfo', 'regress_citus_w2') AS w2 \gset
 
 -- Without Citus, the cluster functions say so.
-SELECT regress.try('SELECT count(*) FROM idp.sync_nodes()') AS without_citus;
+SELECT idp._citus_role() AS no_citus, regress.try('SELECT count(*) FROM idp.sync_nodes()') AS without_citus;
 
--- The stand-in for Citus's catalog and its run_command_on_workers().
+-- The stand-in for Citus's catalogs (this node is group 0, with two active primary workers) and
+-- its run_command_on_workers(), which records what it sends and, after each command, the private
+-- keys the worker holds.
 SET allow_system_table_mods = on;
-CREATE TABLE pg_catalog.pg_dist_node (nodeid int, nodename text, nodeport int, noderole text);
+CREATE TABLE pg_catalog.pg_dist_node (nodeid int, groupid int, nodename text, nodeport int, noderole text, isactive boolean);
+CREATE TABLE pg_catalog.pg_dist_local_group (groupid int);
 RESET allow_system_table_mods;
-INSERT INTO pg_catalog.pg_dist_node VALUES (1, 'regress_citus_w1', 5432, 'primary'), (2, 'regress_citus_w2', 5432, 'primary');
+INSERT INTO pg_catalog.pg_dist_local_group VALUES (0);
+INSERT INTO pg_catalog.pg_dist_node VALUES (1, 1, 'regress_citus_w1', 5432, 'primary', true),
+                                           (2, 2, 'regress_citus_w2', 5432, 'primary', true);
+CREATE TABLE regress_citus_sent (seq serial, node text, sent text);
+CREATE TABLE regress_citus_worker_keys (node text, private_key bytea);
 CREATE FUNCTION pg_catalog.run_command_on_workers(command text, parallel boolean DEFAULT true,
     OUT nodename text, OUT nodeport int, OUT success boolean, OUT result text)
 RETURNS SETOF record LANGUAGE plpgsql AS $fn$
-DECLARE n record;
+DECLARE n record; conn text;
 BEGIN
     FOR n IN SELECT d.nodename, d.nodeport FROM pg_catalog.pg_dist_node d ORDER BY d.nodeid LOOP
         nodename := n.nodename; nodeport := n.nodeport;
+        conn := format(current_setting('regress.conninfo'), n.nodename);
+        INSERT INTO public.regress_citus_sent (node, sent) VALUES (n.nodename, command);
         BEGIN
-            SELECT r INTO result FROM public.dblink(format(current_setting('regress.conninfo'), n.nodename), command) AS t(r text);
+            SELECT r INTO result FROM public.dblink(conn, command) AS t(r text);
             success := true;
         EXCEPTION WHEN others THEN
             success := false; result := SQLERRM;
+        END;
+        BEGIN
+            INSERT INTO public.regress_citus_worker_keys
+            SELECT n.nodename, k FROM public.dblink(conn, 'SELECT private_key FROM idp.sync_keys') AS t(k bytea);
+            -- To test expiry: the worker's keys made 11 minutes older after each command.
+            IF current_setting('regress.age_keys', true) = 'on' THEN
+                PERFORM public.dblink_exec(conn, $$UPDATE idp.sync_keys SET created_at = created_at - interval '11 minutes'$$);
+            END IF;
+        EXCEPTION WHEN others THEN
+            NULL; -- a node that cannot be reached
         END;
         RETURN NEXT;
     END LOOP;
 END $fn$;
 SELECT set_config('regress.conninfo', :'conninfo', false) IS NOT NULL AS conninfo_set;
+
+-- Catalogs are not enough: Citus is there when its extension is, owned by a superuser (anyone
+-- else's "citus" is not trusted with the registry).
+SELECT idp._citus_role() AS catalogs_only;
+CREATE ROLE regress_citus_owner NOLOGIN;
+INSERT INTO pg_catalog.pg_extension (oid, extname, extowner, extnamespace, extrelocatable, extversion)
+VALUES (4000000000, 'citus', 'regress_citus_owner'::regrole, 'pg_catalog'::regnamespace, false, '13.2');
+SELECT idp._citus_role() AS owned_by_a_non_superuser,
+       regress.try('SELECT count(*) FROM idp.sync_nodes()') AS sync_then;
+UPDATE pg_catalog.pg_extension SET extowner = 'postgres'::regrole WHERE extname = 'citus';
+SELECT idp._citus_role() AS owned_by_a_superuser;
+-- A node of another group is a worker (it gets its registry, it does not send it); so is group 0
+-- without active primary nodes, as for citus_is_coordinator().
+UPDATE pg_catalog.pg_dist_local_group SET groupid = 1;
+SELECT idp._citus_role() AS group_1, regress.try('SELECT count(*) FROM idp.sync_nodes()') AS sync_on_a_worker;
+UPDATE pg_catalog.pg_dist_local_group SET groupid = 0;
+UPDATE pg_catalog.pg_dist_node SET isactive = false;
+SELECT idp._citus_role() AS no_active_node;
+UPDATE pg_catalog.pg_dist_node SET isactive = true;
 
 -- A provider registered on the coordinator only: the workers differ.
 SELECT idp.register_provider(jsonb_build_object('provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
@@ -52,37 +95,149 @@ SELECT idp.register_provider(jsonb_build_object('provider', 'clerk', 'issuer', '
 SELECT node, in_sync, error FROM idp.node_registry_status();
 -- One call copies it (keys included) to every worker; each worker then verifies tokens itself.
 SELECT node, in_sync, error FROM idp.sync_nodes();
-SELECT * FROM dblink(format(:'conninfo', 'regress_citus_w1'),
-                     format('SELECT idp.verify_jwt(%L)->>%L', :'clerk_alice', 'user_id')) AS t(worker_1 text);
+SELECT * FROM dblink(:'w1', format('SELECT idp.verify_jwt(%L)->>%L', :'clerk_alice', 'user_id')) AS t(worker_1 text);
+-- What was sent so far: the fingerprints asked for by node_registry_status(), then, for the copy,
+-- a one-time key asked of each worker and the sealed copy; the worker keeps no key once the copy
+-- is loaded.
+SELECT node, CASE WHEN sent = 'SELECT idp.registry_fingerprint()' THEN 'fingerprint'
+                  WHEN sent = 'SELECT idp._sync_begin()' THEN 'one-time key'
+                  WHEN sent LIKE 'SELECT idp._load_registry_sealed(''{%"format":"pg_idp sealed registry v1"%}'')' THEN 'sealed copy'
+                  ELSE 'other: ' || left(sent, 60) END AS command
+  FROM regress_citus_sent ORDER BY seq;
+SELECT * FROM dblink(:'w1', 'SELECT count(*) FROM idp.sync_keys') AS t(keys_left_on_worker_1 bigint);
 -- A rotation, and a revocation: out of sync until copied, then the same everywhere.
 SELECT idp.set_jwks('clerk', :'rot1_jwks'::jsonb);
 SELECT idp.revoke_user('clerk', 'user_2bob');
 SELECT node, in_sync FROM idp.node_registry_status();
 SELECT node, in_sync FROM idp.sync_nodes();
-SELECT * FROM dblink(format(:'conninfo', 'regress_citus_w2'),
-                     format('SELECT idp.verify_jwt(%L)->>%L', :'clerk_alice', 'error')) AS t(worker_2_after_rotation text);
-SELECT * FROM dblink(format(:'conninfo', 'regress_citus_w2'),
-                     $$SELECT string_agg(provider || ' ' || kind || ' ' || subject, ',') FROM idp.revocations$$) AS t(worker_2_revocations text);
+SELECT sent AS copy_with_bob_revoked FROM regress_citus_sent
+ WHERE node = 'regress_citus_w2' AND sent LIKE 'SELECT idp._load_registry%' ORDER BY seq DESC LIMIT 1 \gset
+SELECT * FROM dblink(:'w2', format('SELECT idp.verify_jwt(%L)->>%L', :'clerk_alice', 'error')) AS t(worker_2_after_rotation text);
+SELECT * FROM dblink(:'w2', $$SELECT string_agg(provider || ' ' || kind || ' ' || subject, ',') FROM idp.revocations$$) AS t(worker_2_revocations text);
 -- Back to the first key; a provider removed on the coordinator is removed on the workers.
 SELECT idp.set_jwks('clerk', :'clerk_jwks'::jsonb);
 SELECT idp.unrevoke_user('clerk', 'user_2bob');
 SELECT idp.register_provider(jsonb_build_object('provider', 'gone', 'issuer', 'https://gone.example.com', 'secret', :'insforge_secret'));
 SELECT count(*) AS behind FROM idp.sync_nodes() WHERE NOT in_sync;
+-- The secret reached the worker...
+SELECT * FROM dblink(:'w1', format('SELECT count(*) FROM idp.provider_registry WHERE strpos(config::text, %L) > 0', :'insforge_secret')) AS t(worker_1_has_the_secret bigint);
 SELECT idp.unregister_provider('gone');
 SELECT count(*) AS behind FROM idp.sync_nodes() WHERE NOT in_sync;
-SELECT * FROM dblink(format(:'conninfo', 'regress_citus_w1'), 'SELECT string_agg(name, '','' ORDER BY name) FROM idp.providers') AS t(worker_1_providers text);
+SELECT * FROM dblink(:'w1', 'SELECT string_agg(name, '','' ORDER BY name) FROM idp.providers') AS t(worker_1_providers text);
+-- ... and no command sent to a worker held it, nor a key of the registry (a JWKS modulus, as
+-- registered and rotated), nor a revoked user, nor any private key a worker stored (hex or
+-- base64 in either alphabet): only key ids, public keys and ciphertext travel.
+SELECT count(*) AS commands_sent,
+       count(*) FILTER (WHERE strpos(sent, :'insforge_secret') > 0) AS with_the_secret,
+       count(*) FILTER (WHERE strpos(sent, :'clerk_jwks'::jsonb->'keys'->0->>'n') > 0
+                           OR strpos(sent, :'rot1_jwks'::jsonb->'keys'->0->>'n') > 0) AS with_a_registry_key,
+       count(*) FILTER (WHERE strpos(sent, 'user_2bob') > 0) AS with_a_revoked_user
+  FROM regress_citus_sent;
+SELECT count(DISTINCT k.private_key) AS worker_keys_recorded,
+       count(*) FILTER (WHERE strpos(s.sent, encode(k.private_key, 'hex')) > 0
+                           OR strpos(s.sent, encode(k.private_key, 'base64')) > 0
+                           OR strpos(s.sent, rtrim(translate(encode(k.private_key, 'base64'), '+/', '-_'), '=')) > 0) AS with_a_private_key
+  FROM regress_citus_worker_keys k CROSS JOIN regress_citus_sent s;
+-- A copy opens once. The copy sent while Bob was revoked, replayed to a worker now that he is
+-- not, is refused (its key was used) and changes nothing: an old copy cannot roll a worker back.
+SELECT regress.try(format('SELECT r FROM dblink(%L, %L) AS t(r text)', :'w2', :'copy_with_bob_revoked')) AS replayed_copy;
+SELECT * FROM dblink(:'w2', $$SELECT count(*) FROM idp.revocations$$) AS t(worker_2_revocations bigint);
+-- Nor does a copy made for another node's key open (worker 2 holds a fresh key; the old copy is
+-- not for it).
+SELECT length(r) > 0 AS worker_2_key FROM dblink(:'w2', 'SELECT idp._sync_begin()') AS t(r text);
+SELECT regress.try(format('SELECT r FROM dblink(%L, %L) AS t(r text)', :'w2', :'copy_with_bob_revoked')) AS for_another_key;
+-- Anything that is not a sealed copy is refused before any key is looked at.
+SELECT regress.try($$SELECT idp._load_registry_sealed('{"providers": "all of them"}')$$) AS not_a_sealed_copy;
+-- 0.4.0's loader, which took the registry as command text, is gone.
+SELECT to_regprocedure('idp._load_registry_snapshot(jsonb)') AS old_loader;
+-- A key unused for 10 minutes is refused: with the workers' keys aged between the two steps,
+-- the copy changes nothing and says why; the next copy deletes the aged keys and succeeds.
+SELECT idp.register_provider(jsonb_build_object('provider', 'late', 'issuer', 'https://late.example.com', 'jwks', :'clerk_jwks'::jsonb));
+SET regress.age_keys = on;
+SELECT node, in_sync, error FROM idp.sync_nodes();
+RESET regress.age_keys;
+SELECT * FROM dblink(:'w1', $$SELECT count(*) FROM idp.providers WHERE name = 'late'$$) AS t(late_on_worker_1 bigint);
+SELECT node, in_sync FROM idp.sync_nodes();
+SELECT * FROM dblink(:'w1', 'SELECT count(*) FROM idp.sync_keys') AS t(keys_left_on_worker_1 bigint);
+SELECT idp.unregister_provider('late');
+-- A worker whose load fails (here a trigger refusing every provider) shows its error and keeps
+-- its registry; the other worker is copied. (That the failed command's log line holds no secret
+-- is checked in the server log by the citus integration suite.)
+SELECT dblink_exec(:'w1', $$CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''worker 1 refuses''; END'$$);
+SELECT dblink_exec(:'w1', 'CREATE TRIGGER refuse BEFORE INSERT OR UPDATE OR DELETE ON idp.provider_registry FOR EACH ROW EXECUTE FUNCTION public.refuse()');
+SELECT node, in_sync, error FROM idp.sync_nodes();
+SELECT dblink_exec(:'w1', 'DROP TRIGGER refuse ON idp.provider_registry');
+SELECT dblink_exec(:'w1', 'DROP FUNCTION public.refuse()');
+SELECT count(*) AS behind FROM idp.sync_nodes() WHERE NOT in_sync;
+
+-- The directory is copied too: a user the coordinator's directory deprovisions is refused on
+-- every worker after the copy, and the fingerprint shows the difference until then.
+SELECT idp.register_provider(jsonb_build_object('provider', 'workos', 'issuer', 'https://api.workos.com',
+  'jwks', :'workos_jwks'::jsonb, 'directory_claim', 'directory_user_id',
+  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email')));
+SELECT idp._apply_directory_event('workos', '{"id":"ev1","event":"dsync.user.created","created_at":"2026-01-01T00:00:01Z","data":{"id":"directory_user_01JANE","email":"jane@acme.com","state":"active"}}', now()),
+       idp._apply_directory_event('workos', '{"id":"ev2","event":"dsync.group.created","created_at":"2026-01-01T00:00:02Z","data":{"id":"directory_group_eng","name":"Engineering"}}', now()),
+       idp._apply_directory_event('workos', '{"id":"ev3","event":"dsync.group.user_added","created_at":"2026-01-01T00:00:03Z","data":{"user":{"id":"directory_user_01JANE"},"group":{"id":"directory_group_eng"}}}', now());
+SELECT node, in_sync FROM idp.sync_nodes();
+SELECT * FROM dblink(:'w1', format('SELECT idp.verify_jwt(%L)->>%L', :'workos_jane', 'user_id')) AS t(worker_1_jane text);
+SELECT * FROM dblink(:'w1', format('SELECT idp.groups()::text FROM (SELECT set_config(%L, %L, true) OFFSET 0) s', 'request.jwt', :'workos_jane')) AS t(worker_1_jane_groups text);
+SELECT idp._apply_directory_event('workos', '{"id":"ev4","event":"dsync.user.updated","created_at":"2026-01-01T00:00:04Z","data":{"id":"directory_user_01JANE","email":"jane@acme.com","state":"inactive"}}', now()) AS deprovisioned;
+SELECT regress.as_request(:'workos_jane') AS coordinator_jane;
+SELECT node, in_sync FROM idp.node_registry_status();
+SELECT node, in_sync FROM idp.sync_nodes();
+SELECT * FROM dblink(:'w1', format('SELECT idp.verify_jwt(%L)->>%L', :'workos_jane', 'error')) AS t(worker_1_jane_after text);
+SELECT * FROM dblink(:'w2', format('SELECT idp.verify_jwt(%L)->>%L', :'workos_jane', 'error')) AS t(worker_2_jane_after text);
+
+-- No lookalike operator put first on the search_path runs, on the coordinator or on a worker
+-- whose database owner set such a path (each raises if it runs): the copy's queries name every
+-- operator OPERATOR(pg_catalog.…) under a pinned search_path.
+SELECT $do$DO $$
+DECLARE o record;
+BEGIN
+    CREATE SCHEMA regress_evil;
+    GRANT USAGE ON SCHEMA regress_evil TO PUBLIC;
+    FOR o IN SELECT * FROM (VALUES ('=', 'text', 'text', 'boolean'), ('=', 'name', 'name', 'boolean'),
+                                   ('=', 'oid', 'oid', 'boolean'), ('=', 'int4', 'int4', 'boolean'),
+                                   ('=', '"char"', '"char"', 'boolean'), ('<', 'timestamptz', 'timestamptz', 'boolean'),
+                                   ('>=', 'timestamptz', 'timestamptz', 'boolean'), ('-', 'timestamptz', 'interval', 'timestamptz')) v(op, l, r, res) LOOP
+        EXECUTE format('CREATE FUNCTION regress_evil.%I(%s, %s) RETURNS %s LANGUAGE plpgsql AS %L',
+                       'hijack_' || md5(o.op || o.l), o.l, o.r, o.res,
+                       format('BEGIN RAISE EXCEPTION %L; END', format('hijacked: regress_evil.%s (%s, %s) ran', o.op, o.l, o.r)));
+        EXECUTE format('CREATE OPERATOR regress_evil.%s (LEFTARG = %s, RIGHTARG = %s, FUNCTION = regress_evil.%I)',
+                       o.op, o.l, o.r, 'hijack_' || md5(o.op || o.l));
+    END LOOP;
+END $$$do$ AS make_lookalikes \gset
+:make_lookalikes;
+SELECT dblink_exec(:'w1', :'make_lookalikes');
+SELECT dblink_exec(:'w1', 'ALTER DATABASE regress_citus_w1 SET search_path = regress_evil, pg_catalog, public');
+SELECT regress.try(format('SELECT r FROM dblink(%L, %L) AS t(r text)', :'w1', $$SELECT ('a' = 'a')::text$$)) AS lookalike_raises_on_worker_1;
+SET search_path = regress_evil, pg_catalog, public;
+SELECT regress.try($$SELECT ('a' = 'a')::text$$) AS lookalike_raises_here;
+SELECT idp._apply_directory_event('workos', '{"id":"ev5","event":"dsync.user.updated","created_at":"2026-01-01T00:00:05Z","data":{"id":"directory_user_01JANE","email":"jane@acme.com","state":"active"}}', now()) AS reactivated;
+SELECT idp._citus_role() AS role_under_lookalikes;
+SELECT node, in_sync, error FROM idp.node_registry_status();
+SELECT node, in_sync, error FROM idp.sync_nodes();
+RESET search_path;
+SELECT * FROM dblink(:'w1', format('SELECT idp.verify_jwt(%L) OPERATOR(pg_catalog.->>) %L', :'workos_jane', 'user_id')) AS t(worker_1_jane_back text);
+SELECT dblink_exec(:'w1', 'ALTER DATABASE regress_citus_w1 RESET search_path');
+SELECT dblink_exec(:'w1', 'DROP SCHEMA regress_evil CASCADE');
+DROP SCHEMA regress_evil CASCADE;
+
 -- A worker that cannot be reached is shown, never skipped.
-INSERT INTO pg_catalog.pg_dist_node VALUES (3, 'regress_citus_missing', 5432, 'primary');
+INSERT INTO pg_catalog.pg_dist_node VALUES (3, 3, 'regress_citus_missing', 5432, 'primary', true);
 SELECT node, in_sync, error IS NOT NULL AS has_error FROM idp.node_registry_status();
+SELECT node, in_sync, error IS NOT NULL AS has_error FROM idp.sync_nodes();
 DELETE FROM pg_catalog.pg_dist_node WHERE nodeid = 3;
--- What a worker loads must be a snapshot: anything else changes nothing there.
-SELECT regress.try($$SELECT idp._load_registry_snapshot('{"providers": "all of them"}')$$) AS not_a_snapshot;
--- Only the extension owner syncs.
+-- Only the extension owner syncs, loads, or reads the workers' keys.
 CREATE ROLE regress_citus_app NOLOGIN;
 GRANT USAGE ON SCHEMA idp TO regress_citus_app;
 SET ROLE regress_citus_app;
 SELECT regress.try('SELECT count(*) FROM idp.sync_nodes()') AS app_role_sync;
 SELECT regress.try('SELECT count(*) FROM idp.node_registry_status()') AS app_role_status;
+SELECT regress.try('SELECT idp.registry_fingerprint()') AS app_role_fingerprint;
+SELECT regress.try('SELECT idp._sync_begin()') AS app_role_begin;
+SELECT regress.try($$SELECT idp._load_registry_sealed('x')$$) AS app_role_load;
+SELECT regress.try('SELECT count(*) FROM idp.sync_keys') AS app_role_keys;
 RESET ROLE;
 
 -- enable_rls where Citus is: per-row policies by default (no sub-select), or as asked.
@@ -136,9 +291,11 @@ DROP TABLE todos, utodos, notes;
 DROP FUNCTION per_row_policies(text);
 DROP FUNCTION pg_catalog.run_command_on_workers(text, boolean);
 SET allow_system_table_mods = on;
-DROP TABLE pg_catalog.pg_dist_node, pg_catalog.pg_dist_partition;
+DROP TABLE pg_catalog.pg_dist_node, pg_catalog.pg_dist_partition, pg_catalog.pg_dist_local_group;
 RESET allow_system_table_mods;
+DELETE FROM pg_catalog.pg_extension WHERE extname = 'citus';
+DROP TABLE regress_citus_sent, regress_citus_worker_keys;
 DROP OWNED BY regress_citus_app;
-DROP ROLE regress_citus_app;
+DROP ROLE regress_citus_app, regress_citus_owner;
 DROP DATABASE regress_citus_w1;
 DROP DATABASE regress_citus_w2;

@@ -1,0 +1,77 @@
+# shellcheck shell=bash
+# Citus, simulated as in the `citus` pg_regress spec (Citus's extension row and catalogs, and a
+# run_command_on_workers() that runs each command through dblink in a database playing a worker):
+# a registry copy whose load fails on a worker is written to the server log with its statement
+# (log_min_error_statement = error, the default), and that line holds no secret or key of the
+# registry, because the copy travels sealed. (scripts/integration also greps every log for every
+# fixture secret at the end.)
+# Sourced by scripts/integration, which defines check, q, fixture and starts the primary; run it
+# alone with INTEGRATION_SUITES="citus".
+say "citus: a registry copy that fails on a worker logs no secret"
+LOG="$CLUSTER_DIR/server.log"
+SECRET="$(fixture insforge_secret)"
+for db in citus_coordinator citus_worker; do
+    createdb -h "$PGHOST" -p "$PGPORT" -U postgres "$db"
+done
+# The worker: pg_idp, and a trigger that refuses every change of its providers (the load fails
+# there, as it would on a read-only worker or one on another version).
+q -d citus_worker -f - <<'SQL' || FAILED=$((FAILED + 1))
+ALTER DATABASE citus_worker SET log_min_error_statement = error;
+CREATE EXTENSION pg_idp;
+CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RAISE EXCEPTION ''citus worker refuses the copy''; END';
+CREATE TRIGGER refuse BEFORE INSERT OR UPDATE OR DELETE ON idp.provider_registry FOR EACH ROW EXECUTE FUNCTION public.refuse();
+SQL
+before="$(wc -l <"$LOG")"
+out="$(q -d citus_coordinator -v conninfo="dbname=%s host=$PGHOST port=$PGPORT user=postgres" -f - <<SQL 2>&1
+\\i $FIXTURES
+CREATE EXTENSION pg_idp;
+CREATE EXTENSION dblink;
+SET allow_system_table_mods = on;
+CREATE TABLE pg_catalog.pg_dist_node (nodeid int, groupid int, nodename text, nodeport int, noderole text, isactive boolean);
+CREATE TABLE pg_catalog.pg_dist_local_group (groupid int);
+RESET allow_system_table_mods;
+INSERT INTO pg_catalog.pg_dist_local_group VALUES (0);
+INSERT INTO pg_catalog.pg_dist_node VALUES (1, 1, 'citus_worker', 5432, 'primary', true);
+INSERT INTO pg_catalog.pg_extension (oid, extname, extowner, extnamespace, extrelocatable, extversion)
+VALUES (4000000000, 'citus', 'postgres'::regrole, 'pg_catalog'::regnamespace, false, '13.2');
+CREATE FUNCTION pg_catalog.run_command_on_workers(command text, parallel boolean DEFAULT true,
+    OUT nodename text, OUT nodeport int, OUT success boolean, OUT result text)
+RETURNS SETOF record LANGUAGE plpgsql AS \$fn\$
+DECLARE n record;
+BEGIN
+    FOR n IN SELECT d.nodename, d.nodeport FROM pg_catalog.pg_dist_node d ORDER BY d.nodeid LOOP
+        nodename := n.nodename; nodeport := n.nodeport;
+        BEGIN
+            SELECT r INTO result FROM public.dblink(format(current_setting('regress.conninfo'), n.nodename), command) AS t(r text);
+            success := true;
+        EXCEPTION WHEN others THEN
+            success := false; result := SQLERRM;
+        END;
+        RETURN NEXT;
+    END LOOP;
+END \$fn\$;
+ALTER DATABASE citus_coordinator SET regress.conninfo = :'conninfo';
+\\c
+SELECT idp.register_provider(jsonb_build_object('provider', 'insforge', 'issuer', 'https://insforge.example.com',
+  'secret', :'insforge_secret')) \\g /dev/null
+SELECT idp.register_provider(jsonb_build_object('provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
+  'jwks', :'clerk_jwks'::jsonb)) \\g /dev/null
+SELECT node || ' ' || in_sync || ' ' || coalesce(error, '') FROM idp.sync_nodes() ORDER BY node;
+SQL
+)"
+check "citus: the worker refused the copy, the coordinator says so" \
+    "citus_worker:5432 false citus worker refuses the copy|coordinator true " "$(echo "$out" | tr '\n' '|' | sed 's/|$//')"
+new_lines="$(tail -n +"$((before + 1))" "$LOG")"
+check "citus: the failed copy's statement is in the worker's log (log_min_error_statement)" "1" \
+    "$(echo "$new_lines" | grep -c 'STATEMENT:  SELECT idp._load_registry_sealed(')"
+modulus="$(fixture clerk_jwks | sed -E 's/.*"n":"([^"]+)".*/\1/')"
+check "citus: that log holds no secret and no key of the registry (${#modulus}-character modulus searched too)" "0 0" \
+    "$(echo "$new_lines" | grep -cF -- "$SECRET") $(echo "$new_lines" | grep -cF -- "$modulus")"
+# The worker still holds the key of the failed copy (its statement rolled back) until it expires
+# or the next copy; once the trigger is gone, the next copy goes through.
+q -d citus_worker -c "DROP TRIGGER refuse ON idp.provider_registry" -c "ALTER DATABASE citus_worker RESET log_min_error_statement"
+check "citus: the next copy reaches the worker" "0" \
+    "$(q -d citus_coordinator -c "SELECT count(*) FROM idp.sync_nodes() WHERE NOT in_sync")"
+for db in citus_coordinator citus_worker; do
+    dropdb -h "$PGHOST" -p "$PGPORT" -U postgres "$db"
+done
