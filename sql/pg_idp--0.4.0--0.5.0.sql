@@ -1,6 +1,57 @@
 -- pg_idp 0.4.0 -> 0.5.0. Run by ALTER EXTENSION pg_idp UPDATE (as the superuser who owns it).
 -- What changes (docs/operations.md, "What 0.5.0 changes for you"), one section per change below.
 
+-- 0.5.0: the cluster's trust boundary. pg_idp's jobs run as the bootstrap superuser and serve a
+-- database only where nothing they read can be changed by a role that is not a superuser; an
+-- update would otherwise complete into a schema that is not served. So the update stops here
+-- when schema idp is owned by a role that is not a superuser, or another role may create objects
+-- in it (as when 0.4.0 installed into a schema a database owner had made beforehand): a
+-- superuser hands it over first (ALTER SCHEMA idp OWNER TO <superuser>, REVOKE CREATE ...), and
+-- removes whatever that role put there.
+DO $$
+DECLARE
+    owner_is_superuser boolean;
+    others_may_create boolean;
+BEGIN
+    SELECT COALESCE(r.rolsuper, false),
+           EXISTS (SELECT 1 FROM pg_catalog.aclexplode(n.nspacl) a
+                    WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+                      AND NOT COALESCE((SELECT g.rolsuper FROM pg_catalog.pg_authid g
+                                         WHERE g.oid OPERATOR(pg_catalog.=) a.grantee), false))
+      INTO owner_is_superuser, others_may_create
+      FROM pg_catalog.pg_namespace n
+      LEFT JOIN pg_catalog.pg_authid r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+     WHERE n.nspname OPERATOR(pg_catalog.=) 'idp';
+    IF NOT owner_is_superuser OR others_may_create THEN
+        RAISE EXCEPTION 'pg_idp: schema idp can be changed by a role that is not a superuser'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'pg_idp 0.5.0 serves a database only when its schema idp is a superuser''s and no other role may create objects in it.',
+                  HINT = 'As a superuser: ALTER SCHEMA idp OWNER TO <superuser>; REVOKE CREATE ON SCHEMA idp FROM <role>; then remove any object of that role in schema idp, and update again.';
+    END IF;
+END
+$$;
+
+-- 0.5.0: the launcher (with pg_idp preloaded) serves every database where a superuser installed
+-- pg_idp. _launcher_notify() tells it of CREATE EXTENSION and of this update; served_databases()
+-- shows what it serves.
+CREATE FUNCTION idp."_launcher_notify"() RETURNS void
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_launcher_notify_wrapper';
+REVOKE EXECUTE ON FUNCTION idp._launcher_notify() FROM PUBLIC;
+CREATE FUNCTION idp."served_databases"() RETURNS TABLE (
+	"datid" oid,  /* pg_sys :: Oid */
+	"state" TEXT,  /* String */
+	"confirmed_seconds_ago" double precision,  /* Option < f64 > */
+	"job_pid" INT,  /* Option < i32 > */
+	"jobs" bigint,  /* i64 */
+	"next_refresh" timestamp with time zone  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+)
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'served_databases_wrapper';
+REVOKE EXECUTE ON FUNCTION idp.served_databases() FROM PUBLIC;
+
 -- 0.5.0: install_compat takes a replaced function from its previous owner
 -- (sql/compat.sql as it is: the column replaced_owner, _compat_state, the view compat_status,
 -- install_compat and uninstall_compat). Before 0.5.0 a function replaced by
@@ -294,3 +345,6 @@ REVOKE EXECUTE ON FUNCTION idp.sync_nodes() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp._citus_role() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp._sync_begin() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION idp._load_registry_sealed(text) FROM PUBLIC;
+
+-- Last: the launcher looks at this database once the update commits.
+SELECT idp._launcher_notify();

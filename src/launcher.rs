@@ -262,7 +262,12 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
                 .set_notify_pid(my_pid)
                 .load_dynamic()
             {
-                Ok(worker) => running.push(Running { oid, worker, started_ms: now }),
+                Ok(worker) => {
+                    if let Some(e) = served::entry(oid) {
+                        e.job_started();
+                    }
+                    running.push(Running { oid, worker, started_ms: now })
+                }
                 Err(_) => {
                     if warned.get(&oid).is_none_or(|t| now - t >= WARN_EVERY_MS) {
                         warning!(

@@ -85,6 +85,8 @@ pub struct Entry {
     requests: [AtomicU64; REQUEST_SLOTS],
     /// The pid of the job running here (0: none).
     job_pid: AtomicI32,
+    /// Jobs the launcher started here since the entry was made.
+    jobs: AtomicU64,
     /// On a Citus coordinator: the registry content last copied to the workers, and when.
     synced: AtomicU64,
     synced_at: AtomicI64,
@@ -105,6 +107,7 @@ impl Default for Entry {
             refresh_due: AtomicI64::new(0),
             requests: std::array::from_fn(|_| AtomicU64::new(0)),
             job_pid: AtomicI32::new(0),
+            jobs: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             synced_at: AtomicI64::new(0),
         }
@@ -371,6 +374,13 @@ impl Entry {
     pub fn set_job_pid(&self, pid: i32) {
         self.job_pid.store(pid, Ordering::Release);
     }
+    /// Jobs started here since the entry was made.
+    pub fn jobs(&self) -> u64 {
+        self.jobs.load(Ordering::Acquire)
+    }
+    pub fn job_started(&self) {
+        self.jobs.fetch_add(1, Ordering::AcqRel);
+    }
     /// The registry content (hash) last copied to the Citus workers, and when (Unix ms).
     pub fn synced(&self) -> (u64, i64) {
         (self.synced.load(Ordering::Acquire), self.synced_at.load(Ordering::Acquire))
@@ -395,6 +405,7 @@ pub fn add(oid: u32) -> Option<&'static Entry> {
     e.checked_at.store(0, Ordering::Release);
     e.refresh_due.store(0, Ordering::Release);
     e.job_pid.store(0, Ordering::Release);
+    e.jobs.store(0, Ordering::Release);
     e.synced.store(0, Ordering::Release);
     e.synced_at.store(0, Ordering::Release);
     for r in &e.requests {

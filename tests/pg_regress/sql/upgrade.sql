@@ -147,7 +147,7 @@ UNION ALL
 SELECT 'only in a fresh install', * FROM (SELECT * FROM fresh_030 EXCEPT SELECT * FROM upgraded_020) f
 ORDER BY 1, 2, 3;
 
--- From 0.3.0 (the last release) to 0.4.0: a database with a provider, a table under enable_rls
+-- From 0.3.0 to 0.4.0: a database with a provider, a table under enable_rls
 -- and a revocation. The update keeps them and adds the compatibility functions, the counters
 -- and provider health, and the login snapshot's report.
 SET client_min_messages = warning;
@@ -196,5 +196,85 @@ UNION ALL
 SELECT 'only in a fresh install', * FROM (SELECT * FROM fresh_040 EXCEPT SELECT * FROM upgraded_030) f
 ORDER BY 1, 2, 3;
 
+-- From 0.4.0 (the last release) to 0.5.0: a database with a provider, a revocation, a table under
+-- enable_rls, a directory user, and Supabase's auth.uid() that install_compat replaced while
+-- another role owned it (0.4.0 left it that role's). The update keeps everything, takes
+-- auth.uid() from that role, and adds what the launcher needs.
+SET client_min_messages = warning;
+DROP EXTENSION pg_idp CASCADE;
+CREATE EXTENSION pg_idp VERSION '0.4.0';
+RESET client_min_messages;
+SELECT idp.register_provider(jsonb_build_object(
+  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
+  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
+  'jwks', :'clerk_jwks'::jsonb));
+CREATE TABLE todos4 (id int PRIMARY KEY, user_id text NOT NULL, title text NOT NULL);
+INSERT INTO todos4 VALUES (1, 'user_2alice', 'alice 1'), (2, 'user_2bob', 'bob 1');
+SELECT idp.enable_rls('todos4');
+SELECT idp.revoke_user('clerk', 'user_2bob');
+GRANT SELECT ON todos4 TO regress_upgrade_app;
+INSERT INTO idp.directory_users (provider, id, email, email_key, state, raw, event_at)
+VALUES ('clerk', 'directory_user_04', 'carol@example.com', 'carol@example.com', 'active', '{}', now());
+CREATE ROLE regress_upgrade_auth_admin NOLOGIN;
+CREATE SCHEMA auth;
+CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql AS 'SELECT NULL::uuid';
+ALTER FUNCTION auth.uid() OWNER TO regress_upgrade_auth_admin;
+SELECT * FROM idp.install_compat('supabase', replace => true);
+SELECT proowner::regrole AS uid_owner_in_040 FROM pg_proc WHERE oid = 'auth.uid()'::regprocedure;
+
+ALTER EXTENSION pg_idp UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_idp';
+SELECT name, key_ids FROM idp.providers;
+SELECT tbl, policy, form, open_partitions FROM idp.rls_status();
+SET ROLE regress_upgrade_app;
+BEGIN;
+SET LOCAL request.jwt = :'clerk_alice';
+SELECT id, title FROM todos4 ORDER BY id;
+COMMIT;
+RESET ROLE;
+SELECT regress.as_request(:'clerk_bob') AS bob_still_revoked;
+SELECT id, email, state FROM idp.directory_users;
+-- auth.uid() is pg_idp's now, and its previous owner is kept for uninstall_compat.
+SELECT proowner::regrole = current_user::regrole AS uid_owned_by_the_extension_owner
+  FROM pg_proc WHERE oid = 'auth.uid()'::regprocedure;
+SELECT name, replaced_owner FROM idp.compat_objects WHERE name = 'auth.uid()';
+SELECT * FROM idp.uninstall_compat('supabase');
+SELECT proowner::regrole AS uid_owner_given_back FROM pg_proc WHERE oid = 'auth.uid()'::regprocedure;
+DROP FUNCTION auth.uid();
+DROP SCHEMA auth;
+-- What 0.5.0 adds (with pg_idp preloaded, as here, the launcher lists this database).
+SELECT state IS NOT NULL AS launcher_lists_this_database
+  FROM idp.served_databases() WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database());
+
+CREATE TEMP TABLE upgraded_040 AS SELECT * FROM pg_temp.describe();
+DROP TABLE todos4;
+DELETE FROM idp.directory_users;
+SET client_min_messages = warning;
+DROP EXTENSION pg_idp CASCADE;
+CREATE EXTENSION pg_idp;
+RESET client_min_messages;
+CREATE TEMP TABLE fresh_050 AS SELECT * FROM pg_temp.describe();
+SELECT 'only after the update from 0.4.0' AS side, * FROM (SELECT * FROM upgraded_040 EXCEPT SELECT * FROM fresh_050) u
+UNION ALL
+SELECT 'only in a fresh install', * FROM (SELECT * FROM fresh_050 EXCEPT SELECT * FROM upgraded_040) f
+ORDER BY 1, 2, 3;
+
+-- A 0.4.0 install whose schema idp a database owner could change (0.4.0 installed into a schema
+-- made before it): the update refuses (42501) until a superuser has it back.
+SET client_min_messages = warning;
+DROP EXTENSION pg_idp CASCADE;
+CREATE EXTENSION pg_idp VERSION '0.4.0';
+RESET client_min_messages;
+ALTER SCHEMA idp OWNER TO regress_upgrade_app;
+\set VERBOSITY sqlstate
+ALTER EXTENSION pg_idp UPDATE;
+\set VERBOSITY default
+ALTER EXTENSION pg_idp UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_idp';
+ALTER SCHEMA idp OWNER TO CURRENT_USER;
+ALTER EXTENSION pg_idp UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_idp';
+
 DROP OWNED BY regress_upgrade_app;
 DROP ROLE regress_upgrade_app;
+DROP ROLE regress_upgrade_auth_admin;
