@@ -268,7 +268,7 @@ RESET client_min_messages;
 ALTER SCHEMA idp OWNER TO regress_upgrade_app;
 \set VERBOSITY sqlstate
 ALTER EXTENSION pg_idp UPDATE;
-\set VERBOSITY default
+\set VERBOSITY terse
 ALTER EXTENSION pg_idp UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pg_idp';
 ALTER SCHEMA idp OWNER TO CURRENT_USER;
