@@ -109,8 +109,16 @@ fn run(entry: &Entry, oid: pg_sys::Oid) -> Result<(), String> {
         log!("pg_idp: serving database \"{name}\": {} provider(s)", content.providers.len());
     }
     if !in_recovery() {
-        refresh(entry, &install, &content, &requested);
-        keep_citus_workers_in_sync(entry);
+        match crate::citus::role() {
+            // A Citus worker gets its registry, keys included, from the coordinator.
+            crate::citus::CitusRole::Worker => {}
+            role => {
+                refresh(entry, &install, &content, &requested);
+                if role == crate::citus::CitusRole::Coordinator {
+                    keep_citus_workers_in_sync(entry);
+                }
+            }
+        }
     }
     entry.set_checked_at(served::now_ms());
     Ok(())
@@ -164,17 +172,30 @@ fn keep_snapshot(
 }
 
 /// Refresh the providers whose keys are due, or that a backend asked for; schedule the next.
+/// A provider's schedule is its refresh history (`idp.provider_health`); one without a slot
+/// there (past `idp.stats_providers_per_database`) follows the database's own schedule, and
+/// early refreshes are limited per database, so that neither is made at every job.
 fn refresh(entry: &Entry, install: &Install, content: &trusted::Content, requested: &[u64]) {
     // SAFETY: reads the clock.
     let now = unsafe { pg_sys::GetCurrentTimestamp() };
+    let now_ms = (now + POSTGRES_EPOCH_US) / 1000;
     let interval = crate::gucs::refresh_interval();
+    let database_due = entry.refresh_due() == 0 || now_ms >= entry.refresh_due();
+    let early_ok = now_ms - entry.early_refresh_at() >= EARLY_REFRESH_MIN_US / 1000;
+    let mut early_done = false;
     let mut next_due = i64::MAX;
     for (name, config) in &content.providers {
         let Some(url) = config.get("jwks_uri").and_then(serde_json::Value::as_str) else { continue };
         let (last_attempt, due_at) = crate::stats::refresh_times(name);
         let asked = requested.contains(&served::name_hash(name))
-            && last_attempt.is_none_or(|t| now - t >= EARLY_REFRESH_MIN_US);
-        let due = due_at.is_none_or(|t| now >= t);
+            && match last_attempt {
+                Some(t) => now - t >= EARLY_REFRESH_MIN_US,
+                None => early_ok,
+            };
+        let due = match due_at {
+            Some(t) => now >= t,
+            None => database_due,
+        };
         if !asked && !due {
             next_due = next_due.min(due_at.unwrap_or(i64::MAX));
             continue;
@@ -183,6 +204,7 @@ fn refresh(entry: &Entry, install: &Install, content: &trusted::Content, request
             warning!("pg_idp: idp.provider_registry no longer names pg_idp's table: keys not refreshed");
             return;
         }
+        early_done |= asked;
         let wait = match refresh_one(name, url) {
             Ok((n, max_age)) => {
                 let wait = max_age.map_or(interval, |m| interval.min(Duration::from_secs(m.max(1))));
@@ -199,6 +221,9 @@ fn refresh(entry: &Entry, install: &Install, content: &trusted::Content, request
         };
         crate::stats::refresh_scheduled(name, wait);
         next_due = next_due.min(now.saturating_add(wait.as_micros().min(i64::MAX as u128) as i64));
+    }
+    if early_done {
+        entry.set_early_refresh_at(now_ms);
     }
     entry.set_refresh_due(if next_due == i64::MAX { 0 } else { (next_due + POSTGRES_EPOCH_US) / 1000 });
 }
@@ -223,9 +248,6 @@ fn refresh_one(name: &str, url: &str) -> Result<(i32, Option<u64>), String> {
 /// (or every `idp.refresh_interval`, to repair a worker that missed one), sealed (`citus.rs`).
 /// Citus is found from the catalogs alone, and only a superuser's `citus` extension counts.
 fn keep_citus_workers_in_sync(entry: &Entry) {
-    if crate::citus::role() != crate::citus::CitusRole::Coordinator {
-        return;
-    }
     let copy = match crate::citus::read_copy() {
         Ok(c) => c,
         Err(why) => {

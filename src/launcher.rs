@@ -290,4 +290,9 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
     #[cfg(feature = "pg18")]
     crate::snapshot::remove_all();
     log!("pg_idp: launcher stopped");
+    // Exit status 1, as a FATAL would: a launcher stopped while the server runs
+    // (pg_terminate_backend) is started again after its restart time, where status 0 would
+    // unregister it for good. At shutdown the postmaster restarts nothing.
+    // SAFETY: ends the process the way PostgreSQL's own processes do.
+    unsafe { pg_sys::proc_exit(1) }
 }

@@ -81,6 +81,8 @@ pub struct Entry {
     seen: AtomicU64,
     /// When a provider's keys are next due for a refresh (Unix ms; 0: nothing scheduled).
     refresh_due: AtomicI64,
+    /// When a job last refreshed a provider early here (Unix ms).
+    early_refresh_at: AtomicI64,
     /// Hashes of providers a backend asked to refresh early (0: a free slot).
     requests: [AtomicU64; REQUEST_SLOTS],
     /// The pid of the job running here (0: none).
@@ -105,6 +107,7 @@ impl Default for Entry {
             changes: AtomicU64::new(0),
             seen: AtomicU64::new(0),
             refresh_due: AtomicI64::new(0),
+            early_refresh_at: AtomicI64::new(0),
             requests: std::array::from_fn(|_| AtomicU64::new(0)),
             job_pid: AtomicI32::new(0),
             jobs: AtomicU64::new(0),
@@ -361,6 +364,12 @@ impl Entry {
     pub fn set_refresh_due(&self, ms: i64) {
         self.refresh_due.store(ms, Ordering::Release);
     }
+    pub fn early_refresh_at(&self) -> i64 {
+        self.early_refresh_at.load(Ordering::Acquire)
+    }
+    pub fn set_early_refresh_at(&self, ms: i64) {
+        self.early_refresh_at.store(ms, Ordering::Release);
+    }
     pub fn has_requests(&self) -> bool {
         self.requests.iter().any(|r| r.load(Ordering::Acquire) != 0)
     }
@@ -404,6 +413,7 @@ pub fn add(oid: u32) -> Option<&'static Entry> {
     e.seen.store(e.changes.load(Ordering::Acquire), Ordering::Release);
     e.checked_at.store(0, Ordering::Release);
     e.refresh_due.store(0, Ordering::Release);
+    e.early_refresh_at.store(0, Ordering::Release);
     e.job_pid.store(0, Ordering::Release);
     e.jobs.store(0, Ordering::Release);
     e.synced.store(0, Ordering::Release);

@@ -198,6 +198,34 @@ mod tests {
         assert_eq!(crate::snapshot::status()["readable"], json!(false));
     }
 
+    /// The snapshot's temporary file is created new, never opened through a link: a symbolic
+    /// link left at its name (or at the snapshot's own name) pointing at another file leaves
+    /// that file as it was, and the snapshot is written as a regular file.
+    #[cfg(feature = "pg18")]
+    #[pg_test]
+    fn snapshot_writes_never_follow_a_link() {
+        // SAFETY: reads a backend global.
+        let oid = unsafe { pg_sys::MyDatabaseId };
+        let target = crate::snapshot::path(oid);
+        let dir = target.parent().unwrap().to_path_buf();
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = std::env::temp_dir().join(format!("pg_idp_snapshot_victim_{}", std::process::id()));
+        std::fs::write(&victim, b"not pg_idp's").unwrap();
+        let tmp = dir.join(format!(".{}.json.tmp.{}", oid.to_u32(), std::process::id()));
+        for link in [&tmp, &target] {
+            let _ = std::fs::remove_file(link);
+            std::os::unix::fs::symlink(&victim, link).unwrap();
+        }
+        let body = json!({"providers": [], "revocations": [], "deprovisioned": [], "rls_owners": []});
+        crate::snapshot::write(oid, "test", 9, &body).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"not pg_idp's");
+        assert!(std::fs::symlink_metadata(&target).unwrap().file_type().is_file());
+        assert!(std::fs::symlink_metadata(&tmp).is_err(), "the temporary name is gone");
+        assert_eq!(crate::snapshot::read(oid).unwrap().generation, 9);
+        crate::snapshot::remove(oid);
+        std::fs::remove_file(&victim).unwrap();
+    }
+
     #[pg_test]
     fn audit_lines_name_kid_and_sub_quoted_never_the_token() {
         let now = request::statement_now() as i64;

@@ -33,7 +33,7 @@ CREATE OPERATOR public.? (LEFTARG = jsonb, RIGHTARG = jsonb, FUNCTION = public.e
 ALTER DATABASE app SET search_path = evil, pg_catalog, public;
 SQL
 as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$CLUSTER_DIR/server.log" -w -t 60 -m fast restart -o "-c listen_addresses='' -c unix_socket_directories='$CLUSTER_DIR' -p $PGPORT \
-    -c shared_preload_libraries=pg_idp -c idp.worker_database=app -c idp.refresh_interval=2" >/dev/null
+    -c shared_preload_libraries=pg_idp -c idp.worker_database=app,citus_w -c idp.refresh_interval=2" >/dev/null
 q -d app -c "SELECT idp.register_provider(jsonb_build_object('provider', 'auto', 'issuer', 'https://auto.example.com',
     'jwks_uri', '$PLAIN/auto.json', 'jwks', pg_read_file('$WORK/auto1.jwks.json')::jsonb))" >/dev/null
 TA2=$("$PG_IDP" mint --key "$WORK/auto2.key.json" --claims '{"iss":"https://auto.example.com","sub":"user_auto"}')
@@ -74,5 +74,33 @@ q -d app -c "ALTER SYSTEM RESET idp.refresh_interval" -c "SELECT pg_reload_conf(
 check "worker: a hostile search_path in its database ran none of its operators in the worker" "0 yes" \
     "$(q -d app -c "SELECT count(*) FILTER (WHERE backend LIKE 'pg_idp%') || ' ' || CASE WHEN count(*) FILTER (WHERE backend = 'client backend') > 0 THEN 'yes' ELSE 'no' END FROM public.worker_hijacks")"
 check "worker: ... and did not stop it (no ambiguous operator, the launcher started once, no job failed)" "0 1 0" \
-    "$(grep -c 'operator is not unique' "$CLUSTER_DIR/server.log") $(grep -c 'pg_idp: launcher started' "$CLUSTER_DIR/server.log") $(grep -cE 'pg_idp: job in database .* failed|"pg_idp (job|launcher)" \(PID [0-9]+\) exited with exit code 1' "$CLUSTER_DIR/server.log")"
+    "$(grep -c 'operator is not unique' "$CLUSTER_DIR/server.log") $(grep -c 'pg_idp: launcher started' "$CLUSTER_DIR/server.log") $(grep -cE 'pg_idp: job in database .* failed|"pg_idp job" \(PID [0-9]+\) exited with exit code 1|"pg_idp (job|launcher)" \(PID [0-9]+\) was terminated by signal' "$CLUSTER_DIR/server.log")"
 q -d app -c "ALTER DATABASE app RESET search_path" >/dev/null
+
+# A Citus worker gets its registry, keys included, from the coordinator (idp.sync_nodes): the
+# jobs never fetch keys there. Citus is simulated by its catalogs, as in the citus suite: the
+# citus extension's row (owned by a superuser), and pg_dist_local_group saying group 1.
+q -c "CREATE DATABASE citus_w" >/dev/null
+q -d citus_w -f - >/dev/null <<SQL || FAILED=$((FAILED + 1))
+CREATE EXTENSION pg_idp;
+SET allow_system_table_mods = on;
+CREATE TABLE pg_catalog.pg_dist_node (nodeid int, groupid int, nodename text, nodeport int, noderole text, isactive boolean);
+CREATE TABLE pg_catalog.pg_dist_local_group (groupid int);
+RESET allow_system_table_mods;
+INSERT INTO pg_catalog.pg_dist_local_group VALUES (1);
+INSERT INTO pg_catalog.pg_extension (oid, extname, extowner, extnamespace, extrelocatable, extversion)
+VALUES (4000000001, 'citus', 'postgres'::regrole, 'pg_catalog'::regnamespace, false, '13.2');
+SELECT idp.register_provider(jsonb_build_object('provider', 'on_worker', 'issuer', 'https://on-worker.example.com',
+    'jwks_uri', '$PLAIN/auto.json'), fetch_keys => false);
+SQL
+for _ in $(seq 1 100); do
+    [ "$(q -d app -c "SELECT state FROM idp.served_databases() WHERE datid = (SELECT oid FROM pg_database WHERE datname = 'citus_w')")" = serving ] && break
+    sleep 0.1
+done
+sleep 3   # jobs at the 2 s refresh interval, had it been due
+check "worker: on a Citus worker node, the jobs serve the database but never fetch keys" "serving|t" \
+    "$(q -d app -c "SELECT state FROM idp.served_databases() WHERE datid = (SELECT oid FROM pg_database WHERE datname = 'citus_w')")|$(q -d citus_w -c "SELECT last_refresh_attempt IS NULL FROM idp.provider_health WHERE provider = 'on_worker'")"
+q -d citus_w -c "DELETE FROM pg_catalog.pg_extension WHERE extname = 'citus'" -c "SELECT idp._launcher_notify()" >/dev/null
+check "worker: control: without Citus, the same provider's keys are fetched" "f" \
+    "$(for _ in $(seq 1 100); do v="$(q -d citus_w -c "SELECT last_refresh_attempt IS NULL FROM idp.provider_health WHERE provider = 'on_worker'")"; [ "$v" = f ] && break; sleep 0.1; done; echo "$v")"
+q -c "DROP DATABASE citus_w" >/dev/null
