@@ -13,7 +13,9 @@
 # role, the owner of a table under enable_rls; the database's owner keeps pg_database_owner);
 # every failure refused with a generic message, one log line with provider, kid and code, and no
 # token or secret in the log; providers registered and keys rotated after start; a standby; one
-# token on many concurrent connections; two databases with different providers; refusals under
+# token on many concurrent connections; two databases with different providers; what the
+# validator reads of the connection (src/oauth_shim.c: role, database, the line's mode) against
+# what each client asked for, and a database that does not exist; refusals under
 # idp.log_failures (off, and the bound of idp.log_failures_max lines per window).
 # Sourced by scripts/integration (check, q, fixture, the primary with `app`, todos, app_user).
 say "login with a provider token (PostgreSQL 18 OAuth validator)"
@@ -138,6 +140,17 @@ log_since() { # offset pattern
     echo "$line"
 }
 log_size() { stat -c %s "$LOG"; }
+# log_setting NAME VALUE SHOWN: ALTER SYSTEM SET (RESET with an empty value), reload, and wait until new
+# sessions show SHOWN for it.
+log_setting() { # name value shown
+    if [ -n "$2" ]; then q -d app -c "ALTER SYSTEM SET $1 = '$2'" >/dev/null
+    else q -d app -c "ALTER SYSTEM RESET $1" >/dev/null; fi
+    q -d app -c "SELECT pg_reload_conf()" >/dev/null
+    for _ in $(seq 1 50); do
+        [ "$(q -d app -c "SELECT setting FROM pg_settings WHERE name = '$1'")" = "$3" ] && break
+        sleep 0.1
+    done
+}
 # Poll a login until it answers EXPECTED (at most SECONDS): for changes that reach the snapshot.
 poll_via() { # login-function seconds expected login-args...
     local via="$1" secs="$2" want="$3" got=""; shift 3
@@ -353,6 +366,39 @@ check "oauth: the HS secret never reaches the log" "0" "$(grep -cF "$HS_SECRET" 
 check "oauth: psql, which cannot be handed a token, is refused" "refused" \
     "$("$PGBIN/psql" -X -w -h "$PGHOST" -p "$PGPORT" -U app_user -d app -c 'SELECT 1' </dev/null >/dev/null 2>&1 && echo let-in || echo refused)"
 
+say "oauth: what the validator reads of the connection: the role, the database, the pg_hba.conf line"
+# PostgreSQL's Port and HbaLine are read through src/oauth_shim.c, compiled against this server's
+# headers. At DEBUG1 the validator logs what it read (never the token). Each login below differs
+# from another in the role, the database or the line's mode (delegate_ident_mapping=1 or map=), so
+# a field read from the wrong place, or a constant, fails at least one; the oid is pg_database's.
+log_setting log_min_messages debug1 debug1
+read_by_validator() { # db role token: what that login's DEBUG1 line says
+    local off
+    off="$(log_size)"
+    login "$1" "$2" "$3" "SELECT 1" >/dev/null
+    log_since "$off" "pg_idp: login of role \"$2\"" | grep -oE 'login of role .*'
+}
+oid_of() { q -d app -c "SELECT oid FROM pg_database WHERE datname = '$1'"; }
+MAPPED="$(mint_login EdDSA '{"iss":"https://ed.login.test","sub":"user_mapped"}')"
+check "oauth: read: app_user to app through the delegate_ident_mapping=1 line" \
+    "login of role \"app_user\" to database \"app\" (oid $(oid_of app)), pg_hba.conf line: oauth, delegate_ident_mapping=1" \
+    "$(read_by_validator app app_user "$ALICE_LOGIN")"
+check "oauth: read: mapped_user to app through the map= line" \
+    "login of role \"mapped_user\" to database \"app\" (oid $(oid_of app)), pg_hba.conf line: oauth, user name map" \
+    "$(read_by_validator app mapped_user "$MAPPED")"
+check "oauth: read: dbowner_login to app2 through the delegate_ident_mapping=1 line" \
+    "login of role \"dbowner_login\" to database \"app2\" (oid $(oid_of app2)), pg_hba.conf line: oauth, delegate_ident_mapping=1" \
+    "$(read_by_validator app2 dbowner_login "$(mint_login EdDSA '{"iss":"https://other.login.test","sub":"user_owner"}')")"
+check "oauth: read: mapped_user to app2 through the map= line" \
+    "login of role \"mapped_user\" to database \"app2\" (oid $(oid_of app2)), pg_hba.conf line: oauth, user name map" \
+    "$(read_by_validator app2 mapped_user "$MAPPED")"
+log_setting log_min_messages "" warning
+# A database that does not exist is refused by the validator (before, PostgreSQL would have
+# said so only after authentication).
+refused "a database that does not exist" registry_unavailable - RS256-1 nosuchdb app_user "$GOOD"
+check "oauth: a database that does not exist: the log line says so" "(database \"nosuchdb\" does not exist)" \
+    "$(grep -F 'login refused for role "app_user" to database "nosuchdb"' "$LOG" | tail -n1 | grep -oE '\(database "nosuchdb" does not exist\)')"
+
 say "oauth: registry changes reach logins with no manual step"
 new_login_provider late https://late.login.test ES256 late-1
 LATE="$("$PG_IDP" mint --key "$OK/late.key.json" --claims '{"iss":"https://late.login.test","sub":"user_late"}')"
@@ -401,17 +447,6 @@ as_pg "$PGBIN/pg_ctl" -D "$OAUTH_STANDBY/data" -m fast -w stop >/dev/null 2>&1
 [ -n "${KEEP_CLUSTER:-}" ] || rm -rf "$OAUTH_STANDBY"; OAUTH_STANDBY=""
 
 say "oauth: refused logins follow idp.log_failures: off, and at most idp.log_failures_max lines per window"
-# log_setting NAME VALUE: ALTER SYSTEM SET (RESET with an empty value), reload, and wait until new
-# sessions show SHOWN for it.
-log_setting() { # name value shown
-    if [ -n "$2" ]; then q -d app -c "ALTER SYSTEM SET $1 = '$2'" >/dev/null
-    else q -d app -c "ALTER SYSTEM RESET $1" >/dev/null; fi
-    q -d app -c "SELECT pg_reload_conf()" >/dev/null
-    for _ in $(seq 1 50); do
-        [ "$(q -d app -c "SELECT setting FROM pg_settings WHERE name = '$1'")" = "$3" ] && break
-        sleep 0.1
-    done
-}
 refusals_since() { tail -c +"$(($1 + 1))" "$LOG" | grep -c 'pg_idp: login refused'; }
 log_setting idp.log_failures off off
 off="$(log_size)"
