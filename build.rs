@@ -25,24 +25,26 @@ fn main() {
     if std::env::var_os("CARGO_FEATURE_PG18").is_none() {
         return;
     }
-    if let Err(why) = compile_shim() {
-        eprintln!(
-            "pg_idp: the pg18 feature compiles {SHIM} against PostgreSQL 18's server headers, and {why}.\n\
-             Name PostgreSQL 18's pg_config as pg18 in $PGRX_HOME/config.toml (./scripts/setup writes \
-             pgrx-config/config.toml; `cargo pgrx init --pg18 PATH` writes ~/.pgrx/config.toml), or set \
-             PGRX_PG_CONFIG_PATH to it."
-        );
-        std::process::exit(1);
+    let pg_config = match pg18_config() {
+        Ok(pg_config) => pg_config,
+        Err(why) => fail(&format!(
+            "{why}.\nName PostgreSQL 18's pg_config as pg18 in $PGRX_HOME/config.toml (./scripts/setup \
+             writes pgrx-config/config.toml; `cargo pgrx init --pg18 PATH` writes ~/.pgrx/config.toml), or \
+             set PGRX_PG_CONFIG_PATH to it"
+        )),
+    };
+    if let Err(why) = compile_shim(&pg_config) {
+        fail(&why);
     }
 }
 
-fn compile_shim() -> Result<(), String> {
-    let pg_config = pg18_config()?;
-    let major = pg_config.major_version().map_err(|e| format!("its pg_config cannot be run: {e}"))?;
-    if major != 18 {
-        return Err(format!("the pg_config found ({}) is PostgreSQL {major}", shown(&pg_config)));
-    }
-    let include = include_dir(&pg_config)?;
+fn fail(why: &str) -> ! {
+    eprintln!("pg_idp: the pg18 feature compiles {SHIM} against PostgreSQL 18's server headers, and {why}.");
+    std::process::exit(1);
+}
+
+fn compile_shim(pg_config: &PgConfig) -> Result<(), String> {
+    let include = include_dir(pg_config)?;
     if !include.join("libpq").join("hba.h").is_file() {
         return Err(format!("{} has no libpq/hba.h (are the server headers installed?)", include.display()));
     }
@@ -66,8 +68,18 @@ fn compile_shim() -> Result<(), String> {
     build.try_compile("pg_idp_oauth_shim").map_err(|e| format!("compiling it failed: {e}"))
 }
 
-/// The pg_config pgrx-pg-sys uses for the pg18 feature (pgrx-bindgen's `detect_pg_config`).
+/// The pg_config pgrx-pg-sys uses for the pg18 feature, if it is a 18.
 fn pg18_config() -> Result<PgConfig, String> {
+    let pg_config = find_pg_config()?;
+    let major = pg_config.major_version().map_err(|e| format!("its pg_config cannot be run: {e}"))?;
+    if major != 18 {
+        return Err(format!("the pg_config found ({}) is PostgreSQL {major}", shown(&pg_config)));
+    }
+    Ok(pg_config)
+}
+
+/// The pg_config pgrx-pg-sys uses for the pg18 feature (pgrx-bindgen's `detect_pg_config`).
+fn find_pg_config() -> Result<PgConfig, String> {
     if PgConfig::is_in_environment() {
         return PgConfig::from_env().map_err(|e| format!("PGRX_PG_CONFIG_AS_ENV is set but: {e}"));
     }
