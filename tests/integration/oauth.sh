@@ -241,17 +241,21 @@ check "oauth: the login token cannot be changed (55P02) or read (42501) by the s
     "$(login app app_user "$ALICE_LOGIN" "SET idp.login_token = 'x'" "SHOW idp.login_token" | grep -oE '^error: [0-9A-Z]{5}' | tr '\n' ' ' | sed 's/ $//')"
 check "oauth: a client cannot give its own login token in the startup options" "FATAL" \
     "$(PG_IDP_TOKEN='' "$OAUTH_CLIENT" "host=$PGHOST port=$PGPORT dbname=app user=postgres options='-c idp.login_token=abc'" "SELECT 1" | grep -o FATAL | head -n1)"
+# send FD LINE: a statement to a session fed through a fifo. In a subshell: when the session has
+# already ended (its login was refused), the write's SIGPIPE ends only the subshell, and the
+# checks below report the failure instead of the suite dying.
+send() { (echo "$2" >&"$1") 2>/dev/null || true; }
 # Short-lived tokens (Clerk's live 60 s): the identity ends with the token, as for a request token.
 SHORT="$(mint_login HS256 '{"iss":"https://hs.login.test","sub":"user_short","aud":"db-login"}' --exp 2)"
 mkfifo "$OK/short.in"
 login app app_user "$SHORT" <"$OK/short.in" >"$OK/short.out" &
 short_pid=$!
 exec 6>"$OK/short.in"
-echo "SELECT idp.requesting_user_id()" >&6
+send 6 "SELECT idp.requesting_user_id()"
 for _ in $(seq 1 50); do grep -q user_short "$OK/short.out" 2>/dev/null && break; sleep 0.1; done
 sleep_until=$(( $(date +%s) + 3 )); while [ "$(date +%s)" -lt "$sleep_until" ]; do sleep 0.2; done
-echo "SELECT idp.requesting_user_id()" >&6
-echo "SELECT idp.email() IS NULL" >&6
+send 6 "SELECT idp.requesting_user_id()"
+send 6 "SELECT idp.email() IS NULL"
 exec 6>&-
 wait $short_pid
 check "oauth: the login identity expires with its token (expired, 28000)" "user_short error 28000 expired" \
@@ -264,10 +268,10 @@ session_check() {
     login app app_user "$token" <"$OK/$name.in" >"$out" &
     local pid=$!
     exec 7>"$OK/$name.in"
-    echo "SELECT 'before', idp.requesting_user_id()" >&7
+    send 7 "SELECT 'before', idp.requesting_user_id()"
     for _ in $(seq 1 50); do grep -q '^before' "$out" 2>/dev/null && break; sleep 0.1; done
     q -d app -c "$action" >/dev/null
-    echo "SELECT 'after', idp.requesting_user_id()" >&7
+    send 7 "SELECT 'after', idp.requesting_user_id()"
     exec 7>&-
     wait $pid
     tr '\n' ' ' <"$out" | sed -E 's/ $//; s/ \/ pg_idp error code: / code /'
