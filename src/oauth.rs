@@ -77,55 +77,100 @@ pub extern "C-unwind" fn _PG_oauth_validator_module_init() -> *const OAuthValida
 
 // --- what the backend knows while authenticating ---------------------------------------------
 
-// Offsets in PostgreSQL 18's `Port` (libpq/libpq-be.h) and `HbaLine` (libpq/hba.h) on 64-bit
-// Linux, as offsetof() gives them against the server headers. pgrx declares both structs opaque.
-// They are checked at every login: Port.user_name must be the role PostgreSQL passed and
-// HbaLine.auth_method must be uaOAuth; otherwise the login is refused.
-const PORT_DATABASE_NAME: usize = 384;
-const PORT_USER_NAME: usize = 392;
-const PORT_HBA: usize = 424;
-const HBA_AUTH_METHOD: usize = 328;
-const HBA_OAUTH_SKIP_USERMAP: usize = 560;
-/// `uaOAuth` in `enum UserAuth`.
-const UA_OAUTH: c_int = 15;
+// `Port` (libpq/libpq-be.h) and `HbaLine` (libpq/hba.h), which pgrx declares opaque, are read
+// through src/oauth_shim.c, compiled by build.rs against the same server headers as pgrx's
+// bindings: the fields are where this PostgreSQL 18 build put them.
+
+/// PostgreSQL's `HbaLine`, only ever handled by pointer.
+#[repr(C)]
+struct HbaLine {
+    _opaque: [u8; 0],
+}
+
+unsafe extern "C" {
+    fn pg_idp_shim_port_user_name(port: *const pg_sys::Port) -> *const c_char;
+    fn pg_idp_shim_port_database_name(port: *const pg_sys::Port) -> *const c_char;
+    fn pg_idp_shim_port_hba(port: *const pg_sys::Port) -> *const HbaLine;
+    fn pg_idp_shim_hba_is_oauth(hba: *const HbaLine) -> bool;
+    fn pg_idp_shim_hba_delegated(hba: *const HbaLine) -> bool;
+}
 
 /// The connection being authenticated.
 struct Connection {
-    database: String,
+    /// The database the client asked for, which exists: the one InitPostgres opens.
+    database: CString,
+    /// Its oid and its owner (pg_database).
+    oid: pg_sys::Oid,
+    datdba: pg_sys::Oid,
     /// The pg_hba.conf line has `delegate_ident_mapping=1`.
     delegated: bool,
 }
 
-/// Read the database asked for and the hba line's mode from `MyProcPort`.
+/// Why the connection cannot be authenticated by pg_idp (before any token is looked at).
+enum Unreadable {
+    /// No `MyProcPort`, a user name other than the role PostgreSQL passed, or not an `oauth` line.
+    Port,
+    /// No database: a physical replication connection.
+    NoDatabase,
+    /// The database asked for does not exist.
+    NoSuchDatabase(CString),
+}
+
+/// Read the role, the database asked for and the hba line's mode from `MyProcPort`, and check
+/// them against what PostgreSQL passed and the catalog.
+///
+/// What can be checked here: PostgreSQL 18 passes the validator the token and `Port.user_name`
+/// (auth-oauth.c), so the user name read must be that role. The line is the one check_hba
+/// matched, so it must be an `oauth` line. MyDatabaseId is not set yet (InitPostgres selects
+/// the database after authentication): the database name read is the startup packet's, which
+/// PostgresMain hands to InitPostgres, which opens the database of that name once
+/// authentication succeeds; the line was matched on it too. It must name a database that
+/// exists (pg_database, as InitPostgres's GetDatabaseTuple looks it up), and its oid selects the
+/// login snapshot. What cannot be checked here: that InitPostgres's own lookup, after this one,
+/// finds the same oid. Only a rename in between could change that (ALTER DATABASE ... RENAME,
+/// by a superuser or by the owner of both databases with CREATEDB, neither of them in use), and
+/// the session verifies its login token again against the registry of the database it opened.
 ///
 /// # Safety
 ///
 /// Only during authentication, with `role` the role PostgreSQL passed to the validator.
-unsafe fn connection(role: &CStr) -> Option<Connection> {
-    // SAFETY: MyProcPort is the connection's Port while the backend authenticates it; the
-    // offsets are PostgreSQL 18's, and checked against what PostgreSQL passed us before use.
-    unsafe {
-        let port = pg_sys::MyProcPort as *const u8;
-        if port.is_null() {
-            return None;
-        }
-        let user = *(port.add(PORT_USER_NAME) as *const *const c_char);
-        if user.is_null() || CStr::from_ptr(user) != role {
-            return None;
-        }
-        let hba = *(port.add(PORT_HBA) as *const *const u8);
-        if hba.is_null() || *(hba.add(HBA_AUTH_METHOD) as *const c_int) != UA_OAUTH {
-            return None;
-        }
-        let db = *(port.add(PORT_DATABASE_NAME) as *const *const c_char);
-        if db.is_null() {
-            return None;
-        }
-        Some(Connection {
-            database: CStr::from_ptr(db).to_string_lossy().into_owned(),
-            delegated: *(hba.add(HBA_OAUTH_SKIP_USERMAP) as *const bool),
-        })
+unsafe fn connection(role: &CStr) -> Result<Connection, Unreadable> {
+    // SAFETY: MyProcPort is the connection's Port while the backend authenticates it (or NULL,
+    // which the shim answers with NULL); the shim reads its fields by PostgreSQL's own
+    // declarations, and the strings are NUL-terminated, allocated for the backend's life.
+    let (user, db, hba) = unsafe {
+        let port = pg_sys::MyProcPort as *const pg_sys::Port;
+        (pg_idp_shim_port_user_name(port), pg_idp_shim_port_database_name(port), pg_idp_shim_port_hba(port))
+    };
+    // SAFETY: NULL or a NUL-terminated string (above).
+    if user.is_null() || unsafe { CStr::from_ptr(user) } != role {
+        return Err(Unreadable::Port);
     }
+    // SAFETY: NULL or the HbaLine of the connection (above).
+    let (oauth, delegated) = unsafe { (pg_idp_shim_hba_is_oauth(hba), pg_idp_shim_hba_delegated(hba)) };
+    if !oauth {
+        return Err(Unreadable::Port);
+    }
+    if db.is_null() {
+        return Err(Unreadable::Port);
+    }
+    // SAFETY: a NUL-terminated string (above).
+    let database = unsafe { CStr::from_ptr(db) }.to_owned();
+    if database.is_empty() {
+        return Err(Unreadable::NoDatabase);
+    }
+    let (oid, datdba) = database_oid(&database);
+    if oid == pg_sys::InvalidOid {
+        return Err(Unreadable::NoSuchDatabase(database));
+    }
+    debug1!(
+        "pg_idp: login of role \"{}\" to database \"{}\" (oid {}), pg_hba.conf line: oauth, {}",
+        shown(&role.to_string_lossy()),
+        shown(&database.to_string_lossy()),
+        oid.to_u32(),
+        if delegated { "delegate_ident_mapping=1" } else { "user name map" }
+    );
+    Ok(Connection { database, oid, datdba, delegated })
 }
 
 /// The oid and the owner of the database named `name` (InvalidOid: none), as InitPostgres's own
@@ -296,9 +341,10 @@ fn shown(s: &str) -> String {
     s.chars().take(64).collect::<String>().escape_default().to_string()
 }
 
-/// Verify `token` against the snapshot of database `oid` and check the role: the identity's
-/// `authn_id`, or why not. Pure Rust: nothing here can raise a PostgreSQL error.
-fn decide(token: &str, role: &str, oid: pg_sys::Oid, who: &Role, conn: &Connection) -> Result<String, VerifyError> {
+/// Verify `token` against the snapshot of the connection's database and check the role: the
+/// identity's `authn_id`, or why not. Pure Rust: nothing here can raise a PostgreSQL error.
+fn decide(token: &str, role: &str, who: &Role, conn: &Connection) -> Result<String, VerifyError> {
+    let oid = conn.oid;
     let loaded = crate::snapshot::read(oid).map_err(|why| VerifyError::new(ErrorCode::RegistryUnavailable, why))?;
     // Only a snapshot the launcher keeps for a database it serves, and has vouched for lately.
     crate::served::fresh(oid.to_u32(), loaded.generation, crate::gucs::snapshot_bound_ms())
@@ -354,22 +400,34 @@ unsafe extern "C-unwind" fn validate(
     let (token, role, result) = unsafe { (CStr::from_ptr(token), CStr::from_ptr(role), &mut *result) };
     result.authorized = false;
     let role_text = role.to_string_lossy();
+    let token_text = token.to_str().unwrap_or("");
     // SAFETY: called during authentication with the role PostgreSQL passed.
-    let Some(conn) = (unsafe { connection(role) }) else {
-        if !crate::audit::login_refusal_logged() {
+    let conn = match unsafe { connection(role) } {
+        Ok(conn) => conn,
+        Err(why) => {
+            if !crate::audit::login_refusal_logged() {
+                return true;
+            }
+            match why {
+                Unreadable::Port => log!(
+                    "pg_idp: login refused for role \"{}\": the connection cannot be read (no connection, a user name other than the role PostgreSQL passed, or not an oauth line of pg_hba.conf), pg_idp error code: registry_unavailable",
+                    shown(&role_text)
+                ),
+                Unreadable::NoDatabase => log!(
+                    "pg_idp: login refused for role \"{}\": a connection without a database (physical replication) has no providers, pg_idp error code: registry_unavailable",
+                    shown(&role_text)
+                ),
+                Unreadable::NoSuchDatabase(db) => {
+                    let db = db.to_string_lossy();
+                    let why = VerifyError::new(ErrorCode::RegistryUnavailable, format!("database \"{}\" does not exist", shown(&db)));
+                    log_refusal(&role_text, &db, token_text, &why);
+                }
+            }
             return true;
         }
-        log!(
-            "pg_idp: login refused for role \"{}\": the connection cannot be read (not an oauth line of pg_hba.conf, or a server other than PostgreSQL 18), pg_idp error code: registry_unavailable",
-            shown(&role_text)
-        );
-        return true;
     };
-    let db = CString::new(conn.database.clone()).unwrap_or_default();
-    let (oid, datdba) = database_oid(&db);
-    let who = role_facts(role, datdba);
-    let token_text = token.to_str().unwrap_or("");
-    let decided = std::panic::catch_unwind(|| decide(token_text, &role_text, oid, &who, &conn)).unwrap_or_else(|_| {
+    let who = role_facts(role, conn.datdba);
+    let decided = std::panic::catch_unwind(|| decide(token_text, &role_text, &who, &conn)).unwrap_or_else(|_| {
         Err(VerifyError::new(
             ErrorCode::Malformed,
             "the token could not be verified (internal error, see the log above)",
@@ -392,14 +450,19 @@ unsafe extern "C-unwind" fn validate(
     if !crate::audit::login_refusal_logged() {
         return true;
     }
+    log_refusal(&role_text, &conn.database.to_string_lossy(), token_text, &why);
+    true
+}
+
+/// The one log line of a refused login: role, database, provider, kid and code, never the token.
+fn log_refusal(role: &str, database: &str, token: &str, why: &VerifyError) {
     log!(
         "pg_idp: login refused for role \"{}\" to database \"{}\": provider \"{}\", kid \"{}\", pg_idp error code: {} ({})",
-        shown(&role_text),
-        shown(&conn.database),
+        shown(role),
+        shown(database),
         why.provider.as_deref().map(shown).unwrap_or_else(|| "-".into()),
-        kid_of(token_text),
+        kid_of(token),
         why.code.as_str(),
         why.message
     );
-    true
 }

@@ -13,7 +13,9 @@
 # role, the owner of a table under enable_rls; the database's owner keeps pg_database_owner);
 # every failure refused with a generic message, one log line with provider, kid and code, and no
 # token or secret in the log; providers registered and keys rotated after start; a standby; one
-# token on many concurrent connections; two databases with different providers; refusals under
+# token on many concurrent connections; two databases with different providers; what the
+# validator reads of the connection (src/oauth_shim.c: role, database, the line's mode) against
+# what each client asked for, and a database that does not exist; refusals under
 # idp.log_failures (off, and the bound of idp.log_failures_max lines per window).
 # Sourced by scripts/integration (check, q, fixture, the primary with `app`, todos, app_user).
 say "login with a provider token (PostgreSQL 18 OAuth validator)"
@@ -138,6 +140,17 @@ log_since() { # offset pattern
     echo "$line"
 }
 log_size() { stat -c %s "$LOG"; }
+# log_setting NAME VALUE SHOWN: ALTER SYSTEM SET (RESET with an empty value), reload, and wait until new
+# sessions show SHOWN for it.
+log_setting() { # name value shown
+    if [ -n "$2" ]; then q -d app -c "ALTER SYSTEM SET $1 = '$2'" >/dev/null
+    else q -d app -c "ALTER SYSTEM RESET $1" >/dev/null; fi
+    q -d app -c "SELECT pg_reload_conf()" >/dev/null
+    for _ in $(seq 1 50); do
+        [ "$(q -d app -c "SELECT setting FROM pg_settings WHERE name = '$1'")" = "$3" ] && break
+        sleep 0.1
+    done
+}
 # Poll a login until it answers EXPECTED (at most SECONDS): for changes that reach the snapshot.
 poll_via() { # login-function seconds expected login-args...
     local via="$1" secs="$2" want="$3" got=""; shift 3
@@ -228,17 +241,21 @@ check "oauth: the login token cannot be changed (55P02) or read (42501) by the s
     "$(login app app_user "$ALICE_LOGIN" "SET idp.login_token = 'x'" "SHOW idp.login_token" | grep -oE '^error: [0-9A-Z]{5}' | tr '\n' ' ' | sed 's/ $//')"
 check "oauth: a client cannot give its own login token in the startup options" "FATAL" \
     "$(PG_IDP_TOKEN='' "$OAUTH_CLIENT" "host=$PGHOST port=$PGPORT dbname=app user=postgres options='-c idp.login_token=abc'" "SELECT 1" | grep -o FATAL | head -n1)"
+# send FD LINE: a statement to a session fed through a fifo. In a subshell: when the session has
+# already ended (its login was refused), the write's SIGPIPE ends only the subshell, and the
+# checks below report the failure instead of the suite dying.
+send() { (echo "$2" >&"$1") 2>/dev/null || true; }
 # Short-lived tokens (Clerk's live 60 s): the identity ends with the token, as for a request token.
 SHORT="$(mint_login HS256 '{"iss":"https://hs.login.test","sub":"user_short","aud":"db-login"}' --exp 2)"
 mkfifo "$OK/short.in"
 login app app_user "$SHORT" <"$OK/short.in" >"$OK/short.out" &
 short_pid=$!
 exec 6>"$OK/short.in"
-echo "SELECT idp.requesting_user_id()" >&6
+send 6 "SELECT idp.requesting_user_id()"
 for _ in $(seq 1 50); do grep -q user_short "$OK/short.out" 2>/dev/null && break; sleep 0.1; done
 sleep_until=$(( $(date +%s) + 3 )); while [ "$(date +%s)" -lt "$sleep_until" ]; do sleep 0.2; done
-echo "SELECT idp.requesting_user_id()" >&6
-echo "SELECT idp.email() IS NULL" >&6
+send 6 "SELECT idp.requesting_user_id()"
+send 6 "SELECT idp.email() IS NULL"
 exec 6>&-
 wait $short_pid
 check "oauth: the login identity expires with its token (expired, 28000)" "user_short error 28000 expired" \
@@ -251,10 +268,10 @@ session_check() {
     login app app_user "$token" <"$OK/$name.in" >"$out" &
     local pid=$!
     exec 7>"$OK/$name.in"
-    echo "SELECT 'before', idp.requesting_user_id()" >&7
+    send 7 "SELECT 'before', idp.requesting_user_id()"
     for _ in $(seq 1 50); do grep -q '^before' "$out" 2>/dev/null && break; sleep 0.1; done
     q -d app -c "$action" >/dev/null
-    echo "SELECT 'after', idp.requesting_user_id()" >&7
+    send 7 "SELECT 'after', idp.requesting_user_id()"
     exec 7>&-
     wait $pid
     tr '\n' ' ' <"$out" | sed -E 's/ $//; s/ \/ pg_idp error code: / code /'
@@ -353,6 +370,39 @@ check "oauth: the HS secret never reaches the log" "0" "$(grep -cF "$HS_SECRET" 
 check "oauth: psql, which cannot be handed a token, is refused" "refused" \
     "$("$PGBIN/psql" -X -w -h "$PGHOST" -p "$PGPORT" -U app_user -d app -c 'SELECT 1' </dev/null >/dev/null 2>&1 && echo let-in || echo refused)"
 
+say "oauth: what the validator reads of the connection: the role, the database, the pg_hba.conf line"
+# PostgreSQL's Port and HbaLine are read through src/oauth_shim.c, compiled against this server's
+# headers. At DEBUG1 the validator logs what it read (never the token). Each login below differs
+# from another in the role, the database or the line's mode (delegate_ident_mapping=1 or map=), so
+# a field read from the wrong place, or a constant, fails at least one; the oid is pg_database's.
+log_setting log_min_messages debug1 debug1
+read_by_validator() { # db role token: what that login's DEBUG1 line says
+    local off
+    off="$(log_size)"
+    login "$1" "$2" "$3" "SELECT 1" >/dev/null
+    log_since "$off" "pg_idp: login of role \"$2\"" | grep -oE 'login of role .*'
+}
+oid_of() { q -d app -c "SELECT oid FROM pg_database WHERE datname = '$1'"; }
+MAPPED="$(mint_login EdDSA '{"iss":"https://ed.login.test","sub":"user_mapped"}')"
+check "oauth: read: app_user to app through the delegate_ident_mapping=1 line" \
+    "login of role \"app_user\" to database \"app\" (oid $(oid_of app)), pg_hba.conf line: oauth, delegate_ident_mapping=1" \
+    "$(read_by_validator app app_user "$ALICE_LOGIN")"
+check "oauth: read: mapped_user to app through the map= line" \
+    "login of role \"mapped_user\" to database \"app\" (oid $(oid_of app)), pg_hba.conf line: oauth, user name map" \
+    "$(read_by_validator app mapped_user "$MAPPED")"
+check "oauth: read: dbowner_login to app2 through the delegate_ident_mapping=1 line" \
+    "login of role \"dbowner_login\" to database \"app2\" (oid $(oid_of app2)), pg_hba.conf line: oauth, delegate_ident_mapping=1" \
+    "$(read_by_validator app2 dbowner_login "$(mint_login EdDSA '{"iss":"https://other.login.test","sub":"user_owner"}')")"
+check "oauth: read: mapped_user to app2 through the map= line" \
+    "login of role \"mapped_user\" to database \"app2\" (oid $(oid_of app2)), pg_hba.conf line: oauth, user name map" \
+    "$(read_by_validator app2 mapped_user "$MAPPED")"
+log_setting log_min_messages "" warning
+# A database that does not exist is refused by the validator (before, PostgreSQL would have
+# said so only after authentication).
+refused "a database that does not exist" registry_unavailable - RS256-1 nosuchdb app_user "$GOOD"
+check "oauth: a database that does not exist: the log line says so" "(database \"nosuchdb\" does not exist)" \
+    "$(grep -F 'login refused for role "app_user" to database "nosuchdb"' "$LOG" | tail -n1 | grep -oE '\(database "nosuchdb" does not exist\)')"
+
 say "oauth: registry changes reach logins with no manual step"
 new_login_provider late https://late.login.test ES256 late-1
 LATE="$("$PG_IDP" mint --key "$OK/late.key.json" --claims '{"iss":"https://late.login.test","sub":"user_late"}')"
@@ -401,17 +451,6 @@ as_pg "$PGBIN/pg_ctl" -D "$OAUTH_STANDBY/data" -m fast -w stop >/dev/null 2>&1
 [ -n "${KEEP_CLUSTER:-}" ] || rm -rf "$OAUTH_STANDBY"; OAUTH_STANDBY=""
 
 say "oauth: refused logins follow idp.log_failures: off, and at most idp.log_failures_max lines per window"
-# log_setting NAME VALUE: ALTER SYSTEM SET (RESET with an empty value), reload, and wait until new
-# sessions show SHOWN for it.
-log_setting() { # name value shown
-    if [ -n "$2" ]; then q -d app -c "ALTER SYSTEM SET $1 = '$2'" >/dev/null
-    else q -d app -c "ALTER SYSTEM RESET $1" >/dev/null; fi
-    q -d app -c "SELECT pg_reload_conf()" >/dev/null
-    for _ in $(seq 1 50); do
-        [ "$(q -d app -c "SELECT setting FROM pg_settings WHERE name = '$1'")" = "$3" ] && break
-        sleep 0.1
-    done
-}
 refusals_since() { tail -c +"$(($1 + 1))" "$LOG" | grep -c 'pg_idp: login refused'; }
 log_setting idp.log_failures off off
 off="$(log_size)"
