@@ -97,6 +97,12 @@ write_pgrx_config() {
     printf '%s\n' "$config" >"$PGRX_HOME/config.toml.new" && mv -f "$PGRX_HOME/config.toml.new" "$PGRX_HOME/config.toml"
 }
 
+# Whether the selected server is there (made by scripts/servers, or the system's 15), without
+# making it.
+server_present() {
+    [ -x "$PG_CONFIG" ] && { [ -z "$PG_CHROOT" ] || [ -f "$PG_CHROOT/.complete" ]; }
+}
+
 # Make sure the selected server is there (scripts/servers builds or fetches it once), and that
 # pgrx's configuration names it.
 ensure_server() {
