@@ -205,14 +205,20 @@ fn refresh(entry: &Entry, install: &Install, content: &trusted::Content, request
             return;
         }
         early_done |= asked;
-        let wait = match refresh_one(name, url) {
-            Ok((n, max_age)) => {
+        let wait = match refresh_one(name, config, url) {
+            Ok((Some(n), max_age)) => {
                 let wait = max_age.map_or(interval, |m| interval.min(Duration::from_secs(m.max(1))));
                 log!(
                     "pg_idp: refreshed JWKS of provider \"{name}\": {n} keys{}",
                     if asked { " (early: unknown kid)" } else { "" }
                 );
                 wait
+            }
+            Ok((None, _)) => {
+                // Left as it is; due again at once, so the next job fetches for the new config.
+                log!("pg_idp: provider \"{name}\" changed while its JWKS was fetched: left as it is");
+                next_due = next_due.min(now);
+                continue;
             }
             Err(why) => {
                 warning!("pg_idp: JWKS refresh of provider \"{name}\" failed, keeping its keys: {why}");
@@ -228,13 +234,15 @@ fn refresh(entry: &Entry, install: &Install, content: &trusted::Content, request
     entry.set_refresh_due(if next_due == i64::MAX { 0 } else { (next_due + POSTGRES_EPOCH_US) / 1000 });
 }
 
-/// Refresh one provider; errors are returned, never raised. The outcome is kept in the
-/// provider's health (`idp.provider_health`).
-fn refresh_one(name: &str, url: &str) -> Result<(i32, Option<u64>), String> {
+/// Refresh one provider whose stored config was `config` when the job read it; errors are
+/// returned, never raised. The outcome is kept in the provider's health (`idp.provider_health`).
+/// `Ok((None, _))`: the provider changed meanwhile and was left as it is.
+fn refresh_one(name: &str, config: &serde_json::Value, url: &str) -> Result<(Option<i32>, Option<u64>), String> {
     crate::stats::refresh_started(name);
     let fetched = crate::http::fetch_json(url).map_err(|e| (e.code(), e.describe("JWKS", url)));
     let stored = fetched.and_then(|(jwks, max_age)| {
-        let n = crate::store::replace_jwks(name, jwks).map_err(|why| ("invalid_response", format!("{url}: {why}")))?;
+        let n = crate::store::replace_jwks(name, config, jwks)
+            .map_err(|why| ("invalid_response", format!("{url}: {why}")))?;
         Ok((n, max_age))
     });
     match &stored {

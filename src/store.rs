@@ -65,10 +65,41 @@ pub(crate) fn try_store(config: Value) -> Result<i32, pg_idp_core::ConfigError> 
     Ok(n)
 }
 
-/// Replace a provider's JWKS with one fetched for it; errors are returned (the refresh worker
-/// logs them, so a bad answer never stops it), and the current keys stay then.
-pub(crate) fn replace_jwks(provider: &str, jwks: Value) -> Result<i32, String> {
-    let mut config = stored_config(provider).ok_or("the provider is no longer registered")?;
+/// Replace a provider's JWKS with one fetched for it, provided its stored config is still
+/// `expected` (what the refresh read before fetching): a registration or `set_jwks` committed in
+/// between is never overwritten with the config read before it (`Ok(None)`: left as it is; the
+/// change itself starts the next refresh). Errors are returned (the job logs them, so a bad
+/// answer never stops it), and the current keys stay then.
+pub(crate) fn replace_jwks(provider: &str, expected: &Value, jwks: Value) -> Result<Option<i32>, String> {
+    let mut config = expected.clone();
     config["jwks"] = jwks;
-    try_store(config).map_err(|e| format!("{}: {}", e.field, e.message))
+    let parsed = parse_provider(&config).map_err(|e| format!("{}: {}", e.field, e.message))?;
+    let n = parsed.keys.iter().filter(|k| !k.is_provider_secret).count() as i32;
+    let algorithms: Vec<String> = parsed.algorithms.iter().map(|a| a.name().to_string()).collect();
+    let key_ids: Vec<String> = parsed.key_ids().into_iter().map(str::to_string).collect();
+    // Under READ COMMITTED a row changed meanwhile is re-checked against the WHERE clause once
+    // its writer commits: the update then finds no row.
+    let updated = Spi::connect_mut(|client| {
+        client
+            .update(
+                "UPDATE idp.provider_registry r SET issuer = $2, audience = $3, algorithms = $4, key_ids = $5, \
+                        has_secret = $6, config = $7, updated_at = pg_catalog.now() \
+                  WHERE r.name OPERATOR(pg_catalog.=) $1 AND r.config OPERATOR(pg_catalog.=) $8",
+                None,
+                &[
+                    provider.into(),
+                    parsed.issuer.clone().into(),
+                    parsed.audience.clone().into(),
+                    algorithms.into(),
+                    key_ids.into(),
+                    parsed.has_secret().into(),
+                    JsonB(config).into(),
+                    JsonB(expected.clone()).into(),
+                ],
+            )
+            .map(|t| t.len())
+    })
+    .map_err(|e| format!("cannot store the keys: {e}"))?;
+    registry::invalidate();
+    Ok((updated > 0).then_some(n))
 }

@@ -77,6 +77,28 @@ check "worker: ... and did not stop it (no ambiguous operator, the launcher star
     "$(grep -c 'operator is not unique' "$CLUSTER_DIR/server.log") $(grep -c 'pg_idp: launcher started' "$CLUSTER_DIR/server.log") $(grep -cE 'pg_idp: job in database .* failed|"pg_idp job" \(PID [0-9]+\) exited with exit code 1|"pg_idp (job|launcher)" \(PID [0-9]+\) was terminated by signal' "$CLUSTER_DIR/server.log")"
 q -d app -c "ALTER DATABASE app RESET search_path" >/dev/null
 
+# A registration committed while a job fetches that provider's keys is never overwritten with
+# the config the job read before it (the job's update finds the row changed and leaves it).
+cp "$WORK/auto2.jwks.json" "$WWW/racy.json"
+racy() { # extra config members
+    q -d app -c "SELECT idp.register_provider(jsonb_build_object('provider', 'racy', 'issuer', 'https://racy.example.com',
+        'jwks_uri', '$PLAIN/slow/racy.json'$1), fetch_keys => false)" >/dev/null
+}
+racy ""
+# The job starts fetching (the slow path answers after 3 s): register again meanwhile.
+for _ in $(seq 1 100); do
+    [ "$(q -d app -c "SELECT last_refresh_attempt IS NOT NULL FROM idp.provider_health WHERE provider = 'racy'")" = t ] && break
+    sleep 0.1
+done
+racy ", 'claim_mapping', '{\"role\": \"role\"}'::jsonb"
+for _ in $(seq 1 100); do grep -q 'provider "racy" changed while its JWKS was fetched' "$CLUSTER_DIR/server.log" && break; sleep 0.1; done
+check "worker: a registration made while a job fetched its keys is kept, not overwritten" "role" \
+    "$(q -d app -c "SELECT config->'claim_mapping'->>'role' FROM idp.provider_registry WHERE name = 'racy'")"
+check "worker: ... and the next job fetches the keys for it" "auto-2 role" \
+    "$(for _ in $(seq 1 100); do k="$(q -d app -c "SELECT key_ids[1] FROM idp.providers WHERE name = 'racy'")"; [ -n "$k" ] && break; sleep 0.1; done
+       echo "$k $(q -d app -c "SELECT config->'claim_mapping'->>'role' FROM idp.provider_registry WHERE name = 'racy'")")"
+q -d app -c "SELECT idp.unregister_provider('racy')" >/dev/null
+
 # A Citus worker gets its registry, keys included, from the coordinator (idp.sync_nodes): the
 # jobs never fetch keys there. Citus is simulated by its catalogs, as in the citus suite: the
 # citus extension's row (owned by a superuser), and pg_dist_local_group saying group 1.
