@@ -215,7 +215,7 @@ q -d app -c "ALTER SYSTEM SET idp.log_success = on" -c "SELECT pg_reload_conf()"
 PG18_LIBDIR="$("$PG_CONFIG" --libdir)"
 conninfo() { echo "host=$PGHOST port=$PGPORT dbname=app user=app_user oauth_issuer=$OIDC_ISSUER oauth_client_id=$1"; }
 WHO="SELECT idp.requesting_user_id(), current_user, system_user, count(*) FILTER (WHERE user_id = idp.requesting_user_id()), count(*) FILTER (WHERE user_id <> idp.requesting_user_id()) FROM todos"
-# verified_line SUB: the kid of idp.log_success's newest line for SUB from provider oidc.
+# verified_kid SUB: the kid of idp.log_success's newest line for SUB from provider oidc.
 verified_kid() { grep -E "pg_idp: token verified: provider=oidc kid=\"[^\"]*\" sub=\"$1\"" "$LOG" | tail -n1 | sed -E 's/.* kid="([^"]*)".*/\1/'; }
 device_psql() { # user action out client sql...
     local user="$1" action="$2" out="$3" client="$4" args=() sql
@@ -223,7 +223,6 @@ device_psql() { # user action out client sql...
     for sql in "$@"; do args+=(-c "$sql"); done
     oidc_device "$user" "$action" "$out" "$PGBIN/psql" -X -qAt "${args[@]}" "$(conninfo "$client")"
 }
-off="$(log_size)"
 check "oauth: control: psql without the test CA in its trust store stops at the discovery document (libcurl's certificate check)" \
     "failed to fetch OpenID discovery document: SSL certificate problem" \
     "$("$PGBIN/psql" -X -At -c 'SELECT 1' "$(conninfo psql)" </dev/null 2>&1 | grep -oE 'failed to fetch OpenID discovery document|SSL certificate problem' | head -n2 | tr '\n' ' ' | sed 's/ $//; s/document /document: /')"
@@ -245,7 +244,7 @@ check "oauth: psql (client psql-es256, ES256 token): the identity functions, and
 oidc_device alice allow "$DEV/psycopg" env PSYCOPG_IMPL=python LD_LIBRARY_PATH="$PG18_LIBDIR" \
     "$ROOT/examples/.venv/bin/python" "$ROOT/tests/oidc/psycopg_login.py" "$(conninfo psycopg)" "$WHO"
 check "oauth: psycopg 3 (pure Python, with PostgreSQL 18's libpq) logs in as alice through the same flow (PS256 token)" \
-    "libpq 180006 $PG18_LIBDIR/libpq.so.5.18 user_2alice|app_user|oauth:oidc:user_2alice|3|0 ps-1" \
+    "libpq $(q -c 'SHOW server_version_num') $(readlink -f "$PG18_LIBDIR/libpq.so.5") user_2alice|app_user|oauth:oidc:user_2alice|3|0 ps-1" \
     "$(head -n1 "$DEV/psycopg" | grep -oE 'libpq [0-9]+ [^ ]+$') $(sed -n 2p "$DEV/psycopg") $(verified_kid user_2alice)"
 # The plain libpq program: tests/oauth/oauth_client.c without PG_IDP_TOKEN sets no hook at all,
 # so PQconnectdb runs libpq's own flow, as any libpq application does.
