@@ -574,32 +574,7 @@ fn load(copy: &RegistryCopy) {
     registry::invalidate();
 }
 
-/// Run `f` with `search_path = pg_catalog, pg_temp` (restored afterwards), as a function's
-/// `SET search_path` clause would.
+/// Run `f` with `search_path = pg_catalog, pg_temp` (restored afterwards).
 fn pinned<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: GUC_ACTION_SAVE in a new GUC nest level is what a function's SET clause does;
-    // restored by the guard below, or by the (sub)transaction abort if an ERROR escapes.
-    let nest = unsafe {
-        let nest = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
-            pg_sys::GucContext::PGC_SUSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        nest
-    };
-    struct Restore(i32);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            // SAFETY: pops exactly the nest level pushed above.
-            unsafe { pg_sys::AtEOXact_GUC(true, self.0) };
-        }
-    }
-    let _restore = Restore(nest);
-    f()
+    registry::pinned_search_path(f)
 }

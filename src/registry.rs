@@ -297,14 +297,32 @@ pub(crate) fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     let mut saved_user = pg_sys::InvalidOid;
     let mut saved_ctx: i32 = 0;
     // SAFETY: plain reads/writes of backend-local state; restored by the guard below, and by
-    // PostgreSQL's own (sub)transaction abort if an ERROR escapes. GUC_ACTION_SAVE is what a
-    // function's SET clause does, and is allowed in parallel workers.
-    let nest = unsafe {
+    // PostgreSQL's own (sub)transaction abort if an ERROR escapes.
+    unsafe {
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
         pg_sys::SetUserIdAndSecContext(
             owner,
             saved_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
         );
+    }
+    struct Restore(pg_sys::Oid, i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: restores exactly what was changed above.
+            unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) }
+        }
+    }
+    let _restore = Restore(saved_user, saved_ctx);
+    pinned_search_path(f)
+}
+
+/// Run `f` with `search_path = pg_catalog, pg_temp`, restored afterwards, as a function's
+/// `SET search_path` clause would.
+pub(crate) fn pinned_search_path<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: GUC_ACTION_SAVE in a new GUC nest level is what a function's SET clause does, and
+    // is allowed in parallel workers; restored by the guard below, or by the (sub)transaction
+    // abort if an ERROR escapes.
+    let nest = unsafe {
         let nest = pg_sys::NewGUCNestLevel();
         pg_sys::set_config_option(
             c"search_path".as_ptr(),
@@ -318,17 +336,14 @@ pub(crate) fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
         );
         nest
     };
-    struct Restore(pg_sys::Oid, i32, i32);
+    struct Restore(i32);
     impl Drop for Restore {
         fn drop(&mut self) {
-            // SAFETY: restores exactly what was changed above.
-            unsafe {
-                pg_sys::AtEOXact_GUC(true, self.2);
-                pg_sys::SetUserIdAndSecContext(self.0, self.1);
-            }
+            // SAFETY: pops exactly the nest level pushed above.
+            unsafe { pg_sys::AtEOXact_GUC(true, self.0) };
         }
     }
-    let _restore = Restore(saved_user, saved_ctx, nest);
+    let _restore = Restore(nest);
     f()
 }
 

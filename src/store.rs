@@ -16,10 +16,18 @@ pub(crate) fn ensure_writable(what: &std::ffi::CStr) {
     unsafe { pg_sys::PreventCommandIfReadOnly(what.as_ptr()) }
 }
 
+/// The registry's columns derived from a provider's config (for `idp.providers`): its
+/// algorithms' and keys' names.
+fn derived(provider: &Provider) -> (Vec<String>, Vec<String>) {
+    (
+        provider.algorithms.iter().map(|a| a.name().to_string()).collect(),
+        provider.key_ids().into_iter().map(str::to_string).collect(),
+    )
+}
+
 /// Insert or replace a validated provider with its config.
 pub(crate) fn store(provider: &Provider, config: Value) {
-    let algorithms: Vec<String> = provider.algorithms.iter().map(|a| a.name().to_string()).collect();
-    let key_ids: Vec<String> = provider.key_ids().into_iter().map(str::to_string).collect();
+    let (algorithms, key_ids) = derived(provider);
     let result = Spi::run_with_args(
         "INSERT INTO idp.provider_registry AS r \
                 (name, issuer, audience, algorithms, key_ids, has_secret, config) \
@@ -75,8 +83,7 @@ pub(crate) fn replace_jwks(provider: &str, expected: &Value, jwks: Value) -> Res
     config["jwks"] = jwks;
     let parsed = parse_provider(&config).map_err(|e| format!("{}: {}", e.field, e.message))?;
     let n = parsed.keys.iter().filter(|k| !k.is_provider_secret).count() as i32;
-    let algorithms: Vec<String> = parsed.algorithms.iter().map(|a| a.name().to_string()).collect();
-    let key_ids: Vec<String> = parsed.key_ids().into_iter().map(str::to_string).collect();
+    let (algorithms, key_ids) = derived(&parsed);
     // Under READ COMMITTED a row changed meanwhile is re-checked against the WHERE clause once
     // its writer commits: the update then finds no row.
     let updated = Spi::connect_mut(|client| {
