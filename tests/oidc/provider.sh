@@ -15,7 +15,7 @@
 #                         test CA (libpq's OAuth flow trusts only the system's CAs)
 #   oidc_device USER ACTION OUT CMD...   a device-flow login: see below
 OIDC_DIR="" OIDC_PORT="" OIDC_PID="" OIDC_ISSUER="" OIDC_CA="" OIDC_SPKI=""
-OIDC_NODE=/usr/bin/node
+OIDC_NODE="$NODE"   # scripts/lib.sh: Node.js 20, pinned in examples/package-lock.json
 
 oidc_available() {
     [ -x "$OIDC_NODE" ] || { echo "node is missing (run examples/setup)"; return 1; }
