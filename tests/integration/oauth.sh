@@ -219,11 +219,13 @@ say "oauth: psql, psycopg and a plain libpq program log in with libpq's own OAut
 # device code, prints "Visit URL and enter the code: CODE", and polls the token endpoint until
 # the person has signed in and allowed access; then it logs in with the access token. The person
 # is tests/oidc/person.mjs in headless Chromium; each client runs in a mount namespace whose
-# system CA bundle holds the test CA (oidc_trusting: libpq trusts nothing else). Each client is
+# system CA bundle holds the test CA (oidc_trusting: libpq trusts nothing else), or, in a chroot
+# where none can be made, with PGOAUTHDEBUG=UNSAFE and PGOAUTHCAFILE. Each client is
 # registered at the provider with its own signing family: psql RS256, psql-es256 ES256, psycopg
 # PS256, libpq-app EdDSA; idp.log_success's line shows the kid each login's token had.
 DEV="$WORK/device"
 mkdir -p "$DEV"
+echo "# oauth: libpq trusts the test CA through: $(oidc_trust_method) (see tests/oidc/provider.sh)"
 q -d app -c "ALTER SYSTEM SET idp.log_success = on" -c "SELECT pg_reload_conf()" >/dev/null
 PG18_LIBDIR="$("$PG_CONFIG" --libdir)"
 conninfo() { echo "host=$PGHOST port=$PGPORT dbname=app user=app_user oauth_issuer=$OIDC_ISSUER oauth_client_id=$1"; }

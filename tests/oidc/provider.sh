@@ -11,8 +11,9 @@
 #                         options (--keys ALG:KID,..., --alg CLIENT=ALG); waits until it listens
 #   oidc_stop             stop it (and wait until it is gone)
 #   oidc_token CLIENT     a client_credentials access token of CLIENT, on stdout
-#   oidc_trusting CMD...  CMD in a private mount namespace whose system CA bundle also holds the
-#                         test CA (libpq's OAuth flow trusts only the system's CAs)
+#   oidc_trusting CMD...  CMD trusting the test CA: in a private mount namespace whose system CA
+#                         bundle also holds it (libpq's OAuth flow trusts only the system's
+#                         CAs), or, where none can be made, with PGOAUTHDEBUG=UNSAFE (below)
 #   oidc_device USER ACTION OUT CMD...   a device-flow login: see below
 OIDC_DIR="" OIDC_PORT="" OIDC_PID="" OIDC_ISSUER="" OIDC_CA="" OIDC_SPKI=""
 OIDC_NODE="$NODE"   # scripts/lib.sh: Node.js 20, pinned in examples/package-lock.json
@@ -72,13 +73,31 @@ oidc_token() { # client
 }
 
 # libpq 18's OAuth flow (libpq-oauth, libcurl) checks the provider's certificate against the
-# system's CA store only: PGOAUTHCAFILE is honoured only under PGOAUTHDEBUG=UNSAFE, which the
-# tests never set. A user adds a private CA to that store (update-ca-certificates); the tests
-# leave the machine's store alone and run the client in a mount namespace of its own, where the
-# bundle file is replaced by one that also holds the test CA.
+# system's CA store only: PGOAUTHCAFILE is honoured only under PGOAUTHDEBUG=UNSAFE. A user adds a
+# private CA to that store (update-ca-certificates); the tests leave the machine's store alone
+# and run the client in a mount namespace of its own, where the bundle file is replaced by one
+# that also holds the test CA. Where no private mount namespace can be made (a chroot, whose root
+# is not a mount point), and only there, the client runs with PGOAUTHDEBUG=UNSAFE and
+# PGOAUTHCAFILE instead, the one other way libpq trusts a CA (it also prints libcurl's traffic
+# on the client's stderr); the suites say which one ran.
+OIDC_TRUST="${OIDC_TRUST:-}"   # namespace or unsafe; decided at first use unless set
+oidc_trust_method() { # prints namespace or unsafe
+    if [ -z "$OIDC_TRUST" ]; then
+        if unshare --mount --propagation private -- /bin/true 2>/dev/null; then
+            OIDC_TRUST=namespace
+        else
+            OIDC_TRUST=unsafe
+        fi
+    fi
+    echo "$OIDC_TRUST"
+}
 oidc_trusting() { # cmd...
-    unshare --mount --propagation private -- /bin/sh -c \
-        'mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"' "$OIDC_DIR/ca-bundle.crt" "$@"
+    if [ "$(oidc_trust_method)" = namespace ]; then
+        unshare --mount --propagation private -- /bin/sh -c \
+            'mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"' "$OIDC_DIR/ca-bundle.crt" "$@"
+    else
+        PGOAUTHDEBUG=UNSAFE PGOAUTHCAFILE="$OIDC_DIR/ca-bundle.crt" "$@"
+    fi
 }
 
 # oidc_device USER ACTION OUT CMD...: a device-flow login. CMD (a program using libpq) runs in the
@@ -90,9 +109,9 @@ oidc_trusting() { # cmd...
 oidc_device() { # user action out cmd...
     local user="$1" action="$2" out="$3" pid prompt="" url code i rc
     shift 3
-    unshare --mount --propagation private -- /bin/sh -c \
-        'mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"' "$OIDC_DIR/ca-bundle.crt" "$@" >"$out" 2>"$out.err" &
-    pid=$!   # unshare, then sh, exec CMD: this is CMD's pid
+    oidc_trust_method >/dev/null   # decided here, not in the background subshell
+    oidc_trusting "$@" >"$out" 2>"$out.err" &
+    pid=$!
     for i in $(seq 1 200); do
         prompt="$(grep -m1 -oE 'Visit https://[^ ]+ and enter the code: [A-Z0-9-]+' "$out.err" 2>/dev/null)"
         [ -n "$prompt" ] && break
