@@ -109,7 +109,7 @@ fn run(entry: &Entry, oid: pg_sys::Oid) -> Result<(), String> {
         log!("pg_idp: serving database \"{name}\": {} provider(s)", content.providers.len());
     }
     if !in_recovery() {
-        match crate::citus::role() {
+        match latest_snapshot(crate::citus::role) {
             // A Citus worker gets its registry, keys included, from the coordinator.
             crate::citus::CitusRole::Worker => {}
             role => {
@@ -125,6 +125,22 @@ fn run(entry: &Entry, oid: pg_sys::Oid) -> Result<(), String> {
 }
 
 /// The database is not (or no longer) served: no snapshot may be used for it.
+/// `f`, reading under a snapshot taken now. The job's transaction keeps the snapshot of its
+/// start for its read-only queries, while `trusted::read` scans the registry under one taken when
+/// it reads: a decision about what was read must see at least as much as the read did. (Citus
+/// created and then a provider registered while the job ran: the provider is in what was read,
+/// so Citus must be seen too, or a Citus worker would fetch keys.)
+fn latest_snapshot<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: inside the job's transaction (BackgroundWorker::transaction); the snapshot pushed
+    // here is popped below, or by the transaction's abort if `f` raises an error.
+    unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot()) };
+    let r = f();
+    // SAFETY: pops the snapshot pushed above, still the active one (`f` leaves the stack as it
+    // found it).
+    unsafe { pg_sys::PopActiveSnapshot() };
+    r
+}
+
 fn stop_serving(entry: &Entry, oid: pg_sys::Oid, state: State, lsn: u64) {
     entry.unserve(state);
     entry.note_lsn(lsn);
