@@ -26,14 +26,8 @@ out="$(q -d citus_coordinator -v conninfo="dbname=%s host=$PGHOST port=$PGPORT u
 \\i $FIXTURES
 CREATE EXTENSION pg_idp;
 CREATE EXTENSION dblink;
-SET allow_system_table_mods = on;
-CREATE TABLE pg_catalog.pg_dist_node (nodeid int, groupid int, nodename text, nodeport int, noderole text, isactive boolean);
-CREATE TABLE pg_catalog.pg_dist_local_group (groupid int);
-RESET allow_system_table_mods;
-INSERT INTO pg_catalog.pg_dist_local_group VALUES (0);
+$(fake_citus_sql 0 4000000000)
 INSERT INTO pg_catalog.pg_dist_node VALUES (1, 1, 'citus_worker', 5432, 'primary', true);
-INSERT INTO pg_catalog.pg_extension (oid, extname, extowner, extnamespace, extrelocatable, extversion)
-VALUES (4000000000, 'citus', 'postgres'::regrole, 'pg_catalog'::regnamespace, false, '13.2');
 CREATE FUNCTION pg_catalog.run_command_on_workers(command text, parallel boolean DEFAULT true,
     OUT nodename text, OUT nodeport int, OUT success boolean, OUT result text)
 RETURNS SETOF record LANGUAGE plpgsql AS \$fn\$

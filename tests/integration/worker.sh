@@ -100,18 +100,12 @@ check "worker: ... and the next job fetches the keys for it" "auto-2 role" \
 q -d app -c "SELECT idp.unregister_provider('racy')" >/dev/null
 
 # A Citus worker gets its registry, keys included, from the coordinator (idp.sync_nodes): the
-# jobs never fetch keys there. Citus is simulated by its catalogs, as in the citus suite: the
-# citus extension's row (owned by a superuser), and pg_dist_local_group saying group 1.
+# jobs never fetch keys there. Citus is simulated by its catalogs (fake_citus_sql), as in the
+# citus suite, with pg_dist_local_group saying group 1.
 q -c "CREATE DATABASE citus_w" >/dev/null
 q -d citus_w -f - >/dev/null <<SQL || FAILED=$((FAILED + 1))
 CREATE EXTENSION pg_idp;
-SET allow_system_table_mods = on;
-CREATE TABLE pg_catalog.pg_dist_node (nodeid int, groupid int, nodename text, nodeport int, noderole text, isactive boolean);
-CREATE TABLE pg_catalog.pg_dist_local_group (groupid int);
-RESET allow_system_table_mods;
-INSERT INTO pg_catalog.pg_dist_local_group VALUES (1);
-INSERT INTO pg_catalog.pg_extension (oid, extname, extowner, extnamespace, extrelocatable, extversion)
-VALUES (4000000001, 'citus', 'postgres'::regrole, 'pg_catalog'::regnamespace, false, '13.2');
+$(fake_citus_sql 1 4000000001)
 SELECT idp.register_provider(jsonb_build_object('provider', 'on_worker', 'issuer', 'https://on-worker.example.com',
     'jwks_uri', '$PLAIN/auto.json'), fetch_keys => false);
 SQL
