@@ -124,7 +124,6 @@ fn run(entry: &Entry, oid: pg_sys::Oid) -> Result<(), String> {
     Ok(())
 }
 
-/// The database is not (or no longer) served: no snapshot may be used for it.
 /// `f`, reading under a snapshot taken now. The job's transaction keeps the snapshot of its
 /// start for its read-only queries, while `trusted::read` scans the registry under one taken when
 /// it reads: a decision about what was read must see at least as much as the read did. (Citus
@@ -141,6 +140,7 @@ fn latest_snapshot<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// The database is not (or no longer) served: no snapshot may be used for it.
 fn stop_serving(entry: &Entry, oid: pg_sys::Oid, state: State, lsn: u64) {
     entry.unserve(state);
     entry.note_lsn(lsn);

@@ -16,6 +16,11 @@ pub(crate) fn ensure_writable(what: &std::ffi::CStr) {
     unsafe { pg_sys::PreventCommandIfReadOnly(what.as_ptr()) }
 }
 
+/// How many keys of its JWKS a provider has (its shared secret not counted).
+fn jwks_key_count(provider: &Provider) -> i32 {
+    provider.keys.iter().filter(|k| !k.is_provider_secret).count() as i32
+}
+
 /// The registry's columns derived from a provider's config (for `idp.providers`): its
 /// algorithms' and keys' names.
 fn derived(provider: &Provider) -> (Vec<String>, Vec<String>) {
@@ -68,7 +73,7 @@ pub(crate) fn stored_config(provider: &str) -> Option<Value> {
 /// key set in it) cannot be used, in which case nothing is stored.
 pub(crate) fn try_store(config: Value) -> Result<i32, pg_idp_core::ConfigError> {
     let parsed = parse_provider(&config)?;
-    let n = parsed.keys.iter().filter(|k| !k.is_provider_secret).count() as i32;
+    let n = jwks_key_count(&parsed);
     store(&parsed, config);
     Ok(n)
 }
@@ -82,7 +87,7 @@ pub(crate) fn replace_jwks(provider: &str, expected: &Value, jwks: Value) -> Res
     let mut config = expected.clone();
     config["jwks"] = jwks;
     let parsed = parse_provider(&config).map_err(|e| format!("{}: {}", e.field, e.message))?;
-    let n = parsed.keys.iter().filter(|k| !k.is_provider_secret).count() as i32;
+    let n = jwks_key_count(&parsed);
     let (algorithms, key_ids) = derived(&parsed);
     // Under READ COMMITTED a row changed meanwhile is re-checked against the WHERE clause once
     // its writer commits: the update then finds no row.
