@@ -48,6 +48,11 @@ pub enum ErrorCode {
     RoleNotAllowed,
     /// A login: what validation needs (the login snapshot of the database) cannot be read.
     RegistryUnavailable,
+    /// A login: the token's `iss` is not the issuer the pg_hba.conf line names.
+    IssuerMismatch,
+    /// A login: the token lacks a scope the pg_hba.conf line names (RFC 6750's
+    /// `insufficient_scope`).
+    InsufficientScope,
 }
 
 impl ErrorCode {
@@ -74,7 +79,12 @@ impl ErrorCode {
     ];
 
     /// The codes only a login gives (PostgreSQL 18's OAuth validator).
-    pub const LOGIN: [ErrorCode; 2] = [ErrorCode::RoleNotAllowed, ErrorCode::RegistryUnavailable];
+    pub const LOGIN: [ErrorCode; 4] = [
+        ErrorCode::RoleNotAllowed,
+        ErrorCode::RegistryUnavailable,
+        ErrorCode::IssuerMismatch,
+        ErrorCode::InsufficientScope,
+    ];
 
     /// The stable code, as in `verify_jwt()` answers and error DETAILs.
     pub fn as_str(self) -> &'static str {
@@ -98,6 +108,8 @@ impl ErrorCode {
             ErrorCode::NoKeys => "no_keys",
             ErrorCode::RoleNotAllowed => "role_not_allowed",
             ErrorCode::RegistryUnavailable => "registry_unavailable",
+            ErrorCode::IssuerMismatch => "issuer_mismatch",
+            ErrorCode::InsufficientScope => "insufficient_scope",
         }
     }
 
@@ -110,7 +122,8 @@ impl ErrorCode {
             | ErrorCode::UnsupportedAlgorithm
             | ErrorCode::UnsupportedCriticalHeader
             | ErrorCode::UnknownIssuer
-            | ErrorCode::RegistryUnavailable => 0,
+            | ErrorCode::RegistryUnavailable
+            | ErrorCode::IssuerMismatch => 0,
             ErrorCode::AlgorithmNotAllowed => 1,
             ErrorCode::UnknownKey | ErrorCode::NoKeys => 2,
             ErrorCode::InvalidSignature => 3,

@@ -11,7 +11,7 @@
 //! The surface is small on purpose: the types the extension and the CLI use are re-exported
 //! here; the public modules are the few helpers they call by path (`claims::ClaimPath`,
 //! `token::check_size`, `postgrest::bearer_token`, `webhook::verify_webhook_signature`,
-//! `directory::email_key`, `login::authorize`, `b64`, `seal` and `registry_copy` (copying the
+//! `directory::email_key`, `login::login`, `b64`, `seal` and `registry_copy` (copying the
 //! registry between Citus nodes), and `sign` behind its feature). Keys, validation and the
 //! config's parts are private to the crate.
 
@@ -46,6 +46,6 @@ pub use config::{parse_provider, Provider};
 pub use directory::{Directory, DirectoryField, DirectoryKey, DirectoryRecord};
 pub use error::{quote, ConfigError, ErrorCode, VerifyError};
 pub use identity::{error_json, Identity};
-pub use options::VerifyOptions;
+pub use options::{Purpose, VerifyOptions};
 pub use registry::{DirectoryLookup, Registry};
 pub use revocation::Revocations;

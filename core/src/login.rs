@@ -1,26 +1,45 @@
-//! Logging in with a provider's token (PostgreSQL 18's OAuth validator): which database roles a
-//! verified identity may become.
+//! Logging in with a provider's token (PostgreSQL 18's OAuth validator): whether a verified
+//! token may open a session, through this pg_hba.conf line, as this database role.
 //!
-//! A provider's tokens log in only when its config has `login`:
+//! PostgreSQL asks a validator to authenticate the token *and* to authorize the client: check
+//! the audience ("who is this token for?") and the scopes the token carries against the line.
+//! [`login`] runs every check, in this order (docs/reference.md has the same table):
+//!
+//! 1. **the line's issuer**: the token's `iss` is the issuer the pg_hba.conf line names (an
+//!    issuer identifier, compared byte for byte, or the URL of its discovery document:
+//!    [`LineIssuer`]); no provider of another issuer is tried (`issuer_mismatch`);
+//! 2. **the token**: verified as a request token is (format, algorithm, key, signature, `exp`,
+//!    `nbf`, `iat`, required claims, revocation, directory), except that a provider with `login`
+//!    checks its **login audience**: `login.audience`, by default the provider's `audience`
+//!    (`invalid_audience`);
+//! 3. **the provider allows logins**: its config has `login` (`role_not_allowed`) naming an
+//!    audience (a config from before 0.6.0 may not: `invalid_audience`);
+//! 4. **the line's scopes**: every scope the line names, other than OpenID Connect's own
+//!    ([`OIDC_SCOPES`]), is among the token's (`scope`, space-separated, RFC 8693/9068; `scp`, an
+//!    array or a space-separated string; or `login.scope_claim`), compared exactly
+//!    (`insufficient_scope`);
+//! 5. **the role** ([`authorize`], `role_not_allowed`): it exists; a privileged role only when
+//!    `login.roles` names it; under `delegate_ident_mapping=1` the role must be named by
+//!    `login.roles` or reached through `login.group_roles`; a non-empty `login.roles` must name
+//!    it; `login.role_claim` must name it (a string) or contain it (an array); with
+//!    `login.group_roles`, one of the token's groups (`login.groups_claim`, by default `groups`)
+//!    must map to it.
+//!
+//! A provider's `login`:
 //!
 //! ```json
-//! "login": {"roles": ["app_user", "analyst"], "role_claim": "db_role"}
+//! "login": {"audience": "https://db.example.com", "roles": ["app_user", "analyst"],
+//!           "role_claim": "db_role", "group_roles": {"db-analysts": ["analyst"]}}
 //! ```
 //!
-//! - `roles`: the database roles its users may log in as. Under `delegate_ident_mapping=1` the
-//!   role asked for must be one of them (none listed: no login). With a pg_ident.conf map
-//!   (`map=`), the map decides, and a non-empty `roles` narrows it further.
-//! - `role_claim` (optional): a claim (name or JSONPath) that must name the role asked for.
-//! - Whatever the mode, a privileged role is refused unless `roles` names it: one whose session
-//!   can read rows past row-level security, directly or through what it reaches. That is a
-//!   superuser; a role with BYPASSRLS, REPLICATION (logical decoding returns every row) or
-//!   CREATEROLE (it creates roles and changes those it administers); a member, directly or
-//!   through other roles, of `pg_read_all_data` or `pg_write_all_data` (every table without a
-//!   grant, the registry's secrets among them), `pg_execute_server_program`,
-//!   `pg_read_server_files` or `pg_write_server_files` (the server's files); and the owner of a
-//!   table with row-level security, or a member of a role that owns one (owners bypass it unless
-//!   FORCE, which they can turn off). [`RoleFacts`] carries what the database says; the caller
-//!   gathers it.
+//! Privileged roles are those whose session can read rows past row-level security, or other
+//! sessions' tokens, directly or through what they reach: a superuser; a role with BYPASSRLS,
+//! REPLICATION (logical decoding returns every row) or CREATEROLE; a member, directly or through
+//! other roles, of one of the [`Predefined`] roles; and the owner of a table with row-level
+//! security, or a member of a role that owns one. [`RoleFacts`] carries what the database says;
+//! the caller gathers it.
+
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -28,64 +47,78 @@ use crate::claims::ClaimPath;
 use crate::config::Provider;
 use crate::error::{quote, ConfigError, ErrorCode, VerifyError};
 use crate::identity::Identity;
+use crate::options::VerifyOptions;
+use crate::registry::{DirectoryLookup, Registry};
+use crate::token::Members;
 
-const LOGIN_FIELDS: &[&str] = &["roles", "role_claim"];
+mod line;
+mod roles;
 
-/// A provider's `login`: as which database roles its tokens may log in.
+pub use line::{Line, LineIssuer, OIDC_SCOPES};
+pub use roles::{Memberships, Predefined, RoleFacts};
+
+const LOGIN_FIELDS: &[&str] = &["roles", "role_claim", "audience", "scope_claim", "groups_claim", "group_roles"];
+
+/// The groups claim used by `login.group_roles` when `login.groups_claim` is not given.
+pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
+
+/// At most this many groups are read from a token, and named in a refusal.
+const MAX_GROUPS: usize = 256;
+
+/// A provider's `login`: for which audience its login tokens are, and as which database roles
+/// they may log in.
 #[derive(Clone, Debug, Default)]
 pub struct LoginPolicy {
     /// The roles its users may log in as (exact names).
     pub roles: Vec<String>,
-    /// The claim that must name the role asked for, if any.
+    /// The claim that must name the role asked for (a string), or contain it (an array).
     pub role_claim: Option<ClaimPath>,
+    /// The audiences of which a login token's `aud` must contain one (`login.audience`); empty:
+    /// the provider's `audience`.
+    pub audience: Vec<String>,
+    /// Where the token's scopes are, when not in `scope`/`scp`.
+    pub scope_claim: Option<ClaimPath>,
+    /// Where the token's groups are (`login.groups_claim`; with `group_roles` and no
+    /// `groups_claim`: `groups`).
+    pub groups_claim: Option<ClaimPath>,
+    /// Each group, and the roles its members may log in as.
+    pub group_roles: BTreeMap<String, Vec<String>>,
 }
 
-/// What the database says about the role a login asks for. Every fact but `exists` makes the
-/// role privileged: refused unless `login.roles` names it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RoleFacts {
-    /// The role exists.
-    pub exists: bool,
-    /// It is a superuser.
-    pub superuser: bool,
-    /// It bypasses row-level security.
-    pub bypassrls: bool,
-    /// It has REPLICATION: logical decoding (`pg_logical_slot_get_changes`) reads every row.
-    pub replication: bool,
-    /// It has CREATEROLE: it creates roles and changes those it administers.
-    pub createrole: bool,
-    /// It is a member (directly or through other roles) of `pg_read_all_data`.
-    pub read_all_data: bool,
-    /// It is a member of `pg_write_all_data`.
-    pub write_all_data: bool,
-    /// It is a member of `pg_execute_server_program`.
-    pub execute_server_program: bool,
-    /// It is a member of `pg_read_server_files` (the data files hold every row).
-    pub read_server_files: bool,
-    /// It is a member of `pg_write_server_files`.
-    pub write_server_files: bool,
-    /// It owns a table with row-level security, or is a member of a role that owns one.
-    pub owns_rls_table: bool,
+impl LoginPolicy {
+    /// The audiences a login token of `provider` must name one of: `login.audience`, else the
+    /// provider's `audience` (empty: none was configured, and no login is accepted).
+    pub fn audience_of<'a>(&'a self, provider: &'a Provider) -> &'a [String] {
+        if self.audience.is_empty() {
+            &provider.audience
+        } else {
+            &self.audience
+        }
+    }
+
+    /// The groups a verified payload carries in `groups_claim` (none configured: none): an array
+    /// of strings, or one string; other values are ignored.
+    pub(crate) fn groups_in(&self, claims: &Members<'_>) -> Vec<String> {
+        match &self.groups_claim {
+            Some(path) => groups_of(path.lookup_members(claims).as_ref()),
+            None => Vec::new(),
+        }
+    }
 }
 
-impl RoleFacts {
-    /// What makes the role privileged, in words (empty: nothing).
-    pub fn privileges(&self) -> Vec<&'static str> {
-        [
-            (self.superuser, "a superuser"),
-            (self.bypassrls, "BYPASSRLS"),
-            (self.replication, "REPLICATION"),
-            (self.createrole, "CREATEROLE"),
-            (self.read_all_data, "a member of pg_read_all_data"),
-            (self.write_all_data, "a member of pg_write_all_data"),
-            (self.execute_server_program, "a member of pg_execute_server_program"),
-            (self.read_server_files, "a member of pg_read_server_files"),
-            (self.write_server_files, "a member of pg_write_server_files"),
-            (self.owns_rls_table, "the owner of a table with row-level security (or a member of its owner)"),
-        ]
-        .into_iter()
-        .filter_map(|(has, what)| has.then_some(what))
-        .collect()
+fn groups_of(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        Some(Value::Array(a)) => {
+            let mut out: Vec<String> = Vec::new();
+            for g in a.iter().filter_map(Value::as_str).filter(|g| !g.is_empty()).take(MAX_GROUPS) {
+                if !out.iter().any(|x| x == g) {
+                    out.push(g.to_string());
+                }
+            }
+            out
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -96,7 +129,10 @@ pub(crate) fn parse_login(v: Option<&Value>) -> Result<Option<LoginPolicy>, Conf
         Some(Value::Bool(true)) => return Ok(Some(LoginPolicy::default())),
         Some(Value::Object(o)) => o,
         Some(_) => {
-            return Err(ConfigError::new("login", "must be an object ({\"roles\": [...], \"role_claim\": ...})"))
+            return Err(ConfigError::new(
+                "login",
+                "must be an object ({\"audience\": ..., \"roles\": [...], \"role_claim\": ...})",
+            ))
         }
     };
     for k in o.keys() {
@@ -110,21 +146,83 @@ pub(crate) fn parse_login(v: Option<&Value>) -> Result<Option<LoginPolicy>, Conf
     }
     let roles = match o.get("roles") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
+        Some(v) => role_names(v, "login.roles")?,
+    };
+    let claim = |field: &str| -> Result<Option<ClaimPath>, ConfigError> {
+        let name = format!("login.{field}");
+        match o.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(ClaimPath::parse(s, &name)?)),
+            Some(_) => Err(ConfigError::new(name, "must be a claim name or a JSONPath")),
+        }
+    };
+    let role_claim = claim("role_claim")?;
+    let scope_claim = claim("scope_claim")?;
+    let mut groups_claim = claim("groups_claim")?;
+    let audience = match o.get("audience") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        Some(Value::Array(a)) if !a.is_empty() => a
+            .iter()
+            .map(|x| match x {
+                Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                _ => Err(ConfigError::new("login.audience", "array elements must be non-empty strings")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ConfigError::new("login.audience", "must be a non-empty string or a non-empty array of strings"))
+        }
+    };
+    let group_roles = match o.get("group_roles") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(Value::Object(m)) => {
+            let mut out = BTreeMap::new();
+            for (group, roles) in m {
+                if group.is_empty() || group.len() > 256 {
+                    return Err(ConfigError::new("login.group_roles", "group names must be 1 to 256 bytes"));
+                }
+                out.insert(group.clone(), role_names(roles, "login.group_roles")?);
+            }
+            out
+        }
+        Some(_) => {
+            return Err(ConfigError::new(
+                "login.group_roles",
+                "must be an object mapping each group to the roles its members may log in as",
+            ))
+        }
+    };
+    if !group_roles.is_empty() && groups_claim.is_none() {
+        groups_claim = Some(ClaimPath::parse(DEFAULT_GROUPS_CLAIM, "login.groups_claim")?);
+    }
+    Ok(Some(LoginPolicy { roles, role_claim, audience, scope_claim, groups_claim, group_roles }))
+}
+
+fn role_names(v: &Value, field: &str) -> Result<Vec<String>, ConfigError> {
+    match v {
+        Value::Array(a) => a
             .iter()
             .map(|r| match r {
                 Value::String(s) if !s.is_empty() && s.len() <= 63 && !s.contains('\0') => Ok(s.clone()),
-                _ => Err(ConfigError::new("login.roles", "must be an array of role names (1 to 63 bytes)")),
+                _ => Err(ConfigError::new(field, "must be an array of role names (1 to 63 bytes)")),
             })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(ConfigError::new("login.roles", "must be an array of role names")),
-    };
-    let role_claim = match o.get("role_claim") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() => Some(ClaimPath::parse(s, "login.role_claim")?),
-        Some(_) => return Err(ConfigError::new("login.role_claim", "must be a claim name or a JSONPath")),
-    };
-    Ok(Some(LoginPolicy { roles, role_claim }))
+            .collect(),
+        _ => Err(ConfigError::new(field, "must be an array of role names")),
+    }
+}
+
+/// What a new registration must have beyond what [`crate::parse_provider`] checks (configs
+/// stored by earlier versions are still read without it): a provider whose tokens log in names
+/// the audience of its login tokens.
+pub fn check_registration(provider: &Provider) -> Result<(), ConfigError> {
+    match &provider.login {
+        Some(login) if login.audience_of(provider).is_empty() => Err(ConfigError::new(
+            "login.audience",
+            "a provider whose tokens log in must name the audience its login tokens are issued for: \
+             set login.audience (a string or an array), or the provider's audience",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The authenticated identity PostgreSQL records for a login (`system_user` shows it as
@@ -133,8 +231,79 @@ pub fn authn_id(identity: &Identity) -> String {
     format!("{}:{}", identity.provider, identity.user_id)
 }
 
+// --- the checks ----------------------------------------------------------------------------
+
 fn refuse(message: String) -> VerifyError {
     VerifyError::new(ErrorCode::RoleNotAllowed, message)
+}
+
+fn claim_name(path: &ClaimPath) -> String {
+    quote(&path.source)
+}
+
+/// The scopes a verified token carries: those of `login.scope_claim` when the provider names
+/// one, else of `scope` (a space-separated string, RFC 8693 and RFC 9068) and `scp` (an array, or
+/// a space-separated string, as Okta and Entra ID issue it).
+fn token_scopes(policy: &LoginPolicy, claims: &serde_json::Map<String, Value>) -> Result<Vec<String>, VerifyError> {
+    fn read(v: Option<&Value>, name: &str, out: &mut Vec<String>) -> Result<(), VerifyError> {
+        match v {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::String(s)) => {
+                out.extend(s.split(' ').filter(|x| !x.is_empty()).map(str::to_string));
+                Ok(())
+            }
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
+                out.extend(a.iter().filter_map(Value::as_str).filter(|x| !x.is_empty()).map(str::to_string));
+                Ok(())
+            }
+            Some(_) => Err(VerifyError::new(
+                ErrorCode::InvalidClaim,
+                format!("JWT {name} claim must be a space-separated string or an array of strings"),
+            )),
+        }
+    }
+    let mut out = Vec::new();
+    match &policy.scope_claim {
+        Some(path) => read(path.lookup(claims), &claim_name(path), &mut out)?,
+        None => {
+            read(claims.get("scope"), "scope", &mut out)?;
+            read(claims.get("scp"), "scp", &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the token has every scope the line requires.
+fn check_scopes(provider: &Provider, identity: &Identity, line: &Line) -> Result<(), VerifyError> {
+    if line.required_scopes.is_empty() {
+        return Ok(());
+    }
+    let policy = provider.login.as_ref().expect("checked by the caller");
+    let scopes = token_scopes(policy, identity.claims()?)?;
+    let missing: Vec<&String> = line.required_scopes.iter().filter(|r| !scopes.contains(r)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let whence = match &policy.scope_claim {
+        Some(path) => format!("its {} claim (login.scope_claim)", claim_name(path)),
+        None => "its scope and scp claims".to_string(),
+    };
+    let has = if scopes.is_empty() {
+        "it has none".to_string()
+    } else {
+        let shown: Vec<String> = scopes.iter().take(16).map(|s| quote(s)).collect();
+        format!("it has {}", shown.join(", "))
+    };
+    Err(VerifyError::new(
+        ErrorCode::InsufficientScope,
+        format!(
+            "the token lacks scope {} that the pg_hba.conf line requires (scope={}) in {whence}: {has}; the client \
+             must ask for it and provider \"{}\" grant it",
+            missing.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "),
+            quote(&line.scope),
+            provider.name
+        ),
+    ))
 }
 
 /// Whether `identity`, verified by `provider`, may log in as `role`. `delegated`: the pg_hba.conf
@@ -165,9 +334,10 @@ pub fn authorize(
             provider.name
         )));
     }
-    if delegated && policy.roles.is_empty() {
+    if delegated && policy.roles.is_empty() && policy.group_roles.is_empty() {
         return Err(refuse(format!(
-            "provider \"{}\" names no login.roles (delegate_ident_mapping=1 needs them)",
+            "provider \"{}\" names no login.roles and no login.group_roles (delegate_ident_mapping=1 needs the roles \
+             its tokens may become)",
             provider.name
         )));
     }
@@ -175,182 +345,133 @@ pub fn authorize(
         return Err(refuse(format!("role {shown} is not in login.roles of provider \"{}\"", provider.name)));
     }
     if let Some(path) = &policy.role_claim {
-        let claims = identity.claims()?;
-        match path.lookup(claims) {
+        let name = claim_name(path);
+        match path.lookup(identity.claims()?) {
             Some(Value::String(s)) if s == role => {}
             Some(Value::String(_)) => {
-                return Err(refuse(format!("the token's role claim names another role than {shown}")))
+                return Err(refuse(format!("the token's role claim {name} (login.role_claim) names another role than {shown}")))
             }
-            Some(_) => return Err(refuse("the token's role claim is not a string".into())),
-            None => return Err(refuse("the token has no role claim".into())),
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
+                if !a.iter().any(|v| v.as_str() == Some(role)) {
+                    return Err(refuse(format!(
+                        "the token's role claim {name} (login.role_claim) does not contain {shown}"
+                    )));
+                }
+            }
+            Some(_) => {
+                return Err(refuse(format!(
+                    "the token's role claim {name} (login.role_claim) is not a string or an array of strings"
+                )))
+            }
+            None => return Err(refuse(format!("the token has no role claim {name} (login.role_claim)"))),
+        }
+    }
+    if !policy.group_roles.is_empty() {
+        let path = policy.groups_claim.as_ref().expect("group_roles comes with a groups claim");
+        let groups = groups_of(path.lookup(identity.claims()?));
+        if !groups.iter().any(|g| policy.group_roles.get(g).is_some_and(|roles| roles.iter().any(|r| r == role))) {
+            let had = if groups.is_empty() {
+                format!("the token has no groups in {}", claim_name(path))
+            } else {
+                let shown: Vec<String> = groups.iter().take(16).map(|g| quote(g)).collect();
+                format!("none of the token's groups ({}) does", shown.join(", "))
+            };
+            return Err(refuse(format!(
+                "login.group_roles of provider \"{}\" maps no group of the token to role {shown}: {had}",
+                provider.name
+            )));
         }
     }
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::parse_provider;
-    use crate::registry::Registry;
-    use serde_json::json;
-
-    const SECRET: &str = "0123456789abcdef0123456789abcdef";
-
-    fn provider(login: Value) -> Provider {
-        parse_provider(&json!({"provider": "p", "issuer": "https://i", "secret": SECRET, "login": login})).unwrap()
-    }
-
-    fn identity(p: &Provider, claims: Value) -> Identity {
-        // A token signed with the provider's secret, verified through a registry.
-        let header = crate::b64::encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let mut c = claims;
-        c["iss"] = json!("https://i");
-        c["exp"] = json!(4_000_000_000i64);
-        let payload = crate::b64::encode(c.to_string().as_bytes());
-        let input = format!("{header}.{payload}");
-        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET.as_bytes());
-        let sig = crate::b64::encode(aws_lc_rs::hmac::sign(&key, input.as_bytes()).as_ref());
-        let reg = Registry::new(vec![p.clone()]);
-        reg.verify(&format!("{input}.{sig}"), &crate::options::VerifyOptions::now()).unwrap()
-    }
-
-    const PLAIN: RoleFacts = RoleFacts {
-        exists: true,
-        superuser: false,
-        bypassrls: false,
-        replication: false,
-        createrole: false,
-        read_all_data: false,
-        write_all_data: false,
-        execute_server_program: false,
-        read_server_files: false,
-        write_server_files: false,
-        owns_rls_table: false,
-    };
-    const SUPER: RoleFacts = RoleFacts { superuser: true, ..PLAIN };
-    const BYPASS: RoleFacts = RoleFacts { bypassrls: true, ..PLAIN };
-    /// Every privileged fact but superuser and BYPASSRLS, and the words its refusal names.
-    const PRIVILEGED: [(RoleFacts, &str); 8] = [
-        (RoleFacts { replication: true, ..PLAIN }, "REPLICATION"),
-        (RoleFacts { createrole: true, ..PLAIN }, "CREATEROLE"),
-        (RoleFacts { read_all_data: true, ..PLAIN }, "a member of pg_read_all_data"),
-        (RoleFacts { write_all_data: true, ..PLAIN }, "a member of pg_write_all_data"),
-        (RoleFacts { execute_server_program: true, ..PLAIN }, "a member of pg_execute_server_program"),
-        (RoleFacts { read_server_files: true, ..PLAIN }, "a member of pg_read_server_files"),
-        (RoleFacts { write_server_files: true, ..PLAIN }, "a member of pg_write_server_files"),
-        (RoleFacts { owns_rls_table: true, ..PLAIN }, "the owner of a table with row-level security"),
-    ];
-
-    fn code(r: Result<(), VerifyError>) -> Option<&'static str> {
-        r.err().map(|e| e.code.as_str())
-    }
-
-    #[test]
-    fn no_login_config_never_logs_in() {
-        let p = parse_provider(&json!({"provider": "p", "issuer": "https://i", "secret": SECRET})).unwrap();
-        let id = identity(&p, json!({"sub": "u"}));
-        assert_eq!(code(authorize(&p, &id, "app", PLAIN, false)), Some("role_not_allowed"));
-        assert_eq!(code(authorize(&p, &id, "app", PLAIN, true)), Some("role_not_allowed"));
-    }
-
-    #[test]
-    fn map_mode_leaves_the_role_to_pg_ident_unless_roles_narrow_it() {
-        let p = provider(json!({}));
-        let id = identity(&p, json!({"sub": "u"}));
-        assert_eq!(code(authorize(&p, &id, "app", PLAIN, false)), None);
-        assert_eq!(authn_id(&id), "p:u");
-        let p = provider(json!({"roles": ["app"]}));
-        assert_eq!(code(authorize(&p, &id, "app", PLAIN, false)), None);
-        assert_eq!(code(authorize(&p, &id, "other", PLAIN, false)), Some("role_not_allowed"));
-    }
-
-    #[test]
-    fn delegated_mode_needs_the_role_listed() {
-        let p = provider(json!(true));
-        let id = identity(&p, json!({"sub": "u"}));
-        assert_eq!(code(authorize(&p, &id, "app", PLAIN, true)), Some("role_not_allowed"));
-        let p = provider(json!({"roles": ["app", "analyst"]}));
-        assert_eq!(code(authorize(&p, &id, "analyst", PLAIN, true)), None);
-        assert_eq!(code(authorize(&p, &id, "postgres", PLAIN, true)), Some("role_not_allowed"));
-    }
-
-    #[test]
-    fn privileged_roles_only_when_named() {
-        let p = provider(json!({}));
-        let id = identity(&p, json!({"sub": "u"}));
-        assert_eq!(code(authorize(&p, &id, "postgres", SUPER, false)), Some("role_not_allowed"));
-        assert_eq!(code(authorize(&p, &id, "etl", BYPASS, false)), Some("role_not_allowed"));
-        let p = provider(json!({"roles": ["postgres", "etl"]}));
-        assert_eq!(code(authorize(&p, &id, "postgres", SUPER, true)), None);
-        assert_eq!(code(authorize(&p, &id, "etl", BYPASS, false)), None);
-        let missing = RoleFacts::default();
-        assert_eq!(code(authorize(&p, &id, "postgres", missing, false)), Some("role_not_allowed"));
-    }
-
-    #[test]
-    fn every_privilege_is_refused_unless_named_and_the_refusal_names_it() {
-        let id = identity(&provider(json!({})), json!({"sub": "u"}));
-        for (facts, words) in PRIVILEGED {
-            // Map mode (pg_ident.conf decides) and delegated mode with other roles listed.
-            for (login, delegated) in
-                [(json!({}), false), (json!({"roles": ["app"]}), false), (json!({"roles": ["app"]}), true)]
-            {
-                let p = provider(login);
-                let e = authorize(&p, &id, "etl", facts, delegated).unwrap_err();
-                assert_eq!(e.code, ErrorCode::RoleNotAllowed, "{words}");
-                assert!(e.message.contains(words), "{words}: {}", e.message);
-                assert!(e.message.contains("\"etl\"") && e.message.contains("login.roles"), "{}", e.message);
-            }
-            // Named in login.roles: allowed, in both modes.
-            let p = provider(json!({"roles": ["app", "etl"]}));
-            assert_eq!(code(authorize(&p, &id, "etl", facts, false)), None, "{words}");
-            assert_eq!(code(authorize(&p, &id, "etl", facts, true)), None, "{words}");
-        }
-    }
-
-    #[test]
-    fn a_refusal_names_every_privilege_the_role_has() {
-        let p = provider(json!({}));
-        let id = identity(&p, json!({"sub": "u"}));
-        let facts = RoleFacts { replication: true, read_all_data: true, owns_rls_table: true, ..PLAIN };
-        let e = authorize(&p, &id, "etl", facts, false).unwrap_err();
-        assert!(
-            e.message.starts_with(
-                "role \"etl\" is privileged (REPLICATION, a member of pg_read_all_data, the owner of a table"
-            ),
-            "{}",
-            e.message
-        );
-        assert!(PLAIN.privileges().is_empty());
-        assert_eq!(SUPER.privileges(), ["a superuser"]);
-    }
-
-    #[test]
-    fn role_claim_must_name_the_role() {
-        let p = provider(json!({"roles": ["app", "analyst"], "role_claim": "db_role"}));
-        let id = identity(&p, json!({"sub": "u", "db_role": "analyst"}));
-        assert_eq!(code(authorize(&p, &id, "analyst", PLAIN, true)), None);
-        assert_eq!(code(authorize(&p, &id, "app", PLAIN, true)), Some("role_not_allowed"));
-        let id = identity(&p, json!({"sub": "u"}));
-        assert_eq!(code(authorize(&p, &id, "analyst", PLAIN, true)), Some("role_not_allowed"));
-        let nested = provider(json!({"roles": ["app"], "role_claim": "$.meta.role"}));
-        let id = identity(&nested, json!({"sub": "u", "meta": {"role": "app"}}));
-        assert_eq!(code(authorize(&nested, &id, "app", PLAIN, true)), None);
-    }
-
-    #[test]
-    fn bad_login_configs_name_their_field() {
-        for (login, field) in [
-            (json!("app"), "login"),
-            (json!({"roles": "app"}), "login.roles"),
-            (json!({"roles": [""]}), "login.roles"),
-            (json!({"role_claim": 3}), "login.role_claim"),
-            (json!({"users": []}), "login.users"),
-        ] {
-            let e = parse_provider(&json!({"provider": "p", "issuer": "https://i", "secret": SECRET, "login": login}))
-                .unwrap_err();
-            assert_eq!(e.field, field);
-        }
-    }
+/// A login that every check allowed.
+#[derive(Debug)]
+pub struct Login {
+    /// What PostgreSQL records as the authenticated identity ([`authn_id`]).
+    pub authn_id: String,
+    /// The verified identity (its provider, user, and groups).
+    pub identity: Identity,
 }
+
+/// What a client asks for when it logs in: through which pg_hba.conf line, as which role.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt<'a> {
+    /// The line that matched the connection.
+    pub line: &'a Line,
+    /// The role asked for.
+    pub role: &'a str,
+    /// What the database says about it.
+    pub facts: RoleFacts,
+    /// The line has `delegate_ident_mapping=1` (no pg_ident.conf map: pg_idp decides the role).
+    pub delegated: bool,
+}
+
+/// Every check of a login, in the order of the module's table: `token` presented for `attempt`,
+/// verified against `registry` (`directory` answers for the providers' directories, as in
+/// [`Registry::verify_with_directory`]).
+pub fn login(
+    registry: &Registry,
+    token: &str,
+    opts: &VerifyOptions,
+    attempt: Attempt<'_>,
+    directory: &mut DirectoryLookup<'_>,
+) -> Result<Login, VerifyError> {
+    let Attempt { line, role, facts, delegated } = attempt;
+    let admit = |iss: &str| {
+        if line.issuer.admits(iss) {
+            Ok(())
+        } else {
+            Err(VerifyError::new(
+                ErrorCode::IssuerMismatch,
+                format!(
+                    "the token's issuer {} is not the one the pg_hba.conf line names (issuer={}): log in through a line \
+                     that names it, or with a token of that issuer",
+                    quote(iss),
+                    quote(line.issuer.as_str())
+                ),
+            ))
+        }
+    };
+    let opts = opts.for_login();
+    let identity = registry.verify_admitted(token, &opts, &admit, directory).map_err(|mut e| {
+        if e.code == ErrorCode::InvalidAudience {
+            if let Some(p) = e.provider.as_deref().and_then(|p| registry.provider(p)) {
+                if let Some(login) = &p.login {
+                    let wanted: Vec<String> = login.audience_of(p).iter().take(8).map(|a| quote(a)).collect();
+                    e.message = format!(
+                        "{}: a login token must be issued for {} (the client asks its provider for a token for that \
+                         audience or resource)",
+                        e.message,
+                        wanted.join(" or ")
+                    );
+                }
+            }
+        }
+        e
+    })?;
+    let provider = registry.provider(&identity.provider).expect("the provider that verified the token");
+    let about = |e: VerifyError| e.for_provider(&provider.name);
+    let Some(policy) = &provider.login else {
+        return Err(about(refuse(format!(
+            "provider \"{}\" does not allow logins (its config has no \"login\")",
+            provider.name
+        ))));
+    };
+    if policy.audience_of(provider).is_empty() {
+        return Err(about(VerifyError::new(
+            ErrorCode::InvalidAudience,
+            format!(
+                "provider \"{}\" allows logins but names no audience for them (a config from before 0.6.0): set \
+                 login.audience to the audience its login tokens are issued for",
+                provider.name
+            ),
+        )));
+    }
+    check_scopes(provider, &identity, line).map_err(about)?;
+    authorize(provider, &identity, role, facts, delegated).map_err(about)?;
+    Ok(Login { authn_id: authn_id(&identity), identity })
+}
+
+#[cfg(test)]
+mod tests;

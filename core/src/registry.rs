@@ -5,7 +5,7 @@ use crate::config::Provider;
 use crate::directory::{DirectoryKey, DirectoryRecord};
 use crate::error::{quote, ErrorCode, VerifyError};
 use crate::identity::Identity;
-use crate::options::VerifyOptions;
+use crate::options::{Purpose, VerifyOptions};
 use crate::revocation::Revocations;
 use crate::token::{self, raw_str, Members};
 use crate::validation::{directory_key_of, header_alg, verify_with};
@@ -70,6 +70,19 @@ impl Registry {
         opts: &VerifyOptions,
         directory: &mut DirectoryLookup<'_>,
     ) -> Result<Identity, VerifyError> {
+        self.verify_admitted(token, opts, &|_| Ok(()), directory)
+    }
+
+    /// [`Registry::verify_with_directory`], with `admit` deciding first whether the token's
+    /// issuer (its `iss`, not verified yet) may be used at all: an error from it is the answer,
+    /// and no provider is tried (a login through a pg_hba.conf line that names another issuer).
+    pub fn verify_admitted(
+        &self,
+        token: &str,
+        opts: &VerifyOptions,
+        admit: &dyn Fn(&str) -> Result<(), VerifyError>,
+        directory: &mut DirectoryLookup<'_>,
+    ) -> Result<Identity, VerifyError> {
         let tok = token::parse(token, opts.max_token_bytes)?;
         let header = Members::parse(&tok.header_json, "header")?;
         let claims = Members::parse(&tok.payload_json, "payload")?;
@@ -80,6 +93,7 @@ impl Registry {
             Some(raw) => raw_str(raw)
                 .ok_or_else(|| VerifyError::new(ErrorCode::InvalidClaim, "JWT iss claim is not a string"))?,
         };
+        admit(&iss)?;
         let mut best: Option<VerifyError> = None;
         let mut any = false;
         for p in self.providers.iter().filter(|p| p.issuer == iss.as_ref()) {
@@ -95,6 +109,11 @@ impl Registry {
                         .filter(|q| q.issuer == p.issuer && q.name != p.name)
                         .map(|q| (q, directory_key_of(q, &claims)))
                         .collect();
+                    // A login's identity also has the groups of its token (login.groups_claim).
+                    let token_groups = match (opts.purpose, &p.login) {
+                        (Purpose::Login, Some(login)) => login.groups_in(&claims),
+                        _ => Vec::new(),
+                    };
                     drop(claims);
                     let mut identity = m.into_identity(p, tok.payload_json);
                     let about = |e: VerifyError| e.for_provider(&p.name);
@@ -121,6 +140,11 @@ impl Registry {
                             if let Some(rec) = directory(&q.name, key)? {
                                 rec.check(&identity.user_id, &q.name).map_err(about)?;
                             }
+                        }
+                    }
+                    for g in token_groups {
+                        if !identity.groups.contains(&g) {
+                            identity.groups.push(g);
                         }
                     }
                     return Ok(identity);

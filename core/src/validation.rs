@@ -9,7 +9,7 @@ use crate::directory::{email_key, DirectoryField, DirectoryKey};
 use crate::error::{quote, ErrorCode, VerifyError};
 use crate::identity::Identity;
 use crate::jwk::Key;
-use crate::options::VerifyOptions;
+use crate::options::{Purpose, VerifyOptions};
 use crate::token::{json_type, raw_str, raw_value, JsonKind, Members, Token};
 
 pub(crate) fn header_alg(header: &Members<'_>) -> Result<Alg, VerifyError> {
@@ -173,17 +173,21 @@ fn check_claims(p: &Provider, claims: &Members<'_>, opts: &VerifyOptions) -> Res
             return Err(VerifyError::new(ErrorCode::IssuedInFuture, "JWT was issued in the future (iat)"));
         }
     }
-    if !p.audience.is_empty() {
+    let (audience, whose) = match (opts.purpose, &p.login) {
+        (Purpose::Login, Some(login)) => (login.audience_of(p), "the login audience (login.audience) of provider"),
+        _ => (p.audience.as_slice(), "provider"),
+    };
+    if !audience.is_empty() {
         let matches = match claims.get("aud").map(|raw| (raw, json_type(raw))) {
             None => {
                 return Err(VerifyError::new(
                     ErrorCode::InvalidAudience,
-                    format!("JWT has no aud claim, and provider \"{}\" requires an audience", p.name),
+                    format!("JWT has no aud claim, and {whose} \"{}\" requires an audience", p.name),
                 ))
             }
             Some((raw, JsonKind::String)) => {
                 let s = raw_str(raw).unwrap_or_default();
-                p.audience.iter().any(|a| *a == s)
+                audience.iter().any(|a| *a == s)
             }
             Some((raw, JsonKind::Array)) => {
                 let items = match raw_value(raw) {
@@ -196,7 +200,7 @@ fn check_claims(p: &Provider, claims: &Members<'_>, opts: &VerifyOptions) -> Res
                         "JWT aud claim must be a string or an array of strings",
                     ));
                 }
-                items.iter().any(|x| p.audience.iter().any(|a| x == a))
+                items.iter().any(|x| audience.iter().any(|a| x == a))
             }
             Some(_) => {
                 return Err(VerifyError::new(
@@ -208,7 +212,7 @@ fn check_claims(p: &Provider, claims: &Members<'_>, opts: &VerifyOptions) -> Res
         if !matches {
             return Err(VerifyError::new(
                 ErrorCode::InvalidAudience,
-                format!("JWT audience does not match provider \"{}\"", p.name),
+                format!("JWT audience does not match {whose} \"{}\"", p.name),
             ));
         }
     }

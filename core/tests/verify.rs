@@ -221,7 +221,10 @@ fn case_for(code: ErrorCode, now: i64) -> (Registry, String, VerifyOptions) {
             d.add_user("clerk", "user_2abc", None, Some("Ada@Acme.test"), false);
             (jwks().with_directory(d), sign(rs, &claims(now)), o)
         }
-        ErrorCode::RoleNotAllowed | ErrorCode::RegistryUnavailable => {
+        ErrorCode::RoleNotAllowed
+        | ErrorCode::RegistryUnavailable
+        | ErrorCode::IssuerMismatch
+        | ErrorCode::InsufficientScope => {
             unreachable!("login-only codes (ErrorCode::LOGIN) are not in ErrorCode::ALL")
         }
     }
