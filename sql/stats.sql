@@ -6,12 +6,15 @@
 -- One row per database and provider (provider NULL: tokens no registered provider was found
 -- for). verifications = successes + failures: every full verification (a cache miss) ends in one
 -- of them; cache_hits are tokens answered from a backend's cache of verified tokens, once per
--- request (not per row). Without preloading: a NOTICE and no rows.
+-- request (not per row). logins and logins_refused count the logins of PostgreSQL 18's OAuth
+-- validator (login_refusals_by_code: each refusal's pg_idp error code), which are not
+-- verifications of request tokens. Without preloading: a NOTICE and no rows.
 CREATE VIEW idp.stats AS
 SELECT s.dbid AS datid, d.datname, s.provider,
        s.successes OPERATOR(pg_catalog.+) s.failures AS verifications,
        s.cache_hits, s.successes, s.failures, s.failures_by_code,
-       s.last_success, s.last_failure, s.last_failure_code, s.stats_reset
+       s.last_success, s.last_failure, s.last_failure_code, s.stats_reset,
+       s.logins, s.logins_refused, s.login_refusals_by_code
   FROM idp._stats() s
   LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.dbid;
 -- Every database's providers: for monitoring roles (pg_monitor has pg_read_all_stats), as

@@ -43,6 +43,18 @@ pub fn raise_invalid_config(e: &ConfigError) -> ! {
     )
 }
 
+/// Raise an unusable provider config with a hint (what to write instead): 22023.
+pub fn raise_invalid_config_hint(e: &ConfigError, hint: &str) -> ! {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        format!("invalid provider config: {}: {}", e.field, e.message),
+        "pg_idp",
+    )
+    .set_hint(hint)
+    .report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
 /// Raise an unexpected internal failure (registry unreadable and the like).
 pub fn raise_internal(message: String) -> ! {
     raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, message, None)

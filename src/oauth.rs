@@ -1,7 +1,9 @@
 //! pg_idp as PostgreSQL 18's OAuth validator module: a client presenting a provider's JWT as its
 //! bearer token (SASL OAUTHBEARER, an `oauth` line in pg_hba.conf, `oauth_validator_libraries =
-//! 'pg_idp'`) logs in when the token verifies against the target database's providers and its
-//! identity may become the role asked for (see `pg_idp_core::login`).
+//! 'pg_idp'`) logs in when the token is of the issuer the line names, verifies against the target
+//! database's providers, was issued for the provider's login audience, carries the scopes the
+//! line names, and its identity may become the role asked for (`pg_idp_core::login`, which runs
+//! every check in a documented order).
 //!
 //! Authentication runs before the backend opens its database: the providers and the owners of
 //! its tables under row-level security come from the database's login snapshot (`snapshot.rs`),
@@ -21,7 +23,7 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 
-use pg_idp_core::login::{self, RoleFacts};
+use pg_idp_core::login::{self, Attempt, Line, Memberships, Predefined, RoleFacts};
 use pg_idp_core::{ErrorCode, VerifyError, VerifyOptions};
 use pgrx::prelude::*;
 
@@ -93,6 +95,8 @@ unsafe extern "C" {
     fn pg_idp_shim_port_hba(port: *const pg_sys::Port) -> *const HbaLine;
     fn pg_idp_shim_hba_is_oauth(hba: *const HbaLine) -> bool;
     fn pg_idp_shim_hba_delegated(hba: *const HbaLine) -> bool;
+    fn pg_idp_shim_hba_issuer(hba: *const HbaLine) -> *const c_char;
+    fn pg_idp_shim_hba_scope(hba: *const HbaLine) -> *const c_char;
 }
 
 /// The connection being authenticated.
@@ -104,6 +108,8 @@ struct Connection {
     datdba: pg_sys::Oid,
     /// The pg_hba.conf line has `delegate_ident_mapping=1`.
     delegated: bool,
+    /// The line's issuer and scopes, or why they cannot be used.
+    line: Result<Line, String>,
 }
 
 /// Why the connection cannot be authenticated by pg_idp (before any token is looked at).
@@ -146,11 +152,25 @@ unsafe fn connection(role: &CStr) -> Result<Connection, Unreadable> {
     if user.is_null() || unsafe { CStr::from_ptr(user) } != role {
         return Err(Unreadable::Port);
     }
-    // SAFETY: NULL or the HbaLine of the connection (above).
-    let (oauth, delegated) = unsafe { (pg_idp_shim_hba_is_oauth(hba), pg_idp_shim_hba_delegated(hba)) };
+    // SAFETY: NULL or the HbaLine of the connection (above); the issuer and scope are NULL or
+    // NUL-terminated strings of the parsed pg_hba.conf, kept for the backend's life.
+    let (oauth, delegated, issuer, scope) = unsafe {
+        (
+            pg_idp_shim_hba_is_oauth(hba),
+            pg_idp_shim_hba_delegated(hba),
+            pg_idp_shim_hba_issuer(hba),
+            pg_idp_shim_hba_scope(hba),
+        )
+    };
     if !oauth {
         return Err(Unreadable::Port);
     }
+    // SAFETY: NULL or NUL-terminated strings (above).
+    let text = |p: *const c_char| (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned());
+    let line = match text(issuer) {
+        Some(issuer) => Line::new(&issuer, &text(scope).unwrap_or_default()),
+        None => Err("the pg_hba.conf line names no issuer".to_string()),
+    };
     if db.is_null() {
         return Err(Unreadable::Port);
     }
@@ -164,13 +184,15 @@ unsafe fn connection(role: &CStr) -> Result<Connection, Unreadable> {
         return Err(Unreadable::NoSuchDatabase(database));
     }
     debug1!(
-        "pg_idp: login of role \"{}\" to database \"{}\" (oid {}), pg_hba.conf line: oauth, {}",
+        "pg_idp: login of role \"{}\" to database \"{}\" (oid {}), pg_hba.conf line: oauth, {}, issuer \"{}\", scope \"{}\"",
         shown(&role.to_string_lossy()),
         shown(&database.to_string_lossy()),
         oid.to_u32(),
-        if delegated { "delegate_ident_mapping=1" } else { "user name map" }
+        if delegated { "delegate_ident_mapping=1" } else { "user name map" },
+        text(issuer).map(|s| shown(&s)).unwrap_or_default(),
+        text(scope).map(|s| shown(&s)).unwrap_or_default()
     );
-    Ok(Connection { database, oid, datdba, delegated })
+    Ok(Connection { database, oid, datdba, delegated, line })
 }
 
 /// The oid and the owner of the database named `name` (InvalidOid: none), as InitPostgres's own
@@ -248,13 +270,28 @@ fn role_facts(role: &CStr, datdba: pg_sys::Oid) -> Role {
     };
     let member_of = member_of(oid, datdba);
     // The predefined roles whose members are privileged.
-    let is_member = |predefined: u32| member_of.contains(&pg_sys::Oid::from(predefined));
-    facts.read_all_data = is_member(pg_sys::ROLE_PG_READ_ALL_DATA);
-    facts.write_all_data = is_member(pg_sys::ROLE_PG_WRITE_ALL_DATA);
-    facts.execute_server_program = is_member(pg_sys::ROLE_PG_EXECUTE_SERVER_PROGRAM);
-    facts.read_server_files = is_member(pg_sys::ROLE_PG_READ_SERVER_FILES);
-    facts.write_server_files = is_member(pg_sys::ROLE_PG_WRITE_SERVER_FILES);
+    facts.member_of = Predefined::ALL
+        .iter()
+        .filter(|p| member_of.contains(&pg_sys::Oid::from(predefined_oid(**p))))
+        .fold(Memberships::NONE, |m, p| m.with(*p));
     Role { facts, member_of }
+}
+
+/// The oid of a predefined role (catalog/pg_authid.dat, as PostgreSQL 18 numbers them).
+fn predefined_oid(role: Predefined) -> u32 {
+    match role {
+        Predefined::ReadAllData => pg_sys::ROLE_PG_READ_ALL_DATA,
+        Predefined::WriteAllData => pg_sys::ROLE_PG_WRITE_ALL_DATA,
+        Predefined::ExecuteServerProgram => pg_sys::ROLE_PG_EXECUTE_SERVER_PROGRAM,
+        Predefined::ReadServerFiles => pg_sys::ROLE_PG_READ_SERVER_FILES,
+        Predefined::WriteServerFiles => pg_sys::ROLE_PG_WRITE_SERVER_FILES,
+        Predefined::Monitor => pg_sys::ROLE_PG_MONITOR,
+        Predefined::ReadAllStats => pg_sys::ROLE_PG_READ_ALL_STATS,
+        Predefined::ReadAllSettings => pg_sys::ROLE_PG_READ_ALL_SETTINGS,
+        Predefined::SignalBackend => pg_sys::ROLE_PG_SIGNAL_BACKEND,
+        Predefined::Maintain => pg_sys::ROLE_PG_MAINTAIN,
+        Predefined::CreateSubscription => pg_sys::ROLE_PG_CREATE_SUBSCRIPTION,
+    }
 }
 
 /// Every role `role` is a member of, directly or through other roles, itself first: every
@@ -341,9 +378,11 @@ fn shown(s: &str) -> String {
     s.chars().take(64).collect::<String>().escape_default().to_string()
 }
 
-/// Verify `token` against the snapshot of the connection's database and check the role: the
-/// identity's `authn_id`, or why not. Pure Rust: nothing here can raise a PostgreSQL error.
-fn decide(token: &str, role: &str, who: &Role, conn: &Connection) -> Result<String, VerifyError> {
+/// Every check of the login (`pg_idp_core::login::login`) against the snapshot of the
+/// connection's database: the identity's `authn_id`, or why not. Pure Rust: nothing here can
+/// raise a PostgreSQL error.
+fn decide(token: &str, role: &str, who: &Role, conn: &Connection) -> Result<login::Login, VerifyError> {
+    let line = conn.line.as_ref().map_err(|why| VerifyError::new(ErrorCode::IssuerMismatch, why.clone()))?;
     let oid = conn.oid;
     let loaded = crate::snapshot::read(oid).map_err(|why| VerifyError::new(ErrorCode::RegistryUnavailable, why))?;
     // Only a snapshot the launcher keeps for a database it serves, and has vouched for lately.
@@ -355,13 +394,15 @@ fn decide(token: &str, role: &str, who: &Role, conn: &Connection) -> Result<Stri
         ..who.facts
     };
     let opts = VerifyOptions { max_token_bytes: crate::gucs::max_token_bytes(), ..VerifyOptions::now() };
-    let identity = loaded.registry.verify(token, &opts).map_err(|mut e| {
+    let attempt = Attempt { line, role, facts, delegated: conn.delegated };
+    let registry = &loaded.registry;
+    let directory = registry.in_memory_directory();
+    let mut lookup = |provider: &str, key: &pg_idp_core::DirectoryKey| Ok(Some(directory.lookup(provider, key)));
+    login::login(registry, token, &opts, attempt, &mut lookup).map_err(|mut e| {
         // Name the provider(s) of the token's issuer when the error itself does not.
         if e.provider.is_none() {
             let names: Vec<&str> = claim_of(token, 1, "iss")
-                .map(|iss| {
-                    loaded.registry.providers().iter().filter(|p| p.issuer == iss).map(|p| p.name.as_str()).collect()
-                })
+                .map(|iss| registry.providers().iter().filter(|p| p.issuer == iss).map(|p| p.name.as_str()).collect())
                 .unwrap_or_default();
             if !names.is_empty() {
                 e.provider = Some(names.join(","));
@@ -375,13 +416,7 @@ fn decide(token: &str, role: &str, who: &Role, conn: &Connection) -> Result<Stri
             }
         }
         e
-    })?;
-    let provider = loaded.registry.provider(&identity.provider).expect("the provider that verified the token");
-    login::authorize(provider, &identity, role, facts, conn.delegated).map_err(|mut e| {
-        e.provider = Some(identity.provider.clone());
-        e
-    })?;
-    Ok(login::authn_id(&identity))
+    })
 }
 
 /// The validator: decide, then answer PostgreSQL. Returns true (a decision was made) except
@@ -434,18 +469,20 @@ unsafe extern "C-unwind" fn validate(
         ))
     });
     let why = match decided {
-        Ok(authn_id) => {
+        Ok(allowed) => {
             if crate::gucs::set_login_token(token) {
-                let id = CString::new(authn_id).unwrap_or_default();
+                let id = CString::new(allowed.authn_id).unwrap_or_default();
                 // SAFETY: a palloc'd copy, as the API asks.
                 result.authn_id = unsafe { pg_sys::pstrdup(id.as_ptr()) };
                 result.authorized = true;
+                crate::stats::login_accepted(conn.oid.to_u32(), &allowed.identity.provider);
                 return true;
             }
             VerifyError::new(ErrorCode::RegistryUnavailable, "the session's login token could not be recorded")
         }
         Err(e) => e,
     };
+    crate::stats::login_refused(conn.oid.to_u32(), &why);
     // idp.log_failures and its bound apply to refused logins too.
     if !crate::audit::login_refusal_logged() {
         return true;

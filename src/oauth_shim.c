@@ -6,9 +6,10 @@
  * are found where that server put them, whatever the distribution or build options.
  *
  * Exactly these fields, nothing else: Port.user_name, Port.database_name, Port.hba,
- * HbaLine.auth_method (compared with uaOAuth here) and HbaLine.oauth_skip_usermap (the
- * delegate_ident_mapping option of an oauth line). Every function accepts NULL and then answers
- * NULL or false, so the caller refuses the login.
+ * HbaLine.auth_method (compared with uaOAuth here), HbaLine.oauth_skip_usermap (the
+ * delegate_ident_mapping option of an oauth line), and HbaLine.oauth_issuer and oauth_scope (the
+ * line's issuer and scope options, which the validator checks the token against). Every
+ * function accepts NULL and then answers NULL or false, so the caller refuses the login.
  */
 #include "postgres.h"
 
@@ -28,6 +29,8 @@ extern const char *pg_idp_shim_port_database_name(const Port *port);
 extern const HbaLine *pg_idp_shim_port_hba(const Port *port);
 extern bool pg_idp_shim_hba_is_oauth(const HbaLine *hba);
 extern bool pg_idp_shim_hba_delegated(const HbaLine *hba);
+extern const char *pg_idp_shim_hba_issuer(const HbaLine *hba);
+extern const char *pg_idp_shim_hba_scope(const HbaLine *hba);
 
 /* The role the client asked for (startup packet), as PostgreSQL passes it to the validator. */
 const char *
@@ -68,4 +71,18 @@ bool
 pg_idp_shim_hba_delegated(const HbaLine *hba)
 {
 	return pg_idp_shim_hba_is_oauth(hba) && hba->oauth_skip_usermap;
+}
+
+/* The oauth line's issuer option (an issuer identifier or a discovery URL); NULL otherwise. */
+const char *
+pg_idp_shim_hba_issuer(const HbaLine *hba)
+{
+	return pg_idp_shim_hba_is_oauth(hba) ? hba->oauth_issuer : NULL;
+}
+
+/* The oauth line's scope option (space-separated); NULL when absent or not an oauth line. */
+const char *
+pg_idp_shim_hba_scope(const HbaLine *hba)
+{
+	return pg_idp_shim_hba_is_oauth(hba) ? hba->oauth_scope : NULL;
 }

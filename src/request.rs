@@ -16,7 +16,7 @@ use std::num::NonZeroUsize;
 use std::rc::Rc;
 
 use lru::LruCache;
-use pg_idp_core::{Identity, Registry, VerifyError, VerifyOptions};
+use pg_idp_core::{Identity, Purpose, Registry, VerifyError, VerifyOptions};
 use pgrx::prelude::*;
 
 use crate::{gucs, registry};
@@ -67,7 +67,7 @@ pub fn statement_now() -> f64 {
 }
 
 pub fn verify_options() -> VerifyOptions {
-    VerifyOptions { now: statement_now(), max_token_bytes: gucs::max_token_bytes() }
+    VerifyOptions { now: statement_now(), max_token_bytes: gucs::max_token_bytes(), purpose: Purpose::Request }
 }
 
 /// `set_config('request.jwt', token, true)`, without SPI (which would assign a transaction id
@@ -95,17 +95,18 @@ pub fn set_request_token_local(token: &str) {
 /// token of the `Authorization` header in PostgREST's `request.headers`. On PostgreSQL 18, when
 /// the session has set neither setting at all, the token it logged in with: a request that sets
 /// `request.jwt` to '' or PostgREST's headers without an Authorization header is anonymous,
-/// never the login identity.
-pub fn request_token() -> Option<String> {
+/// never the login identity. The login token is verified as one (`Purpose::Login`: its
+/// provider's login audience, and the groups of its token).
+pub fn request_token() -> Option<(String, Purpose)> {
     if let Some(t) = gucs::request_jwt() {
-        return Some(t);
+        return Some((t, Purpose::Request));
     }
     let from_headers = gucs::request_headers().and_then(bearer_of);
     #[cfg(feature = "pg18")]
     if from_headers.is_none() && !gucs::request_settings_set() {
-        return gucs::login_token();
+        return gucs::login_token().map(|t| (t, Purpose::Login));
     }
-    from_headers
+    from_headers.map(|t| (t, Purpose::Request))
 }
 
 /// The bearer token of PostgREST's `request.headers` (remembered with the value it came from).
@@ -151,8 +152,14 @@ pub(crate) fn lookup(
 ) -> Result<(Rc<Identity>, i64), VerifyError> {
     // The limit may have been lowered since the token was cached.
     pg_idp_core::token::check_size(token, opts.max_token_bytes)?;
+    // A login token is verified as one (its login audience, its groups): cached apart, under a
+    // key no request token can have (tokens are base64url and dots).
+    let key: std::borrow::Cow<str> = match opts.purpose {
+        Purpose::Request => token.into(),
+        Purpose::Login => format!("login:{token}").into(),
+    };
     let hit = with_cache(|cache| {
-        cache.get(token).and_then(|e| {
+        cache.get(key.as_ref()).and_then(|e| {
             e.identity.is_live(opts.now, e.leeway_seconds).then(|| (e.identity.clone(), e.leeway_seconds))
         })
     })
@@ -180,7 +187,7 @@ pub(crate) fn lookup(
         }
     };
     let leeway_seconds = registry.provider(&identity.provider).map(|p| p.leeway_seconds).unwrap_or(0);
-    with_cache(|cache| cache.put(token.into(), Entry { identity: identity.clone(), leeway_seconds }));
+    with_cache(|cache| cache.put(key.as_ref().into(), Entry { identity: identity.clone(), leeway_seconds }));
     Ok((identity, leeway_seconds))
 }
 
@@ -261,9 +268,9 @@ fn rejected<R>(e: VerifyError, f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R 
 
 /// What the request token resolves to at statement time `now`.
 fn resolve_request_identity(now: f64) -> Resolved {
-    let Some(token) = request_token() else { return Resolved::Anonymous };
+    let Some((token, purpose)) = request_token() else { return Resolved::Anonymous };
     let registry = fresh_registry();
-    let opts = VerifyOptions { now, max_token_bytes: gucs::max_token_bytes() };
+    let opts = VerifyOptions { now, max_token_bytes: gucs::max_token_bytes(), purpose };
     match lookup(&registry, &token, &opts) {
         Ok((id, leeway)) => Resolved::Valid(id, leeway),
         Err(e) => Resolved::Invalid(e, now),

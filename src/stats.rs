@@ -38,6 +38,13 @@ const MESSAGE_MAX: usize = 256;
 const CODE_MAX: usize = 32;
 /// The failure counters, one per error code, in `ErrorCode::ALL` order.
 pub const CODES: usize = ErrorCode::ALL.len();
+/// The refused-login counters, one per reason: `ErrorCode::ALL`, then `ErrorCode::LOGIN`.
+pub const LOGIN_CODES: usize = ErrorCode::ALL.len() + ErrorCode::LOGIN.len();
+
+/// The codes of the refused-login counters, in their order.
+fn login_codes() -> impl Iterator<Item = ErrorCode> {
+    ErrorCode::ALL.into_iter().chain(ErrorCode::LOGIN)
+}
 /// A timestamp that was never set (shown as NULL).
 const NEVER: i64 = i64::MIN;
 /// One second, in TimestampTz units (microseconds).
@@ -199,6 +206,10 @@ pub struct Counters {
     /// 1 + the index in `ErrorCode::ALL` of the last failure; 0: none.
     last_failure_code: AtomicU32,
     stats_reset: AtomicI64,
+    /// Logins (PostgreSQL 18's OAuth validator) accepted.
+    logins: AtomicU64,
+    /// Logins refused, by reason (`login_codes()` order).
+    login_refusals: [AtomicU64; LOGIN_CODES],
 }
 
 impl Default for Counters {
@@ -211,6 +222,8 @@ impl Default for Counters {
             last_failure: AtomicI64::new(NEVER),
             last_failure_code: AtomicU32::new(0),
             stats_reset: AtomicI64::new(NEVER),
+            logins: AtomicU64::new(0),
+            login_refusals: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -226,6 +239,10 @@ impl Counters {
         self.last_failure.store(NEVER, Ordering::Relaxed);
         self.last_failure_code.store(0, Ordering::Relaxed);
         self.stats_reset.store(at, Ordering::Relaxed);
+        self.logins.store(0, Ordering::Relaxed);
+        for f in &self.login_refusals {
+            f.store(0, Ordering::Relaxed);
+        }
     }
 
     /// `last_success` is kept to the second: most calls find it recent enough and write nothing
@@ -412,6 +429,33 @@ pub fn rejected(e: &VerifyError) {
     }
 }
 
+/// The counters of `provider` ("": none) in database `dbid`, found or made under the LWLock
+/// without this backend's map (a login is counted before the backend has its database).
+fn counters_in(dbid: u32, provider: &str) -> Option<&'static Counters> {
+    if !available() || !crate::gucs::track_stats() || dbid == 0 {
+        return None;
+    }
+    find_or_make(dbid, provider).ok().map(|i| &COUNTERS.get().slots[i])
+}
+
+/// A login (PostgreSQL 18's OAuth validator) to database `dbid` accepted, with a token of
+/// `provider`.
+pub fn login_accepted(dbid: u32, provider: &str) {
+    if let Some(c) = counters_in(dbid, provider) {
+        c.logins.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A login to database `dbid` refused, for the reason `e` gives (counted under the provider it
+/// names, or the database's row without a provider).
+pub fn login_refused(dbid: u32, e: &VerifyError) {
+    let provider = e.provider.as_deref().filter(|p| !p.contains(',')).unwrap_or("");
+    if let Some(c) = counters_in(dbid, provider) {
+        let i = login_codes().position(|c| c == e.code).unwrap_or(0);
+        c.login_refusals[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Change `provider`'s health record (in this database), when the shared memory exists.
 fn with_health(provider: &str, f: impl FnOnce(&mut Health)) {
     if !available() || provider.is_empty() {
@@ -495,6 +539,9 @@ pub struct StatsRow {
     pub last_failure: Option<pgrx::datum::TimestampWithTimeZone>,
     pub last_failure_code: Option<String>,
     pub stats_reset: Option<pgrx::datum::TimestampWithTimeZone>,
+    pub logins: i64,
+    pub logins_refused: i64,
+    pub login_refusals_by_code: serde_json::Value,
 }
 
 /// Every slot in use, in slot order.
@@ -516,6 +563,15 @@ pub fn rows() -> Vec<StatsRow> {
                     failures += n;
                 }
             }
+            let mut refusals_by_code = serde_json::Map::new();
+            let mut logins_refused = 0i64;
+            for (code, n) in login_codes().zip(c.login_refusals.iter()) {
+                let n = n.load(Ordering::Relaxed) as i64;
+                if n > 0 {
+                    refusals_by_code.insert(code.as_str().to_string(), n.into());
+                    logins_refused += n;
+                }
+            }
             let last_code = c.last_failure_code.load(Ordering::Relaxed) as usize;
             StatsRow {
                 dbid: pg_sys::Oid::from(k.dbid),
@@ -531,6 +587,9 @@ pub fn rows() -> Vec<StatsRow> {
                     .and_then(|i| ErrorCode::ALL.get(i))
                     .map(|c| c.as_str().into()),
                 stats_reset: ts(c.stats_reset.load(Ordering::Relaxed)),
+                logins: c.logins.load(Ordering::Relaxed) as i64,
+                logins_refused,
+                login_refusals_by_code: serde_json::Value::Object(refusals_by_code),
             }
         })
         .collect()

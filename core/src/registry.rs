@@ -42,6 +42,11 @@ impl Registry {
         self
     }
 
+    /// The in-memory directory ([`Registry::with_directory`]; empty unless one was given).
+    pub fn in_memory_directory(&self) -> &crate::directory::Directory {
+        &self.directory
+    }
+
     /// Every provider.
     pub fn providers(&self) -> &[Provider] {
         &self.providers

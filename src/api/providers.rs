@@ -7,8 +7,8 @@ use pgrx::JsonB;
 use serde_json::Value;
 
 use crate::errors::{
-    raise_fetch, raise_internal, raise_invalid_argument, raise_invalid_config, raise_invalid_response,
-    raise_unknown_provider,
+    raise_fetch, raise_internal, raise_invalid_argument, raise_invalid_config, raise_invalid_config_hint,
+    raise_invalid_response, raise_unknown_provider,
 };
 use crate::registry;
 use crate::store::{ensure_writable, store, stored_config, try_store};
@@ -27,12 +27,25 @@ fn register_provider_fetch(config: JsonB, fetch_keys: default!(bool, true)) -> S
 pub(crate) fn register(config: Value, fetch_keys: bool) -> String {
     ensure_writable(c"idp.register_provider()");
     let provider = parse_provider(&config).unwrap_or_else(|e| raise_invalid_config(&e));
+    check_new(&provider);
     if provider.keys.is_empty() && fetch_keys {
         store_with_keys_from(config, provider.jwks_uri.as_deref().unwrap_or_default());
     } else {
         store(&provider, config);
     }
     provider.name
+}
+
+/// What a new registration must have beyond a readable config (configs stored by earlier
+/// versions are still read, refreshed and copied without it): a provider whose tokens log in
+/// names their audience.
+fn check_new(provider: &pg_idp_core::Provider) {
+    if let Err(e) = pg_idp_core::login::check_registration(provider) {
+        raise_invalid_config_hint(
+            &e,
+            "Name the API your provider issues database tokens for, e.g. \"login\": {\"audience\": \"https://db.example.com\", \"roles\": [\"app_user\"]}; login tokens for any other audience are refused.",
+        );
+    }
 }
 
 /// Fetch the key set at `url` into `config` and store it, all or nothing (`refresh_jwks`'s
@@ -124,6 +137,9 @@ fn discover(issuer: &str, provider: &str, extra: default!(JsonB, "'{}'")) -> i32
     config["jwks_uri"] = Value::String(jwks_uri.clone());
     // Where the jwks_uri came from (idp.provider_health shows the keys' source as discovery).
     config["discovery_url"] = Value::String(url.clone());
+    if let Ok(p) = parse_provider(&config) {
+        check_new(&p);
+    }
     store_with_keys_from(config, &jwks_uri)
 }
 

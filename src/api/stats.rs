@@ -27,6 +27,9 @@ fn _stats() -> TableIterator<
         name!(last_failure, Option<TimestampWithTimeZone>),
         name!(last_failure_code, Option<String>),
         name!(stats_reset, Option<TimestampWithTimeZone>),
+        name!(logins, i64),
+        name!(logins_refused, i64),
+        name!(login_refusals_by_code, JsonB),
     ),
 > {
     if !stats::available() {
@@ -45,6 +48,9 @@ fn _stats() -> TableIterator<
             r.last_failure,
             r.last_failure_code,
             r.stats_reset,
+            r.logins,
+            r.logins_refused,
+            JsonB(r.login_refusals_by_code),
         )
     }))
 }

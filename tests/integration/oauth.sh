@@ -23,6 +23,20 @@
 #   deprovisioning reach it, parallel workers see it), 20 concurrent logins with one token, a
 #   standby, two databases with different providers, and idp.log_failures (off, and the bound of
 #   idp.log_failures_max lines per window).
+# Authorization, not only authentication (each with its control): the token's issuer must be the
+# one the pg_hba.conf line names (an identifier, or a discovery URL of either kind); a provider
+# with login must name an audience (login.audience, by default its audience), and a login token
+# issued for another API is refused; every scope the line names but OpenID Connect's own must be
+# in the token (scope, scp, or login.scope_claim); role claims that are arrays, groups mapped to
+# roles (login.group_roles), and idp.groups() in the session; members of pg_monitor,
+# pg_read_all_stats, pg_read_all_settings, pg_signal_backend, pg_maintain and
+# pg_create_subscription refused unless named; a login provider stored by 0.5.0 without an
+# audience, refused with a line saying what to set; idp.stats counting logins by reason. With
+# libpq's own flow: a client whose token lacks the line's database scope, a token requested for
+# another resource, and a second issuer on another line (a second OpenID Provider).
+# The hook client's logins go through a line that names the token's issuer (use_line rewrites the
+# oauth lines and reloads), as a correct configuration would; LINE_FOR overrides it where another
+# issuer's line is the point.
 # Also covered with it: which roles a token may become (delegate_ident_mapping=1 with
 # login.roles and a role claim, a pg_ident.conf map; privileged roles refused unless named:
 # superuser, BYPASSRLS, REPLICATION, CREATEROLE, pg_read_all_data directly and through another
@@ -65,16 +79,17 @@ q -d app -f - <<SQL >/dev/null || FAILED=$((FAILED + 1))
 SET idp.tls_ca_file = '$OIDC_CA';
 SELECT idp.discover('$OIDC_ISSUER', 'oidc', '{"audience": "urn:pg-idp:app", "claim_mapping": {"email": "email"},
   "login": {"roles": ["app_user"], "role_claim": "db_role"}}');
+-- The crafted-token providers: their login tokens are for urn:pg-idp:db (login.audience).
 SELECT idp.register_provider(jsonb_build_object('provider', 'login_rs', 'issuer', 'https://rs.login.test',
-  'claim_mapping', '{"email": "email"}'::jsonb,
-  'jwks', pg_read_file('$OK/RS256.jwks.json')::jsonb, 'login', '{"roles": ["app_user", "super_named"]}'::jsonb));
+  'claim_mapping', '{"email": "email"}'::jsonb, 'jwks', pg_read_file('$OK/RS256.jwks.json')::jsonb,
+  'login', '{"audience": "urn:pg-idp:db", "roles": ["app_user", "super_named"]}'::jsonb));
 SELECT idp.register_provider(jsonb_build_object('provider', 'login_ps', 'issuer', 'https://ps.login.test',
-  'jwks', pg_read_file('$OK/PS256.jwks.json')::jsonb, 'login', '{"roles": ["app_user"]}'::jsonb));
+  'jwks', pg_read_file('$OK/PS256.jwks.json')::jsonb, 'login', '{"audience": "urn:pg-idp:db", "roles": ["app_user"]}'::jsonb));
 SELECT idp.register_provider(jsonb_build_object('provider', 'login_es', 'issuer', 'https://es.login.test',
   'jwks', pg_read_file('$OK/ES256.jwks.json')::jsonb,
-  'login', '{"roles": ["app_user", "mapped_user"], "role_claim": "db_role"}'::jsonb));
+  'login', '{"audience": "urn:pg-idp:db", "roles": ["app_user", "mapped_user"], "role_claim": "db_role"}'::jsonb));
 SELECT idp.register_provider(jsonb_build_object('provider', 'login_ed', 'issuer', 'https://ed.login.test',
-  'jwks', pg_read_file('$OK/EdDSA.jwks.json')::jsonb, 'login', '{}'::jsonb));
+  'jwks', pg_read_file('$OK/EdDSA.jwks.json')::jsonb, 'login', '{"audience": "urn:pg-idp:db"}'::jsonb));
 SELECT idp.register_provider(jsonb_build_object('provider', 'login_hs', 'issuer', 'https://hs.login.test',
   'audience', 'db-login', 'secret', '$HS_SECRET', 'leeway_seconds', 0, 'login', '{"roles": ["app_user"]}'::jsonb));
 CREATE ROLE mapped_user LOGIN;
@@ -87,12 +102,21 @@ GRANT SELECT, INSERT ON todos TO mapped_user, bypass_login;
 -- (login {}) reach them through the pg_ident.conf map; login_named's name them in login.roles.
 SELECT idp.register_provider(jsonb_build_object('provider', 'login_named', 'issuer', 'https://named.login.test',
   'jwks', pg_read_file('$OK/named.jwks.json')::jsonb,
-  'login', '{"roles": ["repl_login", "createrole_login", "readall_login", "readall_via_login", "owner_login"]}'::jsonb));
+  'login', '{"audience": "urn:pg-idp:db", "roles": ["repl_login", "createrole_login", "readall_login", "readall_via_login", "owner_login", "monitor_login"]}'::jsonb));
 CREATE ROLE repl_login LOGIN REPLICATION;
 CREATE ROLE createrole_login LOGIN CREATEROLE;
 CREATE ROLE readall_login LOGIN IN ROLE pg_read_all_data;
 CREATE ROLE readers NOLOGIN IN ROLE pg_read_all_data;
 CREATE ROLE readall_via_login LOGIN IN ROLE readers;
+-- The predefined roles added in 0.6.0: each member refused unless named (monitor_login is named
+-- by login_named, as the control).
+CREATE ROLE monitor_login LOGIN IN ROLE pg_monitor;
+CREATE ROLE readstats_login LOGIN IN ROLE pg_read_all_stats;
+CREATE ROLE readsettings_login LOGIN IN ROLE pg_read_all_settings;
+CREATE ROLE signal_login LOGIN IN ROLE pg_signal_backend;
+CREATE ROLE maintain_login LOGIN IN ROLE pg_maintain;
+CREATE ROLE subscription_login LOGIN IN ROLE pg_create_subscription;
+GRANT USAGE ON SCHEMA idp TO monitor_login;
 -- The owner of a table under enable_rls, with three users' rows in it: owners bypass RLS.
 CREATE ROLE owner_login LOGIN;
 GRANT USAGE ON SCHEMA idp TO owner_login;
@@ -107,21 +131,31 @@ createdb -h "$PGHOST" -p "$PGPORT" -U postgres app2
 q -d app2 -f - <<SQL >/dev/null || FAILED=$((FAILED + 1))
 CREATE EXTENSION pg_idp;
 SELECT idp.register_provider(jsonb_build_object('provider', 'other', 'issuer', 'https://other.login.test',
-  'jwks', pg_read_file('$OK/EdDSA.jwks.json')::jsonb, 'login', '{"roles": ["app_user", "dbowner_login"]}'::jsonb));
+  'jwks', pg_read_file('$OK/EdDSA.jwks.json')::jsonb,
+  'login', '{"audience": "urn:pg-idp:db", "roles": ["app_user", "dbowner_login"]}'::jsonb));
 GRANT USAGE ON SCHEMA idp TO app_user, dbowner_login;
 ALTER DATABASE app2 OWNER TO dbowner_login;
 SQL
 # Who may log in how: app_user, super_login and super_named with delegate_ident_mapping=1 (pg_idp
 # decides), mapped_user and bypass_login through a pg_ident.conf map; postgres and the rest as before.
-OAUTH_HBA_OPTS="issuer=\"$OIDC_ISSUER\" scope=\"openid db\""
-cat >"$PGDATA_DIR/pg_hba.conf" <<HBA
+# The oauth lines name one issuer and scope at a time: the real provider's to begin with; use_line
+# (below) switches them.
+LINE_ISSUER="$OIDC_ISSUER" LINE_SCOPE="openid db"
+PRIVILEGED_ROLES="repl_login,createrole_login,readall_login,readall_via_login,owner_login,monitor_login,readstats_login,readsettings_login,signal_login,maintain_login,subscription_login"
+write_hba() { # data directory
+    local opts="issuer=\"$LINE_ISSUER\" scope=\"$LINE_SCOPE\""
+    cat >"$1/pg_hba.conf" <<HBA
 local all postgres trust
 local replication postgres trust
-local all app_user,super_login,super_named,dbowner_login oauth $OAUTH_HBA_OPTS delegate_ident_mapping=1
-local all mapped_user,bypass_login oauth $OAUTH_HBA_OPTS map=oauth
-local all repl_login,createrole_login,readall_login,readall_via_login,owner_login oauth $OAUTH_HBA_OPTS map=oauth
+${EXTRA_HBA:-}
+local all app_user,super_login,super_named,dbowner_login,analyst_login,admin_login oauth $opts delegate_ident_mapping=1
+local all mapped_user,bypass_login oauth $opts map=oauth
+local all $PRIVILEGED_ROLES oauth $opts map=oauth
 local all all trust
 HBA
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$1/pg_hba.conf"
+}
+write_hba "$PGDATA_DIR"
 cat >"$PGDATA_DIR/pg_ident.conf" <<'IDENT'
 oauth  login_ed:user_mapped  mapped_user
 oauth  login_ed:user_bypass  bypass_login
@@ -130,18 +164,31 @@ oauth  login_ed:user_createrole  createrole_login
 oauth  login_ed:user_readall  readall_login
 oauth  login_ed:user_readall_via  readall_via_login
 oauth  login_ed:user_owner  owner_login
+oauth  login_ed:user_monitor  monitor_login
+oauth  login_ed:user_readstats  readstats_login
+oauth  login_ed:user_readsettings  readsettings_login
+oauth  login_ed:user_signal  signal_login
+oauth  login_ed:user_maintain  maintain_login
+oauth  login_ed:user_subscription  subscription_login
 oauth  /^login_named:(.*_login)$  \1
 IDENT
-[ "$(id -u)" -eq 0 ] && chown postgres: "$PGDATA_DIR/pg_hba.conf" "$PGDATA_DIR/pg_ident.conf"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$PGDATA_DIR/pg_ident.conf"
 OAUTH_OPTS="-c shared_preload_libraries=pg_idp -c oauth_validator_libraries=pg_idp -c idp.worker_database=app -c idp.login_databases=app2 -c idp.check_interval=1 -c idp.tls_ca_file=$OIDC_CA"
 as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$CLUSTER_DIR/server.log" -w -t 60 -m fast restart \
     -o "-c listen_addresses='' -c unix_socket_directories='$CLUSTER_DIR' -p $PGPORT $OAUTH_OPTS" >/dev/null \
     || { echo "not ok - oauth: restart with the validator"; FAILED=$((FAILED + 1)); return 0; }
 LOG="$CLUSTER_DIR/server.log"
 
-# mint ALG CLAIMS [mint options]: a token of that algorithm's provider (exp in an hour).
+# mint ALG CLAIMS [mint options]: a token of that algorithm's provider (exp in an hour), for
+# urn:pg-idp:db with scope "openid db" unless CLAIMS say otherwise ("aud": null, "scope": null:
+# none).
+with_login_defaults() { # claims
+    python3 -c 'import json, sys
+c = json.loads(sys.argv[1]); c.setdefault("aud", "urn:pg-idp:db"); c.setdefault("scope", "openid db")
+print(json.dumps({k: v for k, v in c.items() if v is not None}))' "$1"
+}
 mint_login() {
-    local alg="$1" claims="$2"; shift 2
+    local alg="$1" claims; claims="$(with_login_defaults "$2")"; shift 2
     case "$alg" in
         HS256) printf '%s' "$HS_SECRET" | "$PG_IDP" mint --alg HS256 --secret-file - --no-kid --claims "$claims" "$@" ;;
         *) "$PG_IDP" mint --key "$OK/$alg.key.json" --claims "$claims" "$@" ;;
@@ -149,11 +196,49 @@ mint_login() {
 }
 iss_of() { case "$1" in RS256) echo https://rs.login.test ;; PS256) echo https://ps.login.test ;;
     ES256) echo https://es.login.test ;; EdDSA) echo https://ed.login.test ;; HS256) echo https://hs.login.test ;; esac; }
-# login HOST PORT DB ROLE TOKEN [SQL...]: log in with the token, print the answers.
+# The (unverified) iss of a token, empty when it has none.
+iss_of_token() {
+    python3 -c 'import base64, json, sys
+try:
+    p = sys.argv[1].split(".")[1]
+    print(json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))).get("iss", ""))
+except Exception:
+    pass' "$1"
+}
+# reload_and_wait HOST PORT: pg_reload_conf(), and wait until new sessions have the new files.
+reload_and_wait() {
+    local before now
+    before="$("$PGBIN/psql" -X -qAt -h "$1" -p "$2" -U postgres -d postgres -c "SELECT pg_conf_load_time()")"
+    "$PGBIN/psql" -X -qAt -h "$1" -p "$2" -U postgres -d postgres -c "SELECT pg_reload_conf()" >/dev/null
+    for _ in $(seq 1 100); do
+        now="$("$PGBIN/psql" -X -qAt -h "$1" -p "$2" -U postgres -d postgres -c "SELECT pg_conf_load_time()")"
+        [ "$now" != "$before" ] && break
+        sleep 0.05
+    done
+}
+# use_line ISSUER [SCOPE]: the oauth lines name ISSUER and SCOPE (default "openid db") on the
+# primary and, while it runs, the standby.
+use_line() {
+    local scope="${2:-openid db}"
+    [ "$1" = "$LINE_ISSUER" ] && [ "$scope" = "$LINE_SCOPE" ] && return 0
+    LINE_ISSUER="$1" LINE_SCOPE="$scope"
+    write_hba "$PGDATA_DIR"; reload_and_wait "$PGHOST" "$PGPORT"
+    if [ -n "${OAUTH_STANDBY:-}" ]; then
+        write_hba "$OAUTH_STANDBY/data"; reload_and_wait "$OAUTH_STANDBY" "$OAUTH_STANDBY_PORT"
+    fi
+}
+# What PostgreSQL tells a client of a line's issuer: its discovery URL (libpq maps it back to the
+# issuer, which must be the client's oauth_issuer).
+discovery_of() { case "$1" in */.well-known/*) echo "$1" ;; *) echo "$1/.well-known/openid-configuration" ;; esac; }
+# login HOST PORT DB ROLE TOKEN [SQL...]: log in with the token through a line that names its
+# issuer (LINE_FOR=ISSUER: through a line naming ISSUER instead; LINE_SCOPE_FOR=SCOPE: with that
+# scope), print the answers.
 login_at() {
-    local host="$1" port="$2" db="$3" role="$4" token="$5"; shift 5
+    local host="$1" port="$2" db="$3" role="$4" token="$5" iss; shift 5
+    iss="${LINE_FOR:-$(iss_of_token "$token")}"
+    [ -n "$iss" ] && use_line "$iss" "${LINE_SCOPE_FOR:-openid db}"
     PG_IDP_TOKEN="$token" "$OAUTH_CLIENT" "host=$host port=$port dbname=$db user=$role \
-oauth_issuer=$OIDC_ISSUER/.well-known/openid-configuration oauth_client_id=pg_idp_tests" "$@" 2>&1
+oauth_issuer=$(discovery_of "$LINE_ISSUER") oauth_client_id=pg_idp_tests" "$@" 2>&1
 }
 login() { login_at "$PGHOST" "$PGPORT" "$@"; }
 # The first line of the log written since byte OFFSET that matches PATTERN, waited for.
@@ -195,7 +280,7 @@ new_login_provider() {
     "$PG_IDP" keygen --alg "$3" --kid "$4" --out "$OK/$1" >/dev/null 2>&1
     chmod 644 "$OK/$1.jwks.json"
     q -d app -c "SELECT idp.register_provider(jsonb_build_object('provider', '$1', 'issuer', '$2',
-        'jwks', pg_read_file('$OK/$1.jwks.json')::jsonb, 'login', '{\"roles\": [\"app_user\"]}'::jsonb))" >/dev/null
+        'jwks', pg_read_file('$OK/$1.jwks.json')::jsonb, 'login', '{\"audience\": \"urn:pg-idp:db\", \"roles\": [\"app_user\"]}'::jsonb))" >/dev/null
 }
 
 # What idp.login_snapshot() reports under KEY in database DB, once it is VALUE (waited for).
@@ -225,6 +310,7 @@ say "oauth: psql, psycopg and a plain libpq program log in with libpq's own OAut
 # PS256, libpq-app EdDSA; idp.log_success's line shows the kid each login's token had.
 DEV="$WORK/device"
 mkdir -p "$DEV"
+use_line "$OIDC_ISSUER"
 echo "# oauth: libpq trusts the test CA through: $(oidc_trust_method) (see tests/oidc/provider.sh)"
 q -d app -c "ALTER SYSTEM SET idp.log_success = on" -c "SELECT pg_reload_conf()" >/dev/null
 PG18_LIBDIR="$("$PG_CONFIG" --libdir)"
@@ -298,6 +384,75 @@ check "oauth: carol signs in and allows, but her token has no db_role: refused w
 check "oauth: ... and the server logs pg_idp's line: provider oidc, kid rs-1, role_not_allowed" \
     "provider \"oidc\", kid \"rs-1\", pg_idp error code: role_not_allowed" \
     "$(log_since "$off" 'pg_idp: login refused for role "app_user"' | grep -oE 'provider "[^"]*", kid "[^"]*", pg_idp error code: [a-z_]+')"
+say "oauth: libpq's own flow, refused where the client is not authorized: the line's scope, another resource, another issuer"
+# device_refusal NAME OUT CLIENT-CONNINFO CODE: a device-flow login (alice allows) that the
+# validator refuses: psql fails with PostgreSQL's generic message, the log has pg_idp's line.
+device_refusal() { # name out conninfo code
+    local off rc
+    off="$(log_size)"
+    oidc_device alice allow "$DEV/$2" "$PGBIN/psql" -X -qAt -c "SELECT 1" "$3"; rc=$?
+    check "oauth: $1: psql fails with PostgreSQL's generic message" \
+        "2 FATAL:  OAuth bearer authentication failed for user \"app_user\"" \
+        "$rc $(grep -oE 'FATAL: +OAuth bearer authentication failed for user "app_user"' "$DEV/$2.err" | head -n1)"
+    check "oauth: $1: the server's line names the provider, the kid and $4" \
+        "provider \"$5\", kid \"rs-1\", pg_idp error code: $4" \
+        "$(log_since "$off" 'pg_idp: login refused for role "app_user"' | grep -oE 'provider "[^"]*", kid "[^"]*", pg_idp error code: [a-z_]+')"
+}
+# The client asks for less than the line's scope (a connection's oauth_scope overrides the scope
+# the server advertises): the provider grants "read", not "db".
+device_refusal "a client whose token lacks the line's database scope (it asked for openid read)" noscope \
+    "$(conninfo psql) oauth_scope='openid read'" insufficient_scope oidc
+check "oauth: ... the log line says which scope is missing" "1" \
+    "$(grep 'pg_idp: login refused for role "app_user"' "$LOG" | tail -n1 | grep -c 'lacks scope "db" that the pg_hba.conf line requires (scope="openid db") in its scope and scp claims: it has "read"')"
+# A token requested for another resource of the same provider: psql-billing's tokens are for
+# urn:pg-idp:billing.
+device_refusal "a token issued for another resource (urn:pg-idp:billing)" billing "$(conninfo psql-billing)" invalid_audience oidc
+# A second OpenID Provider (another issuer), registered in both databases; the line for app2 names
+# it, app's names the first. Same TLS certificate, so the person's browser trusts both.
+OIDC2_DIR="$WORK/oauth_idp2"
+mkdir -p "$OIDC2_DIR" && cp -r "$OIDC_DIR/tls" "$OIDC_DIR/client_secret" "$OIDC2_DIR/" && chmod 755 "$OIDC2_DIR"
+OIDC2_PORT="$(free_port)"
+OIDC2_ISSUER="https://127.0.0.1:$OIDC2_PORT"
+"$OIDC_NODE" "$ROOT/tests/oidc/provider.mjs" "$OIDC2_DIR" "$OIDC2_PORT" >>"$OIDC2_DIR/provider.log" 2>&1 &
+OIDC2_PID=$!
+for _ in $(seq 1 300); do [ -f "$OIDC2_DIR/state.json" ] && break; sleep 0.1; done
+for db in app app2; do
+    q -d "$db" -c "SET idp.tls_ca_file = '$OIDC_CA'" -c "SELECT idp.discover('$OIDC2_ISSUER', 'oidc2', '{\"audience\": \"urn:pg-idp:app\",
+      \"login\": {\"roles\": [\"app_user\"], \"role_claim\": \"db_role\"}}')" >/dev/null || FAILED=$((FAILED + 1))
+done
+EXTRA_HBA="local app2 app_user oauth issuer=\"$OIDC2_ISSUER\" scope=\"openid db\" delegate_ident_mapping=1"
+write_hba "$PGDATA_DIR"; reload_and_wait "$PGHOST" "$PGPORT"
+for db in app app2; do
+    for _ in $(seq 1 100); do
+        [ "$(q -d "$db" -c "SELECT idp.login_snapshot()->'login_providers' ? 'oidc2'")" = t ] && break; sleep 0.1
+    done
+done
+conninfo2() { echo "host=$PGHOST port=$PGPORT dbname=$1 user=app_user oauth_issuer=$2 oauth_client_id=psql"; }
+oidc_device alice allow "$DEV/second" "$PGBIN/psql" -X -qAt -c "SELECT current_database(), system_user" \
+    "$(conninfo2 app2 "$OIDC2_ISSUER")"
+check "oauth: control: the second issuer's token logs in through its own line (app2)" "app2|oauth:oidc2:user_2alice" "$(cat "$DEV/second")"
+# The client is told the second issuer's discovery URL (and the scope), so it does not ask the
+# server which issuer the line names: it presents the second issuer's token to app, whose line
+# names the first.
+off="$(log_size)"
+oidc_device alice allow "$DEV/crossed" "$PGBIN/psql" -X -qAt -c "SELECT 1" \
+    "$(conninfo2 app "$OIDC2_ISSUER/.well-known/openid-configuration") oauth_scope='openid db'"; rc=$?
+check "oauth: the second issuer's token through the first issuer's line (app): refused, generic to the client" \
+    "2 FATAL:  OAuth bearer authentication failed for user \"app_user\"" \
+    "$rc $(grep -oE 'FATAL: +OAuth bearer authentication failed for user "app_user"' "$DEV/crossed.err" | head -n1)"
+check "oauth: ... the server's line: provider oidc2, issuer_mismatch, naming both issuers" \
+    "provider \"oidc2\", kid \"rs-1\", pg_idp error code: issuer_mismatch (the token's issuer \"$OIDC2_ISSUER\" is not the one the pg_hba.conf line names (issuer=\"$OIDC_ISSUER\")" \
+    "$(log_since "$off" 'pg_idp: login refused for role "app_user"' | grep -oE 'provider "[^"]*", kid "[^"]*", pg_idp error code: [a-z_]+ \(the token.s issuer "[^"]*" is not the one the pg_hba.conf line names \(issuer="[^"]*"\)')"
+# Had the client asked the server (oauth_issuer as the issuer), libpq itself would have stopped:
+# the server's discovery URL is not its issuer's (RFC 9207's mix-up defence).
+check "oauth: ... and a client that asks the server which issuer the line names stops before any token" \
+    "is incompatible with oauth_issuer" \
+    "$("$PGBIN/psql" -X -qAt -c "SELECT 1" "$(conninfo2 app "$OIDC2_ISSUER")" </dev/null 2>&1 | grep -oE 'is incompatible with oauth_issuer' | head -n1)"
+kill "$OIDC2_PID" 2>/dev/null; wait "$OIDC2_PID" 2>/dev/null
+EXTRA_HBA=""
+write_hba "$PGDATA_DIR"; reload_and_wait "$PGHOST" "$PGPORT"
+for db in app app2; do q -d "$db" -c "SELECT idp.unregister_provider('oidc2')" >/dev/null; done
+
 q -d app -c "ALTER SYSTEM RESET idp.log_success" -c "SELECT pg_reload_conf()" >/dev/null
 
 say "oauth: crafted-token logins (the hook client): a shared-secret provider, a pg_ident.conf map"
@@ -440,6 +595,13 @@ privileged "REPLICATION" repl_login user_repl "REPLICATION"
 privileged "CREATEROLE" createrole_login user_createrole "CREATEROLE"
 privileged "a member of pg_read_all_data" readall_login user_readall "a member of pg_read_all_data"
 privileged "a member of pg_read_all_data through another role" readall_via_login user_readall_via "a member of pg_read_all_data"
+privileged "a member of pg_monitor" monitor_login user_monitor \
+    "a member of pg_monitor, a member of pg_read_all_stats, a member of pg_read_all_settings"
+privileged "a member of pg_read_all_stats" readstats_login user_readstats "a member of pg_read_all_stats"
+privileged "a member of pg_read_all_settings" readsettings_login user_readsettings "a member of pg_read_all_settings"
+privileged "a member of pg_signal_backend" signal_login user_signal "a member of pg_signal_backend"
+privileged "a member of pg_maintain" maintain_login user_maintain "a member of pg_maintain"
+privileged "a member of pg_create_subscription" subscription_login user_subscription "a member of pg_create_subscription"
 privileged "the owner of a table under enable_rls" owner_login user_owner \
     "the owner of a table with row-level security (or a member of its owner)"
 refused "registry unavailable (a database without a snapshot)" registry_unavailable - RS256-1 postgres app_user "$GOOD"
@@ -448,7 +610,7 @@ check "oauth: a superuser named in login.roles may log in" "super_named|t" \
     "$(login app super_named "$GOOD" "SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)")"
 # Controls: each privileged role logs in once login.roles names it (login_named's tokens, whose
 # sub is the role, through the same map); the owner then sees every row of its table.
-named() { "$PG_IDP" mint --key "$OK/named.key.json" --claims "{\"iss\":\"https://named.login.test\",\"sub\":\"$1\"}"; }
+named() { "$PG_IDP" mint --key "$OK/named.key.json" --claims "$(with_login_defaults "{\"iss\":\"https://named.login.test\",\"sub\":\"$1\"}")"; }
 check "oauth: REPLICATION named in login.roles may log in" "repl_login|t" \
     "$(login app repl_login "$(named repl_login)" "SELECT current_user, rolreplication FROM pg_roles WHERE rolname = current_user")"
 check "oauth: CREATEROLE named in login.roles may log in" "createrole_login|t" \
@@ -470,6 +632,161 @@ check "oauth: the pg_ident.conf map decides for mapped roles (no mapping: refuse
     "$(login app mapped_user "$(mint_login EdDSA '{"iss":"https://ed.login.test","sub":"user_unmapped"}')" "SELECT 1" | grep -oE 'OAuth bearer authentication failed' | head -n1)"
 check "oauth: the HS secret never reaches the log" "0" "$(grep -cF "$HS_SECRET" "$LOG")"
 
+say "oauth: a login is authorized: the login audience, the line's scopes and issuer, groups to roles"
+# New providers for this section, each with a key of its own (keys in $OK/NAME.*).
+for spec in split:ES256 perm:ES256 slash:RS256 groups:EdDSA claimarr:PS256 legacy:ES256; do
+    "$PG_IDP" keygen --alg "${spec#*:}" --kid "${spec%%:*}-1" --out "$OK/${spec%%:*}" >/dev/null 2>&1
+    chmod 644 "$OK/${spec%%:*}.jwks.json"
+done
+q -d app -f - <<SQL >/dev/null || FAILED=$((FAILED + 1))
+-- Request tokens for urn:pg-idp:api (audience), login tokens for urn:pg-idp:db (login.audience).
+SELECT idp.register_provider(jsonb_build_object('provider', 'split', 'issuer', 'https://split.login.test',
+  'audience', 'urn:pg-idp:api', 'jwks', pg_read_file('$OK/split.jwks.json')::jsonb,
+  'login', '{"audience": "urn:pg-idp:db", "roles": ["app_user"]}'::jsonb));
+-- Scopes in another claim (login.scope_claim), as Auth0's RBAC puts them in permissions.
+SELECT idp.register_provider(jsonb_build_object('provider', 'perm', 'issuer', 'https://perm.login.test',
+  'jwks', pg_read_file('$OK/perm.jwks.json')::jsonb,
+  'login', '{"audience": "urn:pg-idp:db", "roles": ["app_user"], "scope_claim": "permissions"}'::jsonb));
+-- An issuer that ends in / (as Auth0's does).
+SELECT idp.register_provider(jsonb_build_object('provider', 'slash', 'issuer', 'https://slash.login.test/',
+  'jwks', pg_read_file('$OK/slash.jwks.json')::jsonb, 'login', '{"audience": "urn:pg-idp:db", "roles": ["app_user"]}'::jsonb));
+-- Groups to roles: deny by default; admin_login is a superuser, which a group never unlocks.
+SELECT idp.register_provider(jsonb_build_object('provider', 'groups', 'issuer', 'https://groups.login.test',
+  'jwks', pg_read_file('$OK/groups.jwks.json')::jsonb,
+  'login', '{"audience": "urn:pg-idp:db", "group_roles": {"db-analysts": ["analyst_login"], "db-admins": ["analyst_login", "admin_login"]}}'::jsonb));
+-- A role claim that is an array (Keycloak's roles, Entra ID's roles).
+SELECT idp.register_provider(jsonb_build_object('provider', 'claimarr', 'issuer', 'https://claimarr.login.test',
+  'jwks', pg_read_file('$OK/claimarr.jwks.json')::jsonb,
+  'login', '{"audience": "urn:pg-idp:db", "roles": ["app_user", "analyst_login"], "role_claim": "roles"}'::jsonb));
+CREATE ROLE analyst_login LOGIN;
+CREATE ROLE admin_login LOGIN SUPERUSER;
+GRANT USAGE ON SCHEMA idp TO analyst_login;
+SQL
+mint_as() { # provider claims [mint options]
+    local key="$OK/$1.key.json" claims; claims="$(with_login_defaults "$2")"; shift 2
+    "$PG_IDP" mint --key "$key" --claims "$claims" "$@"
+}
+why_refused() { # the reason of the newest refusal line (after the code)
+    grep 'pg_idp: login refused' "$LOG" | tail -n1 | sed -E 's/.*pg_idp error code: [a-z_]+ \((.*)\)$/\1/'
+}
+for _ in $(seq 1 100); do
+    q -d app -c "SELECT idp.login_snapshot()->'login_providers' ? 'claimarr'" | grep -q t && break; sleep 0.1
+done
+
+# 1. The login audience: a token minted for another API of the same issuer is refused.
+refused "a login token issued for another API (aud https://billing-api.example)" invalid_audience login_rs RS256-1 app app_user \
+    "$(mint_login RS256 '{"iss":"https://rs.login.test","sub":"user_2alice","aud":"https://billing-api.example"}')"
+check "oauth: ... the line says which audience a login token needs" \
+    "JWT audience does not match the login audience (login.audience) of provider \"login_rs\": a login token must be issued for \"urn:pg-idp:db\" (the client asks its provider for a token for that audience or resource)" \
+    "$(why_refused)"
+refused "a login token without aud" invalid_audience login_rs RS256-1 app app_user \
+    "$(mint_login RS256 '{"iss":"https://rs.login.test","sub":"user_2alice","aud":null}')"
+check "oauth: control: a login token whose aud lists urn:pg-idp:db among others logs in" "user_2alice" \
+    "$(login app app_user "$(mint_login RS256 '{"iss":"https://rs.login.test","sub":"user_2alice","aud":["https://billing-api.example","urn:pg-idp:db"]}')" "SELECT idp.requesting_user_id()")"
+SPLIT_DB="$(mint_as split '{"iss":"https://split.login.test","sub":"user_split","aud":"urn:pg-idp:db"}')"
+SPLIT_API="$(mint_as split '{"iss":"https://split.login.test","sub":"user_split","aud":"urn:pg-idp:api"}')"
+check "oauth: login.audience apart from the request audience: the db token logs in, and the session's identity holds (verified as a login token)" \
+    "user_split|t|f" \
+    "$(login app app_user "$SPLIT_DB" "SELECT idp.requesting_user_id(), (idp.verify_jwt('$SPLIT_API')->>'valid')::bool, (idp.verify_jwt('$SPLIT_DB')->>'valid')::bool")"
+refused "a request token (aud urn:pg-idp:api) presented as a login token" invalid_audience split split-1 app app_user "$SPLIT_API"
+
+# 2. The line's scopes: every scope but OpenID Connect's own must be in the token.
+scoped() { LINE_SCOPE_FOR="openid db:login" "$@"; }
+for t in 'openid profile' 'NONE' 'openid db:login-all' 'openid DB:LOGIN'; do
+    claims='{"iss":"https://rs.login.test","sub":"user_2alice","scope":"'"$t"'"}'
+    [ "$t" = NONE ] && claims='{"iss":"https://rs.login.test","sub":"user_2alice","scope":null}'
+    scoped refused "line scope=\"openid db:login\", token scope \"$t\"" insufficient_scope login_rs RS256-1 app app_user \
+        "$(mint_login RS256 "$claims")"
+done
+scoped login app app_user "$(mint_login RS256 '{"iss":"https://rs.login.test","sub":"user_2alice","scope":"openid profile"}')" "SELECT 1" >/dev/null
+check "oauth: ... the refusal names the missing scope, the line's scope and what the token has" \
+    "the token lacks scope \"db:login\" that the pg_hba.conf line requires (scope=\"openid db:login\") in its scope and scp claims: it has \"openid\", \"profile\"; the client must ask for it and provider \"login_rs\" grant it" \
+    "$(why_refused)"
+check "oauth: control: scope \"openid db:login\", scp [\"db:login\"] (Okta) and scp \"db:read db:login\" (Entra ID) log in" \
+    "user_2alice user_2alice user_2alice" \
+    "$(for c in '"scope":"openid db:login"' '"scope":null,"scp":["db:login"]' '"scope":null,"scp":"db:read db:login"'; do
+        scoped login app app_user "$(mint_login RS256 "{\"iss\":\"https://rs.login.test\",\"sub\":\"user_2alice\",$c}")" "SELECT idp.requesting_user_id()"
+      done | tr '\n' ' ' | sed 's/ $//')"
+check "oauth: login.scope_claim: scopes in another claim (permissions) log in, scope there is not enough" \
+    "user_perm insufficient_scope" \
+    "$(scoped login app app_user "$(mint_as perm '{"iss":"https://perm.login.test","sub":"user_perm","scope":null,"permissions":["db:login"]}')" "SELECT idp.requesting_user_id()") \
+$(scoped login app app_user "$(mint_as perm '{"iss":"https://perm.login.test","sub":"user_perm","scope":"db:login"}')" "SELECT 1" >/dev/null; grep 'pg_idp: login refused' "$LOG" | tail -n1 | grep -oE 'pg_idp error code: [a-z_]+' | sed 's/.*: //')"
+check "oauth: a line with only OpenID Connect's scopes requires none of the token" "user_2alice" \
+    "$(LINE_SCOPE_FOR="openid profile email" login app app_user "$(mint_login RS256 '{"iss":"https://rs.login.test","sub":"user_2alice","scope":null}')" "SELECT idp.requesting_user_id()")"
+
+# 3. The line's issuer: a token of another issuer does not log in through it.
+LINE_FOR=https://es.login.test refused "a token of another registered issuer (rs) through es's line" issuer_mismatch login_rs RS256-1 app app_user "$GOOD"
+check "oauth: ... the refusal names both issuers" \
+    "the token's issuer \"https://rs.login.test\" is not the one the pg_hba.conf line names (issuer=\"https://es.login.test\"): log in through a line that names it, or with a token of that issuer" \
+    "$(why_refused)"
+LINE_FOR=https://es.login.test refused "a token of an issuer registered nowhere through es's line" issuer_mismatch - RS256-1 app app_user \
+    "$(mint_login RS256 '{"iss":"https://nobody.login.test","sub":"user_2alice"}')"
+check "oauth: control: the same token through rs's line logs in" "user_2alice" \
+    "$(LINE_FOR=https://rs.login.test login app app_user "$GOOD" "SELECT idp.requesting_user_id()")"
+check "oauth: a line naming the issuer's discovery URL, OpenID Connect's way and RFC 8414's, admits its tokens" "user_2alice user_2alice" \
+    "$(LINE_FOR=https://rs.login.test/.well-known/openid-configuration login app app_user "$GOOD" "SELECT idp.requesting_user_id()") \
+$(LINE_FOR=https://rs.login.test/.well-known/oauth-authorization-server login app app_user "$GOOD" "SELECT idp.requesting_user_id()")"
+LINE_FOR=https://es.login.test/.well-known/openid-configuration refused "a discovery-URL line of another issuer" issuer_mismatch login_rs RS256-1 app app_user "$GOOD"
+SLASH="$(mint_as slash '{"iss":"https://slash.login.test/","sub":"user_slash"}')"
+check "oauth: an issuer ending in / (Auth0's): a line naming it exactly, or its discovery URL, admits its tokens" "user_slash user_slash" \
+    "$(LINE_FOR=https://slash.login.test/ login app app_user "$SLASH" "SELECT idp.requesting_user_id()") \
+$(LINE_FOR=https://slash.login.test/.well-known/openid-configuration login app app_user "$SLASH" "SELECT idp.requesting_user_id()")"
+LINE_FOR=https://slash.login.test refused "an issuer ending in /, through a line naming it without the /" issuer_mismatch slash slash-1 app app_user "$SLASH"
+
+# 4. Groups to roles (login.group_roles), and a role claim that is an array.
+check "oauth: a member of db-analysts logs in as analyst_login; idp.groups() has the token's groups" \
+    "analyst_login|user_ann|{staff,db-analysts}" \
+    "$(login app analyst_login "$(mint_as groups '{"iss":"https://groups.login.test","sub":"user_ann","groups":["staff","db-analysts"]}')" \
+        "SELECT current_user, idp.requesting_user_id(), idp.groups()")"
+refused "a token whose groups map to no role (deny by default)" role_not_allowed groups groups-1 app analyst_login \
+    "$(mint_as groups '{"iss":"https://groups.login.test","sub":"user_sam","groups":["staff"]}')"
+check "oauth: ... the refusal names the groups it had" \
+    "login.group_roles of provider \"groups\" maps no group of the token to role \"analyst_login\": none of the token's groups (\"staff\") does" \
+    "$(why_refused)"
+refused "a token without groups" role_not_allowed groups groups-1 app analyst_login \
+    "$(mint_as groups '{"iss":"https://groups.login.test","sub":"user_sam"}')"
+refused "a group mapped to a superuser: the privileged-role guard still applies" role_not_allowed groups groups-1 app admin_login \
+    "$(mint_as groups '{"iss":"https://groups.login.test","sub":"user_root","groups":["db-admins"]}')"
+check "oauth: a role claim that is an array: the role asked for must be in it" "analyst_login role_not_allowed" \
+    "$(login app analyst_login "$(mint_as claimarr '{"iss":"https://claimarr.login.test","sub":"user_c","roles":["analyst_login"]}')" "SELECT current_user") \
+$(login app app_user "$(mint_as claimarr '{"iss":"https://claimarr.login.test","sub":"user_c","roles":["analyst_login"]}')" "SELECT 1" >/dev/null; grep 'pg_idp: login refused' "$LOG" | tail -n1 | grep -oE 'pg_idp error code: [a-z_]+' | sed 's/.*: //')"
+
+# 5. pg_monitor and the like (refused above through the map): why. A pg_monitor member reads
+# other sessions' query text, where a request token passed in it sits.
+(q -d app -c "SELECT pg_sleep(3), 'eyJhbGciOi.secret-in-query.sig'" >/dev/null 2>&1 &)
+sleep 0.5
+check "oauth: control: pg_monitor named in login.roles logs in, and reads another session's query text (why it is privileged)" \
+    "monitor_login|1" \
+    "$(login app monitor_login "$(named monitor_login)" "SELECT current_user, count(*) FROM pg_stat_activity WHERE query LIKE '%secret-in-' || 'query%' AND pid <> pg_backend_pid()")"
+
+# A provider stored by 0.5.0 with login and no audience (registration refuses that now: the row is
+# made as 0.5.0 left it): its logins are refused, with a line saying what to set.
+out="$(q -d app -v VERBOSITY=verbose -c "SELECT idp.register_provider(jsonb_build_object('provider', 'legacy', 'issuer', 'https://legacy.login.test', 'jwks', pg_read_file('$OK/legacy.jwks.json')::jsonb, 'login', '{\"roles\": [\"app_user\"]}'::jsonb))" 2>&1)"
+check "oauth: registering login without an audience is refused (22023), naming login.audience, with a hint" \
+    "22023 invalid provider config: login.audience: 1" \
+    "$(echo "$out" | grep -oE '^ERROR: +[0-9A-Z]{5}' | grep -oE '[0-9A-Z]{5}$') $(echo "$out" | grep -oE 'invalid provider config: login\.audience:' | head -n1) $(echo "$out" | grep -c '^HINT: .*"login": {"audience"')"
+q -d app -c "SELECT idp.register_provider(jsonb_build_object('provider', 'legacy', 'issuer', 'https://legacy.login.test', 'jwks', pg_read_file('$OK/legacy.jwks.json')::jsonb, 'login', '{\"roles\": [\"app_user\"], \"audience\": \"urn:pg-idp:db\"}'::jsonb))" \
+    -c "UPDATE idp.provider_registry SET config = config #- '{login,audience}' WHERE name = 'legacy'" >/dev/null
+LEGACY="$(mint_as legacy '{"iss":"https://legacy.login.test","sub":"user_legacy"}')"
+for _ in $(seq 1 100); do
+    [ "$(q -d app -c "SELECT idp.login_snapshot()->'login_providers' ? 'legacy'")" = t ] && break; sleep 0.1
+done
+refused "a login provider from 0.5.0 without an audience" invalid_audience legacy legacy-1 app app_user "$LEGACY"
+check "oauth: ... the line names the provider and what to set" \
+    "provider \"legacy\" allows logins but names no audience for them (a config from before 0.6.0): set login.audience to the audience its login tokens are issued for" \
+    "$(why_refused)"
+q -d app -c "SELECT idp.register_provider(jsonb_build_object('provider', 'legacy', 'issuer', 'https://legacy.login.test', 'jwks', pg_read_file('$OK/legacy.jwks.json')::jsonb, 'login', '{\"roles\": [\"app_user\"], \"audience\": \"urn:pg-idp:db\"}'::jsonb))" >/dev/null
+check "oauth: control: once login.audience is set, it logs in" "user_legacy" \
+    "$(poll_login 10 user_legacy app app_user "$LEGACY" "SELECT idp.requesting_user_id()")"
+
+# 6. idp.stats counts logins accepted and refused, by reason (groups' logins above: one accepted,
+# three refused for role_not_allowed; rs's: insufficient_scope five times, issuer_mismatch twice).
+check "oauth: idp.stats counts logins and refusals by reason" \
+    "1|3|{\"role_not_allowed\": 3} t t" \
+    "$(q -d app -c "SELECT logins, logins_refused, login_refusals_by_code FROM idp.stats WHERE datname = 'app' AND provider = 'groups'") \
+$(q -d app -c "SELECT (login_refusals_by_code->>'insufficient_scope')::int >= 5 AND (login_refusals_by_code->>'issuer_mismatch')::int >= 2 AND logins > 0 FROM idp.stats WHERE datname = 'app' AND provider = 'login_rs'") \
+$(q -d app -c "SELECT (login_refusals_by_code->>'issuer_mismatch')::int >= 1 FROM idp.stats WHERE datname = 'app' AND provider IS NULL")"
+
 say "oauth: what the validator reads of the connection: the role, the database, the pg_hba.conf line"
 # PostgreSQL's Port and HbaLine are read through src/oauth_shim.c, compiled against this server's
 # headers. At DEBUG1 the validator logs what it read (never the token). Each login below differs
@@ -484,17 +801,17 @@ read_by_validator() { # db role token: what that login's DEBUG1 line says
 }
 oid_of() { q -d app -c "SELECT oid FROM pg_database WHERE datname = '$1'"; }
 MAPPED="$(mint_login EdDSA '{"iss":"https://ed.login.test","sub":"user_mapped"}')"
-check "oauth: read: app_user to app through the delegate_ident_mapping=1 line" \
-    "login of role \"app_user\" to database \"app\" (oid $(oid_of app)), pg_hba.conf line: oauth, delegate_ident_mapping=1" \
+check "oauth: read: app_user to app through the delegate_ident_mapping=1 line (naming rs's issuer)" \
+    "login of role \"app_user\" to database \"app\" (oid $(oid_of app)), pg_hba.conf line: oauth, delegate_ident_mapping=1, issuer \"https://rs.login.test\", scope \"openid db\"" \
     "$(read_by_validator app app_user "$ALICE_LOGIN")"
-check "oauth: read: mapped_user to app through the map= line" \
-    "login of role \"mapped_user\" to database \"app\" (oid $(oid_of app)), pg_hba.conf line: oauth, user name map" \
+check "oauth: read: mapped_user to app through the map= line (naming ed's issuer)" \
+    "login of role \"mapped_user\" to database \"app\" (oid $(oid_of app)), pg_hba.conf line: oauth, user name map, issuer \"https://ed.login.test\", scope \"openid db\"" \
     "$(read_by_validator app mapped_user "$MAPPED")"
-check "oauth: read: dbowner_login to app2 through the delegate_ident_mapping=1 line" \
-    "login of role \"dbowner_login\" to database \"app2\" (oid $(oid_of app2)), pg_hba.conf line: oauth, delegate_ident_mapping=1" \
-    "$(read_by_validator app2 dbowner_login "$(mint_login EdDSA '{"iss":"https://other.login.test","sub":"user_owner"}')")"
+check "oauth: read: dbowner_login to app2 through the delegate_ident_mapping=1 line (another issuer and scope)" \
+    "login of role \"dbowner_login\" to database \"app2\" (oid $(oid_of app2)), pg_hba.conf line: oauth, delegate_ident_mapping=1, issuer \"https://other.login.test\", scope \"openid db db:extra\"" \
+    "$(LINE_SCOPE_FOR="openid db db:extra" read_by_validator app2 dbowner_login "$(mint_login EdDSA '{"iss":"https://other.login.test","sub":"user_owner","scope":"db db:extra"}')")"
 check "oauth: read: mapped_user to app2 through the map= line" \
-    "login of role \"mapped_user\" to database \"app2\" (oid $(oid_of app2)), pg_hba.conf line: oauth, user name map" \
+    "login of role \"mapped_user\" to database \"app2\" (oid $(oid_of app2)), pg_hba.conf line: oauth, user name map, issuer \"https://ed.login.test\", scope \"openid db\"" \
     "$(read_by_validator app2 mapped_user "$MAPPED")"
 log_setting log_min_messages "" warning
 # A database that does not exist is refused by the validator (before, PostgreSQL would have
@@ -505,10 +822,10 @@ check "oauth: a database that does not exist: the log line says so" "(database \
 
 say "oauth: registry changes reach logins with no manual step"
 new_login_provider late https://late.login.test ES256 late-1
-LATE="$("$PG_IDP" mint --key "$OK/late.key.json" --claims '{"iss":"https://late.login.test","sub":"user_late"}')"
+LATE="$("$PG_IDP" mint --key "$OK/late.key.json" --claims '{"iss":"https://late.login.test","sub":"user_late","aud":"urn:pg-idp:db","scope":"openid db"}')"
 check "oauth: a provider registered after the server started logs in" "user_late" \
     "$(poll_login 10 user_late app app_user "$LATE" "SELECT idp.requesting_user_id()")"
-ROTATED="$("$PG_IDP" mint --key "$OK/RS256b.key.json" --claims '{"iss":"https://rs.login.test","sub":"user_2alice"}')"
+ROTATED="$("$PG_IDP" mint --key "$OK/RS256b.key.json" --claims '{"iss":"https://rs.login.test","sub":"user_2alice","aud":"urn:pg-idp:db","scope":"openid db"}')"
 q -d app -c "SELECT idp.set_jwks('login_rs', pg_read_file('$OK/RS256b.jwks.json')::jsonb)" >/dev/null
 check "oauth: a key rotated after the server started logs in" "user_2alice" \
     "$(poll_login 10 user_2alice app app_user "$ROTATED" "SELECT idp.requesting_user_id()")"
@@ -541,7 +858,7 @@ slogin() { login_at "$OAUTH_STANDBY" "$OAUTH_STANDBY_PORT" "$@"; }
 check "oauth: standby: a login sees the user's rows, read-only" "user_2alice|3|t" \
     "$(poll_via slogin 10 "user_2alice|3|t" app app_user "$ROTATED" "SELECT idp.requesting_user_id(), count(*), pg_is_in_recovery() FROM todos")"
 new_login_provider replica https://replica.login.test EdDSA replica-1
-REPLICA="$("$PG_IDP" mint --key "$OK/replica.key.json" --claims '{"iss":"https://replica.login.test","sub":"user_replica"}')"
+REPLICA="$("$PG_IDP" mint --key "$OK/replica.key.json" --claims '{"iss":"https://replica.login.test","sub":"user_replica","aud":"urn:pg-idp:db","scope":"openid db"}')"
 check "oauth: standby: a provider registered on the primary afterwards logs in there" "user_replica" \
     "$(poll_via slogin 10 user_replica app app_user "$REPLICA" "SELECT idp.requesting_user_id()")"
 check "oauth: standby: a login to app2 from its own snapshot" "user_other" \

@@ -130,8 +130,8 @@ TN_HTTP=$!
 for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$TN_PORT") 2>/dev/null && break; sleep 0.1; done
 q -c "CREATE DATABASE newdb" >/dev/null
 q -d newdb -c "CREATE EXTENSION pg_idp" \
-    -c "SELECT idp.register_provider('{\"provider\": \"fresh\", \"issuer\": \"https://fresh.test\", \"jwks_uri\": \"http://127.0.0.1:$TN_PORT/fresh.json\", \"login\": {\"roles\": [\"fresh_user\"]}}', fetch_keys => false)" >/dev/null
-FRESH="$("$PG_IDP" mint --key "$TN/fresh.key.json" --claims '{"iss":"https://fresh.test","sub":"user_fresh"}')"
+    -c "SELECT idp.register_provider('{\"provider\": \"fresh\", \"issuer\": \"https://fresh.test\", \"jwks_uri\": \"http://127.0.0.1:$TN_PORT/fresh.json\", \"login\": {\"roles\": [\"fresh_user\"], \"audience\": \"urn:tenant:db\"}}', fetch_keys => false)" >/dev/null
+FRESH="$("$PG_IDP" mint --key "$TN/fresh.key.json" --claims '{"iss":"https://fresh.test","sub":"user_fresh","aud":"urn:tenant:db"}')"
 got=""
 for _ in $(seq 1 100); do
     got="$(q -d newdb -c "SELECT idp.verify_jwt('$FRESH')->>'valid'")"
@@ -145,10 +145,12 @@ if [ "$PG_VERSION" -ge 18 ]; then
         cc -O2 -I"$("$PG_CONFIG" --includedir)" "$ROOT/tests/oauth/oauth_client.c" -L"$("$PG_CONFIG" --libdir)" \
             -Wl,-rpath,"$("$PG_CONFIG" --libdir)" -lpq -o "$OAUTH_CLIENT"
     }
+    # Each role's pg_hba.conf line names the issuer of its tokens (below); the client is told it.
     tlogin() { # db role token sql...
-        local db="$1" role="$2" token="$3"; shift 3
+        local db="$1" role="$2" token="$3" iss=https://fresh.test; shift 3
+        [ "$role" = victim_super ] && iss=https://mine.test
         PG_IDP_TOKEN="$token" "$OAUTH_CLIENT" "host=$PGHOST port=$PGPORT dbname=$db user=$role \
-oauth_issuer=https://login.test/.well-known/openid-configuration oauth_client_id=pg_idp_tests" "$@" 2>&1 | grep -v '^WARNING:'
+oauth_issuer=$iss/.well-known/openid-configuration oauth_client_id=pg_idp_tests" "$@" 2>&1 | grep -v '^WARNING:'
     }
     poll_tlogin() { # want db role token sql
         local want="$1" got=""; shift
@@ -170,7 +172,8 @@ oauth_issuer=https://login.test/.well-known/openid-configuration oauth_client_id
     cat >"$PGDATA_DIR/pg_hba.conf" <<HBA
 local all postgres trust
 local replication postgres trust
-local all fresh_user,victim_super,app_user oauth issuer="https://login.test" scope="openid" delegate_ident_mapping=1
+local all fresh_user,app_user oauth issuer="https://fresh.test" scope="openid" delegate_ident_mapping=1
+local all victim_super oauth issuer="https://mine.test" scope="openid" delegate_ident_mapping=1
 local all all trust
 HBA
     [ "$(id -u)" -eq 0 ] && chown postgres: "$PGDATA_DIR/pg_hba.conf"
@@ -182,13 +185,13 @@ HBA
     say "tenant owner: a forged login snapshot (PostgreSQL 18)"
     q -c "CREATE ROLE mallory2 LOGIN" -c "CREATE DATABASE tenant2 OWNER mallory2" >/dev/null
     FORGE_SECRET="forged-by-the-tenant-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-    FORGED_BODY="{\"provider\": \"mine\", \"issuer\": \"https://mine.test\", \"secret\": \"$FORGE_SECRET\", \"login\": {\"roles\": [\"victim_super\"]}}"
+    FORGED_BODY="{\"provider\": \"mine\", \"issuer\": \"https://mine.test\", \"secret\": \"$FORGE_SECRET\", \"login\": {\"roles\": [\"victim_super\"], \"audience\": \"urn:tenant:db\"}}"
     q -d tenant2 -U mallory2 -f - >/dev/null <<SQL || FAILED=$((FAILED + 1))
 CREATE SCHEMA idp;
 CREATE TABLE idp.provider_registry (name text PRIMARY KEY, config jsonb);
 INSERT INTO idp.provider_registry VALUES ('mine', '$FORGED_BODY');
 SQL
-    MINE="$("$PG_IDP" mint --alg HS256 --secret "$FORGE_SECRET" --no-kid --claims '{"iss":"https://mine.test","sub":"mallory2"}')"
+    MINE="$("$PG_IDP" mint --alg HS256 --secret "$FORGE_SECRET" --no-kid --claims '{"iss":"https://mine.test","sub":"mallory2","aud":"urn:tenant:db"}')"
     sleep 2
     check "tenant: no snapshot is written from the tenant's own idp.provider_registry" "no not_installed" \
         "$([ -e "$PGDATA_DIR/pg_idp/$(oid_of tenant2).json" ] && echo yes || echo no) $(wait_state tenant2 not_installed)"
@@ -203,7 +206,7 @@ SQL
     q -d legit -c "SELECT idp.unregister_provider('mine')" >/dev/null
 
     say "tenant owner: snapshots follow the database's state (PostgreSQL 18)"
-    q -d legit -c "SELECT idp.register_provider(jsonb_build_object('provider', 'fresh', 'issuer', 'https://fresh.test', 'jwks', pg_read_file('$TN/fresh.jwks.json')::jsonb, 'login', '{\"roles\": [\"app_user\"]}'::jsonb))" \
+    q -d legit -c "SELECT idp.register_provider(jsonb_build_object('provider', 'fresh', 'issuer', 'https://fresh.test', 'jwks', pg_read_file('$TN/fresh.jwks.json')::jsonb, 'login', '{\"roles\": [\"app_user\"], \"audience\": \"urn:tenant:db\"}'::jsonb))" \
         -c "GRANT USAGE ON SCHEMA idp TO app_user" >/dev/null
     check "tenant: control: a login to legit works" "user_fresh" \
         "$(poll_tlogin user_fresh legit app_user "$FRESH" "SELECT idp.requesting_user_id()")"
@@ -229,7 +232,7 @@ SQL
         "$(q -d legit -c "SELECT date_part('epoch', now())::text" | grep -oE 'e\+09') $(q -d legit -c "SELECT current_user")"
     restart_primary
     check "tenant: after a restart under those settings, legit is served" "serving" "$(wait_state legit serving)"
-    EARLY="$("$PG_IDP" mint --key "$TN/fresh.key.json" --claims '{"iss":"https://fresh.test","sub":"user_early"}' --iat -600)"
+    EARLY="$("$PG_IDP" mint --key "$TN/fresh.key.json" --claims '{"iss":"https://fresh.test","sub":"user_early","aud":"urn:tenant:db"}' --iat -600)"
     check "tenant: control: a token issued 10 minutes ago logs in" "user_early" \
         "$(poll_tlogin user_early legit app_user "$EARLY" "SELECT idp.requesting_user_id()")"
     q -d legit -c "SET ROLE NONE" -c "SELECT idp.revoke_user('fresh', 'user_early')" >/dev/null

@@ -10,17 +10,22 @@
 // Once listening it writes DIR/state.json ({"pid", "port", "issuer", "kids"}); it logs one line per
 // event on stdout (never a token or a secret).
 //
-// The issuer is https://127.0.0.1:PORT. One resource server, urn:pg-idp:app, whose access tokens
-// are JWTs (typ at+jwt, aud urn:pg-idp:app, scope "db"), each client's signed with the algorithm
-// family the client is set to (below; --alg CLIENT=ALG changes one, as a key rotation to another
-// family does). A request that names no resource gets this one, as a provider's default audience.
+// The issuer is https://127.0.0.1:PORT. Two resource servers whose access tokens are JWTs (typ
+// at+jwt), each client's signed with the algorithm family the client is set to (below; --alg
+// CLIENT=ALG changes one, as a key rotation to another family does): urn:pg-idp:app (the
+// database: aud urn:pg-idp:app, scopes "db" and "read"), which a request that names no resource
+// gets, as a provider's default audience; and urn:pg-idp:billing (another API of the same
+// issuer: aud urn:pg-idp:billing, the same scopes), the default resource of client psql-billing.
+// A token's scope is what the client asked for of these scopes (libpq asks for the pg_hba.conf
+// line's scope, or its connection's oauth_scope).
 //
 // Clients:
 //   svc-rs256, svc-ps256, svc-es256, svc-eddsa, svc-rotating: client_credentials (the secret in
 //     DIR/client_secret); a token's sub is the client id.
 //   psql (RS256), psql-es256 (ES256), psycopg (PS256), libpq-app (EdDSA): the device flow
 //     (RFC 8628) as libpq 18 runs it, public clients; psql-short: the same, with a device code
-//     that expires after 3 seconds.
+//     that expires after 3 seconds; psql-billing (RS256): the same, its tokens for
+//     urn:pg-idp:billing.
 // Accounts (the device flow's sign-in page; the password is the name followed by "-password"):
 //   alice (sub user_2alice) and bob (sub user_2bob), with db_role "app_user"; carol (sub
 //   user_2carol) without db_role. db_role and email are claims of their access tokens.
@@ -44,12 +49,14 @@ if (!dir || !portArg) {
 const port = Number(portArg);
 const issuer = `https://127.0.0.1:${port}`;
 const RESOURCE = 'urn:pg-idp:app';
+const BILLING = 'urn:pg-idp:billing';
 const FAMILIES = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
 let keySpec = 'RS256:rs-1,PS256:ps-1,ES256:es-1,EdDSA:ed-1';
 const clientAlg = {
   'svc-rs256': 'RS256', 'svc-ps256': 'PS256', 'svc-es256': 'ES256', 'svc-eddsa': 'EdDSA', 'svc-rotating': 'RS256',
   psql: 'RS256', 'psql-es256': 'ES256', psycopg: 'PS256', 'libpq-app': 'EdDSA', 'psql-short': 'RS256',
+  'psql-billing': 'RS256',
 };
 for (let i = 0; i < rest.length; i += 2) {
   const [flag, value] = [rest[i], rest[i + 1]];
@@ -113,7 +120,7 @@ const provider = new Provider(issuer, {
     if (!account) return undefined;
     return account.db_role ? { email: account.email, db_role: account.db_role } : { email: account.email };
   },
-  scopes: ['openid', 'db'],
+  scopes: ['openid', 'db', 'read'],
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
@@ -136,13 +143,13 @@ const provider = new Provider(issuer, {
     },
     resourceIndicators: {
       enabled: true,
-      defaultResource: (ctx, client, oneOf) => oneOf || RESOURCE,
+      defaultResource: (ctx, client, oneOf) => oneOf || (client?.clientId === 'psql-billing' ? BILLING : RESOURCE),
       useGrantedResource: () => true,
       getResourceServerInfo: (ctx, indicator, client) => {
-        if (indicator !== RESOURCE) throw new errors.InvalidTarget();
+        if (indicator !== RESOURCE && indicator !== BILLING) throw new errors.InvalidTarget();
         return {
-          scope: 'db',
-          audience: RESOURCE,
+          scope: 'db read',
+          audience: indicator,
           accessTokenFormat: 'jwt',
           accessTokenTTL: 600,
           jwt: { sign: { alg: clientAlg[client.clientId] || 'RS256' } },
@@ -202,7 +209,7 @@ async function interaction(req, res) {
 <input id="username" name="username" autocomplete="off"> <input id="password" name="password" type="password">
 <button id="signin" type="submit">Sign in</button></form>`);
     }
-    return page('Allow access', `<p>${details.params.client_id} asks for access to ${RESOURCE} (scope ${details.params.scope || ''})</p>
+    return page('Allow access', `<p>${details.params.client_id} asks for access (scope ${details.params.scope || ''})</p>
 <form method="post" action="/interaction/${uid}/confirm"><button id="allow" type="submit">Allow</button></form>
 <form method="post" action="/interaction/${uid}/deny"><button id="deny" type="submit">Deny</button></form>`);
   }

@@ -196,7 +196,7 @@ UNION ALL
 SELECT 'only in a fresh install', * FROM (SELECT * FROM fresh_040 EXCEPT SELECT * FROM upgraded_030) f
 ORDER BY 1, 2, 3;
 
--- From 0.4.0 (the last release) to 0.5.0: a database with a provider, a revocation, a table under
+-- From 0.4.0 to 0.5.0 (and on to 0.6.0): a database with a provider, a revocation, a table under
 -- enable_rls, a directory user, and Supabase's auth.uid() that install_compat replaced while
 -- another role owned it (0.4.0 left it that role's). The update keeps everything, takes
 -- auth.uid() from that role, and adds what the launcher needs.
@@ -257,6 +257,47 @@ CREATE TEMP TABLE fresh_050 AS SELECT * FROM pg_temp.describe();
 SELECT 'only after the update from 0.4.0' AS side, * FROM (SELECT * FROM upgraded_040 EXCEPT SELECT * FROM fresh_050) u
 UNION ALL
 SELECT 'only in a fresh install', * FROM (SELECT * FROM fresh_050 EXCEPT SELECT * FROM upgraded_040) f
+ORDER BY 1, 2, 3;
+
+-- From 0.5.0 (the last release) to 0.6.0: a database with two providers whose tokens log in, one
+-- naming the audience of its login tokens and one that does not (0.5.0 allowed that). The update
+-- keeps both, warns about the second (whose logins 0.6.0 refuses until it names one), and adds
+-- the login counters to idp.stats.
+SET client_min_messages = warning;
+DROP EXTENSION pg_idp CASCADE;
+CREATE EXTENSION pg_idp VERSION '0.5.0';
+RESET client_min_messages;
+SELECT idp.register_provider(jsonb_build_object(
+  'provider', 'clerk', 'issuer', 'https://acme.clerk.accounts.dev',
+  'claim_mapping', jsonb_build_object('user_id', 'sub', 'email', 'email'),
+  'jwks', :'clerk_jwks'::jsonb, 'login', '{"roles": ["app_user"], "audience": "urn:acme:db"}'::jsonb));
+-- The new library already refuses to register a login without an audience, even into the 0.5.0
+-- schema; the row such a registration left in 0.5.0 is made here by hand.
+SELECT idp.register_provider(jsonb_build_object(
+  'provider', 'insforge', 'issuer', 'https://acme.clerk.accounts.dev', 'secret', :'insforge_secret',
+  'login', '{"roles": ["app_user"]}'::jsonb));
+SELECT idp.register_provider(jsonb_build_object(
+  'provider', 'insforge', 'issuer', 'https://acme.clerk.accounts.dev', 'secret', :'insforge_secret',
+  'login', '{"roles": ["app_user"], "audience": "x"}'::jsonb)) AS registered;
+UPDATE idp.provider_registry SET config = config #- '{login,audience}' WHERE name = 'insforge';
+
+ALTER EXTENSION pg_idp UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_idp';
+-- Both are kept, and request tokens verify as before.
+SELECT name, config->'login' AS login FROM idp.provider_registry ORDER BY name;
+SELECT idp.verify_jwt(:'clerk_alice')->>'user_id' AS clerk_request_token;
+-- What 0.6.0 adds: idp.stats counts logins (PostgreSQL 18's validator).
+SELECT count(*) >= 0 AS stats_has_login_counters FROM (SELECT logins, logins_refused, login_refusals_by_code FROM idp.stats) s;
+
+CREATE TEMP TABLE upgraded_050 AS SELECT * FROM pg_temp.describe();
+SET client_min_messages = warning;
+DROP EXTENSION pg_idp CASCADE;
+CREATE EXTENSION pg_idp;
+RESET client_min_messages;
+CREATE TEMP TABLE fresh_060 AS SELECT * FROM pg_temp.describe();
+SELECT 'only after the update from 0.5.0' AS side, * FROM (SELECT * FROM upgraded_050 EXCEPT SELECT * FROM fresh_060) u
+UNION ALL
+SELECT 'only in a fresh install', * FROM (SELECT * FROM fresh_060 EXCEPT SELECT * FROM upgraded_050) f
 ORDER BY 1, 2, 3;
 
 -- A 0.4.0 install whose schema idp a database owner could change (0.4.0 installed into a schema
