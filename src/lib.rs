@@ -66,6 +66,12 @@ pub extern "C-unwind" fn _PG_init() {
     served::init();
     launcher::init();
     hooks::init();
+    // In the postmaster (preloading): the verifier's once-per-process work is done here, once,
+    // instead of in every backend it forks (each login is a new backend).
+    // SAFETY: reads a postmaster global.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        pg_idp_core::warm_up();
+    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -384,7 +384,9 @@ fn shown(s: &str) -> String {
 fn decide(token: &str, role: &str, who: &Role, conn: &Connection) -> Result<login::Login, VerifyError> {
     let line = conn.line.as_ref().map_err(|why| VerifyError::new(ErrorCode::IssuerMismatch, why.clone()))?;
     let oid = conn.oid;
-    let loaded = crate::snapshot::read(oid).map_err(|why| VerifyError::new(ErrorCode::RegistryUnavailable, why))?;
+    // Only the providers of the line's issuer are made ready: no other one can verify the token.
+    let loaded = crate::snapshot::read_for(oid, &|iss| line.issuer.admits(iss))
+        .map_err(|why| VerifyError::new(ErrorCode::RegistryUnavailable, why))?;
     // Only a snapshot the launcher keeps for a database it serves, and has vouched for lately.
     crate::served::fresh(oid.to_u32(), loaded.generation, crate::gucs::snapshot_bound_ms())
         .map_err(|why| VerifyError::new(ErrorCode::RegistryUnavailable, why))?;
@@ -402,7 +404,7 @@ fn decide(token: &str, role: &str, who: &Role, conn: &Connection) -> Result<logi
         // Name the provider(s) of the token's issuer when the error itself does not.
         if e.provider.is_none() {
             let names: Vec<&str> = claim_of(token, 1, "iss")
-                .map(|iss| registry.providers().iter().filter(|p| p.issuer == iss).map(|p| p.name.as_str()).collect())
+                .map(|iss| loaded.issuers.iter().filter(|(_, i)| *i == iss).map(|(n, _)| n.as_str()).collect())
                 .unwrap_or_default();
             if !names.is_empty() {
                 e.provider = Some(names.join(","));

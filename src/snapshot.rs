@@ -126,7 +126,10 @@ pub fn remove_all() {
 /// What a login needs from the snapshot: the registry (providers, revocations, deprovisioned
 /// directory keys) and when it was written.
 pub struct Loaded {
+    /// The providers read (all, or those a login's line admits: `read_for`).
     pub registry: Registry,
+    /// Every provider's name and issuer, read or not (to name the provider of a refused token).
+    pub issuers: Vec<(String, String)>,
     /// Which write of the launcher's jobs this is (`served::fresh` compares it).
     pub generation: u64,
     pub written_at: f64,
@@ -140,22 +143,29 @@ pub struct Loaded {
 /// Read and parse the snapshot of database `oid`. `Err` says why it cannot be used (never
 /// includes a secret: the file's content is not echoed).
 pub fn read(oid: pg_sys::Oid) -> Result<Loaded, String> {
+    read_for(oid, &|_| true)
+}
+
+/// [`read`], with only the providers whose issuer `keep` admits made ready to verify (a login
+/// needs only those of its pg_hba.conf line's issuer; the others' keys are not parsed).
+pub fn read_for(oid: pg_sys::Oid, keep: &dyn Fn(&str) -> bool) -> Result<Loaded, String> {
     let p = path(oid);
     let text = std::fs::read(&p).map_err(|e| format!("cannot read the login snapshot {}: {e}", p.display()))?;
-    let loaded = parse(&text).map_err(|why| format!("login snapshot {} is not usable: {why}", p.display()))?;
+    let loaded = parse(&text, keep).map_err(|why| format!("login snapshot {} is not usable: {why}", p.display()))?;
     Ok(loaded)
 }
 
-fn parse(text: &[u8]) -> Result<Loaded, String> {
+fn parse(text: &[u8], keep: &dyn Fn(&str) -> bool) -> Result<Loaded, String> {
     let v: Value = serde_json::from_slice(text).map_err(|_| "not JSON".to_string())?;
     if v.get("format").and_then(Value::as_i64) != Some(FORMAT) {
         return Err("unknown format".into());
     }
-    let providers = v
-        .get("providers")
-        .and_then(Value::as_array)
-        .ok_or("no providers")?
+    let configs = v.get("providers").and_then(Value::as_array).ok_or("no providers")?;
+    let field = |c: &Value, f: &str| c.get(f).and_then(Value::as_str).unwrap_or_default().to_string();
+    let issuers: Vec<(String, String)> = configs.iter().map(|c| (field(c, "provider"), field(c, "issuer"))).collect();
+    let providers = configs
         .iter()
+        .filter(|c| keep(c.get("issuer").and_then(Value::as_str).unwrap_or_default()))
         .map(|c| parse_provider(c).map_err(|e| format!("a provider's config is invalid ({})", e.field)))
         .collect::<Result<Vec<_>, _>>()?;
     let mut revocations = Revocations::default();
@@ -194,6 +204,7 @@ fn parse(text: &[u8]) -> Result<Loaded, String> {
         .map(|o| o.as_u64().and_then(|o| u32::try_from(o).ok()).ok_or("an rls_owners entry is not a role oid"))
         .collect::<Result<Vec<u32>, _>>()?;
     Ok(Loaded {
+        issuers,
         rls_owners,
         registry: Registry::new(providers).with_revocations(revocations).with_directory(directory),
         generation: v.get("generation").and_then(Value::as_u64).unwrap_or(0),

@@ -431,6 +431,7 @@ pub fn rejected(e: &VerifyError) {
 
 /// The counters of `provider` ("": none) in database `dbid`, found or made under the LWLock
 /// without this backend's map (a login is counted before the backend has its database).
+#[cfg(feature = "pg18")]
 fn counters_in(dbid: u32, provider: &str) -> Option<&'static Counters> {
     if !available() || !crate::gucs::track_stats() || dbid == 0 {
         return None;
@@ -440,6 +441,7 @@ fn counters_in(dbid: u32, provider: &str) -> Option<&'static Counters> {
 
 /// A login (PostgreSQL 18's OAuth validator) to database `dbid` accepted, with a token of
 /// `provider`.
+#[cfg(feature = "pg18")]
 pub fn login_accepted(dbid: u32, provider: &str) {
     if let Some(c) = counters_in(dbid, provider) {
         c.logins.fetch_add(1, Ordering::Relaxed);
@@ -448,6 +450,7 @@ pub fn login_accepted(dbid: u32, provider: &str) {
 
 /// A login to database `dbid` refused, for the reason `e` gives (counted under the provider it
 /// names, or the database's row without a provider).
+#[cfg(feature = "pg18")]
 pub fn login_refused(dbid: u32, e: &VerifyError) {
     let provider = e.provider.as_deref().filter(|p| !p.contains(',')).unwrap_or("");
     if let Some(c) = counters_in(dbid, provider) {

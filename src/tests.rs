@@ -150,7 +150,8 @@ mod tests {
     #[cfg(feature = "pg18")]
     #[pg_test]
     fn login_snapshot_round_trip() {
-        let cfg = json!({"provider": "t", "issuer": ISS, "secret": SECRET_A, "login": {"roles": ["app"], "audience": "db"}});
+        let cfg =
+            json!({"provider": "t", "issuer": ISS, "secret": SECRET_A, "login": {"roles": ["app"], "audience": "db"}});
         Spi::run(&format!("SELECT idp.register_provider('{cfg}'::jsonb)")).unwrap();
         Spi::run("SELECT idp.revoke_user('t', 'user_revoked', now() + interval '1 minute')").unwrap();
         Spi::run(

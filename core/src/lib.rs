@@ -39,6 +39,7 @@ pub mod sign;
 pub mod token;
 mod validation;
 mod verifier;
+mod warm;
 pub mod webhook;
 
 pub use alg::Alg;
@@ -49,3 +50,4 @@ pub use identity::{error_json, Identity};
 pub use options::{Purpose, VerifyOptions};
 pub use registry::{DirectoryLookup, Registry};
 pub use revocation::Revocations;
+pub use warm::warm_up;

@@ -16,7 +16,9 @@
 //!    audience (a config from before 0.6.0 may not: `invalid_audience`);
 //! 4. **the line's scopes**: every scope the line names, other than OpenID Connect's own
 //!    ([`OIDC_SCOPES`]), is among the token's (`scope`, space-separated, RFC 8693/9068; `scp`, an
-//!    array or a space-separated string; or `login.scope_claim`), compared exactly
+//!    array or a space-separated string; or `login.scope_claim`), compared exactly (after
+//!    removing `login.scope_prefix`, for providers whose clients ask for `api://APP/db.login` and
+//!    whose tokens say `db.login`)
 //!    (`insufficient_scope`);
 //! 5. **the role** ([`authorize`], `role_not_allowed`): it exists; a privileged role only when
 //!    `login.roles` names it; under `delegate_ident_mapping=1` the role must be named by
@@ -57,7 +59,8 @@ mod roles;
 pub use line::{Line, LineIssuer, OIDC_SCOPES};
 pub use roles::{Memberships, Predefined, RoleFacts};
 
-const LOGIN_FIELDS: &[&str] = &["roles", "role_claim", "audience", "scope_claim", "groups_claim", "group_roles"];
+const LOGIN_FIELDS: &[&str] =
+    &["roles", "role_claim", "audience", "scope_claim", "scope_prefix", "groups_claim", "group_roles"];
 
 /// The groups claim used by `login.group_roles` when `login.groups_claim` is not given.
 pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
@@ -78,6 +81,10 @@ pub struct LoginPolicy {
     pub audience: Vec<String>,
     /// Where the token's scopes are, when not in `scope`/`scp`.
     pub scope_claim: Option<ClaimPath>,
+    /// A prefix the line's scopes carry and the token's may not (Entra ID: the client asks for
+    /// `api://APP_ID/db.login`, the token's `scp` says `db.login`): a line's scope that has it is
+    /// found in the token with it or without it.
+    pub scope_prefix: Option<String>,
     /// Where the token's groups are (`login.groups_claim`; with `group_roles` and no
     /// `groups_claim`: `groups`).
     pub groups_claim: Option<ClaimPath>,
@@ -158,6 +165,11 @@ pub(crate) fn parse_login(v: Option<&Value>) -> Result<Option<LoginPolicy>, Conf
     };
     let role_claim = claim("role_claim")?;
     let scope_claim = claim("scope_claim")?;
+    let scope_prefix = match o.get("scope_prefix") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.is_empty() && !s.contains(' ') => Some(s.clone()),
+        Some(_) => return Err(ConfigError::new("login.scope_prefix", "must be a non-empty string without spaces")),
+    };
     let mut groups_claim = claim("groups_claim")?;
     let audience = match o.get("audience") {
         None | Some(Value::Null) => Vec::new(),
@@ -170,7 +182,10 @@ pub(crate) fn parse_login(v: Option<&Value>) -> Result<Option<LoginPolicy>, Conf
             })
             .collect::<Result<_, _>>()?,
         Some(_) => {
-            return Err(ConfigError::new("login.audience", "must be a non-empty string or a non-empty array of strings"))
+            return Err(ConfigError::new(
+                "login.audience",
+                "must be a non-empty string or a non-empty array of strings",
+            ))
         }
     };
     let group_roles = match o.get("group_roles") {
@@ -195,7 +210,7 @@ pub(crate) fn parse_login(v: Option<&Value>) -> Result<Option<LoginPolicy>, Conf
     if !group_roles.is_empty() && groups_claim.is_none() {
         groups_claim = Some(ClaimPath::parse(DEFAULT_GROUPS_CLAIM, "login.groups_claim")?);
     }
-    Ok(Some(LoginPolicy { roles, role_claim, audience, scope_claim, groups_claim, group_roles }))
+    Ok(Some(LoginPolicy { roles, role_claim, audience, scope_claim, scope_prefix, groups_claim, group_roles }))
 }
 
 fn role_names(v: &Value, field: &str) -> Result<Vec<String>, ConfigError> {
@@ -280,7 +295,11 @@ fn check_scopes(provider: &Provider, identity: &Identity, line: &Line) -> Result
     }
     let policy = provider.login.as_ref().expect("checked by the caller");
     let scopes = token_scopes(policy, identity.claims()?)?;
-    let missing: Vec<&String> = line.required_scopes.iter().filter(|r| !scopes.contains(r)).collect();
+    let in_token = |r: &str| {
+        let short = policy.scope_prefix.as_deref().and_then(|p| r.strip_prefix(p)).filter(|r| !r.is_empty());
+        scopes.iter().any(|s| s == r || Some(s.as_str()) == short)
+    };
+    let missing: Vec<&String> = line.required_scopes.iter().filter(|r| !in_token(r)).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -349,7 +368,9 @@ pub fn authorize(
         match path.lookup(identity.claims()?) {
             Some(Value::String(s)) if s == role => {}
             Some(Value::String(_)) => {
-                return Err(refuse(format!("the token's role claim {name} (login.role_claim) names another role than {shown}")))
+                return Err(refuse(format!(
+                    "the token's role claim {name} (login.role_claim) names another role than {shown}"
+                )))
             }
             Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
                 if !a.iter().any(|v| v.as_str() == Some(role)) {

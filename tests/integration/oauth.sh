@@ -217,11 +217,17 @@ reload_and_wait() {
     done
 }
 # use_line ISSUER [SCOPE]: the oauth lines name ISSUER and SCOPE (default "openid db") on the
-# primary and, while it runs, the standby.
+# primary and, while it runs, the standby. What the lines name is kept in a file, since logins
+# run in subshells ($(login ...)): line_now reads it into LINE_ISSUER and LINE_SCOPE.
+LINE_STATE="$OK/line.state"
+printf '%s\n%s\n' "$LINE_ISSUER" "$LINE_SCOPE" >"$LINE_STATE"
+line_now() { { read -r LINE_ISSUER; read -r LINE_SCOPE; } <"$LINE_STATE"; }
 use_line() {
     local scope="${2:-openid db}"
+    line_now
     [ "$1" = "$LINE_ISSUER" ] && [ "$scope" = "$LINE_SCOPE" ] && return 0
     LINE_ISSUER="$1" LINE_SCOPE="$scope"
+    printf '%s\n%s\n' "$LINE_ISSUER" "$LINE_SCOPE" >"$LINE_STATE"
     write_hba "$PGDATA_DIR"; reload_and_wait "$PGHOST" "$PGPORT"
     if [ -n "${OAUTH_STANDBY:-}" ]; then
         write_hba "$OAUTH_STANDBY/data"; reload_and_wait "$OAUTH_STANDBY" "$OAUTH_STANDBY_PORT"
@@ -237,6 +243,7 @@ login_at() {
     local host="$1" port="$2" db="$3" role="$4" token="$5" iss; shift 5
     iss="${LINE_FOR:-$(iss_of_token "$token")}"
     [ -n "$iss" ] && use_line "$iss" "${LINE_SCOPE_FOR:-openid db}"
+    line_now
     PG_IDP_TOKEN="$token" "$OAUTH_CLIENT" "host=$host port=$port dbname=$db user=$role \
 oauth_issuer=$(discovery_of "$LINE_ISSUER") oauth_client_id=pg_idp_tests" "$@" 2>&1
 }
@@ -407,8 +414,9 @@ check "oauth: ... the log line says which scope is missing" "1" \
 # A token requested for another resource of the same provider: psql-billing's tokens are for
 # urn:pg-idp:billing.
 device_refusal "a token issued for another resource (urn:pg-idp:billing)" billing "$(conninfo psql-billing)" invalid_audience oidc
-# A second OpenID Provider (another issuer), registered in both databases; the line for app2 names
-# it, app's names the first. Same TLS certificate, so the person's browser trusts both.
+# A second OpenID Provider (another issuer), registered in both databases (its tokens may log in
+# as app_user); the line for app2 names it, app's names the first. Same TLS certificate, so the
+# person's browser trusts both.
 OIDC2_DIR="$WORK/oauth_idp2"
 mkdir -p "$OIDC2_DIR" && cp -r "$OIDC_DIR/tls" "$OIDC_DIR/client_secret" "$OIDC2_DIR/" && chmod 755 "$OIDC2_DIR"
 OIDC2_PORT="$(free_port)"
@@ -418,10 +426,10 @@ OIDC2_PID=$!
 for _ in $(seq 1 300); do [ -f "$OIDC2_DIR/state.json" ] && break; sleep 0.1; done
 for db in app app2; do
     q -d "$db" -c "SET idp.tls_ca_file = '$OIDC_CA'" -c "SELECT idp.discover('$OIDC2_ISSUER', 'oidc2', '{\"audience\": \"urn:pg-idp:app\",
-      \"login\": {\"roles\": [\"app_user\"], \"role_claim\": \"db_role\"}}')" >/dev/null || FAILED=$((FAILED + 1))
+      \"login\": {\"roles\": [\"app_user\"]}}')" >/dev/null || FAILED=$((FAILED + 1))
 done
 EXTRA_HBA="local app2 app_user oauth issuer=\"$OIDC2_ISSUER\" scope=\"openid db\" delegate_ident_mapping=1"
-write_hba "$PGDATA_DIR"; reload_and_wait "$PGHOST" "$PGPORT"
+line_now; write_hba "$PGDATA_DIR"; reload_and_wait "$PGHOST" "$PGPORT"
 for db in app app2; do
     for _ in $(seq 1 100); do
         [ "$(q -d "$db" -c "SELECT idp.login_snapshot()->'login_providers' ? 'oidc2'")" = t ] && break; sleep 0.1
@@ -431,26 +439,26 @@ conninfo2() { echo "host=$PGHOST port=$PGPORT dbname=$1 user=app_user oauth_issu
 oidc_device alice allow "$DEV/second" "$PGBIN/psql" -X -qAt -c "SELECT current_database(), system_user" \
     "$(conninfo2 app2 "$OIDC2_ISSUER")"
 check "oauth: control: the second issuer's token logs in through its own line (app2)" "app2|oauth:oidc2:user_2alice" "$(cat "$DEV/second")"
-# The client is told the second issuer's discovery URL (and the scope), so it does not ask the
-# server which issuer the line names: it presents the second issuer's token to app, whose line
-# names the first.
-off="$(log_size)"
-oidc_device alice allow "$DEV/crossed" "$PGBIN/psql" -X -qAt -c "SELECT 1" \
-    "$(conninfo2 app "$OIDC2_ISSUER/.well-known/openid-configuration") oauth_scope='openid db'"; rc=$?
-check "oauth: the second issuer's token through the first issuer's line (app): refused, generic to the client" \
-    "2 FATAL:  OAuth bearer authentication failed for user \"app_user\"" \
-    "$rc $(grep -oE 'FATAL: +OAuth bearer authentication failed for user "app_user"' "$DEV/crossed.err" | head -n1)"
-check "oauth: ... the server's line: provider oidc2, issuer_mismatch, naming both issuers" \
-    "provider \"oidc2\", kid \"rs-1\", pg_idp error code: issuer_mismatch (the token's issuer \"$OIDC2_ISSUER\" is not the one the pg_hba.conf line names (issuer=\"$OIDC_ISSUER\")" \
-    "$(log_since "$off" 'pg_idp: login refused for role "app_user"' | grep -oE 'provider "[^"]*", kid "[^"]*", pg_idp error code: [a-z_]+ \(the token.s issuer "[^"]*" is not the one the pg_hba.conf line names \(issuer="[^"]*"\)')"
-# Had the client asked the server (oauth_issuer as the issuer), libpq itself would have stopped:
-# the server's discovery URL is not its issuer's (RFC 9207's mix-up defence).
-check "oauth: ... and a client that asks the server which issuer the line names stops before any token" \
-    "is incompatible with oauth_issuer" \
-    "$("$PGBIN/psql" -X -qAt -c "SELECT 1" "$(conninfo2 app "$OIDC2_ISSUER")" </dev/null 2>&1 | grep -oE 'is incompatible with oauth_issuer' | head -n1)"
+# libpq's own flow never presents the second issuer's token through the first issuer's line: it
+# asks the server first, and stops when the line's issuer is not its oauth_issuer (RFC 9207's
+# mix-up defence), whether oauth_issuer is the issuer or its discovery URL.
+check "oauth: libpq's own flow to app with the second issuer stops before any token (its mix-up defence)" \
+    "is incompatible with oauth_issuer is incompatible with oauth_issuer" \
+    "$(for i in "$OIDC2_ISSUER" "$OIDC2_ISSUER/.well-known/openid-configuration"; do
+        "$PGBIN/psql" -X -qAt -c "SELECT 1" "$(conninfo2 app "$i")" </dev/null 2>&1 | grep -oE 'is incompatible with oauth_issuer' | head -n1
+      done | tr '\n' ' ' | sed 's/ $//')"
+# The server holds the line to it all the same: a token the second provider issued (client
+# credentials), handed over by the hook client through app's line, which names the first issuer.
+SECOND="$(OIDC_CLIENT_SECRET="$(cat "$OIDC2_DIR/client_secret")" "$OIDC_NODE" "$ROOT/tests/oidc/token.mjs" "$OIDC2_ISSUER" "$OIDC_CA" svc-rs256)"
+LINE_FOR="$OIDC_ISSUER" refused "the second issuer's token through the first issuer's line" issuer_mismatch oidc2 rs-1 app app_user "$SECOND"
+check "oauth: ... the line names both issuers" \
+    "the token's issuer \"$OIDC2_ISSUER\" is not the one the pg_hba.conf line names (issuer=\"$OIDC_ISSUER\")" \
+    "$(echo "$REFUSED_LINE" | grep -oE 'the token.s issuer "[^"]*" is not the one the pg_hba.conf line names \(issuer="[^"]*"\)' || echo "$REFUSED_LINE")"
+check "oauth: control: the same token through a line naming the second issuer logs in" "svc-rs256|oidc2" \
+    "$(LINE_FOR="$OIDC2_ISSUER" login app app_user "$SECOND" "SELECT idp.requesting_user_id(), idp.provider()")"
 kill "$OIDC2_PID" 2>/dev/null; wait "$OIDC2_PID" 2>/dev/null
 EXTRA_HBA=""
-write_hba "$PGDATA_DIR"; reload_and_wait "$PGHOST" "$PGPORT"
+line_now; write_hba "$PGDATA_DIR"; reload_and_wait "$PGHOST" "$PGPORT"
 for db in app app2; do q -d "$db" -c "SELECT idp.unregister_provider('oidc2')" >/dev/null; done
 
 q -d app -c "ALTER SYSTEM RESET idp.log_success" -c "SELECT pg_reload_conf()" >/dev/null
@@ -556,6 +564,7 @@ refused() {
     off="$(log_size)"
     out="$(login "$db" "$role" "$token" "SELECT 1")"
     line="$(log_since "$off" "pg_idp: login refused")"
+    REFUSED_LINE="$line"
     sig="${token##*.}"
     check "oauth: $name: refused with a generic message" "OAuth bearer authentication failed for user \"$role\"" \
         "$(echo "$out" | grep -oE 'OAuth bearer authentication failed for user "[^"]*"' | head -n1)"
@@ -667,7 +676,7 @@ mint_as() { # provider claims [mint options]
     "$PG_IDP" mint --key "$key" --claims "$claims" "$@"
 }
 why_refused() { # the reason of the newest refusal line (after the code)
-    grep 'pg_idp: login refused' "$LOG" | tail -n1 | sed -E 's/.*pg_idp error code: [a-z_]+ \((.*)\)$/\1/'
+    grep -a 'pg_idp: login refused' "$LOG" | tail -n1 | sed -E 's/.*pg_idp error code: [a-z_]+ \((.*)\)$/\1/'
 }
 for _ in $(seq 1 100); do
     q -d app -c "SELECT idp.login_snapshot()->'login_providers' ? 'claimarr'" | grep -q t && break; sleep 0.1

@@ -57,9 +57,11 @@ impl LineIssuer {
             return bad("is a discovery URL with a query or a fragment");
         }
         let after = &rest[wk + WELL_KNOWN_PREFIX.len()..];
-        let Some(suffix) = WELL_KNOWN_SUFFIXES.iter().copied().find(|s| {
-            after.strip_prefix(s).is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
-        }) else {
+        let Some(suffix) = WELL_KNOWN_SUFFIXES
+            .iter()
+            .copied()
+            .find(|s| after.strip_prefix(s).is_some_and(|tail| tail.is_empty() || tail.starts_with('/')))
+        else {
             return bad("names a .well-known document other than openid-configuration or oauth-authorization-server");
         };
         let at_end = after.len() == suffix.len();

@@ -130,7 +130,10 @@ impl RoleFacts {
         .map(|(_, what)| what.to_string())
         .collect();
         out.extend(
-            Predefined::ALL.iter().filter(|p| self.member_of.contains(**p)).map(|p| format!("a member of {}", p.name())),
+            Predefined::ALL
+                .iter()
+                .filter(|p| self.member_of.contains(**p))
+                .map(|p| format!("a member of {}", p.name())),
         );
         if self.owns_rls_table {
             out.push("the owner of a table with row-level security (or a member of its owner)".into());

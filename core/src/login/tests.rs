@@ -63,7 +63,10 @@ fn privileged() -> Vec<(RoleFacts, String)> {
         (RoleFacts { owns_rls_table: true, ..PLAIN }, "the owner of a table with row-level security".to_string()),
     ];
     for p in Predefined::ALL {
-        out.push((RoleFacts { member_of: Memberships::default().with(p), ..PLAIN }, format!("a member of {}", p.name())));
+        out.push((
+            RoleFacts { member_of: Memberships::default().with(p), ..PLAIN },
+            format!("a member of {}", p.name()),
+        ));
     }
     out
 }
@@ -270,6 +273,8 @@ fn bad_login_configs_name_their_field() {
         (json!({"audience": []}), "login.audience"),
         (json!({"audience": ["a", 3]}), "login.audience"),
         (json!({"scope_claim": ""}), "login.scope_claim"),
+        (json!({"scope_prefix": "a b"}), "login.scope_prefix"),
+        (json!({"scope_prefix": 1}), "login.scope_prefix"),
         (json!({"groups_claim": ["g"]}), "login.groups_claim"),
         (json!({"group_roles": ["a"]}), "login.group_roles"),
         (json!({"group_roles": {"g": "analyst"}}), "login.group_roles"),
@@ -304,7 +309,8 @@ fn a_new_registration_with_login_must_name_an_audience() {
 fn line_issuer_identifiers_are_compared_exactly() {
     let l = LineIssuer::parse("https://acme.auth0.com/").unwrap();
     assert!(l.admits("https://acme.auth0.com/"));
-    for other in ["https://acme.auth0.com", "https://ACME.auth0.com/", "https://acme.auth0.com//", "http://acme.auth0.com/"]
+    for other in
+        ["https://acme.auth0.com", "https://ACME.auth0.com/", "https://acme.auth0.com//", "http://acme.auth0.com/"]
     {
         assert!(!l.admits(other), "{other}");
     }
@@ -414,7 +420,11 @@ fn a_0_5_0_login_without_an_audience_is_refused_and_says_what_to_set() {
     let e = try_login(&p, &line, "app", json!({"sub": "u", "aud": "anything"})).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidAudience);
     assert_eq!(e.provider.as_deref(), Some("p"));
-    assert!(e.message.contains("names no audience for them") && e.message.contains("set login.audience"), "{}", e.message);
+    assert!(
+        e.message.contains("names no audience for them") && e.message.contains("set login.audience"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -431,7 +441,11 @@ fn every_scope_the_line_names_must_be_in_the_token() {
     for claims in refused {
         let e = try_login(&p, &line, "app", claims.clone()).unwrap_err();
         assert_eq!(e.code, ErrorCode::InsufficientScope, "{claims}");
-        assert!(e.message.contains("lacks scope \"db:login\"") && e.message.contains("scope=\"openid db:login\""), "{}", e.message);
+        assert!(
+            e.message.contains("lacks scope \"db:login\"") && e.message.contains("scope=\"openid db:login\""),
+            "{}",
+            e.message
+        );
     }
     let e = try_login(&p, &line, "app", json!({"sub": "u", "aud": "db", "scope": "openid profile"})).unwrap_err();
     assert!(e.message.contains("it has \"openid\", \"profile\""), "{}", e.message);
@@ -464,6 +478,25 @@ fn scope_claim_names_another_claim() {
 }
 
 #[test]
+fn scope_prefix_matches_entra_ids_short_scopes() {
+    // Entra ID: the client asks for api://APP/db.login; the token's scp says db.login.
+    let p = provider(json!({"roles": ["app"], "scope_prefix": "api://APP/"}));
+    let line = Line::new(ISS, "openid api://APP/db.login").unwrap();
+    assert_eq!(login_code(&p, &line, "app", json!({"sub": "u", "aud": "db", "scp": "db.login User.Read"})), None);
+    assert_eq!(login_code(&p, &line, "app", json!({"sub": "u", "aud": "db", "scp": "api://APP/db.login"})), None);
+    assert_eq!(
+        login_code(&p, &line, "app", json!({"sub": "u", "aud": "db", "scp": "db.read"})),
+        Some("insufficient_scope")
+    );
+    // Without the prefix configured, the comparison is exact.
+    let exact = provider(json!({"roles": ["app"]}));
+    assert_eq!(
+        login_code(&exact, &line, "app", json!({"sub": "u", "aud": "db", "scp": "db.login"})),
+        Some("insufficient_scope")
+    );
+}
+
+#[test]
 fn another_issuer_through_this_line_is_refused_before_any_key_is_tried() {
     let a = provider(json!({"roles": ["app"]}));
     let mut b = parse_provider(&json!({"provider": "b", "issuer": "https://b", "secret": SECRET,
@@ -475,7 +508,11 @@ fn another_issuer_through_this_line_is_refused_before_any_key_is_tried() {
     let t = token(json!({"iss": "https://b", "sub": "u", "aud": "db"}));
     let e = login(&reg, &t, &VerifyOptions::now(), attempt(&line_a, "app"), &mut |_, _| Ok(None)).unwrap_err();
     assert_eq!(e.code, ErrorCode::IssuerMismatch);
-    assert!(e.message.contains("issuer \"https://b\" is not the one the pg_hba.conf line names (issuer=\"https://i\")"), "{}", e.message);
+    assert!(
+        e.message.contains("issuer \"https://b\" is not the one the pg_hba.conf line names (issuer=\"https://i\")"),
+        "{}",
+        e.message
+    );
     // Even a token whose signature would not verify: the issuer decides first.
     let other = token(json!({"iss": "https://b", "sub": "someone-else", "aud": "db"}));
     let forged = format!("{}.{}", &t[..t.rfind('.').unwrap()], &other[other.rfind('.').unwrap() + 1..]);
