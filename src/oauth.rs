@@ -22,6 +22,7 @@
 //! session sets neither request setting (`request.rs`).
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::time::{Duration, Instant};
 
 use pg_idp_core::login::{self, Attempt, Line, Memberships, Predefined, RoleFacts};
 use pg_idp_core::{ErrorCode, VerifyError, VerifyOptions};
@@ -381,12 +382,20 @@ fn shown(s: &str) -> String {
 /// Every check of the login (`pg_idp_core::login::login`) against the snapshot of the
 /// connection's database: the identity's `authn_id`, or why not. Pure Rust: nothing here can
 /// raise a PostgreSQL error.
-fn decide(token: &str, role: &str, who: &Role, conn: &Connection) -> Result<login::Login, VerifyError> {
+fn decide(
+    token: &str,
+    role: &str,
+    who: &Role,
+    conn: &Connection,
+    timing: &mut Timing,
+) -> Result<login::Login, VerifyError> {
     let line = conn.line.as_ref().map_err(|why| VerifyError::new(ErrorCode::IssuerMismatch, why.clone()))?;
     let oid = conn.oid;
     // Only the providers of the line's issuer are made ready: no other one can verify the token.
+    let started = Instant::now();
     let loaded = crate::snapshot::read_for(oid, &|iss| line.issuer.admits(iss))
         .map_err(|why| VerifyError::new(ErrorCode::RegistryUnavailable, why))?;
+    timing.snapshot = started.elapsed();
     // Only a snapshot the launcher keeps for a database it serves, and has vouched for lately.
     crate::served::fresh(oid.to_u32(), loaded.generation, crate::gucs::snapshot_bound_ms())
         .map_err(|why| VerifyError::new(ErrorCode::RegistryUnavailable, why))?;
@@ -400,7 +409,10 @@ fn decide(token: &str, role: &str, who: &Role, conn: &Connection) -> Result<logi
     let registry = &loaded.registry;
     let directory = registry.in_memory_directory();
     let mut lookup = |provider: &str, key: &pg_idp_core::DirectoryKey| Ok(Some(directory.lookup(provider, key)));
-    login::login(registry, token, &opts, attempt, &mut lookup).map_err(|mut e| {
+    let checked = Instant::now();
+    let decided = login::login(registry, token, &opts, attempt, &mut lookup);
+    timing.checks = checked.elapsed();
+    decided.map_err(|mut e| {
         // Name the provider(s) of the token's issuer when the error itself does not.
         if e.provider.is_none() {
             let names: Vec<&str> = claim_of(token, 1, "iss")
@@ -438,6 +450,8 @@ unsafe extern "C-unwind" fn validate(
     result.authorized = false;
     let role_text = role.to_string_lossy();
     let token_text = token.to_str().unwrap_or("");
+    let started = Instant::now();
+    let mut timing = Timing::default();
     // SAFETY: called during authentication with the role PostgreSQL passed.
     let conn = match unsafe { connection(role) } {
         Ok(conn) => conn,
@@ -463,8 +477,13 @@ unsafe extern "C-unwind" fn validate(
             return true;
         }
     };
+    timing.connection = started.elapsed();
     let who = role_facts(role, conn.datdba);
-    let decided = std::panic::catch_unwind(|| decide(token_text, &role_text, &who, &conn)).unwrap_or_else(|_| {
+    timing.role = started.elapsed() - timing.connection;
+    let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decide(token_text, &role_text, &who, &conn, &mut timing)
+    }))
+    .unwrap_or_else(|_| {
         Err(VerifyError::new(
             ErrorCode::Malformed,
             "the token could not be verified (internal error, see the log above)",
@@ -478,6 +497,7 @@ unsafe extern "C-unwind" fn validate(
                 result.authn_id = unsafe { pg_sys::pstrdup(id.as_ptr()) };
                 result.authorized = true;
                 crate::stats::login_accepted(conn.oid.to_u32(), &allowed.identity.provider);
+                timing.log(started.elapsed());
                 return true;
             }
             VerifyError::new(ErrorCode::RegistryUnavailable, "the session's login token could not be recorded")
@@ -485,12 +505,43 @@ unsafe extern "C-unwind" fn validate(
         Err(e) => e,
     };
     crate::stats::login_refused(conn.oid.to_u32(), &why);
+    timing.log(started.elapsed());
     // idp.log_failures and its bound apply to refused logins too.
     if !crate::audit::login_refusal_logged() {
         return true;
     }
     log_refusal(&role_text, &conn.database.to_string_lossy(), token_text, &why);
     true
+}
+
+/// Where a login's time goes, at `log_min_messages = debug2` (scripts/bench's B7 reads it): the
+/// connection (the hba line, pg_database), the role (pg_authid, pg_auth_members), the login
+/// snapshot (read, and the line's issuer's providers parsed), the checks (the token verified and
+/// authorized).
+#[derive(Default)]
+struct Timing {
+    connection: Duration,
+    role: Duration,
+    snapshot: Duration,
+    checks: Duration,
+}
+
+impl Timing {
+    fn log(&self, total: Duration) {
+        // SAFETY: reads the backend's log settings.
+        if !unsafe { pg_sys::message_level_is_interesting(pg_sys::DEBUG2 as c_int) } {
+            return;
+        }
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        debug2!(
+            "pg_idp: login timing: connection {:.0} us, role {:.0} us, snapshot {:.0} us, checks {:.0} us, total {:.0} us",
+            us(self.connection),
+            us(self.role),
+            us(self.snapshot),
+            us(self.checks),
+            us(total)
+        );
+    }
 }
 
 /// The one log line of a refused login: role, database, provider, kid and code, never the token.
