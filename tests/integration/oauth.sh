@@ -290,6 +290,22 @@ new_login_provider() {
         'jwks', pg_read_file('$OK/$1.jwks.json')::jsonb, 'login', '{\"audience\": \"urn:pg-idp:db\", \"roles\": [\"app_user\"]}'::jsonb))" >/dev/null
 }
 
+# refused NAME CODE PROVIDER KID DB ROLE TOKEN: the client sees PostgreSQL's generic failure; the log
+# has pg_idp's line with the code, provider and kid; neither the token nor its signature is logged.
+refused() {
+    local name="$1" code="$2" provider="$3" kid="$4" db="$5" role="$6" token="$7" off out line sig
+    off="$(log_size)"
+    out="$(login "$db" "$role" "$token" "SELECT 1")"
+    line="$(log_since "$off" "pg_idp: login refused")"
+    REFUSED_LINE="$line"
+    sig="${token##*.}"
+    check "oauth: $name: refused with a generic message" "OAuth bearer authentication failed for user \"$role\"" \
+        "$(echo "$out" | grep -oE 'OAuth bearer authentication failed for user "[^"]*"' | head -n1)"
+    check "oauth: $name: one log line naming provider, kid and code" "1 provider \"$provider\", kid \"$kid\", pg_idp error code: $code" \
+        "$(tail -c +"$((off + 1))" "$LOG" | grep -c 'pg_idp: login refused') $(echo "$line" | grep -oE 'provider "[^"]*", kid "[^"]*", pg_idp error code: [a-z_]+')"
+    check "oauth: $name: neither the token nor its signature in the log" "0" \
+        "$(grep -cF -e "$token" -e "${sig:-no-signature}" "$LOG")"
+}
 # What idp.login_snapshot() reports under KEY in database DB, once it is VALUE (waited for).
 wait_snapshot() { # db key value
     local n=""
@@ -557,22 +573,6 @@ say "oauth: every refusal: generic to the client, one log line with provider, ki
 # The revocation and the deprovisioning above reach the snapshot within a worker tick.
 check "oauth: the snapshot has the revocation and the deprovisioned keys (id and email)" "1 2" \
     "$(wait_snapshot app revocations 1) $(wait_snapshot app deprovisioned 2)"
-# refused NAME CODE PROVIDER KID DB ROLE TOKEN: the client sees PostgreSQL's generic failure; the log
-# has pg_idp's line with the code, provider and kid; neither the token nor its signature is logged.
-refused() {
-    local name="$1" code="$2" provider="$3" kid="$4" db="$5" role="$6" token="$7" off out line sig
-    off="$(log_size)"
-    out="$(login "$db" "$role" "$token" "SELECT 1")"
-    line="$(log_since "$off" "pg_idp: login refused")"
-    REFUSED_LINE="$line"
-    sig="${token##*.}"
-    check "oauth: $name: refused with a generic message" "OAuth bearer authentication failed for user \"$role\"" \
-        "$(echo "$out" | grep -oE 'OAuth bearer authentication failed for user "[^"]*"' | head -n1)"
-    check "oauth: $name: one log line naming provider, kid and code" "1 provider \"$provider\", kid \"$kid\", pg_idp error code: $code" \
-        "$(tail -c +"$((off + 1))" "$LOG" | grep -c 'pg_idp: login refused') $(echo "$line" | grep -oE 'provider "[^"]*", kid "[^"]*", pg_idp error code: [a-z_]+')"
-    check "oauth: $name: neither the token nor its signature in the log" "0" \
-        "$(grep -cF -e "$token" -e "${sig:-no-signature}" "$LOG")"
-}
 refused "expired" expired login_rs RS256-1 app app_user \
     "$(mint_login RS256 '{"iss":"https://rs.login.test","sub":"user_2alice"}' --exp -120 --iat -600)"
 GOOD="$(mint_login RS256 '{"iss":"https://rs.login.test","sub":"user_2alice"}')"
