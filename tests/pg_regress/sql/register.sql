@@ -40,8 +40,19 @@ FROM (VALUES
   ('{"provider": "badkty", "issuer": "https://x.example.com", "jwks": {"keys": [{"kty": "XYZ", "kid": "k2"}]}}'),
   ('{"provider": "privkey", "issuer": "https://x.example.com", "jwks": {"keys": [{"kty": "EC", "kid": "k3", "crv": "P-256", "x": "AA", "y": "AA", "d": "AA"}]}}'),
   ('{"provider": "emptyjwks", "issuer": "https://x.example.com", "jwks": {"keys": []}}'),
+  ('{"provider": "loginnoaud", "issuer": "https://x.example.com", "secret": "0123456789abcdef0123456789abcdef", "login": {"roles": ["app"]}}'),
+  ('{"provider": "loginbadaud", "issuer": "https://x.example.com", "secret": "0123456789abcdef0123456789abcdef", "login": {"audience": []}}'),
+  ('{"provider": "loginbadgroups", "issuer": "https://x.example.com", "secret": "0123456789abcdef0123456789abcdef", "login": {"audience": "db", "group_roles": {"g": "app"}}}'),
   ('["not", "an", "object"]')
 ) AS bad(cfg);
+-- A provider whose tokens log in names their audience (login.audience, or its audience): the
+-- refusal says what to write.
+SELECT idp.register_provider('{"provider": "loginnoaud", "issuer": "https://x.example.com", "secret": "0123456789abcdef0123456789abcdef", "login": {"roles": ["app"]}}');
+SELECT idp.register_provider('{"provider": "logindb", "issuer": "https://x.example.com", "secret": "0123456789abcdef0123456789abcdef",
+  "login": {"audience": "https://db.example.com", "roles": ["app"], "group_roles": {"db-analysts": ["analyst"]}}}') AS with_login_audience,
+       idp.register_provider('{"provider": "loginapi", "issuer": "https://y.example.com", "secret": "0123456789abcdef0123456789abcdef",
+  "audience": "https://api.example.com", "login": {"roles": ["app"]}}') AS with_its_audience;
+SELECT idp.unregister_provider('logindb'), idp.unregister_provider('loginapi');
 SELECT count(*) AS providers FROM idp.provider_registry;
 -- The rejected secret is not echoed back.
 SELECT strpos(regress.try($$SELECT idp.register_provider('{"provider":"s","issuer":"https://x","secret":"too-short-secret"}')$$),
