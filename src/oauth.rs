@@ -497,7 +497,7 @@ unsafe extern "C-unwind" fn validate(
                 result.authn_id = unsafe { pg_sys::pstrdup(id.as_ptr()) };
                 result.authorized = true;
                 crate::stats::login_accepted(conn.oid.to_u32(), &allowed.identity.provider);
-                timing.log(started.elapsed());
+                timing.log(&role_text, started.elapsed());
                 return true;
             }
             VerifyError::new(ErrorCode::RegistryUnavailable, "the session's login token could not be recorded")
@@ -505,7 +505,7 @@ unsafe extern "C-unwind" fn validate(
         Err(e) => e,
     };
     crate::stats::login_refused(conn.oid.to_u32(), &why);
-    timing.log(started.elapsed());
+    timing.log(&role_text, started.elapsed());
     // idp.log_failures and its bound apply to refused logins too.
     if !crate::audit::login_refusal_logged() {
         return true;
@@ -527,14 +527,15 @@ struct Timing {
 }
 
 impl Timing {
-    fn log(&self, total: Duration) {
+    fn log(&self, role: &str, total: Duration) {
         // SAFETY: reads the backend's log settings.
         if !unsafe { pg_sys::message_level_is_interesting(pg_sys::DEBUG2 as c_int) } {
             return;
         }
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         debug2!(
-            "pg_idp: login timing: connection {:.0} us, role {:.0} us, snapshot {:.0} us, checks {:.0} us, total {:.0} us",
+            "pg_idp: login timing of role \"{}\": connection {:.0} us, role {:.0} us, snapshot {:.0} us, checks {:.0} us, total {:.0} us",
+            shown(role),
             us(self.connection),
             us(self.role),
             us(self.snapshot),
