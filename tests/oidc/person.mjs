@@ -10,6 +10,9 @@
 // and allows; deny signs in and denies on the consent page; abort stops at the device
 // confirmation page. Prints the steps it took and the last page's text, one line each; exits 0
 // when the flow ended on the page the action leads to (signed in, or interrupted), else 1.
+// With PERSON_LINGER_MS set, the page stays open that long before Chromium closes (the person
+// reads it): scripts/bench's B7 lets libpq finish its login meanwhile, with the browser idle, as
+// it would be on the person's own machine rather than on the database server.
 import { createRequire } from 'node:module';
 
 const requireExamples = createRequire(new URL('../../examples/package.json', import.meta.url));
@@ -54,6 +57,8 @@ try {
   const text = (await page.textContent(action === 'allow' ? '#done' : '#error')).trim();
   step(`last page: "${await page.title()}": ${text}`);
   ok = true;
+  const linger = Number(process.env.PERSON_LINGER_MS || 0);
+  if (linger > 0) await new Promise((resolve) => { setTimeout(resolve, linger); });
 } catch (e) {
   console.log(`person: failed: ${e.message.split('\n')[0]}`);
 } finally {
