@@ -1,8 +1,13 @@
 //! Signature verification with keys prepared once, when a provider is registered: HMAC keys
 //! with their inner and outer pads already hashed, public keys already parsed (aws-lc). A
-//! verification then only hashes the signing input and checks the signature.
+//! verification then only hashes the signing input and checks the signature. An RSA key may
+//! serve six algorithms: it is parsed for RS256 when registered (which proves it usable) and for
+//! each other algorithm the first time a token of that algorithm needs it, so a login, which reads
+//! its providers afresh, parses each key once.
 
 use aws_lc_rs::hmac;
+use std::sync::OnceLock;
+
 use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 
 use crate::alg::Alg;
@@ -14,8 +19,9 @@ use crate::alg::Alg;
 pub(crate) enum Verifier {
     /// An HMAC secret, keyed for each hash (a secret may serve HS256, HS384 and HS512).
     Hmac { sha256: hmac::Key, sha384: hmac::Key, sha512: hmac::Key },
-    /// An RSA public key, parsed for each of the six algorithms it may serve.
-    Rsa(Box<[(Alg, ParsedPublicKey)]>),
+    /// An RSA public key (PKCS#1 DER), parsed for each of the six algorithms it may serve when
+    /// first needed (`RSA_ALGS` order; RS256 at once).
+    Rsa { der: Box<[u8]>, parsed: Box<[OnceLock<ParsedPublicKey>; 6]> },
     /// An EC (P-256 or P-384) or Ed25519 public key: one algorithm each.
     Single(Alg, ParsedPublicKey),
 }
@@ -45,17 +51,15 @@ impl Verifier {
         }
     }
 
-    /// An RSA key from its big-endian modulus and exponent (already range-checked).
+    /// An RSA key from its big-endian modulus and exponent (already range-checked). Parsed for
+    /// RS256 now: every RSA algorithm takes the same keys (2048 to 8192 bits), so a key that
+    /// parses for one parses for all.
     pub(crate) fn rsa(n: &[u8], e: &[u8]) -> Result<Verifier, String> {
-        let der = rsa_public_key_der(n, e);
-        let mut parsed = Vec::with_capacity(6);
-        for alg in [Alg::RS256, Alg::RS384, Alg::RS512, Alg::PS256, Alg::PS384, Alg::PS512] {
-            let algorithm = public_algorithm(alg).expect("RSA algorithms have a verification algorithm");
-            let key =
-                ParsedPublicKey::new(algorithm, &der).map_err(|e| format!("is not a usable RSA public key ({e})"))?;
-            parsed.push((alg, key));
-        }
-        Ok(Verifier::Rsa(parsed.into_boxed_slice()))
+        let der = rsa_public_key_der(n, e).into_boxed_slice();
+        let first = rsa_parse(Alg::RS256, &der)?;
+        let parsed: Box<[OnceLock<ParsedPublicKey>; 6]> = Box::new(std::array::from_fn(|_| OnceLock::new()));
+        let _ = parsed[0].set(first);
+        Ok(Verifier::Rsa { der, parsed })
     }
 
     /// An EC point (uncompressed, 0x04 || x || y) for ES256/ES384, or a raw Ed25519 key.
@@ -79,12 +83,28 @@ impl Verifier {
                 // Constant-time comparison of the tag.
                 hmac::verify(key, message, signature).is_ok()
             }
-            Verifier::Rsa(keys) => {
-                keys.iter().find(|(a, _)| *a == alg).is_some_and(|(_, k)| k.verify_sig(message, signature).is_ok())
+            Verifier::Rsa { der, parsed } => {
+                let Some(i) = RSA_ALGS.iter().position(|a| *a == alg) else { return false };
+                let key = match parsed[i].get() {
+                    Some(k) => k,
+                    None => match rsa_parse(alg, der) {
+                        Ok(k) => parsed[i].get_or_init(|| k),
+                        Err(_) => return false,
+                    },
+                };
+                key.verify_sig(message, signature).is_ok()
             }
             Verifier::Single(a, k) => *a == alg && k.verify_sig(message, signature).is_ok(),
         }
     }
+}
+
+/// The algorithms an RSA key may serve, in the order of `Verifier::Rsa`'s slots.
+const RSA_ALGS: [Alg; 6] = [Alg::RS256, Alg::RS384, Alg::RS512, Alg::PS256, Alg::PS384, Alg::PS512];
+
+fn rsa_parse(alg: Alg, der: &[u8]) -> Result<ParsedPublicKey, String> {
+    let algorithm = public_algorithm(alg).expect("RSA algorithms have a verification algorithm");
+    ParsedPublicKey::new(algorithm, der).map_err(|e| format!("is not a usable RSA public key ({e})"))
 }
 
 /// DER of a PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
