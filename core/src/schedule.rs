@@ -203,7 +203,9 @@ pub fn plan(e: &Entry, now: i64, s: &Settings) -> Plan {
         };
     }
     if e.failures > 0 {
-        let due = (now >= e.retry_at).then_some(Due::Retry);
+        // A change told (only a superuser can make one: a registration, `idp._launcher_notify()`)
+        // ends the wait: whoever fixed what made the job fail need not wait for the backoff.
+        let due = (now >= e.retry_at || e.changes).then_some(Due::Retry);
         return Plan { vouch: false, due, since: e.retry_at, terminate: false };
     }
     let since_look = now - e.looked_at;
@@ -297,11 +299,18 @@ pub struct Busy {
     pub lane: Lane,
 }
 
-/// Which candidates get a job now, and where: most urgent first (then longest waiting, then
-/// lowest oid), into a free general lane, else, for a look at a healthy database, into a free
-/// confirmation lane; never a second job for an owner that is not a superuser.
+/// Which candidates get a job now, and where: changes and first looks first, once-only looks
+/// last, and the rest (key refreshes, periodic looks, retries) longest waiting first, so that a
+/// database due again as soon as its job ended waits behind the others; each into a free
+/// general lane, else, for a look at a healthy database, into a free confirmation lane; never a
+/// second job for an owner that is not a superuser.
 pub fn assign(mut candidates: Vec<Candidate>, busy: &[Busy], max_workers: usize) -> Vec<(u32, Lane)> {
-    candidates.sort_by_key(|c| (c.due, c.since, c.oid));
+    let rank = |d: Due| match d {
+        Due::Now => 0,
+        Due::Refresh | Due::Check | Due::Retry => 1,
+        Due::Probe => 2,
+    };
+    candidates.sort_by_key(|c| (rank(c.due), c.since, c.oid));
     let (general_cap, confirm_cap) = lanes(max_workers);
     let mut general = busy.iter().filter(|b| b.lane == Lane::General).count();
     let mut confirm = busy.iter().filter(|b| b.lane == Lane::Confirm).count();
@@ -521,6 +530,9 @@ mod tests {
             Plan { vouch: false, due: None, since: retry_at, terminate: false }
         );
         assert_eq!(plan(&e, T0 + INTERVAL, &s).due, Some(Due::Retry));
+        // A change told ends the wait.
+        let told = Entry { changes: true, ..e };
+        assert_eq!(plan(&told, T0 + 1, &s).due, Some(Due::Retry));
         // A success clears it.
         assert_eq!(after_job(failures, Outcome::Succeeded, T0, &s), (0, 0));
     }
@@ -637,19 +649,29 @@ mod tests {
         assert_eq!(lanes(1), (1, 0));
         assert_eq!(lanes(2), (1, 1));
         assert_eq!(lanes(5), (4, 1));
-        // The general lane takes the most urgent; the kept lane only a healthy look.
+        // The general lane takes the longest waiting; the kept lane only a healthy look.
         let c =
             vec![cand(1, None, Due::Retry, false), cand(2, None, Due::Refresh, true), cand(3, None, Due::Check, true)];
-        assert_eq!(assign(c, &[], 2), vec![(2, Lane::General), (3, Lane::Confirm)]);
+        assert_eq!(assign(c, &[], 2), vec![(1, Lane::General), (3, Lane::Confirm)]);
+        let c = vec![cand(1, None, Due::Refresh, true), cand(2, None, Due::Retry, false)];
+        assert_eq!(assign(c, &[], 2), vec![(1, Lane::General)]);
         // A retry never takes the kept lane, nor a refresh, nor a first look at a database that
         // nothing recorded.
         let c =
             vec![cand(1, None, Due::Retry, false), cand(2, None, Due::Refresh, true), cand(3, None, Due::Probe, true)];
         let busy = [Busy { owner: None, lane: Lane::General }];
         assert_eq!(assign(c, &busy, 2), vec![]);
-        // A change is written before a key refresh.
+        // A change is written before a key refresh, even one waiting longer.
         let c = vec![cand(2, None, Due::Refresh, true), cand(3, None, Due::Now, true)];
         assert_eq!(assign(c, &busy, 2), vec![(3, Lane::Confirm)]);
+        let c = vec![cand(2, None, Due::Refresh, true), cand(3, None, Due::Now, true)];
+        assert_eq!(assign(c, &[], 1), vec![(3, Lane::General)]);
+        // A database due again as soon as its job ended (a refresh left for the next job) waits
+        // behind a retry due for longer; a once-only look waits behind everything.
+        let again = Candidate { since: 100, ..cand(4, None, Due::Refresh, true) };
+        let retry = Candidate { since: 50, ..cand(5, Some(20), Due::Retry, false) };
+        let probe = Candidate { since: 0, ..cand(6, None, Due::Probe, true) };
+        assert_eq!(assign(vec![again, retry, probe], &[], 1), vec![(5, Lane::General)]);
     }
 
     #[test]
