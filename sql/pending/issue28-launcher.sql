@@ -2,7 +2,8 @@
 
 -- 0.6.0: idp.served_databases() says how each database's last job ended and why a database
 -- waits (last_job, failures, retry_at, reason). A function's result columns cannot change in
--- place: dropped and created again (the same body as a fresh install's).
+-- place: dropped and created again, as a fresh install has it, over a new C symbol (the old one
+-- keeps answering 0.5.0's six columns to a database not updated yet: src/api/legacy.rs).
 DROP FUNCTION idp.served_databases();
 CREATE FUNCTION idp."served_databases"() RETURNS TABLE (
 	"datid" oid,  /* pg_sys :: Oid */
@@ -18,7 +19,7 @@ CREATE FUNCTION idp."served_databases"() RETURNS TABLE (
 )
 STRICT VOLATILE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'served_databases_wrapper';
+AS 'MODULE_PATHNAME', 'served_databases_jobs_wrapper';
 REVOKE EXECUTE ON FUNCTION idp.served_databases() FROM PUBLIC;
 
 -- 0.6.0: the launcher serves only the databases where pg_idp is recorded as installed (pg_idp's

@@ -29,10 +29,11 @@ fn reason(outcome: Option<Outcome>) -> Option<String> {
 /// confirmed it, the job running there, how many jobs ran there, when a provider's keys are next
 /// due, how the last job ended (`succeeded`, `failed`, `lock_timeout`, `timed_out`), the
 /// failures in a row, when a database whose job failed is tried again, and why it waits. No rows
-/// without preloading.
-#[pg_extern(volatile)]
+/// without preloading. (Its C symbol is new in 0.6.0: a 0.5.0 schema's `idp.served_databases()`
+/// names the one of `legacy.rs`, with 0.5.0's columns.)
+#[pg_extern(volatile, name = "served_databases")]
 #[allow(clippy::type_complexity)]
-fn served_databases() -> TableIterator<
+fn served_databases_jobs() -> TableIterator<
     'static,
     (
         name!(datid, pg_sys::Oid),
@@ -47,8 +48,27 @@ fn served_databases() -> TableIterator<
         name!(reason, Option<String>),
     ),
 > {
+    TableIterator::new(rows())
+}
+
+/// One row of `idp.served_databases()`.
+pub(super) type Row = (
+    pg_sys::Oid,
+    String,
+    Option<f64>,
+    Option<i32>,
+    i64,
+    Option<pgrx::datum::TimestampWithTimeZone>,
+    Option<String>,
+    i32,
+    Option<pgrx::datum::TimestampWithTimeZone>,
+    Option<String>,
+);
+
+/// The rows of `idp.served_databases()`, one per entry.
+pub(super) fn rows() -> Vec<Row> {
     let now = crate::served::now_ms();
-    let rows: Vec<_> = crate::served::entries()
+    crate::served::entries()
         .iter()
         .filter(|e| e.oid() != 0)
         .map(|e| {
@@ -67,6 +87,5 @@ fn served_databases() -> TableIterator<
                 reason(e.outcome()),
             )
         })
-        .collect();
-    TableIterator::new(rows)
+        .collect()
 }
