@@ -102,19 +102,20 @@ fn at_commit(f: impl FnOnce() + std::panic::UnwindSafe + std::panic::RefUnwindSa
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pg_idp_job_main(arg: pg_sys::Datum) {
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
     // SIGTERM as a backend takes it (die): the launcher ending the job, DROP DATABASE ... WITH
     // (FORCE) and a shutdown end it at its next interrupt check, lock waits included, with its
     // transaction rolled back. (A job keeps no state outside its transaction that this could
-    // leave half written.)
+    // leave half written.) Installed before the signals are unblocked.
     // SAFETY: installs PostgreSQL's own handler for SIGTERM in this process, as postgres.c does
-    // for a backend; signals are unblocked already.
+    // for a backend; signals are still blocked, as the postmaster starts a worker.
     unsafe {
         #[cfg(not(feature = "pg18"))]
         pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(postgres_die));
         #[cfg(feature = "pg18")]
         pg_sys::pqsignal_be(pg_sys::SIGTERM as i32, Some(postgres_die));
     }
+    // SIGHUP sets a flag; this unblocks the signals.
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
     let raw = arg.value() as u64;
     let oid = pg_sys::Oid::from(raw as u32);
     let look_only = raw & crate::launcher::LOOK_ONLY != 0;
