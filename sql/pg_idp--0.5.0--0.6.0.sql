@@ -60,5 +60,30 @@ GRANT SELECT ON idp.stats TO pg_read_all_stats;
 REVOKE EXECUTE ON FUNCTION idp._stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION idp._stats() TO pg_read_all_stats;
 
--- The launcher looks at this database again now (as every upgrade script ends).
+-- 0.6.0: idp.served_databases() says how each database's last job ended and why a database
+-- waits (last_job, failures, retry_at, reason). A function's result columns cannot change in
+-- place: dropped and created again, as a fresh install has it, over a new C symbol (the old one
+-- keeps answering 0.5.0's six columns to a database not updated yet: src/api/legacy.rs).
+DROP FUNCTION idp.served_databases();
+CREATE FUNCTION idp."served_databases"() RETURNS TABLE (
+	"datid" oid,  /* pg_sys :: Oid */
+	"state" TEXT,  /* String */
+	"confirmed_seconds_ago" double precision,  /* Option < f64 > */
+	"job_pid" INT,  /* Option < i32 > */
+	"jobs" bigint,  /* i64 */
+	"next_refresh" timestamp with time zone,  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+	"last_job" TEXT,  /* Option < String > */
+	"failures" INT,  /* i32 */
+	"retry_at" timestamp with time zone,  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+	"reason" TEXT  /* Option < String > */
+)
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'served_databases_jobs_wrapper';
+REVOKE EXECUTE ON FUNCTION idp.served_databases() FROM PUBLIC;
+
+-- Last: the launcher serves only the databases where pg_idp is recorded as installed (pg_idp's
+-- security label on the database, which only a superuser can write); 0.5.0 recorded nothing.
+-- idp._launcher_notify(), run here by the superuser updating, writes the record, and the
+-- launcher looks at this database once the update commits.
 SELECT idp._launcher_notify();

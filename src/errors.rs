@@ -12,6 +12,8 @@
 //! | shared memory needed, pg_idp not preloaded | 55000 | reset_stats (code `not_preloaded`) |
 //! | not a Citus coordinator      | 0A000    | sync_nodes, node_registry_status         |
 //! | sealed registry copy refused (replayed, expired, for another node, altered) | 22023 | _load_registry_sealed (codes `sync_key_unknown`, `sync_message_invalid`) |
+//! | pg_idp's security label set by a non-superuser | 42501 | SECURITY LABEL FOR pg_idp (code `label_not_superuser`) |
+//! | pg_idp's security label on something else than a database, or another value | 22023 | SECURITY LABEL FOR pg_idp (code `label_invalid`) |
 
 use pg_idp_core::{ConfigError, VerifyError};
 use pgrx::pg_sys::panic::ErrorReport;
@@ -120,4 +122,14 @@ pub fn raise_not_coordinator(message: &'static str, what: &str) -> ! {
 /// expired, or made for another node) or `sync_message_invalid` (altered, or not a copy).
 pub fn raise_sync(code: &str, why: String) -> ! {
     raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("pg_idp: registry copy refused: {why}"), Some(code))
+}
+
+/// Raise a `SECURITY LABEL FOR pg_idp` refused: 42501 (code `label_not_superuser`) when the role
+/// is not a superuser, else 22023 (code `label_invalid`).
+pub fn raise_security_label(not_superuser: bool, message: String) -> ! {
+    if not_superuser {
+        raise(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, message, Some("label_not_superuser"))
+    } else {
+        raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, message, Some("label_invalid"))
+    }
 }

@@ -23,6 +23,9 @@ pub const REFRESH_INTERVAL: &CStr = c"idp.refresh_interval";
 pub const WORKER_DATABASE: &CStr = c"idp.worker_database";
 pub const MAX_WORKERS: &CStr = c"idp.max_workers";
 pub const CHECK_INTERVAL: &CStr = c"idp.check_interval";
+pub const JOB_TIMEOUT: &CStr = c"idp.job_timeout";
+pub const MAX_DATABASES: &CStr = c"idp.max_databases";
+pub const MAX_DATABASES_PER_OWNER: &CStr = c"idp.max_databases_per_owner";
 pub const TRACK_STATS: &CStr = c"idp.track_stats";
 pub const LOG_FAILURES: &CStr = c"idp.log_failures";
 pub const LOG_FAILURES_WINDOW: &CStr = c"idp.log_failures_window";
@@ -76,6 +79,9 @@ pub static REFRESH_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(600);
 pub static WORKER_DB: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static MAX_WORKERS_N: GucSetting<i32> = GucSetting::<i32>::new(2);
 pub static CHECK_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static JOB_TIMEOUT_S: GucSetting<i32> = GucSetting::<i32>::new(60);
+pub static MAX_DATABASES_N: GucSetting<i32> = GucSetting::<i32>::new(crate::served::MAX_DATABASES as i32);
+pub static MAX_DATABASES_PER_OWNER_N: GucSetting<i32> = GucSetting::<i32>::new(256);
 pub static TRACK: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static LOG_FAILED: GucSetting<LogFailures> = GucSetting::<LogFailures>::new(LogFailures::First);
 pub static LOG_FAILED_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(600);
@@ -323,6 +329,36 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::UNIT_S,
     );
+    GucRegistry::define_int_guc(
+        JOB_TIMEOUT,
+        c"How long a pg_idp job may run: past it, it ends itself (and the launcher ends it 5 s later).",
+        c"Its database is then tried again after idp.check_interval, doubled after each failure in a row (up to 5 minutes). Every lock a job waits for is bounded too (lock_timeout 2 s, or this if shorter).",
+        &JOB_TIMEOUT_S,
+        1,
+        3600,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        MAX_DATABASES,
+        c"How many databases pg_idp's launcher serves (of the 1024 its shared memory holds).",
+        c"Only databases where a superuser installed pg_idp count. A database beyond it is not served, and a WARNING names it.",
+        &MAX_DATABASES_N,
+        1,
+        crate::served::MAX_DATABASES as i32,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        MAX_DATABASES_PER_OWNER,
+        c"How many databases of one owner that is not a superuser pg_idp's launcher serves.",
+        c"A database beyond it is not served, and a WARNING names its owner.",
+        &MAX_DATABASES_PER_OWNER_N,
+        1,
+        crate::served::MAX_DATABASES as i32,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     // SUSET: what the counters and the audit log record is an administrator's decision (a role
     // must not silence the log of its own rejected tokens).
     GucRegistry::define_bool_guc(
@@ -514,6 +550,23 @@ pub fn max_workers() -> usize {
 
 pub fn check_interval() -> std::time::Duration {
     std::time::Duration::from_secs(CHECK_INTERVAL_S.get().max(1) as u64)
+}
+
+pub fn job_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(JOB_TIMEOUT_S.get().max(1) as u64)
+}
+
+/// How long a job waits for a lock: 2 s, or the job timeout if shorter.
+pub fn job_lock_timeout() -> std::time::Duration {
+    job_timeout().min(std::time::Duration::from_secs(2))
+}
+
+pub fn max_databases() -> usize {
+    (MAX_DATABASES_N.get().max(1) as usize).min(crate::served::MAX_DATABASES)
+}
+
+pub fn max_databases_per_owner() -> usize {
+    MAX_DATABASES_PER_OWNER_N.get().max(1) as usize
 }
 
 /// How old a login snapshot's last confirmation may be (three check intervals).

@@ -2,20 +2,35 @@
 //! there needs doing, and gone when it is done. It runs as the bootstrap superuser with its
 //! settings pinned, and trusts only what `trusted.rs` verifies:
 //!
-//! 1. it looks at pg_idp in its database: not installed, not trustworthy, or served;
+//! 1. it looks at pg_idp in its database: not installed, not trustworthy, or served; on a
+//!    primary it keeps the record of where pg_idp is installed (`installed.rs`) true;
 //! 2. where served, it reads the registry (by oid, with heap scans) and, on PostgreSQL 18, writes
 //!    the login snapshot when its content changed (or confirms the one there);
-//! 3. on a primary, it refreshes the JWKS of the providers that are due, or that a backend asked
-//!    for (a token named a kid they do not have), and on a Citus coordinator copies the
-//!    registry to the workers.
+//! 3. on a primary, unless the launcher asked for a look only (its confirmation lane), it
+//!    refreshes the JWKS of the providers that are due, or that a backend asked for (a token
+//!    named a kid they do not have), and on a Citus coordinator copies the registry to the
+//!    workers.
+//!
+//! It is bounded in time: it waits for a lock at most `lock_timeout` (pinned, see
+//! `gucs::job_lock_timeout`), it cancels itself once it has run `idp.job_timeout` (a statement
+//! timeout armed for the whole job: the next interrupt check raises an ERROR), it starts no key
+//! fetch that could not end before then, and SIGTERM (the launcher ending it 5 s later, a
+//! `DROP DATABASE ... WITH (FORCE)`, a shutdown) ends it at its next interrupt check, as it ends
+//! a backend. Whatever ends it, its transaction rolls back as a whole: what it records outside
+//! the database (a refresh's schedule in shared memory) is recorded at commit only, and the
+//! login snapshot is replaced atomically.
 //!
 //! What it found goes to the database's entry in shared memory (`served.rs`); a refresh that
 //! stores new keys changes the registry, which starts the next job, which rewrites the snapshot.
 
+use std::cell::Cell;
 use std::time::Duration;
 
+use pg_idp_core::schedule::Outcome;
 use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
+use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
 
 use crate::served::{self, Entry, State};
 use crate::trusted::{self, Found, Install};
@@ -24,6 +39,31 @@ use crate::trusted::{self, Found, Install};
 const EARLY_REFRESH_MIN_US: i64 = 30 * 1_000_000;
 /// Microseconds between the Unix epoch and PostgreSQL's.
 const POSTGRES_EPOCH_US: i64 = 946_684_800 * 1_000_000;
+/// `STATEMENT_TIMEOUT` of PostgreSQL's `TimeoutId` (utils/timeout.h): the same in 15, 16, 17 and
+/// 18. Its handler (registered for every process connected to a database) cancels the current
+/// query: the next interrupt check raises "canceling statement due to statement timeout".
+const STATEMENT_TIMEOUT: std::ffi::c_int = 3;
+
+unsafe extern "C-unwind" {
+    /// utils/timeout.h (not in pgrx's bindings).
+    fn enable_timeout_after(id: std::ffi::c_int, delay_ms: std::ffi::c_int);
+    fn disable_timeout(id: std::ffi::c_int, keep_indicator: bool);
+    /// tcop/tcopprot.h: a backend's SIGTERM handler (pgrx's binding of it is a Rust wrapper, not
+    /// a function a signal can call).
+    #[link_name = "die"]
+    fn postgres_die(signal: std::ffi::c_int);
+}
+
+thread_local! {
+    /// When this job must be done (Unix ms; 0: not a job).
+    static DEADLINE: Cell<i64> = const { Cell::new(0) };
+}
+
+/// How long this job may still run (`None` outside a job).
+pub fn time_left() -> Option<Duration> {
+    let deadline = DEADLINE.with(Cell::get);
+    (deadline != 0).then(|| Duration::from_millis((deadline - served::now_ms()).max(0) as u64))
+}
 
 /// The current WAL position: where the server inserts (primary) or has replayed (standby).
 pub fn wal_position() -> u64 {
@@ -54,25 +94,89 @@ fn database_name(oid: pg_sys::Oid) -> String {
     }
 }
 
+/// Run `f` after the current transaction commits (never if it aborts).
+fn at_commit(f: impl FnOnce() + std::panic::UnwindSafe + std::panic::RefUnwindSafe + 'static) {
+    pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, f);
+}
+
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pg_idp_job_main(arg: pg_sys::Datum) {
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    let oid = pg_sys::Oid::from(arg.value() as u32);
+    // SIGTERM as a backend takes it (die): the launcher ending the job, DROP DATABASE ... WITH
+    // (FORCE) and a shutdown end it at its next interrupt check, lock waits included, with its
+    // transaction rolled back. (A job keeps no state outside its transaction that this could
+    // leave half written.) Installed before the signals are unblocked.
+    // SAFETY: installs PostgreSQL's own handler for SIGTERM in this process, as postgres.c does
+    // for a backend; signals are still blocked, as the postmaster starts a worker.
+    unsafe {
+        #[cfg(not(feature = "pg18"))]
+        pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(postgres_die));
+        #[cfg(feature = "pg18")]
+        pg_sys::pqsignal_be(pg_sys::SIGTERM as i32, Some(postgres_die));
+    }
+    // SIGHUP sets a flag; this unblocks the signals.
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
+    let raw = arg.value() as u64;
+    let oid = pg_sys::Oid::from(raw as u32);
+    let look_only = raw & crate::launcher::LOOK_ONLY != 0;
     let Some(entry) = served::entry(oid.to_u32()) else { return };
     // SAFETY: reads a process global.
     entry.set_job_pid(unsafe { pg_sys::MyProcPid });
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(oid), None);
-    trusted::pin_settings();
-    let result = BackgroundWorker::transaction(std::panic::AssertUnwindSafe(|| run(entry, oid)));
-    if let Err(why) = result {
-        warning!("pg_idp: job in database \"{}\" failed: {why}", BackgroundWorker::transaction(|| database_name(oid)));
+    let timeout = crate::gucs::job_timeout();
+    DEADLINE.with(|d| d.set(served::now_ms() + timeout.as_millis() as i64));
+    // SAFETY: arms this process's statement timeout (registered by InitPostgres, just run by the
+    // connection) for the whole job; it only sets a timer and a flag.
+    unsafe { enable_timeout_after(STATEMENT_TIMEOUT, timeout.as_millis().min(i32::MAX as u128) as std::ffi::c_int) };
+    let result = pgrx::PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
+        trusted::pin_settings();
+        BackgroundWorker::transaction(std::panic::AssertUnwindSafe(|| run(entry, oid, look_only)))
+            .map_err(|why| (Outcome::Failed, why))
+    }))
+    .catch_others(|e| {
+        // SAFETY: the ERROR left a transaction half done (its resources are still held): abort
+        // it, as PostgreSQL's own error recovery does, before anything else runs.
+        unsafe { pg_sys::AbortCurrentTransaction() };
+        Err(match e {
+            CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) | CaughtError::RustPanic { ereport: r, .. } => {
+                let outcome = match r.sql_error_code() {
+                    PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE => Outcome::LockTimeout,
+                    PgSqlErrorCode::ERRCODE_QUERY_CANCELED => Outcome::TimedOut,
+                    _ => Outcome::Failed,
+                };
+                let why = match outcome {
+                    Outcome::LockTimeout => format!(
+                        "{} (it waits at most {} ms for a lock)",
+                        r.message(),
+                        crate::gucs::job_lock_timeout().as_millis()
+                    ),
+                    Outcome::TimedOut => format!("{} (idp.job_timeout is {} s)", r.message(), timeout.as_secs()),
+                    _ => r.message().to_string(),
+                };
+                (outcome, why)
+            }
+        })
+    })
+    .execute();
+    // SAFETY: the job is done: its statement timeout must not fire during what follows.
+    unsafe { disable_timeout(STATEMENT_TIMEOUT, false) };
+    match result {
+        // Committed: the look is done.
+        Ok(()) => entry.set_checked_at(served::now_ms()),
+        Err((outcome, why)) => {
+            entry.set_job_error(outcome);
+            warning!(
+                "pg_idp: job in database \"{}\" failed: {why}",
+                BackgroundWorker::transaction(|| database_name(oid))
+            );
+        }
     }
     entry.set_job_pid(0);
 }
 
-/// Look, and serve; `Err` says why the job could not finish (the launcher retries).
-fn run(entry: &Entry, oid: pg_sys::Oid) -> Result<(), String> {
+/// Look, and serve (a look only: `look_only`); `Err` says why the job could not finish (the
+/// launcher retries). The caller records the look as done once the transaction committed.
+fn run(entry: &'static Entry, oid: pg_sys::Oid, look_only: bool) -> Result<(), String> {
     let name = database_name(oid);
     let was = entry.state();
     // Changes told from now on start another job.
@@ -82,13 +186,22 @@ fn run(entry: &Entry, oid: pg_sys::Oid) -> Result<(), String> {
         Err(why) => Found::Untrusted(why),
         Ok(()) => trusted::inspect()?,
     };
+    // The record of where pg_idp is installed (a primary only: a standby gets the primary's).
+    if !in_recovery() {
+        let installed = !matches!(found, Found::NotInstalled);
+        if crate::installed::recorded_here() != installed {
+            crate::installed::record_here(installed);
+            if installed {
+                log!("pg_idp: database \"{name}\" has pg_idp with no record of it: recorded");
+            }
+        }
+    }
     let install = match found {
         Found::NotInstalled => {
             stop_serving(entry, oid, State::NotInstalled, lsn);
             if was == Some(State::Serving) {
                 log!("pg_idp: database \"{name}\" is no longer served: pg_idp is not installed there");
             }
-            entry.set_checked_at(served::now_ms());
             return Ok(());
         }
         Found::Untrusted(why) => {
@@ -96,12 +209,10 @@ fn run(entry: &Entry, oid: pg_sys::Oid) -> Result<(), String> {
             if was != Some(State::Untrusted) {
                 warning!("pg_idp: database \"{name}\" is not served: {why}");
             }
-            entry.set_checked_at(served::now_ms());
             return Ok(());
         }
         Found::Installed(i) => i,
     };
-    let requested = entry.take_requests();
     let content = trusted::read(&install)?;
     keep_snapshot(entry, oid, &name, &content, lsn)?;
     entry.set_state(State::Serving);
@@ -112,7 +223,17 @@ fn run(entry: &Entry, oid: pg_sys::Oid) -> Result<(), String> {
         match latest_snapshot(crate::citus::role) {
             // A Citus worker gets its registry, keys included, from the coordinator.
             crate::citus::CitusRole::Worker => {}
+            // A look only (the launcher's confirmation lane): no key fetch, no Citus copy. A
+            // database whose keys were never scheduled, or a coordinator (whose copy may be
+            // behind the registry read), has a job of the other lanes made due.
+            role if look_only => {
+                let fetches = content.providers.iter().any(|(_, c)| c.get("jwks_uri").is_some());
+                if (fetches && entry.refresh_due() == 0) || role == crate::citus::CitusRole::Coordinator {
+                    entry.set_refresh_due(served::now_ms());
+                }
+            }
             role => {
+                let requested = entry.take_requests();
                 refresh(entry, &install, &content, &requested);
                 if role == crate::citus::CitusRole::Coordinator {
                     keep_citus_workers_in_sync(entry);
@@ -120,7 +241,6 @@ fn run(entry: &Entry, oid: pg_sys::Oid) -> Result<(), String> {
             }
         }
     }
-    entry.set_checked_at(served::now_ms());
     Ok(())
 }
 
@@ -190,8 +310,11 @@ fn keep_snapshot(
 /// Refresh the providers whose keys are due, or that a backend asked for; schedule the next.
 /// A provider's schedule is its refresh history (`idp.provider_health`); one without a slot
 /// there (past `idp.stats_providers_per_database`) follows the database's own schedule, and
-/// early refreshes are limited per database, so that neither is made at every job.
-fn refresh(entry: &Entry, install: &Install, content: &trusted::Content, requested: &[u64]) {
+/// early refreshes are limited per database, so that neither is made at every job. A successful
+/// refresh is scheduled when the job's transaction commits (a job ended before that stored no
+/// keys, and its providers stay due), and after the first fetch no further one starts that could
+/// not end before the job's deadline (those providers stay due, for the next job).
+fn refresh(entry: &'static Entry, install: &Install, content: &trusted::Content, requested: &[u64]) {
     // SAFETY: reads the clock.
     let now = unsafe { pg_sys::GetCurrentTimestamp() };
     let now_ms = (now + POSTGRES_EPOCH_US) / 1000;
@@ -199,6 +322,7 @@ fn refresh(entry: &Entry, install: &Install, content: &trusted::Content, request
     let database_due = entry.refresh_due() == 0 || now_ms >= entry.refresh_due();
     let early_ok = now_ms - entry.early_refresh_at() >= EARLY_REFRESH_MIN_US / 1000;
     let mut early_done = false;
+    let mut fetched_any = false;
     let mut next_due = i64::MAX;
     for (name, config) in &content.providers {
         let Some(url) = config.get("jwks_uri").and_then(serde_json::Value::as_str) else { continue };
@@ -216,12 +340,22 @@ fn refresh(entry: &Entry, install: &Install, content: &trusted::Content, request
             next_due = next_due.min(due_at.unwrap_or(i64::MAX));
             continue;
         }
+        // Each job fetches at least one provider (so that keys are fetched whatever the two
+        // timeouts are); further fetches only while one can still end before the deadline.
+        if fetched_any && time_left().is_some_and(|left| left < crate::gucs::http_timeout() + Duration::from_secs(1)) {
+            log!("pg_idp: JWKS refresh of provider \"{name}\" left for the next job: too little of idp.job_timeout is left");
+            next_due = next_due.min(now);
+            break;
+        }
         if !trusted::names("idp.provider_registry", install.providers) {
             warning!("pg_idp: idp.provider_registry no longer names pg_idp's table: keys not refreshed");
             return;
         }
         early_done |= asked;
-        let wait = match refresh_one(name, config, url) {
+        fetched_any = true;
+        let outcome = refresh_one(name, config, url);
+        let succeeded = outcome.is_ok();
+        let wait = match outcome {
             Ok((Some(n), max_age)) => {
                 let wait = max_age.map_or(interval, |m| interval.min(Duration::from_secs(m.max(1))));
                 log!(
@@ -241,13 +375,22 @@ fn refresh(entry: &Entry, install: &Install, content: &trusted::Content, request
                 interval
             }
         };
-        crate::stats::refresh_scheduled(name, wait);
+        if succeeded {
+            let provider = name.clone();
+            at_commit(move || crate::stats::refresh_scheduled(&provider, wait));
+        } else {
+            // A failure is a fact whatever becomes of the job: the next attempt is scheduled now.
+            crate::stats::refresh_scheduled(name, wait);
+        }
         next_due = next_due.min(now.saturating_add(wait.as_micros().min(i64::MAX as u128) as i64));
     }
-    if early_done {
-        entry.set_early_refresh_at(now_ms);
-    }
-    entry.set_refresh_due(if next_due == i64::MAX { 0 } else { (next_due + POSTGRES_EPOCH_US) / 1000 });
+    let due_ms = if next_due == i64::MAX { 0 } else { (next_due + POSTGRES_EPOCH_US) / 1000 };
+    at_commit(move || {
+        if early_done {
+            entry.set_early_refresh_at(now_ms);
+        }
+        entry.set_refresh_due(due_ms);
+    });
 }
 
 /// Refresh one provider whose stored config was `config` when the job read it; errors are
@@ -262,7 +405,10 @@ fn refresh_one(name: &str, config: &serde_json::Value, url: &str) -> Result<(Opt
         Ok((n, max_age))
     });
     match &stored {
-        Ok(_) => crate::stats::refresh_succeeded(name),
+        Ok(_) => {
+            let provider = name.to_string();
+            at_commit(move || crate::stats::refresh_succeeded(&provider));
+        }
         Err((code, why)) => crate::stats::refresh_failed(name, code, why),
     }
     stored.map_err(|(_, why)| why)

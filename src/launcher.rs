@@ -2,21 +2,28 @@
 //! connected to no database, that serves every database where a superuser installed pg_idp.
 //!
 //! Once a second (at once when a backend sets its latch) it
-//! - lists the cluster's databases from the shared catalog `pg_database` (templates and
-//!   databases that refuse connections are never served, nor, when `idp.worker_database` or
-//!   `idp.login_databases` is set, a database they do not name) and keeps an entry for each in
-//!   shared memory (`served.rs`), dropping the entry, the login snapshot and the counters of a
-//!   database that is gone;
-//! - starts a job (`job.rs`, a short background worker in that database) where one is due: a
-//!   database not looked at yet; a committed change to its registry, or pg_idp created, updated or
-//!   dropped there; a provider's keys due, or asked for early; and, where its WAL moved without
-//!   telling us (a standby replaying changes), every `idp.check_interval`; on a primary, every six
-//!   intervals in any case; a database whose last job failed, after an interval;
-//! - runs at most `idp.max_workers` jobs at once, so the processes it costs do not grow with the
-//!   number of databases;
-//! - vouches for a served database's login snapshot while nothing can have changed since its
-//!   last job (no change told, and on a standby no WAL replayed): the validator refuses a
-//!   snapshot not vouched for within three check intervals.
+//! - lists the cluster's databases from the shared catalog `pg_database`, and where pg_idp is
+//!   installed from the record only a superuser can write (`installed.rs`, in the shared catalog
+//!   `pg_shseclabel`): templates and databases that refuse connections are never served, nor,
+//!   when `idp.worker_database` or `idp.login_databases` is set, a database they do not name;
+//! - keeps an entry in shared memory (`served.rs`) for each recorded database, at most
+//!   `idp.max_databases`, and `idp.max_databases_per_owner` of one owner that is not a
+//!   superuser (a WARNING names the owner past it); drops the entry, the login snapshot and the
+//!   counters of a database that is gone or no longer recorded;
+//! - confirms the login snapshot of a served database itself while nothing can have changed
+//!   there since its last job (no change told; on a standby no WAL replayed; on a primary a look
+//!   at most 12 check intervals old), whatever other databases' jobs do: the validator refuses
+//!   a snapshot not confirmed within three check intervals;
+//! - starts a job (`job.rs`, a short background worker in that database) where one is due
+//!   (`pg_idp_core::schedule` decides: a change told, a first look, keys due, a periodic look, a
+//!   retry), at most `idp.max_workers` at once, one lane of them kept for the looks of databases
+//!   whose last job did not fail, and never two at once for one owner that is not a superuser;
+//! - ends a job that runs past `idp.job_timeout` (the job ends itself then; the launcher
+//!   terminates one still there 5 s later), and tries a database whose job failed or timed out
+//!   again after a backoff (`idp.served_databases()` says why);
+//! - once after an upgrade from 0.5.0 (which recorded nothing), on a primary, looks at each
+//!   database that has no record with one job, so that those where pg_idp is installed are
+//!   recorded; a file in `$PGDATA/pg_idp` says it was done.
 //!
 //! It finds databases with catalog reads only and never runs anything in one; jobs do that, and
 //! trust only what `trusted.rs` verifies.
@@ -24,18 +31,19 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, DynamicBackgroundWorker, SignalWakeFlags};
+use pg_idp_core::schedule::{self, Busy, Candidate, Database, Due, Lane, Limits, Outcome, Settings};
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
 
-use crate::served::{self, State};
+use crate::served;
 
 /// How often the launcher goes round its loop when nothing wakes it.
 const TICK: Duration = Duration::from_secs(1);
-/// A database that is not installed or not trustworthy is looked at again this often on a
-/// standby (a primary is told when pg_idp is created or updated in a database).
-const PROBE_AGAIN_MS: i64 = 60_000;
-/// Warnings about the same database (no free worker slot, failed jobs) at most this often.
+/// Warnings about the same database or owner at most this often.
 const WARN_EVERY_MS: i64 = 60_000;
+/// A job's argument: the database's oid, and this bit for a job of the confirmation lane (a look
+/// only: no key fetch, no Citus copy).
+pub const LOOK_ONLY: u64 = 1 << 32;
 
 /// Called from `_PG_init` when preloading: register the launcher.
 pub fn init() {
@@ -59,15 +67,16 @@ pub fn init() {
 }
 
 /// A database as `pg_database` lists it.
-struct Database {
+struct Db {
     oid: u32,
     name: String,
+    owner: u32,
     /// Templates, databases that refuse connections and those half dropped are never served.
     servable: bool,
 }
 
 /// Every database of the cluster (a scan of the shared catalog, in a transaction).
-fn databases() -> Vec<Database> {
+fn databases() -> Vec<Db> {
     // SAFETY: a catalog scan of pg_database inside the caller's transaction, with the catalog
     // snapshot; the scan and the relation are closed before returning.
     unsafe {
@@ -83,9 +92,10 @@ fn databases() -> Vec<Database> {
             let header = (*tup).t_data;
             let form = (header as *const u8).add((*header).t_hoff as usize) as *const pg_sys::FormData_pg_database;
             let name = std::ffi::CStr::from_ptr((*form).datname.data.as_ptr()).to_string_lossy().into_owned();
-            out.push(Database {
+            out.push(Db {
                 oid: (*form).oid.to_u32(),
                 name,
+                owner: (*form).datdba.to_u32(),
                 // -2: DATCONNLIMIT_INVALID_DB, a DROP DATABASE that was interrupted.
                 servable: (*form).datallowconn && !(*form).datistemplate && (*form).datconnlimit != -2,
             });
@@ -96,22 +106,109 @@ fn databases() -> Vec<Database> {
     }
 }
 
+/// What one round reads of the catalogs (in one transaction).
+struct Catalog {
+    dbs: Vec<Db>,
+    recorded: Vec<u32>,
+    /// The owners that are superusers.
+    superusers: Vec<u32>,
+}
+
+fn read_catalog() -> Catalog {
+    let dbs = databases();
+    let recorded = crate::installed::recorded();
+    let mut owners: Vec<u32> = dbs.iter().map(|d| d.owner).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    // SAFETY: a lookup of the shared catalog pg_authid (through its cache) per owner.
+    let superusers = owners.into_iter().filter(|o| unsafe { pg_sys::superuser_arg(pg_sys::Oid::from(*o)) }).collect();
+    Catalog { dbs, recorded, superusers }
+}
+
+/// A role's name, for a warning (a lookup of the shared catalog pg_authid, in a transaction).
+fn role_name(oid: u32) -> String {
+    BackgroundWorker::transaction(|| {
+        // SAFETY: a catalog lookup; NULL (noerr) when the role is gone, else a palloc'd copy.
+        unsafe {
+            let name = pg_sys::GetUserNameFromId(pg_sys::Oid::from(oid), true);
+            if name.is_null() {
+                format!("oid {oid}")
+            } else {
+                std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+            }
+        }
+    })
+}
+
 /// A job the launcher started, until it stops.
 struct Running {
     oid: u32,
-    worker: DynamicBackgroundWorker,
+    handle: *mut pg_sys::BackgroundWorkerHandle,
     started_ms: i64,
+    lane: Lane,
+    /// The database's owner, when that is not a superuser.
+    owner: Option<u32>,
+    for_changes: bool,
+    terminated: bool,
 }
 
-/// Why a job is due, most urgent first.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-enum Due {
-    /// A change was told, or the database was never looked at.
-    Now,
-    /// A provider's keys are due, or were asked for.
-    Refresh,
-    /// Time to look again.
-    Check,
+impl Running {
+    /// Whether the job's process is still there (or not yet started).
+    fn alive(&self) -> bool {
+        let mut pid: pg_sys::pid_t = 0;
+        // SAFETY: a handle the postmaster gave for a worker registered by this process; kept
+        // until the worker is seen stopped.
+        let status = unsafe { pg_sys::GetBackgroundWorkerPid(self.handle, &mut pid) };
+        matches!(status, pg_sys::BgwHandleStatus::BGWH_STARTED | pg_sys::BgwHandleStatus::BGWH_NOT_YET_STARTED)
+    }
+}
+
+/// Start a job in database `oid`; `None` when no background worker slot is free.
+fn start_job(oid: u32, look_only: bool, my_pid: i32) -> Option<*mut pg_sys::BackgroundWorkerHandle> {
+    let argument = u64::from(oid) | if look_only { LOOK_ONLY } else { 0 };
+    let builder = BackgroundWorkerBuilder::new("pg_idp job")
+        .set_type("pg_idp job")
+        .set_function("pg_idp_job_main")
+        .set_library("pg_idp")
+        .set_argument(Some(pg_sys::Datum::from(argument as usize)))
+        .enable_spi_access()
+        .set_restart_time(None)
+        // On a standby too (the login snapshots); the launcher itself starts only when there is
+        // something to do there.
+        .set_start_time(pgrx::bgworkers::BgWorkerStartTime::ConsistentState)
+        .set_notify_pid(my_pid);
+    let mut worker: pg_sys::BackgroundWorker = (&builder).into();
+    let mut handle: *mut pg_sys::BackgroundWorkerHandle = std::ptr::null_mut();
+    // SAFETY: registers a dynamic worker described by `worker`; on success PostgreSQL sets
+    // `handle` to a handle allocated in the current (the launcher's top) memory context, which is
+    // kept until the worker is seen stopped.
+    let ok = unsafe { pg_sys::RegisterDynamicBackgroundWorker(&mut worker, &mut handle) };
+    (ok && !handle.is_null()).then_some(handle)
+}
+
+/// `$PGDATA/pg_idp/discovered`: this cluster's databases were looked at once for pg_idp
+/// installed without a record (after an upgrade from 0.5.0).
+fn discovery_marker() -> std::path::PathBuf {
+    // SAFETY: DataDir is set by the postmaster before any worker starts, and never changes.
+    let data = unsafe { std::ffi::CStr::from_ptr(pg_sys::DataDir) };
+    std::path::PathBuf::from(data.to_string_lossy().into_owned()).join("pg_idp").join("discovered")
+}
+
+fn mark_discovered() {
+    use std::os::unix::fs::DirBuilderExt;
+    let path = discovery_marker();
+    let written = path
+        .parent()
+        .map_or(Ok(()), |dir| std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir))
+        .and_then(|()| {
+            std::fs::write(&path, b"pg_idp: every database was looked at once for pg_idp installed without a record\n")
+        });
+    if let Err(e) = written {
+        warning!(
+            "pg_idp: cannot write {}: {e}; the databases with no record will be looked at again at the next start",
+            path.display()
+        );
+    }
 }
 
 #[pg_guard]
@@ -131,10 +228,16 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
     crate::snapshot::remove_all();
     log!("pg_idp: launcher started");
     let mut running: Vec<Running> = Vec::new();
-    // Per database: when its last job failed (to wait an interval), and when we last warned.
-    let mut failed: HashMap<u32, i64> = HashMap::new();
-    let mut warned: HashMap<u32, i64> = HashMap::new();
+    // Warnings already given: per database (no worker slot), per owner (how many were left out),
+    // and when the table was last found full.
+    let mut warned_slot: HashMap<u32, i64> = HashMap::new();
+    let mut warned_owner: HashMap<u32, usize> = HashMap::new();
     let mut warned_full = 0i64;
+    // The once-only look for pg_idp installed without a record: the databases left to look at
+    // (None: not begun, or nothing to do), and those being looked at now.
+    let mut discovery: Option<Vec<u32>> = None;
+    let mut discovery_checked = false;
+    let mut probing: Vec<u32> = Vec::new();
     // SAFETY: reads a process global.
     let my_pid = unsafe { pg_sys::MyProcPid };
     loop {
@@ -144,136 +247,223 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
         }
         served::launcher_beat();
         let now = served::now_ms();
-        // Jobs that ended: a job that did not record a finished look failed.
-        running.retain(|r| match r.worker.pid() {
-            Ok(_) => true,
-            Err(pgrx::bgworkers::BackgroundWorkerStatus::NotYetStarted) => true,
-            Err(_) => {
-                if let Some(e) = served::entry(r.oid) {
-                    e.set_job_pid(0);
-                    if e.checked_at() < r.started_ms {
-                        failed.insert(r.oid, now);
-                    } else {
-                        failed.remove(&r.oid);
-                    }
-                }
-                false
+        // SAFETY: reads shared recovery state.
+        let recovery = unsafe { pg_sys::RecoveryInProgress() };
+        let settings = Settings {
+            check_interval_ms: crate::gucs::check_interval().as_millis() as i64,
+            job_timeout_ms: crate::gucs::job_timeout().as_millis() as i64,
+            max_workers: crate::gucs::max_workers(),
+            recovery,
+        };
+        let catalog = BackgroundWorker::transaction(read_catalog);
+        let name_of = |oid: u32| {
+            catalog
+                .dbs
+                .iter()
+                .find(|d| d.oid == oid)
+                .map_or_else(|| format!("oid {oid}"), |d| format!("\"{}\"", d.name))
+        };
+
+        // Jobs that ended: how, and when their database is tried again.
+        running.retain(|r| {
+            if r.alive() {
+                return true;
             }
+            // SAFETY: the worker stopped; its handle is not used again.
+            unsafe { pg_sys::pfree(r.handle.cast()) };
+            let probe = probing.contains(&r.oid);
+            probing.retain(|o| *o != r.oid);
+            let Some(e) = served::entry(r.oid) else { return false };
+            e.set_job_pid(0);
+            let outcome = if r.terminated {
+                Outcome::TimedOut
+            } else if e.checked_at() >= r.started_ms {
+                Outcome::Succeeded
+            } else {
+                e.job_error().unwrap_or(Outcome::Failed)
+            };
+            let (failures, retry_at) = schedule::after_job(e.failures(), outcome, now, &settings);
+            e.job_ended(outcome, failures, retry_at);
+            if probe && outcome.is_failure() {
+                warning!(
+                    "pg_idp: database {} could not be looked at for pg_idp ({}); if pg_idp is installed there, run ALTER EXTENSION pg_idp UPDATE (or SELECT idp._launcher_notify()) there as a superuser",
+                    name_of(r.oid),
+                    outcome.name()
+                );
+            }
+            false
         });
-        let dbs = BackgroundWorker::transaction(databases);
+
+        // Once after an upgrade from 0.5.0 (on a primary): the databases that have no record.
         let allowed = crate::gucs::allowed_databases();
-        let serve = |d: &Database| d.servable && allowed.as_ref().is_none_or(|a| a.contains(&d.name));
-        // Entries of databases gone or no longer allowed.
-        for e in served::entries() {
-            let oid = e.oid();
-            if oid == 0 || dbs.iter().any(|d| d.oid == oid && serve(d)) {
-                continue;
-            }
-            if running.iter().any(|r| r.oid == oid) {
-                continue; // removed once its job has ended
-            }
-            #[cfg(feature = "pg18")]
-            crate::snapshot::remove(pg_sys::Oid::from(oid));
-            served::remove(e);
-            failed.remove(&oid);
-            if !dbs.iter().any(|d| d.oid == oid) {
-                crate::stats::forget_database(oid); // the database is gone
+        let is_allowed = |d: &Db| allowed.as_ref().is_none_or(|a| a.contains(&d.name));
+        if !recovery && !discovery_checked {
+            discovery_checked = true;
+            if !discovery_marker().exists() {
+                let left: Vec<u32> = catalog
+                    .dbs
+                    .iter()
+                    .filter(|d| d.servable && is_allowed(d) && !catalog.recorded.contains(&d.oid))
+                    .map(|d| d.oid)
+                    .collect();
+                if !left.is_empty() {
+                    log!(
+                        "pg_idp: looking once at {} database(s) with no record of pg_idp (the first start that keeps records; an install before 0.6.0 made none)",
+                        left.len()
+                    );
+                }
+                discovery = Some(left);
             }
         }
-        // New databases.
-        for d in dbs.iter().filter(|d| serve(d)) {
-            if served::entry(d.oid).is_none() && served::add(d.oid).is_none() && now - warned_full >= WARN_EVERY_MS {
+        if let Some(left) = discovery.as_mut() {
+            left.retain(|oid| catalog.dbs.iter().any(|d| d.oid == *oid && d.servable));
+            let (general, _) = schedule::lanes(settings.max_workers);
+            while probing.len() < general && !recovery {
+                let Some(oid) = left.pop() else { break };
+                probing.push(oid);
+            }
+            if left.is_empty() && probing.is_empty() {
+                discovery = None;
+                mark_discovered();
+            }
+        }
+
+        // Which databases have an entry.
+        let dbs: Vec<Database> = catalog
+            .dbs
+            .iter()
+            .map(|d| Database {
+                oid: d.oid,
+                owner: d.owner,
+                owner_is_superuser: catalog.superusers.contains(&d.owner),
+                servable: d.servable,
+                allowed: is_allowed(d),
+                recorded: catalog.recorded.contains(&d.oid),
+            })
+            .collect();
+        let entries: Vec<u32> = served::entries().iter().map(|e| e.oid()).filter(|o| *o != 0).collect();
+        let busy: Vec<u32> = running.iter().map(|r| r.oid).collect();
+        let limits =
+            Limits { max_databases: crate::gucs::max_databases(), per_owner: crate::gucs::max_databases_per_owner() };
+        let m = schedule::membership(&dbs, &entries, &busy, &probing, &limits);
+        for (oid, gone) in &m.remove {
+            if let Some(e) = served::entry(*oid) {
+                #[cfg(feature = "pg18")]
+                crate::snapshot::remove(pg_sys::Oid::from(*oid));
+                served::remove(e);
+            }
+            if *gone {
+                crate::stats::forget_database(*oid);
+            }
+        }
+        probing.retain(|oid| !m.remove.iter().any(|(o, _)| o == oid));
+        for oid in &m.add {
+            served::add(*oid);
+        }
+        for (owner, left_out) in &m.over_owner {
+            if warned_owner.get(owner) != Some(&left_out.len()) {
+                let names: Vec<String> = left_out.iter().take(5).map(|o| name_of(*o)).collect();
                 warning!(
-                    "pg_idp: more than {} databases: database \"{}\" is not served",
-                    served::MAX_DATABASES,
-                    d.name
+                    "pg_idp: role \"{}\" owns more than idp.max_databases_per_owner = {} databases with pg_idp: {} of them not served ({}{})",
+                    role_name(*owner),
+                    limits.per_owner,
+                    left_out.len(),
+                    names.join(", "),
+                    if left_out.len() > 5 { ", ..." } else { "" }
+                );
+                warned_owner.insert(*owner, left_out.len());
+            }
+        }
+        warned_owner.retain(|owner, _| m.over_owner.iter().any(|(o, _)| o == owner));
+        if let Some(first) = m.over_table.first() {
+            if now - warned_full >= WARN_EVERY_MS {
+                warning!(
+                    "pg_idp: more than idp.max_databases = {} databases with pg_idp: database {} is not served ({} left out)",
+                    limits.max_databases,
+                    name_of(*first),
+                    m.over_table.len()
                 );
                 warned_full = now;
             }
         }
-        // What is due, and vouching for what is not.
+
+        // What is due, what the launcher confirms itself, and jobs past their deadline.
         let lsn = crate::job::wal_position();
-        // SAFETY: reads shared recovery state.
-        let recovery = unsafe { pg_sys::RecoveryInProgress() };
-        let interval = crate::gucs::check_interval().as_millis() as i64;
-        let mut due: Vec<(Due, u32)> = Vec::new();
+        let owner_of = |oid: u32| dbs.iter().find(|d| d.oid == oid).filter(|d| !d.owner_is_superuser).map(|d| d.owner);
+        let mut candidates: Vec<Candidate> = Vec::new();
         for e in served::entries() {
             let oid = e.oid();
-            if oid == 0 || running.iter().any(|r| r.oid == oid) {
+            if oid == 0 {
                 continue;
             }
-            let since = now - e.checked_at();
-            let retry_ok = failed.get(&oid).is_none_or(|t| now - t >= interval);
-            let why = match e.state() {
-                None | Some(State::Unknown) => Some(Due::Now),
-                Some(State::NotInstalled) | Some(State::Untrusted) => {
-                    if e.has_changes() || (recovery && since >= PROBE_AGAIN_MS && e.verified_lsn() != lsn) {
-                        Some(Due::Now)
-                    } else if e.state() == Some(State::Untrusted) && since >= PROBE_AGAIN_MS {
-                        Some(Due::Check)
-                    } else {
-                        None
-                    }
-                }
-                Some(State::Serving) => {
-                    if e.has_changes() {
-                        Some(Due::Now)
-                    } else if !recovery && (e.has_requests() || (e.refresh_due() != 0 && now >= e.refresh_due())) {
-                        Some(Due::Refresh)
-                    } else if (recovery && e.verified_lsn() != lsn && since >= interval)
-                        || (!recovery && since >= 6 * interval)
-                    {
-                        Some(Due::Check)
-                    } else {
-                        None
-                    }
-                }
+            let job = running.iter().find(|r| r.oid == oid);
+            let view = schedule::Entry {
+                found: e.state().map_or(schedule::Found::Unknown, |s| s.found()),
+                looked_at: e.checked_at(),
+                changes: e.has_changes(),
+                refresh_due: e.refresh_due(),
+                requests: e.has_requests(),
+                wal_moved: e.verified_lsn() != lsn,
+                failures: e.failures(),
+                retry_at: e.retry_at(),
+                job: job.map(|r| schedule::Job {
+                    started_ms: r.started_ms,
+                    for_changes: r.for_changes,
+                    terminated: r.terminated,
+                }),
             };
-            match why {
-                Some(w) if retry_ok => due.push((w, oid)),
-                Some(_) => {}
-                None => {
-                    // Nothing can have changed since the last job: vouch for it (a standby whose
-                    // WAL moved waits for its next look instead).
-                    if e.state() == Some(State::Serving)
-                        && !failed.contains_key(&oid)
-                        && (!recovery || e.verified_lsn() == lsn)
-                    {
-                        e.vouch();
-                    }
+            let plan = schedule::plan(&view, now, &settings);
+            if plan.vouch {
+                e.vouch();
+            }
+            if plan.terminate {
+                if let Some(r) = running.iter_mut().find(|r| r.oid == oid) {
+                    warning!(
+                        "pg_idp: job in database {} ran past idp.job_timeout ({} s): ended",
+                        name_of(oid),
+                        settings.job_timeout_ms / 1000
+                    );
+                    // SAFETY: asks the postmaster to send SIGTERM to a worker this process
+                    // registered (it ends at its next interrupt check, its transaction rolled
+                    // back); the handle stays valid until the worker is seen stopped.
+                    unsafe { pg_sys::TerminateBackgroundWorker(r.handle) };
+                    r.terminated = true;
                 }
+            }
+            if let Some(due) = plan.due {
+                let first_probe = probing.contains(&oid) && !catalog.recorded.contains(&oid) && due == Due::Now;
+                candidates.push(Candidate {
+                    oid,
+                    owner: owner_of(oid),
+                    due: if first_probe { Due::Probe } else { due },
+                    since: plan.since,
+                    healthy: view.failures == 0 && !first_probe,
+                });
             }
         }
-        due.sort();
-        for (_, oid) in due {
-            if running.len() >= crate::gucs::max_workers() {
-                break;
-            }
-            match BackgroundWorkerBuilder::new("pg_idp job")
-                .set_type("pg_idp job")
-                .set_function("pg_idp_job_main")
-                .set_library("pg_idp")
-                .set_argument(Some(pg_sys::Datum::from(oid)))
-                .enable_spi_access()
-                .set_restart_time(None)
-                // On a standby too (the login snapshots); the launcher itself starts only when
-                // there is something to do there.
-                .set_start_time(pgrx::bgworkers::BgWorkerStartTime::ConsistentState)
-                .set_notify_pid(my_pid)
-                .load_dynamic()
-            {
-                Ok(worker) => {
-                    if let Some(e) = served::entry(oid) {
-                        e.job_started();
-                    }
-                    running.push(Running { oid, worker, started_ms: now })
+        let busy: Vec<Busy> = running.iter().map(|r| Busy { owner: r.owner, lane: r.lane }).collect();
+        for (oid, lane) in schedule::assign(candidates, &busy, settings.max_workers) {
+            let Some(e) = served::entry(oid) else { continue };
+            let for_changes = e.has_changes();
+            match start_job(oid, lane == Lane::Confirm, my_pid) {
+                Some(handle) => {
+                    e.job_started();
+                    running.push(Running {
+                        oid,
+                        handle,
+                        started_ms: now,
+                        lane,
+                        owner: owner_of(oid),
+                        for_changes,
+                        terminated: false,
+                    });
                 }
-                Err(_) => {
-                    if warned.get(&oid).is_none_or(|t| now - t >= WARN_EVERY_MS) {
+                None => {
+                    if warned_slot.get(&oid).is_none_or(|t| now - t >= WARN_EVERY_MS) {
                         warning!(
                             "pg_idp: no free background worker slot for a job (raise max_worker_processes); database oid {oid} waits"
                         );
-                        warned.insert(oid, now);
+                        warned_slot.insert(oid, now);
                     }
                     break;
                 }
@@ -283,8 +473,9 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
             break;
         }
     }
-    for r in running {
-        let _ = r.worker.terminate();
+    for r in &running {
+        // SAFETY: as above: SIGTERM to a worker this process registered.
+        unsafe { pg_sys::TerminateBackgroundWorker(r.handle) };
     }
     served::launcher_stopped();
     #[cfg(feature = "pg18")]

@@ -13,6 +13,7 @@ mod errors;
 mod gucs;
 mod hooks;
 mod http;
+mod installed;
 mod job;
 mod jsonb;
 mod launcher;
@@ -63,6 +64,7 @@ pub extern "C-unwind" fn _PG_init() {
     registry::init();
     stats::init();
     audit::init();
+    installed::init();
     served::init();
     launcher::init();
     hooks::init();

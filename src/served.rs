@@ -1,12 +1,15 @@
 //! Which databases pg_idp serves, in shared memory (only with pg_idp in
 //! `shared_preload_libraries`).
 //!
-//! One entry per database of the cluster that the launcher (`launcher.rs`) has seen. The
-//! launcher owns the entries: it adds one for every database it may serve, removes the entry of a
-//! database that is gone, and starts a short job (`job.rs`) in a database when something there
-//! needs doing. A job records what it found (the database is served, not installed, or not
-//! trustworthy), the login snapshot it wrote or confirmed, and when a provider's keys are next
-//! due. Backends only ever bump counters and set the launcher's latch: a committed registry
+//! One entry per database where pg_idp is recorded as installed (`installed.rs`; and, once after
+//! an upgrade from 0.5.0, per database being looked at to learn whether it is). The launcher
+//! (`launcher.rs`) owns the entries: it adds one for every such database it may serve (at most
+//! `idp.max_databases`, and `idp.max_databases_per_owner` of one owner that is not a superuser),
+//! removes the entry of a database that is gone or no longer recorded, and starts a short job
+//! (`job.rs`) in a database when something there needs doing; it records how each job ended and
+//! when a failed database is tried again. A job records what it found (the database is served,
+//! not installed, or not trustworthy), the login snapshot it wrote or confirmed, and when a
+//! provider's keys are next due. Backends only ever bump counters and set the launcher's latch: a committed registry
 //! change, an extension created or dropped, a token naming an unknown key. The OAuth validator
 //! reads an entry to decide whether a login snapshot may be trusted (`fresh`).
 //!
@@ -15,10 +18,12 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+use pg_idp_core::schedule::{Found, Outcome};
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, PgAtomic};
 
-/// Databases an entry can be kept for; the launcher warns about any database beyond this.
+/// Databases an entry can be kept for (the shared memory is allocated for this many);
+/// `idp.max_databases` may lower it.
 pub const MAX_DATABASES: usize = 1024;
 /// Early refreshes a database can have pending at once (providers named by unknown kids).
 const REQUEST_SLOTS: usize = 8;
@@ -57,6 +62,36 @@ impl State {
             State::Untrusted => "untrusted",
         }
     }
+
+    /// As the launcher's decisions (`pg_idp_core::schedule`) name it.
+    pub fn found(self) -> Found {
+        match self {
+            State::Unknown => Found::Unknown,
+            State::NotInstalled => Found::NotInstalled,
+            State::Serving => Found::Serving,
+            State::Untrusted => Found::Untrusted,
+        }
+    }
+}
+
+/// An outcome as stored in an entry (0: none yet).
+fn outcome_code(o: Outcome) -> u32 {
+    match o {
+        Outcome::Succeeded => 1,
+        Outcome::Failed => 2,
+        Outcome::LockTimeout => 3,
+        Outcome::TimedOut => 4,
+    }
+}
+
+fn outcome_from(v: u32) -> Option<Outcome> {
+    match v {
+        1 => Some(Outcome::Succeeded),
+        2 => Some(Outcome::Failed),
+        3 => Some(Outcome::LockTimeout),
+        4 => Some(Outcome::TimedOut),
+        _ => None,
+    }
 }
 
 /// One database.
@@ -89,6 +124,13 @@ pub struct Entry {
     job_pid: AtomicI32,
     /// Jobs the launcher started here since the entry was made.
     jobs: AtomicU64,
+    /// How the last job here ended (0: none yet), written by the launcher.
+    outcome: AtomicU32,
+    /// Jobs that failed here in a row, and when the next one is due (Unix ms), after a failure.
+    failures: AtomicU32,
+    retry_at: AtomicI64,
+    /// How the running job failed, as the job itself saw it (0: it did not say).
+    job_error: AtomicU32,
     /// On a Citus coordinator: the registry content last copied to the workers, and when.
     synced: AtomicU64,
     synced_at: AtomicI64,
@@ -111,6 +153,10 @@ impl Default for Entry {
             requests: std::array::from_fn(|_| AtomicU64::new(0)),
             job_pid: AtomicI32::new(0),
             jobs: AtomicU64::new(0),
+            outcome: AtomicU32::new(0),
+            failures: AtomicU32::new(0),
+            retry_at: AtomicI64::new(0),
+            job_error: AtomicU32::new(0),
             synced: AtomicU64::new(0),
             synced_at: AtomicI64::new(0),
         }
@@ -274,7 +320,7 @@ pub fn fresh(oid: u32, generation: u64, bound_ms: i64) -> Result<(), String> {
         return Err("pg_idp is not in shared_preload_libraries, so no worker keeps login snapshots".into());
     }
     let Some(e) = entry(oid) else {
-        return Err("pg_idp does not serve this database (not installed, not allowed by idp.worker_database / idp.login_databases, or not looked at yet)".into());
+        return Err("pg_idp does not serve this database (not installed, not allowed by idp.worker_database / idp.login_databases, past idp.max_databases or idp.max_databases_per_owner, or not looked at yet)".into());
     };
     match e.state() {
         Some(State::Serving) => {}
@@ -388,7 +434,31 @@ impl Entry {
         self.jobs.load(Ordering::Acquire)
     }
     pub fn job_started(&self) {
+        self.job_error.store(0, Ordering::Release);
         self.jobs.fetch_add(1, Ordering::AcqRel);
+    }
+    /// How the last job ended, the failures in a row and when the next try is due.
+    pub fn outcome(&self) -> Option<Outcome> {
+        outcome_from(self.outcome.load(Ordering::Acquire))
+    }
+    pub fn failures(&self) -> u32 {
+        self.failures.load(Ordering::Acquire)
+    }
+    pub fn retry_at(&self) -> i64 {
+        self.retry_at.load(Ordering::Acquire)
+    }
+    /// The launcher saw the job end (`outcome`): `failures` in a row, the next try at `retry_at`.
+    pub fn job_ended(&self, outcome: Outcome, failures: u32, retry_at: i64) {
+        self.outcome.store(outcome_code(outcome), Ordering::Release);
+        self.failures.store(failures, Ordering::Release);
+        self.retry_at.store(retry_at, Ordering::Release);
+    }
+    /// The running job failed, and says how (before it exits).
+    pub fn set_job_error(&self, outcome: Outcome) {
+        self.job_error.store(outcome_code(outcome), Ordering::Release);
+    }
+    pub fn job_error(&self) -> Option<Outcome> {
+        outcome_from(self.job_error.load(Ordering::Acquire))
     }
     /// The registry content (hash) last copied to the Citus workers, and when (Unix ms).
     pub fn synced(&self) -> (u64, i64) {
@@ -416,6 +486,10 @@ pub fn add(oid: u32) -> Option<&'static Entry> {
     e.early_refresh_at.store(0, Ordering::Release);
     e.job_pid.store(0, Ordering::Release);
     e.jobs.store(0, Ordering::Release);
+    e.outcome.store(0, Ordering::Release);
+    e.failures.store(0, Ordering::Release);
+    e.retry_at.store(0, Ordering::Release);
+    e.job_error.store(0, Ordering::Release);
     e.synced.store(0, Ordering::Release);
     e.synced_at.store(0, Ordering::Release);
     for r in &e.requests {

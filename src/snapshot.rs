@@ -113,12 +113,15 @@ pub fn remove(oid: pg_sys::Oid) {
     let _ = std::fs::remove_file(path(oid));
 }
 
-/// Remove every snapshot (the launcher starts or stops: none may be trusted until a job writes
-/// it again).
+/// Remove every snapshot, and any temporary file a job left (the launcher starts or stops: none
+/// may be trusted until a job writes it again). Other files of the directory (the launcher's
+/// `discovered`) stay.
 pub fn remove_all() {
     if let Ok(entries) = std::fs::read_dir(dir()) {
         for e in entries.flatten() {
-            let _ = std::fs::remove_file(e.path());
+            if e.file_name().to_string_lossy().contains(".json") {
+                let _ = std::fs::remove_file(e.path());
+            }
         }
     }
 }

@@ -142,7 +142,9 @@ pub fn names(name: &str, oid: pg_sys::Oid) -> bool {
 /// DATABASE ... SET`): a database owner may set any user-settable parameter, `role`,
 /// `session_authorization` and `search_path` included, and a worker applies them when it
 /// connects. Set as overrides right after connecting, in a transaction of their own (the
-/// identity needs catalog lookups); `check_identity` confirms the result.
+/// identity needs catalog lookups); `check_identity` confirms the result. Every lock wait is
+/// bounded (`lock_timeout`), and so is the job (`statement_timeout`: a background worker does not
+/// arm it per statement, so the job arms it once for its whole run, see `job.rs`).
 pub fn pin_settings() {
     const PINNED: &[(&std::ffi::CStr, &std::ffi::CStr)] = &[
         (c"role", c"none"),
@@ -155,8 +157,6 @@ pub fn pin_settings() {
         (c"standard_conforming_strings", c"on"),
         (c"default_transaction_read_only", c"off"),
         (c"default_transaction_isolation", c"read committed"),
-        (c"statement_timeout", c"0"),
-        (c"lock_timeout", c"0"),
         (c"idle_in_transaction_session_timeout", c"0"),
         (c"row_security", c"on"),
         (c"transform_null_equals", c"off"),
@@ -186,6 +186,9 @@ pub fn pin_settings() {
         for (name, value) in PINNED {
             set(name, value);
         }
+        let ms = |d: std::time::Duration| std::ffi::CString::new(d.as_millis().to_string()).unwrap_or_default();
+        set(c"lock_timeout", ms(crate::gucs::job_lock_timeout()).as_c_str());
+        set(c"statement_timeout", ms(crate::gucs::job_timeout()).as_c_str());
     });
 }
 

@@ -12,8 +12,8 @@
 //! here; the public modules are the few helpers they call by path (`claims::ClaimPath`,
 //! `token::check_size`, `postgrest::bearer_token`, `webhook::verify_webhook_signature`,
 //! `directory::email_key`, `login::login`, `b64`, `seal` and `registry_copy` (copying the
-//! registry between Citus nodes), and `sign` behind its feature). Keys, validation and the
-//! config's parts are private to the crate.
+//! registry between Citus nodes), `schedule` (the launcher's decisions), and `sign` behind its
+//! feature). Keys, validation and the config's parts are private to the crate.
 
 mod alg;
 pub mod b64;
@@ -33,6 +33,7 @@ pub mod postgrest;
 mod registry;
 pub mod registry_copy;
 mod revocation;
+pub mod schedule;
 pub mod seal;
 #[cfg(feature = "sign")]
 pub mod sign;

@@ -42,3 +42,22 @@ fn apply_directory_event(provider: &str, body: &str, signature: &str) -> String 
         Err(e) => raise_internal(format!("cannot apply directory event: {e}")),
     }
 }
+
+/// `idp.served_databases()` of 0.5.0: its six columns, as `served.rs` answers the first six of
+/// 0.6.0's.
+#[pg_extern(volatile, sql = false)]
+#[allow(clippy::type_complexity)]
+fn served_databases() -> TableIterator<
+    'static,
+    (
+        name!(datid, pg_sys::Oid),
+        name!(state, String),
+        name!(confirmed_seconds_ago, Option<f64>),
+        name!(job_pid, Option<i32>),
+        name!(jobs, i64),
+        name!(next_refresh, Option<pgrx::datum::TimestampWithTimeZone>),
+    ),
+> {
+    let rows: Vec<_> = super::served::rows().into_iter().map(|r| (r.0, r.1, r.2, r.3, r.4, r.5)).collect();
+    TableIterator::new(rows)
+}
