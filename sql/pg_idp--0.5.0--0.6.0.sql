@@ -26,7 +26,8 @@ END
 $$;
 
 -- 0.6.0: idp.stats counts the logins of PostgreSQL 18's OAuth validator, accepted and refused by
--- reason (sql/stats.sql as it is).
+-- reason (sql/stats.sql as it is). idp._stats() gains three columns, over a new C symbol (the old
+-- one keeps answering 0.5.0's ten columns to a database not updated yet: src/api/legacy.rs).
 DROP VIEW idp.stats;
 DROP FUNCTION idp._stats();
 CREATE FUNCTION idp."_stats"() RETURNS TABLE (
@@ -46,7 +47,7 @@ CREATE FUNCTION idp."_stats"() RETURNS TABLE (
 )
 STRICT VOLATILE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', '_stats_wrapper';
+AS 'MODULE_PATHNAME', '_stats_logins_wrapper';
 CREATE VIEW idp.stats AS
 SELECT s.dbid AS datid, d.datname, s.provider,
        s.successes OPERATOR(pg_catalog.+) s.failures AS verifications,

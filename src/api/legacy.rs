@@ -61,3 +61,40 @@ fn served_databases() -> TableIterator<
     let rows: Vec<_> = super::served::rows().into_iter().map(|r| (r.0, r.1, r.2, r.3, r.4, r.5)).collect();
     TableIterator::new(rows)
 }
+
+/// `idp._stats()` of 0.4.0 and 0.5.0: its ten columns (without the login counters of 0.6.0).
+#[pg_extern(volatile, sql = false)]
+#[allow(clippy::type_complexity)]
+fn _stats() -> TableIterator<
+    'static,
+    (
+        name!(dbid, pg_sys::Oid),
+        name!(provider, Option<String>),
+        name!(cache_hits, i64),
+        name!(successes, i64),
+        name!(failures, i64),
+        name!(failures_by_code, JsonB),
+        name!(last_success, Option<pgrx::datum::TimestampWithTimeZone>),
+        name!(last_failure, Option<pgrx::datum::TimestampWithTimeZone>),
+        name!(last_failure_code, Option<String>),
+        name!(stats_reset, Option<pgrx::datum::TimestampWithTimeZone>),
+    ),
+> {
+    if !crate::stats::available() {
+        return TableIterator::new(Vec::new());
+    }
+    TableIterator::new(crate::stats::rows().into_iter().map(|r| {
+        (
+            r.dbid,
+            r.provider,
+            r.cache_hits,
+            r.successes,
+            r.failures,
+            JsonB(r.failures_by_code),
+            r.last_success,
+            r.last_failure,
+            r.last_failure_code,
+            r.stats_reset,
+        )
+    }))
+}

@@ -11,10 +11,12 @@ const NOT_PRELOADED: &str =
     "pg_idp: idp.stats needs shared_preload_libraries = 'pg_idp' (and a restart): without it no counters are kept";
 
 /// Every (database, provider) slot's counters, for `idp.stats`. Without preloading: a NOTICE
-/// and no rows (a monitoring query keeps working).
+/// and no rows (a monitoring query keeps working). (Its C symbol is new in 0.6.0, with the login
+/// counters: a 0.5.0 schema's `idp._stats()` keeps the old symbol and its ten columns until
+/// `ALTER EXTENSION pg_idp UPDATE`: `legacy.rs`.)
 #[allow(clippy::type_complexity)]
-#[pg_extern(volatile)]
-fn _stats() -> TableIterator<
+#[pg_extern(volatile, name = "_stats")]
+fn _stats_logins() -> TableIterator<
     'static,
     (
         name!(dbid, pg_sys::Oid),
