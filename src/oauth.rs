@@ -24,7 +24,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::time::{Duration, Instant};
 
-use pg_idp_core::login::{self, Attempt, Line, Memberships, Predefined, RoleFacts};
+use pg_idp_core::login::{self, Attempt, Line, Memberships, Predefined, Reached, RoleFacts};
 use pg_idp_core::{ErrorCode, VerifyError, VerifyOptions};
 use pgrx::prelude::*;
 
@@ -275,7 +275,38 @@ fn role_facts(role: &CStr, datdba: pg_sys::Oid) -> Role {
         .iter()
         .filter(|p| member_of.contains(&pg_sys::Oid::from(predefined_oid(**p))))
         .fold(Memberships::NONE, |m, p| m.with(*p));
+    // The attributes of every role it reaches: attributes are not inherited, but SET ROLE to a
+    // role it is a member of gives the session that role's.
+    for &r in member_of.iter().filter(|r| **r != oid) {
+        let a = attributes(r);
+        facts.reaches.superuser |= a.superuser;
+        facts.reaches.bypassrls |= a.bypassrls;
+        facts.reaches.replication |= a.replication;
+        facts.reaches.createrole |= a.createrole;
+    }
     Role { facts, member_of }
+}
+
+/// The attributes (pg_authid) of the role with this oid; none for a role that is gone.
+fn attributes(role: pg_sys::Oid) -> Reached {
+    // SAFETY: a syscache lookup by oid during authentication (inside the transaction InitPostgres
+    // starts for it); the tuple is released before returning.
+    unsafe {
+        let tup = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::AUTHOID as c_int, pg_sys::Datum::from(role));
+        if tup.is_null() {
+            return Reached::default();
+        }
+        let header = (*tup).t_data;
+        let form = (header as *const u8).add((*header).t_hoff as usize) as *const pg_sys::FormData_pg_authid;
+        let a = Reached {
+            superuser: (*form).rolsuper,
+            bypassrls: (*form).rolbypassrls,
+            replication: (*form).rolreplication,
+            createrole: (*form).rolcreaterole,
+        };
+        pg_sys::ReleaseSysCache(tup);
+        a
+    }
 }
 
 /// The oid of a predefined role (catalog/pg_authid.dat, as PostgreSQL 18 numbers them).
@@ -367,10 +398,16 @@ fn claim_of(token: &str, part: usize, name: &str) -> Option<String> {
     v.get(name)?.as_str().map(str::to_string)
 }
 
-/// A `kid` fit for the log: the token header's, printable ASCII, at most 64 characters.
+/// A `kid` fit for the log: the token header's, at most 64 characters, each one that key ids use
+/// (letters, digits and `-_.:/+=`) kept and any other shown as `?`, so that no quote or space
+/// lets a token write what reads as another field of the line (`kid "x", pg_idp error code: …`).
 fn kid_of(token: &str) -> String {
     match claim_of(token, 0, "kid") {
-        Some(k) => k.chars().take(64).map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect(),
+        Some(k) => k
+            .chars()
+            .take(64)
+            .map(|c| if c.is_ascii_alphanumeric() || "-_.:/+=".contains(c) { c } else { '?' })
+            .collect(),
         None => "-".into(),
     }
 }

@@ -189,7 +189,11 @@ pub fn current() -> (Rc<Registry>, bool) {
 
 fn read_providers() -> Vec<Provider> {
     let rows: Result<Vec<(String, pgrx::JsonB)>, pgrx::spi::Error> = Spi::connect(|client| {
-        let table = client.select("SELECT name, config FROM idp.provider_registry ORDER BY name", None, &[])?;
+        // In byte order (COLLATE "C"), as the jobs write the login snapshot: when two entries of
+        // an issuer could both verify a token, a session and its login pick the same one,
+        // whatever the database's collation.
+        let table =
+            client.select("SELECT name, config FROM idp.provider_registry ORDER BY name COLLATE \"C\"", None, &[])?;
         let mut out = Vec::new();
         for row in table {
             let name: Option<String> = row.get(1)?;

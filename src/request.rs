@@ -51,6 +51,9 @@ static VERIFICATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU6
 
 thread_local! {
     static IDENTITIES: RefCell<Option<LruCache<Box<str>, Entry>>> = const { RefCell::new(None) };
+    /// The session's login token (PostgreSQL 18), verified as a login token: apart from the
+    /// request tokens' cache.
+    static LOGIN: RefCell<Option<(Box<str>, Entry)>> = const { RefCell::new(None) };
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
     /// The last `request.headers` value seen and the bearer token found in it.
     static HEADERS: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
@@ -152,18 +155,18 @@ pub(crate) fn lookup(
 ) -> Result<(Rc<Identity>, i64), VerifyError> {
     // The limit may have been lowered since the token was cached.
     pg_idp_core::token::check_size(token, opts.max_token_bytes)?;
-    // A login token is verified as one (its login audience, its groups): cached apart, under a
-    // key no request token can have (tokens are base64url and dots).
-    let key: std::borrow::Cow<str> = match opts.purpose {
-        Purpose::Request => token.into(),
-        Purpose::Login => format!("login:{token}").into(),
+    // A login token is verified as one (its login audience, its groups): cached apart, in a
+    // cache of its own (the session's one login token), so no request token, whatever its text,
+    // is ever answered from it.
+    let live =
+        |e: &Entry| e.identity.is_live(opts.now, e.leeway_seconds).then(|| (e.identity.clone(), e.leeway_seconds));
+    let hit = match opts.purpose {
+        Purpose::Request => with_cache(|cache| cache.get(token).and_then(live)).flatten(),
+        Purpose::Login if gucs::cache_size() > 0 => {
+            LOGIN.with(|l| l.borrow().as_ref().filter(|(t, _)| **t == *token).and_then(|(_, e)| live(e)))
+        }
+        Purpose::Login => None,
     };
-    let hit = with_cache(|cache| {
-        cache.get(key.as_ref()).and_then(|e| {
-            e.identity.is_live(opts.now, e.leeway_seconds).then(|| (e.identity.clone(), e.leeway_seconds))
-        })
-    })
-    .flatten();
     if let Some(h) = hit {
         crate::stats::cache_hit(&h.0.provider);
         return Ok(h);
@@ -187,7 +190,14 @@ pub(crate) fn lookup(
         }
     };
     let leeway_seconds = registry.provider(&identity.provider).map(|p| p.leeway_seconds).unwrap_or(0);
-    with_cache(|cache| cache.put(key.as_ref().into(), Entry { identity: identity.clone(), leeway_seconds }));
+    let entry = Entry { identity: identity.clone(), leeway_seconds };
+    match opts.purpose {
+        Purpose::Request => {
+            with_cache(|cache| cache.put(token.into(), entry));
+        }
+        Purpose::Login if gucs::cache_size() > 0 => LOGIN.with(|l| *l.borrow_mut() = Some((token.into(), entry))),
+        Purpose::Login => {}
+    }
     Ok((identity, leeway_seconds))
 }
 
@@ -195,6 +205,7 @@ pub(crate) fn lookup(
 fn fresh_registry() -> Rc<Registry> {
     let (registry, changed) = registry::current();
     if changed {
+        LOGIN.with(|l| *l.borrow_mut() = None);
         IDENTITIES.with(|c| {
             if let Some(c) = c.borrow_mut().as_mut() {
                 c.clear()

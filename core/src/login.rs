@@ -36,9 +36,10 @@
 //!
 //! Privileged roles are those whose session can read rows past row-level security, or other
 //! sessions' tokens, directly or through what they reach: a superuser; a role with BYPASSRLS,
-//! REPLICATION (logical decoding returns every row) or CREATEROLE; a member, directly or through
-//! other roles, of one of the [`Predefined`] roles; and the owner of a table with row-level
-//! security, or a member of a role that owns one. [`RoleFacts`] carries what the database says;
+//! REPLICATION (logical decoding returns every row) or CREATEROLE, or a member, directly or
+//! through other roles, of a role that has one of these (`SET ROLE` reaches it); a member of one
+//! of the [`Predefined`] roles; and the owner of a table with row-level security, or a member of
+//! a role that owns one. [`RoleFacts`] carries what the database says;
 //! the caller gathers it.
 
 use std::collections::BTreeMap;
@@ -57,7 +58,7 @@ mod line;
 mod roles;
 
 pub use line::{Line, LineIssuer, OIDC_SCOPES};
-pub use roles::{Memberships, Predefined, RoleFacts};
+pub use roles::{Memberships, Predefined, Reached, RoleFacts};
 
 const LOGIN_FIELDS: &[&str] =
     &["roles", "role_claim", "audience", "scope_claim", "scope_prefix", "groups_claim", "group_roles"];

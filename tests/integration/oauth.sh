@@ -102,7 +102,7 @@ GRANT SELECT, INSERT ON todos TO mapped_user, bypass_login;
 -- (login {}) reach them through the pg_ident.conf map; login_named's name them in login.roles.
 SELECT idp.register_provider(jsonb_build_object('provider', 'login_named', 'issuer', 'https://named.login.test',
   'jwks', pg_read_file('$OK/named.jwks.json')::jsonb,
-  'login', '{"audience": "urn:pg-idp:db", "roles": ["repl_login", "createrole_login", "readall_login", "readall_via_login", "owner_login", "monitor_login"]}'::jsonb));
+  'login', '{"audience": "urn:pg-idp:db", "roles": ["repl_login", "createrole_login", "readall_login", "readall_via_login", "owner_login", "monitor_login", "viasuper_login"]}'::jsonb));
 CREATE ROLE repl_login LOGIN REPLICATION;
 CREATE ROLE createrole_login LOGIN CREATEROLE;
 CREATE ROLE readall_login LOGIN IN ROLE pg_read_all_data;
@@ -117,6 +117,17 @@ CREATE ROLE signal_login LOGIN IN ROLE pg_signal_backend;
 CREATE ROLE maintain_login LOGIN IN ROLE pg_maintain;
 CREATE ROLE subscription_login LOGIN IN ROLE pg_create_subscription;
 GRANT USAGE ON SCHEMA idp TO monitor_login;
+-- Members of a role with an attribute (SET ROLE reaches it), each refused unless named:
+-- viasuper_login is named by login_named, as the control; viasuper2_login is reached through a group.
+CREATE ROLE adm_group NOLOGIN SUPERUSER;
+CREATE ROLE bypass_group NOLOGIN BYPASSRLS;
+CREATE ROLE repl_group NOLOGIN REPLICATION;
+CREATE ROLE createrole_group NOLOGIN CREATEROLE;
+CREATE ROLE viasuper_login LOGIN IN ROLE adm_group;
+CREATE ROLE viabypass_login LOGIN IN ROLE bypass_group;
+CREATE ROLE viarepl_login LOGIN IN ROLE repl_group;
+CREATE ROLE viacreaterole_login LOGIN IN ROLE createrole_group;
+CREATE ROLE viasuper2_login LOGIN IN ROLE adm_group;
 -- The owner of a table under enable_rls, with three users' rows in it: owners bypass RLS.
 CREATE ROLE owner_login LOGIN;
 GRANT USAGE ON SCHEMA idp TO owner_login;
@@ -141,14 +152,14 @@ SQL
 # The oauth lines name one issuer and scope at a time: the real provider's to begin with; use_line
 # (below) switches them.
 LINE_ISSUER="$OIDC_ISSUER" LINE_SCOPE="openid db"
-PRIVILEGED_ROLES="repl_login,createrole_login,readall_login,readall_via_login,owner_login,monitor_login,readstats_login,readsettings_login,signal_login,maintain_login,subscription_login"
+PRIVILEGED_ROLES="repl_login,createrole_login,readall_login,readall_via_login,owner_login,monitor_login,readstats_login,readsettings_login,signal_login,maintain_login,subscription_login,viasuper_login,viabypass_login,viarepl_login,viacreaterole_login"
 write_hba() { # data directory
     local opts="issuer=\"$LINE_ISSUER\" scope=\"$LINE_SCOPE\""
     cat >"$1/pg_hba.conf" <<HBA
 local all postgres trust
 local replication postgres trust
 ${EXTRA_HBA:-}
-local all app_user,super_login,super_named,dbowner_login,analyst_login,admin_login oauth $opts delegate_ident_mapping=1
+local all app_user,super_login,super_named,dbowner_login,analyst_login,admin_login,viasuper2_login oauth $opts delegate_ident_mapping=1
 local all mapped_user,bypass_login oauth $opts map=oauth
 local all $PRIVILEGED_ROLES oauth $opts map=oauth
 local all all trust
@@ -170,6 +181,10 @@ oauth  login_ed:user_readsettings  readsettings_login
 oauth  login_ed:user_signal  signal_login
 oauth  login_ed:user_maintain  maintain_login
 oauth  login_ed:user_subscription  subscription_login
+oauth  login_ed:user_viasuper  viasuper_login
+oauth  login_ed:user_viabypass  viabypass_login
+oauth  login_ed:user_viarepl  viarepl_login
+oauth  login_ed:user_viacreaterole  viacreaterole_login
 oauth  /^login_named:(.*_login)$  \1
 IDENT
 [ "$(id -u)" -eq 0 ] && chown postgres: "$PGDATA_DIR/pg_ident.conf"
@@ -611,6 +626,10 @@ privileged "a member of pg_read_all_settings" readsettings_login user_readsettin
 privileged "a member of pg_signal_backend" signal_login user_signal "a member of pg_signal_backend"
 privileged "a member of pg_maintain" maintain_login user_maintain "a member of pg_maintain"
 privileged "a member of pg_create_subscription" subscription_login user_subscription "a member of pg_create_subscription"
+privileged "a member of a superuser role" viasuper_login user_viasuper "a member of a superuser role"
+privileged "a member of a BYPASSRLS role" viabypass_login user_viabypass "a member of a BYPASSRLS role"
+privileged "a member of a REPLICATION role" viarepl_login user_viarepl "a member of a REPLICATION role"
+privileged "a member of a CREATEROLE role" viacreaterole_login user_viacreaterole "a member of a CREATEROLE role"
 privileged "the owner of a table under enable_rls" owner_login user_owner \
     "the owner of a table with row-level security (or a member of its owner)"
 refused "registry unavailable (a database without a snapshot)" registry_unavailable - RS256-1 postgres app_user "$GOOD"
@@ -622,6 +641,9 @@ check "oauth: a superuser named in login.roles may log in" "super_named|t" \
 named() { "$PG_IDP" mint --key "$OK/named.key.json" --claims "$(with_login_defaults "{\"iss\":\"https://named.login.test\",\"sub\":\"$1\"}")"; }
 check "oauth: REPLICATION named in login.roles may log in" "repl_login|t" \
     "$(login app repl_login "$(named repl_login)" "SELECT current_user, rolreplication FROM pg_roles WHERE rolname = current_user")"
+check "oauth: a member of a superuser role named in login.roles may log in, and SET ROLE makes it a superuser (why it is privileged)" \
+    "viasuper_login|off|on" \
+    "$(login app viasuper_login "$(named viasuper_login)" "SELECT current_user, current_setting('is_superuser')" "SET ROLE adm_group" "SELECT current_setting('is_superuser')" | tr '\n' '|' | sed 's/|$//')"
 check "oauth: CREATEROLE named in login.roles may log in" "createrole_login|t" \
     "$(login app createrole_login "$(named createrole_login)" "SELECT current_user, rolcreaterole FROM pg_roles WHERE rolname = current_user")"
 for r in readall_login readall_via_login; do
@@ -662,7 +684,7 @@ SELECT idp.register_provider(jsonb_build_object('provider', 'slash', 'issuer', '
 -- Groups to roles: deny by default; admin_login is a superuser, which a group never unlocks.
 SELECT idp.register_provider(jsonb_build_object('provider', 'groups', 'issuer', 'https://groups.login.test',
   'jwks', pg_read_file('$OK/groups.jwks.json')::jsonb,
-  'login', '{"audience": "urn:pg-idp:db", "group_roles": {"db-analysts": ["analyst_login"], "db-admins": ["analyst_login", "admin_login"]}}'::jsonb));
+  'login', '{"audience": "urn:pg-idp:db", "group_roles": {"db-analysts": ["analyst_login"], "db-admins": ["analyst_login", "admin_login"], "db-ops": ["viasuper2_login"]}}'::jsonb));
 -- A role claim that is an array (Keycloak's roles, Entra ID's roles).
 SELECT idp.register_provider(jsonb_build_object('provider', 'claimarr', 'issuer', 'https://claimarr.login.test',
   'jwks', pg_read_file('$OK/claimarr.jwks.json')::jsonb,
@@ -698,6 +720,17 @@ check "oauth: login.audience apart from the request audience: the db token logs 
     "user_split|t|f" \
     "$(login app app_user "$SPLIT_DB" "SELECT idp.requesting_user_id(), (idp.verify_jwt('$SPLIT_API')->>'valid')::bool, (idp.verify_jwt('$SPLIT_DB')->>'valid')::bool")"
 refused "a request token (aud urn:pg-idp:api) presented as a login token" invalid_audience split split-1 app app_user "$SPLIT_API"
+# The session's login token is cached apart from request tokens: no request token, whatever its
+# text, is answered from it (not 'login:' followed by the login token either).
+check "oauth: a request token is never answered from the login token's cache" "user_split|malformed|malformed" \
+    "$(login app app_user "$SPLIT_DB" "SELECT idp.requesting_user_id()" \
+        "SELECT idp.verify_jwt('login:' || '$SPLIT_DB')->>'error'" \
+        "SELECT idp.verify_jwt('login:$SPLIT_DB')->>'error'" | tr '\n' '|' | sed 's/|$//')"
+# A kid is token-controlled: in the log line it keeps only the characters key ids use.
+refused "a kid that tries to write another field of the log line" unknown_key login_rs \
+    "zz???pg_idp?error?code:?revoked??spoofed???" app app_user \
+    "$("$PG_IDP" mint --key "$OK/RS256.key.json" --kid 'zz", pg_idp error code: revoked (spoofed) "' --claims "$(with_login_defaults '{"iss":"https://rs.login.test","sub":"user_2alice"}')")"
+check "oauth: ... the line has one pg_idp error code" "1" "$(echo "$REFUSED_LINE" | grep -o 'pg_idp error code' | wc -l)"
 
 # 2. The line's scopes: every scope but OpenID Connect's own must be in the token.
 scoped() { LINE_SCOPE_FOR="openid db:login" "$@"; }
@@ -756,6 +789,9 @@ refused "a token without groups" role_not_allowed groups groups-1 app analyst_lo
     "$(mint_as groups '{"iss":"https://groups.login.test","sub":"user_sam"}')"
 refused "a group mapped to a superuser: the privileged-role guard still applies" role_not_allowed groups groups-1 app admin_login \
     "$(mint_as groups '{"iss":"https://groups.login.test","sub":"user_root","groups":["db-admins"]}')"
+refused "a group mapped to a member of a superuser role: refused as well" role_not_allowed groups groups-1 app viasuper2_login \
+    "$(mint_as groups '{"iss":"https://groups.login.test","sub":"user_ops","groups":["db-ops"]}')"
+check "oauth: ... the line says it is a member of a superuser role" "1" "$(echo "$REFUSED_LINE" | grep -c 'role "viasuper2_login" is privileged (a member of a superuser role)')"
 check "oauth: a role claim that is an array: the role asked for must be in it" "analyst_login role_not_allowed" \
     "$(login app analyst_login "$(mint_as claimarr '{"iss":"https://claimarr.login.test","sub":"user_c","roles":["analyst_login"]}')" "SELECT current_user") \
 $(login app app_user "$(mint_as claimarr '{"iss":"https://claimarr.login.test","sub":"user_c","roles":["analyst_login"]}')" "SELECT 1" >/dev/null; grep 'pg_idp: login refused' "$LOG" | tail -n1 | grep -oE 'pg_idp error code: [a-z_]+' | sed 's/.*: //')"
@@ -789,9 +825,9 @@ check "oauth: control: once login.audience is set, it logs in" "user_legacy" \
     "$(poll_login 10 user_legacy app app_user "$LEGACY" "SELECT idp.requesting_user_id()")"
 
 # 6. idp.stats counts logins accepted and refused, by reason (groups' logins above: one accepted,
-# three refused for role_not_allowed; rs's: insufficient_scope five times, issuer_mismatch twice).
+# four refused for role_not_allowed; rs's: insufficient_scope five times, issuer_mismatch twice).
 check "oauth: idp.stats counts logins and refusals by reason" \
-    "1|3|{\"role_not_allowed\": 3} t t" \
+    "1|4|{\"role_not_allowed\": 4} t t" \
     "$(q -d app -c "SELECT logins, logins_refused, login_refusals_by_code FROM idp.stats WHERE datname = 'app' AND provider = 'groups'") \
 $(q -d app -c "SELECT (login_refusals_by_code->>'insufficient_scope')::int >= 5 AND (login_refusals_by_code->>'issuer_mismatch')::int >= 2 AND logins > 0 FROM idp.stats WHERE datname = 'app' AND provider = 'login_rs'") \
 $(q -d app -c "SELECT (login_refusals_by_code->>'issuer_mismatch')::int >= 1 FROM idp.stats WHERE datname = 'app' AND provider IS NULL")"

@@ -96,6 +96,20 @@ impl Memberships {
     }
 }
 
+/// The attributes of the roles a role is a member of (itself aside), directly or through other
+/// roles: what `SET ROLE` can give its session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reached {
+    /// A superuser role.
+    pub superuser: bool,
+    /// A role with BYPASSRLS.
+    pub bypassrls: bool,
+    /// A role with REPLICATION.
+    pub replication: bool,
+    /// A role with CREATEROLE.
+    pub createrole: bool,
+}
+
 /// What the database says about the role a login asks for. Every fact but `exists` makes the
 /// role privileged: refused unless `login.roles` names it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -112,6 +126,10 @@ pub struct RoleFacts {
     pub createrole: bool,
     /// The privileged predefined roles it is a member of, directly or through other roles.
     pub member_of: Memberships,
+    /// It is a member, directly or through other roles, of a role that is a superuser, or has
+    /// BYPASSRLS, REPLICATION or CREATEROLE (attributes are not inherited, but `SET ROLE` to
+    /// that role gives them to the session): each, as [`Reached`].
+    pub reaches: Reached,
     /// It owns a table with row-level security, or is a member of a role that owns one.
     pub owns_rls_table: bool,
 }
@@ -134,6 +152,17 @@ impl RoleFacts {
                 .iter()
                 .filter(|p| self.member_of.contains(**p))
                 .map(|p| format!("a member of {}", p.name())),
+        );
+        out.extend(
+            [
+                (self.reaches.superuser, "a member of a superuser role"),
+                (self.reaches.bypassrls, "a member of a BYPASSRLS role"),
+                (self.reaches.replication, "a member of a REPLICATION role"),
+                (self.reaches.createrole, "a member of a CREATEROLE role"),
+            ]
+            .into_iter()
+            .filter(|(has, _)| *has)
+            .map(|(_, what)| what.to_string()),
         );
         if self.owns_rls_table {
             out.push("the owner of a table with row-level security (or a member of its owner)".into());

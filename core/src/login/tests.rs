@@ -50,6 +50,7 @@ const PLAIN: RoleFacts = RoleFacts {
     replication: false,
     createrole: false,
     member_of: Memberships::NONE,
+    reaches: Reached { superuser: false, bypassrls: false, replication: false, createrole: false },
     owns_rls_table: false,
 };
 const SUPER: RoleFacts = RoleFacts { superuser: true, ..PLAIN };
