@@ -262,6 +262,8 @@ fn node_command(function: &str, argument: Option<&str>) -> String {
 /// is not installed there, or is of a version before it): PostgreSQL's own message names only
 /// the function.
 fn worker_error(why: String) -> String {
+    // Citus gives libpq's message, "ERROR:  ..." (the simulated Citus of the tests gives it bare).
+    let why = why.trim().strip_prefix("ERROR:").map(|w| w.trim_start().to_string()).unwrap_or(why);
     if why.contains("pg_idp_node_call") && !why.contains("pg_idp:") {
         format!(
             "nothing was run there: this version of pg_idp is not installed in that database by a superuser \
