@@ -13,6 +13,26 @@
 -- public keys (pg_idp_core::seal). A failed command shows only key ids, public keys and
 -- ciphertext.
 
+-- The coordinator's way into a worker's database. Its commands run there as the coordinator's
+-- role, a superuser, in a database whose owner may not be one, and who may have made a schema
+-- idp of her own with functions named like these (where pg_idp is not installed, or in a schema
+-- idp handed to her). So they name only this function, in pg_catalog, where only a superuser can
+-- have created it: SELECT pg_catalog.pg_idp_node_call('_sync_begin'), ('_load_registry_sealed',
+-- '<sealed copy>'), ('registry_fingerprint'). It runs as the role the connection logged in as,
+-- which must be a superuser (RESET ROLE and SET SESSION AUTHORIZATION DEFAULT, refused by
+-- PostgreSQL inside a SECURITY DEFINER function), under pinned settings, whatever the database's
+-- owner set with ALTER DATABASE ... SET; verifies the install as pg_idp's jobs do, and that every
+-- object in schema idp is a superuser's; and calls the function, a member of the extension, by
+-- its oid. Otherwise nothing runs and the error says why (55000, node_untrusted). Where pg_idp
+-- is not installed the function does not exist, and nothing runs either. It checks the caller
+-- itself, so it keeps PostgreSQL's default EXECUTE for PUBLIC: a database owner's
+-- ALTER DATABASE ... SET role, in force on the coordinator's connection too, does not stop it.
+CREATE FUNCTION pg_catalog.pg_idp_node_call(function text, argument text DEFAULT NULL) RETURNS text
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'pg_idp_node_call_wrapper';
+COMMENT ON FUNCTION pg_catalog.pg_idp_node_call(text, text) IS
+'pg_idp: run pg_idp''s part of a Citus registry copy in this database, for the coordinator, once its install is verified';
+
 -- Whether Citus's catalog is here (enable_rls writes per-row policies then).
 CREATE FUNCTION idp._citus_present() RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp

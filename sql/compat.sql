@@ -12,6 +12,13 @@
 -- caller (the extension owner or a superuser: EXECUTE is revoked from PUBLIC in grants.sql), who
 -- owns every function install_compat leaves behind, a replaced one included: the role that owned
 -- it before could otherwise CREATE OR REPLACE it back to reading request.jwt.claims.
+--
+-- install_compat refuses (55000) a schema auth that a role other than a superuser or the
+-- extension's owner owns, or may create objects in: the owner of a schema can drop any function
+-- in it and create one reading request.jwt.claims in its place, which policies calling it by name
+-- (through a helper function, say) then run; a role that may create there can add functions and
+-- operators next to pg_idp's. It never changes a schema's owner or privileges itself: the hint
+-- says what a superuser can run. idp.compat_status reports the schema as well as the functions.
 
 CREATE TABLE idp.compat_objects (
     flavor   text NOT NULL CHECK (flavor IN ('supabase', 'pg_session_jwt')),
@@ -103,18 +110,62 @@ AS $$
       LEFT JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) s.fn
 $$;
 
+-- Why schema auth cannot hold pg_idp's functions, if it cannot: a role that is neither a
+-- superuser nor the extension's owner owns it ('owner', that role) or may create objects in it
+-- ('create', that role, or PUBLIC). No row when it is missing or fit.
+CREATE FUNCTION idp._compat_schema_check(OUT problem text, OUT role_name text)
+RETURNS SETOF record
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH s AS (SELECT n.nspowner, n.nspacl FROM pg_catalog.pg_namespace n
+                WHERE n.nspname OPERATOR(pg_catalog.=) 'auth'),
+         fit(r) AS (SELECT a.oid FROM pg_catalog.pg_roles a WHERE a.rolsuper
+                    UNION ALL
+                    SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_idp')
+    SELECT p.problem, p.role_name
+      FROM (SELECT 1 AS ord, 'owner' AS problem, pg_catalog.pg_get_userbyid(s.nspowner)::text AS role_name
+              FROM s WHERE NOT EXISTS (SELECT 1 FROM fit WHERE fit.r OPERATOR(pg_catalog.=) s.nspowner)
+            UNION ALL
+            SELECT 2, 'create', CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                                     ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END
+              FROM s, pg_catalog.aclexplode(s.nspacl) a
+             WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+               AND NOT EXISTS (SELECT 1 FROM fit WHERE fit.r OPERATOR(pg_catalog.=) a.grantee)) p
+     ORDER BY p.ord, p.role_name
+     LIMIT 1
+$$;
+
+-- Schema auth's state, as a function's (_compat_state): 'installed' (it exists, and no role but
+-- a superuser or the extension's owner owns it or may create objects in it), 'changed' (another
+-- role owns it or may create in it: see _compat_schema_check), 'missing'.
+CREATE FUNCTION idp._compat_schema_state() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN pg_catalog.to_regnamespace('auth') IS NULL THEN 'missing'
+                WHEN EXISTS (SELECT 1 FROM idp._compat_schema_check()) THEN 'changed'
+                ELSE 'installed' END
+$$;
+
 -- What install_compat installed, and whether each object still is pg_idp's (state, from the
--- catalog: see _compat_state; a schema is 'installed' while it exists). For the extension owner
--- and superusers, as idp.compat_objects.
+-- catalog: see _compat_state and _compat_schema_state). The schema auth is reported for every
+-- set installed, whether install_compat created it (recorded in idp.compat_objects, and dropped
+-- by uninstall_compat when empty) or found it. For the extension owner and superusers, as
+-- idp.compat_objects.
 CREATE VIEW idp.compat_status AS
 SELECT c.flavor, c.kind, c.name,
-       CASE WHEN c.kind OPERATOR(pg_catalog.=) 'schema'
-            THEN CASE WHEN pg_catalog.to_regnamespace(c.name) IS NULL THEN 'missing' ELSE 'installed' END
+       CASE WHEN c.kind OPERATOR(pg_catalog.=) 'schema' THEN idp._compat_schema_state()
             ELSE idp._compat_state(c.name) END AS state,
        c.replaced IS NOT NULL AS replaced_one, c.replaced_owner
-  FROM idp.compat_objects c;
+  FROM idp.compat_objects c
+UNION ALL
+SELECT f.flavor, 'schema', 'auth', idp._compat_schema_state(), false, NULL::pg_catalog.regrole
+  FROM (SELECT DISTINCT c.flavor FROM idp.compat_objects c) f
+ WHERE NOT EXISTS (SELECT 1 FROM idp.compat_objects s
+                    WHERE s.kind OPERATOR(pg_catalog.=) 'schema' AND s.flavor OPERATOR(pg_catalog.=) f.flavor);
 
--- Create the functions of `flavor` in schema auth (created too when missing). A function that
+-- Create the functions of `flavor` in schema auth (created too when missing). A schema auth that
+-- a role other than a superuser or the extension's owner owns or may create objects in is an
+-- error (55000), replace or not, and nothing is created: see _compat_schema_check. A function that
 -- exists and that is not pg_idp's (install_compat did not make it, or it changed since: see
 -- _compat_state) is an error, unless replace => true: then it is replaced, its definition and
 -- owner kept for uninstall_compat, and it becomes the caller's, as a created function is.
@@ -132,12 +183,33 @@ DECLARE
     recorded boolean;
     previous text;
     previous_owner regrole;
+    unfit record;
 BEGIN
     PERFORM idp._compat_check_flavor(flavor);
     IF replace IS NULL THEN
         RAISE EXCEPTION 'pg_idp: replace must be true or false' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- The schema.
+    -- The schema: one that another role owns or may create objects in is refused.
+    SELECT * INTO unfit FROM idp._compat_schema_check();
+    IF unfit.problem OPERATOR(pg_catalog.=) 'owner' THEN
+        RAISE EXCEPTION 'pg_idp: schema auth is owned by role %, which is neither a superuser nor the owner of pg_idp',
+                quote_ident(unfit.role_name)
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Nothing was created. The owner of a schema can drop any function in it and create one that '
+                           'reads the forgeable request.jwt.claims in its place.',
+                  HINT = format('As a superuser: ALTER SCHEMA auth OWNER TO %I; (and GRANT USAGE ON SCHEMA auth TO %I; '
+                                'if that role still uses it), then call idp.install_compat again.',
+                                current_user, unfit.role_name);
+    ELSIF unfit.problem OPERATOR(pg_catalog.=) 'create' THEN
+        RAISE EXCEPTION 'pg_idp: role % may create objects in schema auth, and is neither a superuser nor the owner of pg_idp',
+                CASE WHEN unfit.role_name OPERATOR(pg_catalog.=) 'PUBLIC' THEN 'PUBLIC (every role)' ELSE quote_ident(unfit.role_name) END
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Nothing was created. A role that may create objects in schema auth can add functions and '
+                           'operators next to the ones install_compat creates.',
+                  HINT = format('As a superuser: REVOKE CREATE ON SCHEMA auth FROM %s; then call idp.install_compat again.',
+                                CASE WHEN unfit.role_name OPERATOR(pg_catalog.=) 'PUBLIC' THEN 'PUBLIC'
+                                     ELSE quote_ident(unfit.role_name) END);
+    END IF;
     IF EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) 'auth') THEN
         IF EXISTS (SELECT 1 FROM idp.compat_objects c WHERE c.kind OPERATOR(pg_catalog.=) 'schema') THEN
             INSERT INTO idp.compat_objects (flavor, kind, name) VALUES (flavor, 'schema', 'auth')

@@ -9,6 +9,18 @@
 //! (`idp._load_registry_sealed`). A command that fails shows key ids, public keys and ciphertext,
 //! never a secret.
 //!
+//! Those commands run as the coordinator's role (a superuser) in a database on another node,
+//! which a role that is not a superuser may own: she may have made a schema `idp` of her own
+//! there, with functions of those names. So no command names a function of the worker's
+//! database: each calls `pg_catalog.pg_idp_node_call(function, argument)` ([`node_call`]), which
+//! only a superuser can have created there (with `CREATE EXTENSION pg_idp`). On the worker it
+//! runs as the connection's superuser under pinned settings
+//! ([`crate::trusted::as_connected_superuser`]), verifies the install as a job does
+//! ([`crate::trusted::inspect`]) and more (every object in schema `idp` a superuser's, every table
+//! the copy writes a member of the extension), finds the function as a member of the extension
+//! and calls it by its oid. A worker whose install is not trusted runs nothing and is sent no
+//! registry; its error says why.
+//!
 //! Everything here reads only catalogs in `pg_catalog` (writable only by superusers) and pg_idp's
 //! own tables, found as members of the extension, with `search_path` pinned and every name
 //! schema-qualified; on the coordinator it calls no function that lives in the database except
@@ -20,7 +32,9 @@ use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
-use crate::errors::{raise_internal, raise_invalid_config, raise_sync};
+use crate::errors::{
+    raise_internal, raise_invalid_argument, raise_invalid_config, raise_node_refused, raise_node_untrusted, raise_sync,
+};
 use crate::registry;
 
 /// This node's part in a Citus cluster.
@@ -130,6 +144,17 @@ impl SyncOutcome {
     pub fn behind(&self) -> usize {
         self.workers.iter().filter(|w| !w.in_sync).count()
     }
+
+    /// Each worker that does not hold the coordinator's registry, and why (for the job's
+    /// WARNING): `host:port: its error`, separated by `; `.
+    pub fn why_behind(&self) -> String {
+        self.workers
+            .iter()
+            .filter(|w| !w.in_sync)
+            .map(|w| format!("{}: {}", w.node, w.error.as_deref().unwrap_or("it holds another registry")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// On the coordinator: copy the registry to every worker, sealed, and compare fingerprints.
@@ -152,7 +177,7 @@ pub fn sync_copy(copy: &RegistryCopy) -> Result<SyncOutcome, String> {
         let mut workers: Vec<NodeSync> = Vec::new();
         // 1. A one-time public key from every worker.
         let mut offers = Vec::new();
-        for w in on_workers("SELECT idp._sync_begin()")? {
+        for w in on_workers(&node_command("_sync_begin", None))? {
             match w.answer.map(|a| seal::parse_offer(&a)) {
                 Ok(Ok(offer)) => offers.push((w.node, offer)),
                 Ok(Err(why)) => workers.push(failed(w.node, why)),
@@ -164,8 +189,7 @@ pub fn sync_copy(copy: &RegistryCopy) -> Result<SyncOutcome, String> {
         if !offers.is_empty() {
             let keys: Vec<seal::Offer> = offers.iter().map(|(_, o)| o.clone()).collect();
             let sealed = seal::seal(&keys, &copy.to_bytes())?;
-            let command = format!("SELECT idp._load_registry_sealed({})", pgrx::spi::quote_literal(&sealed));
-            for w in on_workers(&command)? {
+            for w in on_workers(&node_command("_load_registry_sealed", Some(&sealed)))? {
                 if !offers.iter().any(|(node, _)| *node == w.node) {
                     continue; // its key could not be had: that error is listed already
                 }
@@ -190,7 +214,7 @@ pub fn status() -> Result<SyncOutcome, String> {
     pinned(|| {
         require_coordinator()?;
         let fingerprint = read_copy()?.fingerprint();
-        let mut workers: Vec<NodeSync> = on_workers("SELECT idp.registry_fingerprint()")?
+        let mut workers: Vec<NodeSync> = on_workers(&node_command("registry_fingerprint", None))?
             .into_iter()
             .map(|w| match w.answer {
                 Ok(theirs) => {
@@ -221,6 +245,36 @@ fn failed(node: String, why: String) -> NodeSync {
     NodeSync { node, fingerprint: None, in_sync: false, error: Some(why) }
 }
 
+/// The command that calls pg_idp's `function` (with `argument`) in a worker's database, through
+/// [`node_call`]: it names no function of that database, only `pg_catalog`'s.
+fn node_command(function: &str, argument: Option<&str>) -> String {
+    let function = pgrx::spi::quote_literal(function);
+    match argument {
+        None => format!("SELECT pg_catalog.pg_idp_node_call({function}::pg_catalog.text)"),
+        Some(a) => format!(
+            "SELECT pg_catalog.pg_idp_node_call({function}::pg_catalog.text, {}::pg_catalog.text)",
+            pgrx::spi::quote_literal(a)
+        ),
+    }
+}
+
+/// A worker's error, said plainly when the worker's database has no `pg_idp_node_call` (pg_idp
+/// is not installed there, or is of a version before it): PostgreSQL's own message names only
+/// the function.
+fn worker_error(why: String) -> String {
+    // Citus gives libpq's message, "ERROR:  ..." (the simulated Citus of the tests gives it bare).
+    let why = why.trim().strip_prefix("ERROR:").map(|w| w.trim_start().to_string()).unwrap_or(why);
+    if why.contains("pg_idp_node_call") && !why.contains("pg_idp:") {
+        format!(
+            "nothing was run there: this version of pg_idp is not installed in that database by a superuser \
+             (CREATE EXTENSION pg_idp, or ALTER EXTENSION pg_idp UPDATE): {}",
+            why.trim()
+        )
+    } else {
+        why.trim().to_string()
+    }
+}
+
 /// One worker's answer to a command: its result, or its error.
 struct Answer {
     node: String,
@@ -245,7 +299,7 @@ fn on_workers(command: &str) -> Result<Vec<Answer>, String> {
                 row.get::<i32>(2)?.map(|p| p.to_string()).unwrap_or_default()
             );
             let result = row.get::<String>(4)?.unwrap_or_default();
-            let answer = if row.get::<bool>(3)?.unwrap_or(false) { Ok(result) } else { Err(result) };
+            let answer = if row.get::<bool>(3)?.unwrap_or(false) { Ok(result) } else { Err(worker_error(result)) };
             out.push(Answer { node, answer });
         }
         Ok::<_, pgrx::spi::Error>(out)
@@ -428,6 +482,162 @@ pub fn load_sealed(sealed: &str) -> String {
         }
         load(&copy);
         fingerprint().unwrap_or_else(|why| raise_internal(why))
+    })
+}
+
+/// What a coordinator may call on a worker through `pg_catalog.pg_idp_node_call`: pg_idp's
+/// functions in schema `idp`, by name, and whether each takes one text argument.
+const NODE_FUNCTIONS: [(&str, bool); 3] =
+    [("_sync_begin", false), ("_load_registry_sealed", true), ("registry_fingerprint", false)];
+
+/// On a worker, for its coordinator (`pg_catalog.pg_idp_node_call`): call pg_idp's `function`
+/// (one of [`NODE_FUNCTIONS`]) with `argument`, by its oid, once this database's install is
+/// verified, as the connection's superuser under pinned settings. Nothing is run, and the ERROR
+/// says why (55000, code `node_untrusted`; 42501 when the connection's role is not a superuser),
+/// when any check fails.
+pub fn node_call(function: &str, argument: Option<&str>) -> String {
+    let Some((_, takes_argument)) = NODE_FUNCTIONS.iter().find(|(f, _)| *f == function) else {
+        raise_invalid_argument(format!(
+            "pg_idp: \"{}\" is not a function a Citus coordinator calls (_sync_begin, _load_registry_sealed, registry_fingerprint)",
+            function.escape_default()
+        ))
+    };
+    if *takes_argument != argument.is_some() {
+        raise_invalid_argument(format!(
+            "pg_idp: idp.{function} takes {} argument",
+            if *takes_argument { "one" } else { "no" }
+        ));
+    }
+    let called = crate::trusted::as_connected_superuser(|| {
+        let oid = verify_node(function, *takes_argument).unwrap_or_else(|why| raise_node_untrusted(why));
+        call_by_oid(oid, argument)
+    });
+    called.unwrap_or_else(|why| raise_node_refused(why))
+}
+
+/// Call the function `oid` (verified by [`verify_node`]: pg_idp's, taking no argument or one of
+/// type text, returning text) with `argument`. An ERROR it raises is raised again as it was
+/// (SQLSTATE, message, detail, hint), without what pgrx adds to an ERROR that crosses Rust code
+/// (a backtrace in the detail, when the server's environment asks Rust for one).
+fn call_by_oid(oid: pg_sys::Oid, argument: Option<&str>) -> String {
+    let argument =
+        argument.map(|a| a.into_datum().unwrap_or_else(|| raise_internal("pg_idp: the argument as text".into())));
+    pgrx::PgTryBuilder::new(|| {
+        // SAFETY: fmgr calls `oid` as SQL would, with one text datum when it takes an argument
+        // (checked by `verify_node`); an ERROR it raises is caught below; a NULL answer is an
+        // ERROR of fmgr's.
+        unsafe {
+            let answer = match argument {
+                None => pg_sys::OidFunctionCall0Coll(oid, pg_sys::InvalidOid),
+                Some(a) => pg_sys::OidFunctionCall1Coll(oid, pg_sys::InvalidOid, a),
+            };
+            String::from_datum(answer, false).unwrap_or_default()
+        }
+    })
+    .catch_others(|caught| match caught {
+        pgrx::pg_sys::panic::CaughtError::PostgresError(e) => {
+            let mut report =
+                pgrx::pg_sys::panic::ErrorReport::new(e.sql_error_code(), e.message().to_string(), "pg_idp");
+            if let Some(detail) = e.detail() {
+                report = report.set_detail(detail.to_string());
+            }
+            if let Some(hint) = e.hint() {
+                report = report.set_hint(hint.to_string());
+            }
+            report.report(PgLogLevel::ERROR);
+            unreachable!("ERROR does not return")
+        }
+        other => other.rethrow(),
+    })
+    .execute()
+}
+
+/// Whether this database's pg_idp may be run for a coordinator, and the oid of its `function`:
+/// the install a job would serve ([`crate::trusted::inspect`]: the extension and schema `idp`
+/// owned by superusers, no one else may create in the schema, its tables the extension's); no
+/// function, relation, type or operator in schema `idp` owned by a role that is not a superuser
+/// (one planted while another role could create there, or handed to one, would run or be read
+/// as the superuser: a copy runs SQL, triggers and defaults, where a job only scans tables);
+/// every table a copy writes a member of the extension; and `function` a member of the
+/// extension, in schema `idp`, returning text.
+fn verify_node(function: &str, takes_argument: bool) -> Result<pg_sys::Oid, String> {
+    let install = match crate::trusted::inspect()? {
+        crate::trusted::Found::Installed(install) => install,
+        crate::trusted::Found::NotInstalled => return Err("pg_idp is not installed in this database".into()),
+        crate::trusted::Found::Untrusted(why) => return Err(why),
+    };
+    let checked = Spi::connect(|client| {
+        let mut foreign = Vec::new();
+        for row in client.select(
+            "SELECT x.kind, x.ident, COALESCE(r.rolname::pg_catalog.text, x.owner::pg_catalog.text) \
+               FROM (SELECT 'function' AS kind, p.oid::pg_catalog.regprocedure::pg_catalog.text AS ident, \
+                            p.proowner AS owner \
+                       FROM pg_catalog.pg_proc p, pg_catalog.pg_namespace n \
+                      WHERE n.nspname OPERATOR(pg_catalog.=) 'idp' AND p.pronamespace OPERATOR(pg_catalog.=) n.oid \
+                     UNION ALL \
+                     SELECT 'relation', c.oid::pg_catalog.regclass::pg_catalog.text, c.relowner \
+                       FROM pg_catalog.pg_class c, pg_catalog.pg_namespace n \
+                      WHERE n.nspname OPERATOR(pg_catalog.=) 'idp' AND c.relnamespace OPERATOR(pg_catalog.=) n.oid \
+                     UNION ALL \
+                     SELECT 'type', t.oid::pg_catalog.regtype::pg_catalog.text, t.typowner \
+                       FROM pg_catalog.pg_type t, pg_catalog.pg_namespace n \
+                      WHERE n.nspname OPERATOR(pg_catalog.=) 'idp' AND t.typnamespace OPERATOR(pg_catalog.=) n.oid \
+                     UNION ALL \
+                     SELECT 'operator', o.oid::pg_catalog.regoperator::pg_catalog.text, o.oprowner \
+                       FROM pg_catalog.pg_operator o, pg_catalog.pg_namespace n \
+                      WHERE n.nspname OPERATOR(pg_catalog.=) 'idp' AND o.oprnamespace OPERATOR(pg_catalog.=) n.oid) x \
+               LEFT JOIN pg_catalog.pg_authid r ON r.oid OPERATOR(pg_catalog.=) x.owner \
+              WHERE NOT COALESCE(r.rolsuper, false)",
+            None,
+            &[],
+        )? {
+            foreign.push((
+                row.get::<String>(1)?.unwrap_or_default(),
+                row.get::<String>(2)?.unwrap_or_default(),
+                row.get::<String>(3)?.unwrap_or_default(),
+            ));
+        }
+        let found = client
+            .select(
+                "SELECT p.oid FROM pg_catalog.pg_depend d \
+                   JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) d.objid \
+                   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
+                  WHERE d.classid OPERATOR(pg_catalog.=) $1 AND d.refclassid OPERATOR(pg_catalog.=) $2 \
+                    AND d.refobjid OPERATOR(pg_catalog.=) $3 AND d.deptype OPERATOR(pg_catalog.=) 'e' \
+                    AND n.nspname OPERATOR(pg_catalog.=) 'idp' AND p.proname OPERATOR(pg_catalog.=) $4 \
+                    AND p.prokind OPERATOR(pg_catalog.=) 'f' AND NOT p.proretset \
+                    AND p.prorettype OPERATOR(pg_catalog.=) $5 AND p.pronargs OPERATOR(pg_catalog.=) $6 \
+                    AND (p.pronargs OPERATOR(pg_catalog.=) 0 OR p.proargtypes[0] OPERATOR(pg_catalog.=) $5)",
+                None,
+                &[
+                    pg_sys::ProcedureRelationId.into(),
+                    pg_sys::ExtensionRelationId.into(),
+                    install.extension.into(),
+                    function.into(),
+                    pg_sys::TEXTOID.into(),
+                    (takes_argument as i16).into(),
+                ],
+            )?
+            .first()
+            .get_one::<pg_sys::Oid>()
+            .ok()
+            .flatten();
+        Ok::<_, pgrx::spi::Error>((foreign, found))
+    });
+    let (mut foreign, found) = checked.map_err(|e| format!("cannot read the catalogs: {e}"))?;
+    foreign.sort();
+    if let Some((kind, ident, owner)) = foreign.into_iter().next() {
+        return Err(format!(
+            "{kind} {ident} in schema idp is owned by role \"{}\", which is not a superuser",
+            owner.escape_default()
+        ));
+    }
+    check_tables()?;
+    found.ok_or_else(|| {
+        format!(
+            "idp.{function}({}) is not a function of the pg_idp extension (ALTER EXTENSION pg_idp UPDATE)",
+            if takes_argument { "text" } else { "" }
+        )
     })
 }
 

@@ -14,6 +14,8 @@
 //! | sealed registry copy refused (replayed, expired, for another node, altered) | 22023 | _load_registry_sealed (codes `sync_key_unknown`, `sync_message_invalid`) |
 //! | pg_idp's security label set by a non-superuser | 42501 | SECURITY LABEL FOR pg_idp (code `label_not_superuser`) |
 //! | pg_idp's security label on something else than a database, or another value | 22023 | SECURITY LABEL FOR pg_idp (code `label_invalid`) |
+//! | a coordinator's call refused: this database's install not trusted | 55000 | pg_idp_node_call (code `node_untrusted`) |
+//! | a coordinator's call refused: the connection's role not a superuser, or the call inside a SECURITY DEFINER function | 42501 | pg_idp_node_call (code `node_call_refused`) |
 
 use pg_idp_core::{ConfigError, VerifyError};
 use pgrx::pg_sys::panic::ErrorReport;
@@ -132,4 +134,25 @@ pub fn raise_security_label(not_superuser: bool, message: String) -> ! {
     } else {
         raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, message, Some("label_invalid"))
     }
+}
+
+/// Raise a coordinator's call that this node does not run, because its pg_idp could be changed
+/// by a role that is not a superuser (`why` says what): 55000 (object_not_in_prerequisite_state),
+/// code `node_untrusted`.
+pub fn raise_node_untrusted(why: String) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+        format!("pg_idp: nothing was run: this database's pg_idp is not trusted: {why}"),
+        Some("node_untrusted"),
+    )
+}
+
+/// Raise a coordinator's call that this connection may not make (its role is not a superuser):
+/// 42501 (insufficient_privilege), code `node_call_refused`.
+pub fn raise_node_refused(why: String) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        format!("pg_idp: nothing was run: {why}"),
+        Some("node_call_refused"),
+    )
 }

@@ -434,8 +434,9 @@ fn keep_citus_workers_in_sync(entry: &Entry) {
     match crate::citus::sync_copy(&copy) {
         Ok(outcome) if outcome.behind() == 0 => log!("pg_idp: registry copied to every Citus worker"),
         Ok(outcome) => warning!(
-            "pg_idp: registry copy left {} Citus node(s) out of sync (see idp.node_registry_status())",
-            outcome.behind()
+            "pg_idp: registry copy left {} Citus node(s) out of sync (see idp.node_registry_status()): {}",
+            outcome.behind(),
+            outcome.why_behind()
         ),
         Err(why) => warning!("pg_idp: registry copy to the Citus workers failed: {why}"),
     }

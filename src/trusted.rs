@@ -192,6 +192,94 @@ pub fn pin_settings() {
     });
 }
 
+/// Run `f` as a call from another node must run (a Citus coordinator's, on a worker's connection,
+/// through `pg_catalog.pg_idp_node_call`): as the role the connection logged in as, which must be
+/// a superuser, and under pinned settings, whatever the database's owner set for it (`ALTER
+/// DATABASE ... SET role`, `search_path`, `DateStyle`, ... apply to every connection, the
+/// coordinator's too). This is `RESET ROLE; SET SESSION AUTHORIZATION DEFAULT` and the settings
+/// of [`pin_settings`] that act inside a statement, set at a GUC nest level of their own as a
+/// function's `SET` clauses are, and undone when `f` returns (or by the transaction's abort).
+/// PostgreSQL refuses those two commands inside a SECURITY DEFINER function or a
+/// security-restricted operation, and so does this (`Err`): code a non-superuser owns that a
+/// superuser's session runs there cannot come back to the superuser through it; elsewhere in such
+/// a session, any code can run those two commands itself. `lock_timeout` bounds every lock wait of `f`; `statement_timeout` cannot be changed
+/// for a statement already running (the coordinator bounds its own wait).
+/// `Err` (nothing run) then, and when the connection's role is not a superuser.
+pub fn as_connected_superuser<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    const PINNED: &[(&std::ffi::CStr, &std::ffi::CStr)] = &[
+        (c"role", c"none"),
+        (c"search_path", c"pg_catalog, pg_temp"),
+        (c"DateStyle", c"ISO, MDY"),
+        (c"IntervalStyle", c"postgres"),
+        (c"TimeZone", c"UTC"),
+        (c"extra_float_digits", c"3"),
+        (c"bytea_output", c"hex"),
+        (c"standard_conforming_strings", c"on"),
+        (c"row_security", c"on"),
+        (c"transform_null_equals", c"off"),
+        (c"check_function_bodies", c"on"),
+        (c"lock_timeout", c"5s"),
+    ];
+    // SAFETY: reads backend-local state.
+    if unsafe { pg_sys::InLocalUserIdChange() || pg_sys::InSecurityRestrictedOperation() } {
+        return Err("called inside a SECURITY DEFINER function or a security-restricted operation".into());
+    }
+    // SAFETY: reads backend-local state; the name is looked up in the catalog (a copy, or an
+    // ERROR for a role that no longer exists).
+    let (authenticated, name) = unsafe {
+        let id = pg_sys::GetAuthenticatedUserId();
+        (id, std::ffi::CStr::from_ptr(pg_sys::GetUserNameFromId(id, false)).to_owned())
+    };
+    // SAFETY: a syscache lookup of a role by oid.
+    if !unsafe { pg_sys::superuser_arg(authenticated) } {
+        return Err(format!(
+            "the connection's role \"{}\" is not a superuser",
+            name.to_string_lossy().escape_default()
+        ));
+    }
+    // SAFETY: GUC_ACTION_SAVE in a new nest level, as fmgr applies a function's SET clauses;
+    // popped by the guard below, or by the transaction's abort if an ERROR escapes. Each
+    // set_config_option raises an ERROR (elevel 0 means ERROR) when the setting is refused.
+    let nest = unsafe {
+        let nest = pg_sys::NewGUCNestLevel();
+        let set = |name: &std::ffi::CStr, value: &std::ffi::CStr| {
+            pg_sys::set_config_option(
+                name.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+        };
+        set(c"session_authorization", &name);
+        for (name, value) in PINNED {
+            set(name, value);
+        }
+        nest
+    };
+    struct Restore(i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: pops exactly the nest level pushed above.
+            unsafe { pg_sys::AtEOXact_GUC(true, self.0) };
+        }
+    }
+    let _restore = Restore(nest);
+    // SAFETY: reads backend-local state.
+    let (user, session) = unsafe { (pg_sys::GetUserId(), pg_sys::GetSessionUserId()) };
+    if user != authenticated || session != authenticated {
+        return Err(format!(
+            "the call would not run as the connection's role (user {}, session user {})",
+            user.to_u32(),
+            session.to_u32()
+        ));
+    }
+    Ok(f())
+}
+
 /// That the job runs as the bootstrap superuser, as it connected (a database-level
 /// `session_authorization` or `role` it could not undo would leave it as another role).
 pub fn check_identity() -> Result<(), String> {

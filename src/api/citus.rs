@@ -1,10 +1,11 @@
 //! Citus: the SQL functions over `crate::citus`. All of them are for the extension owner and
-//! superusers (EXECUTE revoked from PUBLIC in sql/citus.sql).
+//! superusers (EXECUTE revoked from PUBLIC in sql/citus.sql), `pg_catalog.pg_idp_node_call`
+//! included (it refuses a connection whose role is not a superuser).
 
 use pgrx::prelude::*;
 
 use crate::citus::{self, CitusRole, SyncOutcome};
-use crate::errors::{raise_internal, raise_not_coordinator};
+use crate::errors::{raise_internal, raise_invalid_argument, raise_not_coordinator};
 
 /// One row per node (the SQL functions spell out their row type: pgrx reads it from the
 /// signature).
@@ -74,4 +75,16 @@ fn _sync_begin() -> String {
 #[pg_extern(volatile)]
 fn _load_registry_sealed(sealed: &str) -> String {
     citus::load_sealed(sealed)
+}
+
+/// On a worker, for its coordinator: call pg_idp's `function` (`_sync_begin`,
+/// `_load_registry_sealed` with its argument, `registry_fingerprint`) by its oid, once this
+/// database's install is verified, as the connection's superuser under pinned settings
+/// (`crate::citus::node_call`). Its SQL is in sql/citus.sql: it lives in `pg_catalog`, where only
+/// a superuser can have created it, so that a command naming it never runs a function that a
+/// database owner made (pgrx writes functions only into schemas it creates).
+#[pg_extern(volatile, sql = false)]
+fn pg_idp_node_call(function: Option<&str>, argument: Option<&str>) -> String {
+    let function = function.unwrap_or_else(|| raise_invalid_argument("pg_idp: the function to call is NULL".into()));
+    citus::node_call(function, argument)
 }

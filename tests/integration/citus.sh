@@ -28,22 +28,7 @@ CREATE EXTENSION pg_idp;
 CREATE EXTENSION dblink;
 $(fake_citus_sql 0 4000000000)
 INSERT INTO pg_catalog.pg_dist_node VALUES (1, 1, 'citus_worker', 5432, 'primary', true);
-CREATE FUNCTION pg_catalog.run_command_on_workers(command text, parallel boolean DEFAULT true,
-    OUT nodename text, OUT nodeport int, OUT success boolean, OUT result text)
-RETURNS SETOF record LANGUAGE plpgsql AS \$fn\$
-DECLARE n record;
-BEGIN
-    FOR n IN SELECT d.nodename, d.nodeport FROM pg_catalog.pg_dist_node d ORDER BY d.nodeid LOOP
-        nodename := n.nodename; nodeport := n.nodeport;
-        BEGIN
-            SELECT r INTO result FROM public.dblink(format(current_setting('regress.conninfo'), n.nodename), command) AS t(r text);
-            success := true;
-        EXCEPTION WHEN others THEN
-            success := false; result := SQLERRM;
-        END;
-        RETURN NEXT;
-    END LOOP;
-END \$fn\$;
+$(fake_run_command_sql)
 ALTER DATABASE citus_coordinator SET regress.conninfo = :'conninfo';
 \\c
 SELECT idp.register_provider(jsonb_build_object('provider', 'insforge', 'issuer', 'https://insforge.example.com',
@@ -57,7 +42,7 @@ check "citus: the worker refused the copy, the coordinator says so" \
     "citus_worker:5432 false citus worker refuses the copy|coordinator true " "$(echo "$out" | tr '\n' '|' | sed 's/|$//')"
 new_lines="$(tail -n +"$((before + 1))" "$LOG")"
 check "citus: the failed copy's statement is in the worker's log (log_min_error_statement)" "1" \
-    "$(echo "$new_lines" | grep -c 'STATEMENT:  SELECT idp._load_registry_sealed(')"
+    "$(echo "$new_lines" | grep -c "STATEMENT:  SELECT pg_catalog.pg_idp_node_call('_load_registry_sealed'::pg_catalog.text, ")"
 modulus="$(fixture clerk_jwks | sed -E 's/.*"n":"([^"]+)".*/\1/')"
 check "citus: that log holds no secret and no key of the registry (${#modulus}-character modulus searched too)" "0 0" \
     "$(echo "$new_lines" | grep -cF -- "$SECRET") $(echo "$new_lines" | grep -cF -- "$modulus")"

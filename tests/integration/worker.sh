@@ -120,3 +120,61 @@ q -d citus_w -c "DELETE FROM pg_catalog.pg_extension WHERE extname = 'citus'" -c
 check "worker: control: without Citus, the same provider's keys are fetched" "f" \
     "$(for _ in $(seq 1 100); do v="$(q -d citus_w -c "SELECT last_refresh_attempt IS NULL FROM idp.provider_health WHERE provider = 'on_worker'")"; [ "$v" = f ] && break; sleep 0.1; done; echo "$v")"
 q -c "DROP DATABASE citus_w" >/dev/null
+
+# A Citus coordinator's jobs copy the registry to the workers (simulated as in the citus suite:
+# fake_citus_sql, fake_run_command_sql). A worker's database owned by a role that is not a
+# superuser, where pg_idp is not installed, holds her own schema idp with functions named like
+# pg_idp's that make her a superuser when a superuser runs them: the job runs none of them, and
+# its WARNING names the node and why; the worker where a superuser installed pg_idp gets the copy.
+q -f - >/dev/null <<'SQL' || FAILED=$((FAILED + 1))
+CREATE ROLE citus_mallory NOLOGIN;
+CREATE DATABASE citus_w;
+CREATE DATABASE citus_w_hers OWNER citus_mallory;
+CREATE DATABASE citus_w_ok;
+SQL
+q -d citus_w_ok -c "CREATE EXTENSION pg_idp" >/dev/null
+q -d citus_w_hers -f - >/dev/null <<'SQL' || FAILED=$((FAILED + 1))
+SET ROLE citus_mallory;
+CREATE TABLE public.loot (fn text, ran_as text);
+CREATE FUNCTION public.trap(fn text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.loot VALUES (fn, current_user);
+    BEGIN
+        EXECUTE 'ALTER ROLE citus_mallory SUPERUSER';
+    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    END;
+    RETURN 'mine';
+END $$;
+CREATE SCHEMA idp;
+CREATE FUNCTION idp._sync_begin() RETURNS text LANGUAGE sql AS $$ SELECT public.trap('_sync_begin') $$;
+CREATE FUNCTION idp._load_registry_sealed(text) RETURNS text LANGUAGE sql AS $$ SELECT public.trap('_load_registry_sealed') $$;
+CREATE FUNCTION idp.registry_fingerprint() RETURNS text LANGUAGE sql AS $$ SELECT public.trap('registry_fingerprint') $$;
+SQL
+before="$(wc -l <"$CLUSTER_DIR/server.log")"
+q -d citus_w -v conninfo="dbname=%s host=$PGHOST port=$PGPORT user=postgres" -f - >/dev/null <<SQL || FAILED=$((FAILED + 1))
+CREATE EXTENSION pg_idp;
+CREATE EXTENSION dblink;
+$(fake_citus_sql 0 4000000002)
+INSERT INTO pg_catalog.pg_dist_node VALUES (1, 1, 'citus_w_hers', 5432, 'primary', true),
+                                           (2, 2, 'citus_w_ok', 5432, 'primary', true);
+$(fake_run_command_sql)
+ALTER DATABASE citus_w SET regress.conninfo = :'conninfo';
+SELECT idp.register_provider(jsonb_build_object('provider', 'copied', 'issuer', 'https://copied.example.com',
+    'jwks', pg_read_file('$WORK/auto1.jwks.json')::jsonb));
+SELECT idp._launcher_notify();
+SQL
+for _ in $(seq 1 300); do
+    tail -n +"$((before + 1))" "$CLUSTER_DIR/server.log" | grep -q 'registry copy left 1 Citus node(s) out of sync' && break
+    sleep 0.1
+done
+warning="$(tail -n +"$((before + 1))" "$CLUSTER_DIR/server.log" | grep -m1 'registry copy left 1 Citus node(s) out of sync')"
+check "worker: a coordinator's job runs nothing in a worker database where a non-superuser's schema idp stands for pg_idp's" \
+    "nothing|f" "$(q -d citus_w_hers -c "SELECT coalesce(string_agg(fn, ','), 'nothing') FROM public.loot")|$(q -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'citus_mallory'")"
+check "worker: ... its WARNING names that node and why" "yes" \
+    "$(echo "$warning" | grep -q 'WARNING:.*citus_w_hers:5432: nothing was run there: this version of pg_idp is not installed in that database' && echo yes || echo "no: ${warning:-no such WARNING}")"
+check "worker: ... and the worker where a superuser installed pg_idp gets the copy" \
+    "$(q -d citus_w -c "SELECT idp.registry_fingerprint()")" "$(q -d citus_w_ok -c "SELECT idp.registry_fingerprint()")"
+check "worker: control: her trap makes her a superuser when a superuser runs it" "_sync_begin|t" \
+    "$(q -d citus_w_hers -c "SELECT idp._sync_begin()" >/dev/null; q -d citus_w_hers -c "SELECT string_agg(fn, ',') FROM public.loot")|$(q -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'citus_mallory'")"
+for db in citus_w citus_w_hers citus_w_ok; do q -c "DROP DATABASE $db" >/dev/null; done
+q -c "DROP ROLE citus_mallory" >/dev/null

@@ -10,7 +10,12 @@
 --   * idp.sync_nodes() copies providers, keys, revocations and the directory to the workers,
 --     sealed to a one-time key of each worker: no command sent holds a secret (the stand-in
 --     records every command it sends, and every private key the workers stored), a copy opens
---     once, and idp.node_registry_status() shows any node that differs.
+--     once, and idp.node_registry_status() shows any node that differs;
+--   * the commands name no function of a worker's database, only pg_catalog.pg_idp_node_call,
+--     which verifies the worker's install before it runs anything: a worker database owned by a
+--     role that is not a superuser, with her own schema idp (pg_idp not installed, or pg_idp's
+--     schema made hers, a function of it made hers, a function planted in it), runs nothing of
+--     hers and is sent no registry, while a properly installed worker gets the copy.
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 SET client_min_messages = warning;
@@ -99,9 +104,9 @@ SELECT * FROM dblink(:'w1', format('SELECT idp.verify_jwt(%L)->>%L', :'clerk_ali
 -- What was sent so far: the fingerprints asked for by node_registry_status(), then, for the copy,
 -- a one-time key asked of each worker and the sealed copy; the worker keeps no key once the copy
 -- is loaded.
-SELECT node, CASE WHEN sent = 'SELECT idp.registry_fingerprint()' THEN 'fingerprint'
-                  WHEN sent = 'SELECT idp._sync_begin()' THEN 'one-time key'
-                  WHEN sent LIKE 'SELECT idp._load_registry_sealed(''{%"format":"pg_idp sealed registry v1"%}'')' THEN 'sealed copy'
+SELECT node, CASE WHEN sent = $$SELECT pg_catalog.pg_idp_node_call('registry_fingerprint'::pg_catalog.text)$$ THEN 'fingerprint'
+                  WHEN sent = $$SELECT pg_catalog.pg_idp_node_call('_sync_begin'::pg_catalog.text)$$ THEN 'one-time key'
+                  WHEN sent LIKE $$SELECT pg_catalog.pg_idp_node_call('_load_registry_sealed'::pg_catalog.text, '{%"format":"pg_idp sealed registry v1"%}'::pg_catalog.text)$$ THEN 'sealed copy'
                   ELSE 'other: ' || left(sent, 60) END AS command
   FROM regress_citus_sent ORDER BY seq;
 SELECT * FROM dblink(:'w1', 'SELECT count(*) FROM idp.sync_keys') AS t(keys_left_on_worker_1 bigint);
@@ -111,7 +116,7 @@ SELECT idp.revoke_user('clerk', 'user_2bob');
 SELECT node, in_sync FROM idp.node_registry_status();
 SELECT node, in_sync FROM idp.sync_nodes();
 SELECT sent AS copy_with_bob_revoked FROM regress_citus_sent
- WHERE node = 'regress_citus_w2' AND sent LIKE 'SELECT idp._load_registry%' ORDER BY seq DESC LIMIT 1 \gset
+ WHERE node = 'regress_citus_w2' AND sent LIKE '%_load_registry_sealed%' ORDER BY seq DESC LIMIT 1 \gset
 SELECT * FROM dblink(:'w2', format('SELECT idp.verify_jwt(%L)->>%L', :'clerk_alice', 'error')) AS t(worker_2_after_rotation text);
 SELECT * FROM dblink(:'w2', $$SELECT string_agg(provider || ' ' || kind || ' ' || subject, ',') FROM idp.revocations$$) AS t(worker_2_revocations text);
 -- Back to the first key; a provider removed on the coordinator is removed on the workers.
@@ -223,6 +228,143 @@ SELECT dblink_exec(:'w1', 'ALTER DATABASE regress_citus_w1 RESET search_path');
 SELECT dblink_exec(:'w1', 'DROP SCHEMA regress_evil CASCADE');
 DROP SCHEMA regress_evil CASCADE;
 
+-- A worker's database owned by a role that is not a superuser, where pg_idp is not installed:
+-- her own schema idp, with functions named like the ones 0.5.0's commands called by name, each
+-- of which keeps what it is given and, run by a superuser, makes her one. (Her _sync_begin
+-- answers a real one-time key, so that a coordinator that ran it would seal the registry to it:
+-- her_gains() counts the commands that name that key.) The coordinator's commands name only
+-- pg_catalog.pg_idp_node_call, which she cannot create: nothing of hers runs, nothing is sealed
+-- to her, the node's error says why, and the properly installed workers get the copy.
+CREATE ROLE regress_citus_mallory NOLOGIN;
+CREATE DATABASE regress_citus_w3 OWNER regress_citus_mallory;
+SELECT format(:'conninfo', 'regress_citus_w3') AS w3 \gset
+SELECT r AS offer FROM dblink(:'w2', 'SELECT idp._sync_begin()') AS t(r text) \gset
+SELECT dblink_exec(:'w2', 'DELETE FROM idp.sync_keys');
+SELECT $sql$
+SET ROLE regress_citus_mallory;
+CREATE TABLE public.loot (fn text, ran_as text, arg text);
+CREATE FUNCTION public.trap(fn text, arg text) RETURNS void LANGUAGE plpgsql AS $t$
+BEGIN
+    INSERT INTO public.loot VALUES (fn, current_user, arg);
+    BEGIN
+        EXECUTE 'ALTER ROLE regress_citus_mallory SUPERUSER';
+    EXCEPTION WHEN insufficient_privilege THEN NULL;
+    END;
+END $t$;
+-- And the new name, where she can: a lookalike in public, first on her database's search_path.
+CREATE FUNCTION public.pg_idp_node_call(function text, argument text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $t$ BEGIN PERFORM public.trap('pg_idp_node_call', argument); RETURN 'mine'; END $t$;
+ALTER DATABASE regress_citus_w3 SET search_path = public, pg_catalog;
+RESET ROLE;
+$sql$ AS her_setup \gset
+SELECT format($sql$
+SET ROLE regress_citus_mallory;
+CREATE SCHEMA idp;
+CREATE FUNCTION idp._sync_begin() RETURNS text LANGUAGE plpgsql AS $t$
+BEGIN PERFORM public.trap('_sync_begin', NULL); RETURN %L; END $t$;
+CREATE FUNCTION idp._load_registry_sealed(sealed text) RETURNS text LANGUAGE plpgsql AS $t$
+BEGIN PERFORM public.trap('_load_registry_sealed', sealed); RETURN 'mine'; END $t$;
+CREATE FUNCTION idp.registry_fingerprint() RETURNS text LANGUAGE plpgsql AS $t$
+BEGIN PERFORM public.trap('registry_fingerprint', NULL); RETURN 'mine'; END $t$;
+RESET ROLE;
+$sql$, :'offer') AS her_idp \gset
+SELECT dblink_exec(:'w3', :'her_setup');
+SELECT dblink_exec(:'w3', :'her_idp');
+INSERT INTO pg_catalog.pg_dist_node VALUES (4, 4, 'regress_citus_w3', 5432, 'primary', true);
+CREATE FUNCTION pg_temp.her_gains() RETURNS TABLE (ran text, superuser boolean, sealed_to_her bigint)
+LANGUAGE sql AS $$
+    SELECT (SELECT coalesce(string_agg(fn || ' as ' || ran_as, ', ' ORDER BY fn), 'nothing')
+              FROM dblink(current_setting('regress.w3'), 'SELECT fn, ran_as FROM public.loot') AS l(fn text, ran_as text)),
+           (SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_citus_mallory'),
+           (SELECT count(*) FROM public.regress_citus_sent
+             WHERE strpos(sent, current_setting('regress.her_key_id')) > 0)
+$$;
+SELECT set_config('regress.w3', :'w3', false) IS NOT NULL AS w3_set,
+       set_config('regress.her_key_id', :'offer'::jsonb->>'key_id', false) IS NOT NULL AS her_key_id_set;
+SELECT node, in_sync, error FROM idp.sync_nodes();
+SELECT node, in_sync, error FROM idp.node_registry_status();
+SELECT * FROM pg_temp.her_gains();
+-- Control: her trap works when a superuser does call it (as 0.5.0's coordinator did).
+SELECT r IS NOT NULL AS trap_called FROM dblink(:'w3', 'SELECT idp._sync_begin()') AS t(r text);
+SELECT * FROM pg_temp.her_gains();
+ALTER ROLE regress_citus_mallory NOSUPERUSER;
+SELECT dblink_exec(:'w3', 'TRUNCATE public.loot');
+
+-- pg_idp installed there by a superuser, its schema then made hers (as 0.4.0 installed into a
+-- database owner's schema): she moves it aside and puts her own schema idp in its place. The
+-- worker is not trusted (its error says why), and nothing of hers runs.
+SELECT dblink_exec(:'w3', 'DROP SCHEMA idp CASCADE');
+SELECT dblink_exec(:'w3', 'CREATE EXTENSION pg_idp');
+SELECT node, in_sync FROM idp.sync_nodes() WHERE node LIKE '%w3%';
+SELECT dblink_exec(:'w3', 'ALTER SCHEMA idp OWNER TO regress_citus_mallory');
+SELECT node, in_sync, error FROM idp.sync_nodes() WHERE node LIKE '%w3%';
+SELECT dblink_exec(:'w3', 'SET ROLE regress_citus_mallory; ALTER SCHEMA idp RENAME TO idp_aside; RESET ROLE');
+SELECT dblink_exec(:'w3', :'her_idp');
+SELECT node, in_sync, error FROM idp.sync_nodes() WHERE node LIKE '%w3%';
+SELECT * FROM pg_temp.her_gains();
+-- Control: put right by a superuser (her schema gone, pg_idp's back and a superuser's; pg_idp's
+-- event triggers held meanwhile, since they name schema idp), the worker gets the copy.
+SELECT dblink_exec(:'w3', 'SET session_replication_role = replica; DROP SCHEMA idp CASCADE; '
+                          'ALTER SCHEMA idp_aside RENAME TO idp; ALTER SCHEMA idp OWNER TO postgres');
+SELECT node, in_sync, error FROM idp.sync_nodes() WHERE node LIKE '%w3%';
+
+-- A function of pg_idp made hers: given to her, with CREATE on the schema (as 0.4.0 did), she
+-- replaces its body; CREATE is taken back, her function stays. Not trusted, nothing of hers runs.
+SELECT dblink_exec(:'w3', 'GRANT CREATE ON SCHEMA idp TO regress_citus_mallory; ALTER FUNCTION idp._load_registry_sealed(text) OWNER TO regress_citus_mallory');
+SELECT dblink_exec(:'w3', $$SET ROLE regress_citus_mallory;
+CREATE OR REPLACE FUNCTION idp._load_registry_sealed(sealed text) RETURNS text LANGUAGE plpgsql AS $t$
+BEGIN PERFORM public.trap('_load_registry_sealed', sealed); RETURN 'mine'; END $t$;
+RESET ROLE$$);
+SELECT dblink_exec(:'w3', 'REVOKE CREATE ON SCHEMA idp FROM regress_citus_mallory');
+SELECT node, in_sync, error FROM idp.sync_nodes() WHERE node LIKE '%w3%';
+SELECT * FROM pg_temp.her_gains();
+-- Control: pg_idp installed again by the superuser: the worker gets the copy.
+SELECT dblink_exec(:'w3', 'DROP EXTENSION pg_idp; CREATE EXTENSION pg_idp');
+SELECT node, in_sync, error FROM idp.sync_nodes() WHERE node LIKE '%w3%';
+
+-- A function planted in pg_idp's schema while she could create there (an overload of one that
+-- is called): not trusted either, and it never runs.
+SELECT dblink_exec(:'w3', 'GRANT CREATE ON SCHEMA idp TO regress_citus_mallory');
+SELECT dblink_exec(:'w3', $$SET ROLE regress_citus_mallory;
+CREATE FUNCTION idp._load_registry_sealed(sealed varchar) RETURNS text LANGUAGE plpgsql AS $t$
+BEGIN PERFORM public.trap('_load_registry_sealed(varchar)', sealed); RETURN 'mine'; END $t$;
+RESET ROLE$$);
+SELECT dblink_exec(:'w3', 'REVOKE CREATE ON SCHEMA idp FROM regress_citus_mallory');
+SELECT node, in_sync, error FROM idp.sync_nodes() WHERE node LIKE '%w3%';
+SELECT * FROM pg_temp.her_gains();
+-- Control: her function dropped by the superuser, the worker gets the copy.
+SELECT dblink_exec(:'w3', 'DROP FUNCTION idp._load_registry_sealed(varchar)');
+SELECT node, in_sync, error FROM idp.sync_nodes() WHERE node LIKE '%w3%';
+
+-- Her settings for every connection to her database (ALTER DATABASE ... SET role, a search_path
+-- with her lookalike of pg_idp_node_call first, DateStyle and a lock_timeout of 1 ms) do not
+-- change what the coordinator's call runs or as whom: the worker, properly installed, gets the
+-- copy. Control: they are in force in a session there (and her lookalike runs, as her).
+SELECT dblink_exec(:'w3', 'SET ROLE regress_citus_mallory; ALTER DATABASE regress_citus_w3 SET role = regress_citus_mallory; '
+                          'ALTER DATABASE regress_citus_w3 SET DateStyle = ''SQL, DMY''; '
+                          'ALTER DATABASE regress_citus_w3 SET lock_timeout = 1; RESET ROLE');
+SELECT idp.register_provider(jsonb_build_object('provider', 'after_her_settings', 'issuer', 'https://after.example.com', 'jwks', :'clerk_jwks'::jsonb)) IS NOT NULL AS registered;
+SELECT node, in_sync, error FROM idp.sync_nodes();
+SELECT * FROM dblink(:'w3', $$SELECT current_user::text || ' ' || current_setting('search_path') || ' ' || current_setting('DateStyle')
+                               || ' ' || current_setting('lock_timeout') || ' ' || pg_idp_node_call('registry_fingerprint')$$) AS t(in_a_session_there text);
+SELECT * FROM pg_temp.her_gains();
+DELETE FROM pg_catalog.pg_dist_node WHERE nodeid = 4;
+SELECT idp.unregister_provider('after_her_settings');
+SELECT count(*) AS behind FROM idp.sync_nodes() WHERE NOT in_sync;
+-- What such a call refuses itself: a connection logged in as a role that is not a superuser, and
+-- a call from a SECURITY DEFINER function a non-superuser owns, run in a superuser's session.
+CREATE ROLE regress_citus_login LOGIN;
+SELECT regress.try(format($$SELECT r FROM dblink(%L, 'SELECT pg_catalog.pg_idp_node_call(''registry_fingerprint'')') AS t(r text)$$,
+                          :'w1' || ' user=regress_citus_login')) AS not_a_superuser;
+SELECT dblink_exec(:'w1', $$CREATE FUNCTION public.through_her() RETURNS text LANGUAGE sql SECURITY DEFINER
+    AS 'SELECT pg_catalog.pg_idp_node_call(''_sync_begin'')'$$);
+SELECT dblink_exec(:'w1', 'ALTER FUNCTION public.through_her() OWNER TO regress_citus_mallory');
+SELECT regress.try(format($$SELECT r FROM dblink(%L, 'SELECT public.through_her()') AS t(r text)$$, :'w1')) AS security_definer;
+SELECT dblink_exec(:'w1', 'DROP FUNCTION public.through_her()');
+SELECT regress.try(format($$SELECT r FROM dblink(%L, 'SELECT pg_catalog.pg_idp_node_call(''nothing_of_ours'')') AS t(r text)$$, :'w1')) AS not_a_node_function;
+DROP ROLE regress_citus_login;
+DROP DATABASE regress_citus_w3;
+
 -- A worker that cannot be reached is shown, never skipped.
 INSERT INTO pg_catalog.pg_dist_node VALUES (3, 3, 'regress_citus_missing', 5432, 'primary', true);
 SELECT node, in_sync, error IS NOT NULL AS has_error FROM idp.node_registry_status();
@@ -296,6 +438,6 @@ RESET allow_system_table_mods;
 DELETE FROM pg_catalog.pg_extension WHERE extname = 'citus';
 DROP TABLE regress_citus_sent, regress_citus_worker_keys;
 DROP OWNED BY regress_citus_app;
-DROP ROLE regress_citus_app, regress_citus_owner;
+DROP ROLE regress_citus_app, regress_citus_owner, regress_citus_mallory;
 DROP DATABASE regress_citus_w1;
 DROP DATABASE regress_citus_w2;

@@ -9,6 +9,10 @@
 --     turn it back, and idp.compat_status reads the catalog, not the record
 --   * uninstall_compat removes exactly what install_compat created, and restores what it replaced,
 --     definition and owner
+--   * a schema auth that another role owns or may create in is refused (55000), nothing created:
+--     its owner could drop pg_idp's auth.uid() and put back one reading the claims, which a
+--     policy calling it through a helper function then runs; idp.compat_status reports the
+--     schema as well as the functions
 \getenv specs PG_IDP_SPECS
 \i :specs/preamble.sql
 \i :specs/clerk.sql
@@ -94,6 +98,12 @@ INSERT INTO todos (task) VALUES ('forged: written as Alice') RETURNING user_id =
 ROLLBACK;
 RESET ROLE;
 
+-- install_compat refuses a schema auth in which a role other than a superuser may create
+-- objects (here Supabase's auth service role), replace or not: nothing is created, and the hint
+-- says what a superuser can do.
+SELECT * FROM idp.install_compat('supabase', replace => true);
+SELECT count(*) AS compat_objects FROM idp.compat_objects;
+REVOKE CREATE ON SCHEMA auth FROM supabase_auth_admin;
 -- install_compat never overwrites a function it did not create, unless asked.
 SELECT regress.try($$SELECT count(*) FROM idp.install_compat('supabase')$$) AS without_replace;
 SELECT * FROM idp.install_compat('supabase', replace => true);
@@ -103,9 +113,10 @@ SELECT p.oid::regprocedure, pg_get_function_result(p.oid) AS returns, p.provolat
        pg_get_userbyid(p.proowner) AS owner
   FROM pg_proc p WHERE p.pronamespace = 'auth'::regnamespace ORDER BY p.proname;
 SELECT kind, name, flavor, replaced IS NOT NULL AS replaced_one, replaced_owner FROM idp.compat_objects ORDER BY kind, name;
-SELECT name, state, replaced_one, replaced_owner FROM idp.compat_status ORDER BY kind, name;
+SELECT kind, name, state, replaced_one, replaced_owner FROM idp.compat_status ORDER BY kind, name;
 -- The attack: the previous owner turns auth.uid() back into reading the forgeable claims. It no
--- longer owns it: refused (42501), and auth.uid() is still pg_idp's.
+-- longer owns it, nor may it create in schema auth: refused (42501), and auth.uid() is still
+-- pg_idp's.
 SET ROLE supabase_auth_admin;
 create or replace function auth.uid() returns uuid language sql stable as $$
   select (current_setting('request.jwt.claims', true)::jsonb ->> 'sub')::uuid
@@ -113,20 +124,25 @@ $$;
 RESET ROLE;
 SELECT name, state FROM idp.compat_status WHERE name = 'auth.uid()';
 -- idp.compat_status reads the catalog: a function handed back to its previous owner (as
--- install_compat before 0.5.0 left it) and turned back by them is 'changed', though its record
--- says installed; install_compat does not call it installed, and puts it right when asked.
+-- install_compat before 0.5.0 left it), with CREATE on the schema again (as for the auth
+-- service's migrations), and turned back by them is 'changed', and so is the schema, though the
+-- record says installed; install_compat does not call them installed, refuses the schema until a
+-- superuser takes CREATE back, and then puts the function right when asked.
 ALTER FUNCTION auth.role() OWNER TO supabase_auth_admin;
-SELECT name, state FROM idp.compat_status WHERE name = 'auth.role()';
+GRANT CREATE ON SCHEMA auth TO supabase_auth_admin;
+SELECT kind, name, state FROM idp.compat_status WHERE name IN ('auth', 'auth.role()') ORDER BY kind, name;
 SET ROLE supabase_auth_admin;
 create or replace function auth.role() returns text language sql stable as $$
   select nullif(coalesce(current_setting('request.jwt.claim.role', true),
                          (current_setting('request.jwt.claims', true)::jsonb ->> 'role')), '')::text
 $$;
 RESET ROLE;
-SELECT name, state FROM idp.compat_status WHERE kind = 'function' ORDER BY name;
+SELECT kind, name, state FROM idp.compat_status ORDER BY kind, name;
+SELECT regress.try($$SELECT count(*) FROM idp.install_compat('supabase', replace => true)$$) AS schema_changed;
+REVOKE CREATE ON SCHEMA auth FROM supabase_auth_admin;
 SELECT regress.try($$SELECT count(*) FROM idp.install_compat('supabase')$$) AS changed_without_replace;
 SELECT * FROM idp.install_compat('supabase', replace => true);
-SELECT name, state, replaced_owner FROM idp.compat_status WHERE kind = 'function' ORDER BY name;
+SELECT kind, name, state, replaced_owner FROM idp.compat_status ORDER BY kind, name;
 SELECT pg_get_userbyid(proowner) AS role_owner FROM pg_proc WHERE oid = 'auth.role()'::regprocedure;
 -- The policies are the same text as before (they follow the functions, by oid).
 SELECT md5(string_agg(format('%s|%s|%s', polname, pg_get_expr(polqual, polrelid), pg_get_expr(polwithcheck, polrelid)), ';' ORDER BY polrelid, polname))
@@ -265,6 +281,7 @@ create function auth.email() returns text language sql stable as $$
   select current_setting('request.jwt.claims', true)::jsonb ->> 'email'
 $$;
 RESET ROLE;
+REVOKE CREATE ON SCHEMA auth FROM regress_gone_owner;
 SELECT * FROM idp.install_compat('supabase', replace => true);
 REVOKE ALL ON SCHEMA auth FROM regress_gone_owner;
 DROP ROLE regress_gone_owner;
@@ -275,6 +292,75 @@ SELECT * FROM idp.uninstall_compat('supabase');
 SELECT p.oid::regprocedure, pg_get_userbyid(p.proowner) AS owner, p.prosrc LIKE '%idp.email()%' AS pg_idps
   FROM pg_proc p WHERE p.pronamespace = 'auth'::regnamespace;
 DROP SCHEMA auth CASCADE;
+
+-- The attack on 0.5.0: a schema auth that another role owns (made before pg_idp's compatibility
+-- functions). install_compat put them there; the schema's owner then dropped auth.uid() and
+-- created one reading request.jwt.claims, and a policy calling it through a helper function let
+-- forged claims read another user's row. Now install_compat refuses that schema (55000) and
+-- creates nothing, PUBLIC's CREATE on it likewise.
+CREATE ROLE regress_auth_owner NOLOGIN;
+CREATE SCHEMA auth AUTHORIZATION regress_auth_owner;
+GRANT USAGE ON SCHEMA auth TO authenticated;
+CREATE TABLE notes (id int PRIMARY KEY, owner_id uuid NOT NULL, body text NOT NULL);
+INSERT INTO notes VALUES (1, :'alice_uuid', 'Alice''s note'), (2, :'bob_uuid', 'Bob''s note');
+ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+CREATE FUNCTION public.current_owner_id() RETURNS uuid LANGUAGE plpgsql STABLE AS 'BEGIN RETURN auth.uid(); END';
+CREATE POLICY own_notes ON notes FOR SELECT TO authenticated USING (owner_id = public.current_owner_id());
+GRANT SELECT ON notes TO authenticated;
+SELECT regress.try($$SELECT count(*) FROM idp.install_compat('supabase')$$) AS owned_by_another_role;
+SELECT (SELECT count(*) FROM idp.compat_objects) AS compat_objects,
+       (SELECT count(*) FROM pg_proc WHERE pronamespace = 'auth'::regnamespace) AS functions_in_auth;
+-- Control: the schema a superuser's, as the hint says (she keeps USAGE), install_compat creates
+-- the functions; she can neither drop auth.uid() nor create in the schema, and the forged claims
+-- read nothing through the helper while Alice's token reads her note.
+ALTER SCHEMA auth OWNER TO CURRENT_USER;
+GRANT USAGE ON SCHEMA auth TO regress_auth_owner;
+GRANT CREATE ON SCHEMA auth TO PUBLIC;
+SELECT regress.try($$SELECT count(*) FROM idp.install_compat('supabase')$$) AS public_may_create;
+REVOKE CREATE ON SCHEMA auth FROM PUBLIC;
+SELECT count(*) AS installed FROM idp.install_compat('supabase');
+SELECT kind, name, state FROM idp.compat_status ORDER BY kind, name;
+SET ROLE regress_auth_owner;
+SELECT regress.try('DROP FUNCTION auth.uid()') AS drop_uid;
+SELECT regress.try($$CREATE FUNCTION auth.uid(claims text DEFAULT NULL) RETURNS uuid LANGUAGE sql STABLE
+    AS 'SELECT (current_setting(''request.jwt.claims'', true)::jsonb ->> ''sub'')::uuid'$$) AS plant_uid;
+RESET ROLE;
+SET ROLE authenticated;
+BEGIN;
+SELECT set_config('request.jwt', :'supabase_bob', true) IS NOT NULL AS bob_token,
+       set_config('request.jwt.claims', json_build_object('sub', :'alice_uuid')::text, true) IS NOT NULL AS forged_alice;
+SELECT body FROM notes ORDER BY id;
+COMMIT;
+BEGIN;
+SELECT set_config('request.jwt', :'supabase_alice', true) IS NOT NULL AS alice_token;
+SELECT body FROM notes ORDER BY id;
+COMMIT;
+RESET ROLE;
+-- A superuser hands the schema to her afterwards: idp.compat_status says so at once ('changed'),
+-- before she acts; and what she can then do is the attack itself (drop pg_idp's auth.uid(), put
+-- back one reading the claims): the forged claims read Alice's note, compat_status shows the
+-- function 'changed', and install_compat refuses to put it right while the schema is hers.
+ALTER SCHEMA auth OWNER TO regress_auth_owner;
+SELECT kind, name, state FROM idp.compat_status WHERE name IN ('auth', 'auth.uid()') ORDER BY kind, name;
+SET ROLE regress_auth_owner;
+DROP FUNCTION auth.uid();
+CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE
+    AS $$ SELECT (current_setting('request.jwt.claims', true)::jsonb ->> 'sub')::uuid $$;
+RESET ROLE;
+SET ROLE authenticated;
+BEGIN;
+SELECT set_config('request.jwt', :'supabase_bob', true) IS NOT NULL AS bob_token,
+       set_config('request.jwt.claims', json_build_object('sub', :'alice_uuid')::text, true) IS NOT NULL AS forged_alice;
+SELECT body FROM notes ORDER BY id;
+COMMIT;
+RESET ROLE;
+SELECT kind, name, state FROM idp.compat_status WHERE name IN ('auth', 'auth.uid()') ORDER BY kind, name;
+SELECT regress.try($$SELECT count(*) FROM idp.install_compat('supabase', replace => true)$$) AS put_right_while_hers;
+DROP TABLE notes;
+DROP FUNCTION public.current_owner_id();
+DELETE FROM idp.compat_objects;
+DROP SCHEMA auth CASCADE;
+DROP ROLE regress_auth_owner;
 
 -- Bad input: unknown set, NULL, a role without the right to run it.
 SELECT regress.try($$SELECT count(*) FROM idp.install_compat('firebase')$$) AS unknown_set;
