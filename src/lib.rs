@@ -25,6 +25,7 @@ mod served;
 mod snapshot;
 mod stats;
 mod store;
+mod threads;
 mod trusted;
 
 ::pgrx::pg_module_magic!(name, version);
