@@ -54,7 +54,13 @@ extension_sql_file!("../sql/oauth.sql", name = "oauth", requires = ["schema", lo
 extension_sql_file!(
     "../sql/stats.sql",
     name = "stats",
-    requires = ["schema", api::stats::_stats, api::stats::_provider_health, api::stats::reset_stats]
+    requires = [
+        "schema",
+        api::stats::_stats,
+        api::stats::_provider_health,
+        api::stats::_provider_backoff,
+        api::stats::reset_stats
+    ]
 );
 extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 
