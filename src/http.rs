@@ -351,10 +351,9 @@ mod tests {
         use crate::threads::proc_status::{blocked, this_thread, threads_named, unblocked};
         let own = blocked(this_thread());
         let started = std::time::Instant::now();
-        let err =
-            fetch_with("https://jwks.slow-lookup.test/jwks.json", Duration::from_millis(300), None, None, slow_lookup)
-                .err()
-                .expect("a lookup of 3 s, given 300 ms");
+        let err = fetch_with("http://localhost:9/jwks.json", Duration::from_millis(300), None, None, slow_lookup)
+            .err()
+            .expect("a lookup of 3 s, given 300 ms");
         assert!(matches!(&err, FetchError::Failed(m) if m.contains("did not answer in time")), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(2), "the fetch waited for the lookup");
         // The lookup goes on, on its own thread, blocking every signal.

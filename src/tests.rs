@@ -286,7 +286,7 @@ mod tests {
         let own = blocked(this_thread());
         // The lookup takes 3 s, the fetch 300 ms: the fetch gives up, the lookup goes on.
         let err = crate::http::fetch_with(
-            "https://jwks.slow-lookup.test/.well-known/jwks.json",
+            "http://localhost:9/.well-known/jwks.json",
             std::time::Duration::from_millis(300),
             None,
             None,
