@@ -113,7 +113,21 @@ sig_start || { echo "not ok - signals: start the primary with the test's resolve
 # refreshing backend every 2 s; every 3 s a database made from the template, dropped WITH
 # (FORCE) as soon as its first job (which fetches the template's providers) is there.
 now() { date +%s.%N | cut -c1-14; }
+# Every thread of the server's processes other than a process's own: its name and the signals
+# it blocks (SigBlk), one line each, at every tick of the storm.
+sample_threads() {
+    local pm p t
+    pm="$(head -n1 "$PGDATA_DIR/postmaster.pid" 2>/dev/null)"
+    [ -n "$pm" ] || return 0
+    for p in $(pgrep -P "$pm"); do
+        for t in /proc/"$p"/task/*; do
+            [ "${t##*/}" = "$p" ] && continue
+            echo "$(cat "$t/comm" 2>/dev/null)|$(sed -n 's/^SigBlk:[[:space:]]*//p' "$t/status" 2>/dev/null)"
+        done
+    done | grep -v '^|\||$' >>"$SIG/threads"
+}
 : >"$SIG/sent"
+: >"$SIG/threads"
 n=0 made=""
 end=$((SECONDS + SIGNALS_SECONDS))
 while [ "$SECONDS" -lt "$end" ]; do
@@ -130,6 +144,7 @@ while [ "$SECONDS" -lt "$end" ]; do
     [ -n "$made" ] && sql+=(-c "SELECT 'made ' || count(*) FROM pg_stat_activity WHERE datname = '$made' AND backend_type = 'pg_idp job'")
     out="$(q "${sql[@]}" 2>/dev/null)"
     at="$(now)"
+    sample_threads
     case "$out" in t*) echo "$at reload" >>"$SIG/sent" ;; esac
     case "$out" in *"job 1"*) echo "$at terminate_job" >>"$SIG/sent" ;; esac
     case "$out" in *"backend 1"*) echo "$at terminate_backend" >>"$SIG/sent" ;; esac
@@ -170,6 +185,14 @@ sent="$(wc -l <"$SIG/sent")"
 echo "# signals: $sent signals sent ($(grep -c ' reload$' "$SIG/sent") reloads, $(grep -c ' terminate_' "$SIG/sent") terminations, $(grep -c ' drop_force$' "$SIG/sent") forced drops of a database with a job, a fast shutdown); $lookups lookups; $during signals while a lookup was pending ($reloads_during reloads, $terms_during terminations, $drops_during forced drops)"
 check "signals: no signal handler ran off a process's own thread, no process was terminated by a signal, the server never restarted" "0 0 0" \
     "$(grep -c 'may not be called from multiple threads' "$SIG_LOG") $(grep -c 'terminated by signal' "$SIG_LOG") $(grep -c 'terminating any other active server processes' "$SIG_LOG")"
+# Every signal blocked: all 64 bits but SIGKILL's and SIGSTOP's (nothing blocks them) and glibc's
+# own 32 and 33 (it never lets a thread block them).
+ALL_BLOCKED=fffffffe7ffbfeff
+echo "# signals: threads sampled besides the processes' own: $(sort "$SIG/threads" | uniq -c | sort -rn | awk '{ printf "%s%s x %s", (NR > 1 ? ", " : ""), $1, substr($0, index($0, $2)) }')"
+check "signals: every thread of the server's processes but their own, sampled at each round, is pg_idp's lookup thread and blocks every signal" "0" \
+    "$(grep -cv "^pg_idp lookup|$ALL_BLOCKED\$" "$SIG/threads")"
+check "signals: control: the sampling saw lookup threads (over 20)" "yes" \
+    "$([ "$(wc -l <"$SIG/threads")" -gt 20 ] && echo yes || echo no)"
 check "signals: the fast shutdown during fetches ended cleanly" "0 1" \
     "$shutdown_rc $(grep -c 'database system is shut down' "$SIG_LOG")"
 check "signals: control: the storm reached fetches under way (jobs terminated, a DROP DATABASE ... WITH (FORCE) of a database with a job, over 100 signals sent)" "yes" \
