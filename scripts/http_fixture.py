@@ -6,8 +6,10 @@
 
 Serves the files of DIR; when DIR has a folder named like the request's Host (say
 `stytch.com`), the files of that folder, so one server stands in for several providers. Special
-paths: /slow/NAME answers NAME after 3 seconds; /redirect/NAME answers 302 to another loopback
-host; /status/CODE answers CODE.
+paths: /slow/NAME answers NAME after 3 seconds; /maxage/N/NAME answers NAME with
+`Cache-Control: max-age=N` (after /slow/ too: /slow/maxage/1/NAME); /redirect/NAME answers 302
+to another loopback host; /status/CODE answers CODE. Every GET is written to standard output as
+one line, "UNIX-TIME PATH" (the path with its query string), so a test can count the requests.
 
 With --connect-proxy it is an HTTP CONNECT proxy on loopback that tunnels every CONNECT, whatever
 host it names, to 127.0.0.1:TARGET_PORT (the HTTPS server above): the provider guides' real URLs
@@ -22,6 +24,7 @@ import socket
 import socketserver
 import ssl
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -80,25 +83,36 @@ if sys.argv[1] == "--connect-proxy":
 
 ROOT = Path(sys.argv[1])
 PORT = int(sys.argv[2])
+LOG_LOCK = threading.Lock()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def send_body(self, code, body, ctype="application/json"):
+    def send_body(self, code, body, ctype="application/json", headers=None):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
     def do_GET(self):
+        with LOG_LOCK:  # one whole line per request, whatever the threads do
+            sys.stdout.write(f"{time.time():.3f} {self.path}\n")
+            sys.stdout.flush()
         path = self.path.split("?")[0]
+        headers = {}
         if path.startswith("/slow/"):
             time.sleep(3)
             path = "/" + path[len("/slow/"):]
-        elif path.startswith("/redirect/"):
+        if path.startswith("/maxage/"):
+            seconds, _, rest = path[len("/maxage/"):].partition("/")
+            headers["Cache-Control"] = f"max-age={int(seconds)}"
+            path = "/" + rest
+        if path.startswith("/redirect/"):
             self.send_response(302)
             self.send_header("Location", f"http://127.0.0.2:{PORT}/{path[len('/redirect/'):]}")
             self.send_header("Content-Length", "0")
@@ -113,7 +127,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if ROOT.resolve() not in file.parents or not file.is_file():
             self.send_body(404, b'{"error":"not found"}')
             return
-        self.send_body(200, file.read_bytes())
+        self.send_body(200, file.read_bytes(), headers=headers)
 
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler)

@@ -28,8 +28,9 @@ REVOKE EXECUTE ON FUNCTION idp.reset_stats(text) FROM PUBLIC;
 -- Each registered provider's key set and its refreshes, without key material or secrets. The
 -- key set, its ids and when it was stored come from the registry (so a standby shows what it
 -- replayed); the refresh columns from this server's shared memory since it started (NULL on a
--- standby, which never fetches, and without preloading); next_refresh only where the refresh
--- worker runs (idp.worker_database).
+-- standby, which never fetches, and without preloading); next_refresh and the backoff only where
+-- the jobs refresh keys (a primary, a served database). The last three columns (0.6.0) come from
+-- idp._provider_backoff(), so that idp._provider_health() keeps the columns older versions name.
 CREATE VIEW idp.provider_health AS
 SELECT r.name AS provider,
        CASE WHEN (r.config OPERATOR(pg_catalog.->>) 'discovery_url') IS NOT NULL THEN 'discovery'
@@ -41,7 +42,9 @@ SELECT r.name AS provider,
        r.updated_at AS keys_stored_at,
        pg_catalog.now() OPERATOR(pg_catalog.-) r.updated_at AS key_set_age,
        h.last_refresh_attempt, h.last_refresh_success, h.last_refresh_error_at,
-       h.last_refresh_error_code, h.last_refresh_error, h.next_refresh
+       h.last_refresh_error_code, h.last_refresh_error, h.next_refresh,
+       b.last_refresh_duration, b.consecutive_refresh_failures, b.refresh_backoff_until
   FROM idp.provider_registry r
-  LEFT JOIN idp._provider_health() h ON h.provider OPERATOR(pg_catalog.=) r.name;
+  LEFT JOIN idp._provider_health() h ON h.provider OPERATOR(pg_catalog.=) r.name
+  LEFT JOIN idp._provider_backoff() b ON b.provider OPERATOR(pg_catalog.=) r.name;
 GRANT SELECT ON idp.provider_health TO PUBLIC;

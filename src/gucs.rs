@@ -294,7 +294,7 @@ pub fn init() {
     GucRegistry::define_int_guc(
         REFRESH_INTERVAL,
         c"How often the pg_idp worker refreshes every provider with a jwks_uri.",
-        c"A shorter Cache-Control max-age in the provider's answer shortens it for that provider.",
+        c"A shorter Cache-Control max-age in the provider's answer shortens it for that provider, down to 1 minute.",
         &REFRESH_INTERVAL_S,
         1,
         86_400,

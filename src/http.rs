@@ -3,11 +3,24 @@
 //! URLs come only from the registry or from the superuser's `idp.discover` call, never from a
 //! token. The proxy, when there is one, is `idp.http_proxy` or the content of
 //! `idp.http_proxy_file`, read at each fetch; neither is ever echoed (they may carry credentials).
+//!
+//! Host names are resolved by `Resolver` below, on a thread that blocks every signal
+//! (`threads.rs`): the C library's lookup cannot be given a time limit, so it runs on a thread
+//! the fetch stops waiting for at its timeout. ureq's own resolver would start that thread with
+//! the caller's signal mask, where a signal sent to the process (a reload, a termination) could
+//! run PostgreSQL's handlers off the process's thread. An address needs no lookup and gets no
+//! thread.
 
-use std::sync::Arc;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+use ureq::config::Config;
+use ureq::http::Uri;
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 /// Largest answer accepted, in bytes.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
@@ -160,12 +173,107 @@ fn read_proxy_file(path: &str) -> Result<String, FetchError> {
     Ok(text)
 }
 
+/// How a host name is looked up: `host:port` to its addresses. `system_lookup` but in tests.
+pub type Lookup = fn(&str) -> std::io::Result<Vec<SocketAddr>>;
+
+/// The C library's lookup (getaddrinfo: /etc/hosts, DNS, as nsswitch.conf says).
+pub fn system_lookup(host_and_port: &str) -> std::io::Result<Vec<SocketAddr>> {
+    host_and_port.to_socket_addrs().map(Iterator::collect)
+}
+
+/// Host name lookups of this process still running: those a fetch stopped waiting for (at its
+/// timeout) go on until the C library gives up (resolv.conf's `timeout` and `attempts`).
+static LOOKUPS_RUNNING: AtomicUsize = AtomicUsize::new(0);
+/// A process starts no more lookups than this at once: past it, a fetch fails at once rather
+/// than leave one more thread behind (a slow resolver and many fetches in one session).
+pub const MAX_LOOKUPS_RUNNING: usize = 4;
+/// The name of the lookup threads (as /proc and `top -H` show them).
+pub const LOOKUP_THREAD: &str = "pg_idp lookup";
+
+/// ureq's resolver for pg_idp: addresses as they are, host names looked up on a thread that
+/// blocks every signal, waited for within the fetch's time.
+#[derive(Debug)]
+struct Resolver {
+    lookup: Lookup,
+}
+
+impl ureq::unversioned::resolver::Resolver for Resolver {
+    fn resolve(&self, uri: &Uri, config: &Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let target = match (uri.scheme(), uri.authority()) {
+            (Some(scheme), Some(authority)) => DefaultResolver::host_and_port(scheme, authority),
+            _ => None,
+        };
+        let Some(target) = target else {
+            return Err(ureq::Error::BadUri(format!("{uri} names no host and port")));
+        };
+        let found = match target.parse::<SocketAddr>() {
+            Ok(address) => vec![address],
+            Err(_) => lookup_on_thread(target, *timeout.after, timeout.reason, self.lookup)?,
+        };
+        let mut addresses = self.empty();
+        for a in config.ip_family().keep_wanted(found.into_iter()) {
+            if addresses.try_push(a).is_err() {
+                break; // ureq keeps the first 16
+            }
+        }
+        if addresses.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(addresses)
+    }
+}
+
+/// Look `target` up on a thread that blocks every signal, waiting at most `limit`; a lookup
+/// not done by then is left to finish on its own (its answer is dropped).
+fn lookup_on_thread(
+    target: String,
+    limit: Duration,
+    reason: ureq::Timeout,
+    lookup: Lookup,
+) -> Result<Vec<SocketAddr>, ureq::Error> {
+    if LOOKUPS_RUNNING.fetch_add(1, Ordering::AcqRel) >= MAX_LOOKUPS_RUNNING {
+        LOOKUPS_RUNNING.fetch_sub(1, Ordering::AcqRel);
+        return Err(ureq::Error::Io(std::io::Error::other(format!(
+            "{MAX_LOOKUPS_RUNNING} host name lookups of this process have not ended yet (a slow resolver)"
+        ))));
+    }
+    let (tx, rx) = mpsc::sync_channel(1);
+    let spawned = crate::threads::spawn_blocking_signals(LOOKUP_THREAD, move || {
+        let found = lookup(&target);
+        LOOKUPS_RUNNING.fetch_sub(1, Ordering::AcqRel);
+        // The fetch may have stopped waiting: then nobody receives this.
+        let _ = tx.send(found);
+    });
+    if let Err(e) = spawned {
+        LOOKUPS_RUNNING.fetch_sub(1, Ordering::AcqRel);
+        return Err(ureq::Error::Io(e));
+    }
+    match rx.recv_timeout(limit) {
+        Ok(found) => found.map_err(ureq::Error::Io),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(ureq::Error::Timeout(reason)),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err(ureq::Error::Io(std::io::Error::other("the host name lookup ended without an answer")))
+        }
+    }
+}
+
 /// GET `url` and return its body (status 200 only), through `proxy` when one is given.
 pub fn fetch(
     url: &str,
     timeout: Duration,
     ca_file: Option<&str>,
     proxy: Option<ureq::Proxy>,
+) -> Result<Fetched, FetchError> {
+    fetch_with(url, timeout, ca_file, proxy, system_lookup)
+}
+
+/// `fetch`, with host names looked up by `lookup`.
+pub fn fetch_with(
+    url: &str,
+    timeout: Duration,
+    ca_file: Option<&str>,
+    proxy: Option<ureq::Proxy>,
+    lookup: Lookup,
 ) -> Result<Fetched, FetchError> {
     let https = check_url(url)?;
     let mut tls = TlsConfig::builder()
@@ -175,7 +283,7 @@ pub fn fetch(
         tls = tls.root_certs(root_certs(ca_file)?);
     }
     // Only the configured proxy, never one from the server's environment.
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .proxy(proxy)
         .timeout_global(Some(timeout))
         .max_redirects(0)
@@ -183,8 +291,8 @@ pub fn fetch(
         .https_only(false)
         .tls_config(tls.build())
         .user_agent("pg_idp")
-        .build()
-        .into();
+        .build();
+    let agent = ureq::Agent::with_parts(config, DefaultConnector::default(), Resolver { lookup });
     let mut response =
         agent.get(url).header("Accept", "application/json").call().map_err(|e| FetchError::Failed(describe(&e)))?;
     let status = response.status();
@@ -227,6 +335,66 @@ fn describe(e: &ureq::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lookup that takes 3 s and finds nothing.
+    fn slow_lookup(_: &str) -> std::io::Result<Vec<SocketAddr>> {
+        std::thread::sleep(Duration::from_secs(3));
+        Err(std::io::Error::other("no such host"))
+    }
+
+    fn no_lookup(host_and_port: &str) -> std::io::Result<Vec<SocketAddr>> {
+        Err(std::io::Error::other(format!("{host_and_port} was looked up")))
+    }
+
+    #[test]
+    fn lookups_run_on_a_thread_that_blocks_every_signal() {
+        use crate::threads::proc_status::{blocked, this_thread, threads_named, unblocked};
+        let own = blocked(this_thread());
+        let started = std::time::Instant::now();
+        let err = fetch_with("http://localhost:9/jwks.json", Duration::from_millis(300), None, None, slow_lookup)
+            .err()
+            .expect("a lookup of 3 s, given 300 ms");
+        assert!(matches!(&err, FetchError::Failed(m) if m.contains("did not answer in time")), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "the fetch waited for the lookup");
+        // The lookup goes on, on its own thread, blocking every signal.
+        let lookups = threads_named(LOOKUP_THREAD);
+        assert!(!lookups.is_empty(), "no {LOOKUP_THREAD} thread");
+        for tid in lookups {
+            assert_eq!(unblocked(blocked(tid)), Vec::<i32>::new(), "signals thread {tid} does not block");
+        }
+        // The caller's own mask is as it was.
+        assert_eq!(blocked(this_thread()), own);
+    }
+
+    #[test]
+    fn control_a_thread_started_plainly_blocks_what_its_creator_blocks() {
+        use crate::threads::proc_status::{blocked, this_thread, unblocked};
+        // This test's thread blocks no signal (the harness's threads block none).
+        assert!(unblocked(blocked(this_thread())).contains(&libc::SIGHUP));
+        let (tx, rx) = mpsc::channel();
+        let plain = std::thread::spawn(move || {
+            tx.send(blocked(this_thread())).unwrap();
+        });
+        let mask = rx.recv().unwrap();
+        plain.join().unwrap();
+        let open = unblocked(mask);
+        for signal in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2] {
+            assert!(open.contains(&signal), "signal {signal} is blocked in {mask:x}");
+        }
+    }
+
+    #[test]
+    fn addresses_are_not_looked_up() {
+        // 127.0.0.1:9 (discard) refuses the connection; a lookup would fail first, naming it.
+        let err = fetch_with("http://127.0.0.1:9/jwks.json", Duration::from_secs(2), None, None, no_lookup)
+            .err()
+            .expect("nothing listens on 127.0.0.1:9");
+        assert!(matches!(&err, FetchError::Failed(m) if !m.contains("was looked up")), "{err:?}");
+        let err = fetch_with("http://localhost:9/jwks.json", Duration::from_secs(2), None, None, no_lookup)
+            .err()
+            .expect("a name is looked up");
+        assert!(matches!(&err, FetchError::Failed(m) if m.contains("localhost:9 was looked up")), "{err:?}");
+    }
 
     #[test]
     fn urls() {

@@ -37,6 +37,16 @@ use crate::trusted::{self, Found, Install};
 
 /// An early refresh of the same provider is not made more often than this.
 const EARLY_REFRESH_MIN_US: i64 = 30 * 1_000_000;
+/// The shortest wait before a provider's next scheduled refresh that its key server's
+/// `Cache-Control: max-age` can ask for (an `idp.refresh_interval` set shorter is kept: it is the
+/// superuser's).
+const MAX_AGE_FLOOR: Duration = Duration::from_secs(60);
+/// After a failed or slow refresh (slow: longer than half of `idp.http_timeout`), the provider's
+/// next refresh, scheduled or early, waits at least this long, doubled for each further failed or
+/// slow one in a row up to `BACKOFF_MAX`, less a random share of up to a quarter (so that the
+/// databases sharing a key server do not all come back at once).
+const BACKOFF_FIRST: Duration = Duration::from_secs(60);
+const BACKOFF_MAX: Duration = Duration::from_secs(30 * 60);
 /// Microseconds between the Unix epoch and PostgreSQL's.
 const POSTGRES_EPOCH_US: i64 = 946_684_800 * 1_000_000;
 /// `STATEMENT_TIMEOUT` of PostgreSQL's `TimeoutId` (utils/timeout.h): the same in 15, 16, 17 and
@@ -314,11 +324,17 @@ fn keep_snapshot(
 /// refresh is scheduled when the job's transaction commits (a job ended before that stored no
 /// keys, and its providers stay due), and after the first fetch no further one starts that could
 /// not end before the job's deadline (those providers stay due, for the next job).
+///
+/// A key server costs its own database only: its `max-age` cannot bring the next refresh nearer
+/// than `MAX_AGE_FLOOR`, and after a failed or slow refresh the provider backs off
+/// (`backoff`): neither its schedule nor an early refresh asked for by an unknown kid fetches it
+/// again before then. (A provider without a slot has no history to back off with: it waits a
+/// whole `idp.refresh_interval` after a failure.)
 fn refresh(entry: &'static Entry, install: &Install, content: &trusted::Content, requested: &[u64]) {
-    // SAFETY: reads the clock.
-    let now = unsafe { pg_sys::GetCurrentTimestamp() };
+    let now = now_us();
     let now_ms = (now + POSTGRES_EPOCH_US) / 1000;
     let interval = crate::gucs::refresh_interval();
+    let slow = crate::gucs::http_timeout() / 2;
     let database_due = entry.refresh_due() == 0 || now_ms >= entry.refresh_due();
     let early_ok = now_ms - entry.early_refresh_at() >= EARLY_REFRESH_MIN_US / 1000;
     let mut early_done = false;
@@ -326,18 +342,22 @@ fn refresh(entry: &'static Entry, install: &Install, content: &trusted::Content,
     let mut next_due = i64::MAX;
     for (name, config) in &content.providers {
         let Some(url) = config.get("jwks_uri").and_then(serde_json::Value::as_str) else { continue };
-        let (last_attempt, due_at) = crate::stats::refresh_times(name);
-        let asked = requested.contains(&served::name_hash(name))
-            && match last_attempt {
-                Some(t) => now - t >= EARLY_REFRESH_MIN_US,
+        let history = crate::stats::refresh_times(name);
+        let wanted = requested.contains(&served::name_hash(name));
+        let asked = wanted
+            && match history.last_attempt {
+                Some(t) => early_allowed(now, t, history.backoff_until),
                 None => early_ok,
             };
-        let due = match due_at {
+        if wanted && !asked {
+            debug1!("pg_idp: early refresh of provider \"{name}\" not made: fetched under 30 s ago, or backing off");
+        }
+        let due = match history.next_refresh {
             Some(t) => now >= t,
             None => database_due,
         };
         if !asked && !due {
-            next_due = next_due.min(due_at.unwrap_or(i64::MAX));
+            next_due = next_due.min(history.next_refresh.unwrap_or(i64::MAX));
             continue;
         }
         // Each job fetches at least one provider (so that keys are fetched whatever the two
@@ -353,36 +373,46 @@ fn refresh(entry: &'static Entry, install: &Install, content: &trusted::Content,
         }
         early_done |= asked;
         fetched_any = true;
+        let started = std::time::Instant::now();
         let outcome = refresh_one(name, config, url);
-        let succeeded = outcome.is_ok();
-        let wait = match outcome {
-            Ok((Some(n), max_age)) => {
-                let wait = max_age.map_or(interval, |m| interval.min(Duration::from_secs(m.max(1))));
-                log!(
-                    "pg_idp: refreshed JWKS of provider \"{name}\": {n} keys{}",
-                    if asked { " (early: unknown kid)" } else { "" }
-                );
-                wait
-            }
+        let took = started.elapsed();
+        let (keys, max_age, failure) = match outcome {
+            Ok((Some(n), max_age)) => (n, max_age, None),
             Ok((None, _)) => {
                 // Left as it is; due again at once, so the next job fetches for the new config.
                 log!("pg_idp: provider \"{name}\" changed while its JWKS was fetched: left as it is");
                 next_due = next_due.min(now);
                 continue;
             }
-            Err(why) => {
-                warning!("pg_idp: JWKS refresh of provider \"{name}\" failed, keeping its keys: {why}");
-                interval
-            }
+            Err(why) => (0, None, Some(why)),
         };
+        let in_row = crate::stats::refresh_outcome(name, failure.is_some() || took > slow);
+        let back_off = backoff(in_row, jitter());
+        let wait = scheduled_wait(interval, max_age, back_off);
+        let backing_off = if in_row > 0 {
+            format!("; {in_row} failed or slow in a row, next refresh in {} s", wait.as_secs())
+        } else {
+            String::new()
+        };
+        let succeeded = failure.is_none();
+        match failure {
+            None => log!(
+                "pg_idp: refreshed JWKS of provider \"{name}\": {keys} keys{}{}",
+                if asked { " (early: unknown kid)" } else { "" },
+                if took > slow { format!(" (slow: {:.1} s{backing_off})", took.as_secs_f64()) } else { String::new() }
+            ),
+            Some(why) => {
+                warning!("pg_idp: JWKS refresh of provider \"{name}\" failed, keeping its keys: {why}{backing_off}")
+            }
+        }
         if succeeded {
             let provider = name.clone();
-            at_commit(move || crate::stats::refresh_scheduled(&provider, wait));
+            at_commit(move || crate::stats::refresh_scheduled(&provider, wait, back_off));
         } else {
             // A failure is a fact whatever becomes of the job: the next attempt is scheduled now.
-            crate::stats::refresh_scheduled(name, wait);
+            crate::stats::refresh_scheduled(name, wait, back_off);
         }
-        next_due = next_due.min(now.saturating_add(wait.as_micros().min(i64::MAX as u128) as i64));
+        next_due = next_due.min(now_us().saturating_add(wait.as_micros().min(i64::MAX as u128) as i64));
     }
     let due_ms = if next_due == i64::MAX { 0 } else { (next_due + POSTGRES_EPOCH_US) / 1000 };
     at_commit(move || {
@@ -391,6 +421,44 @@ fn refresh(entry: &'static Entry, install: &Install, content: &trusted::Content,
         }
         entry.set_refresh_due(due_ms);
     });
+}
+
+/// Now, as a TimestampTz (microseconds since PostgreSQL's epoch).
+fn now_us() -> i64 {
+    // SAFETY: reads the clock.
+    unsafe { pg_sys::GetCurrentTimestamp() }
+}
+
+/// Whether a provider last fetched at `last_attempt` may be refreshed early at `now` (an unknown
+/// kid asked): not within `EARLY_REFRESH_MIN_US` of its last fetch, nor during its backoff.
+fn early_allowed(now: i64, last_attempt: i64, backoff_until: Option<i64>) -> bool {
+    now - last_attempt >= EARLY_REFRESH_MIN_US && backoff_until.is_none_or(|until| now >= until)
+}
+
+/// The backoff after `in_row` failed or slow refreshes in a row (none for 0): `BACKOFF_FIRST`,
+/// doubled for each further one, at most `BACKOFF_MAX`, less `jitter` (in [0, 1)) times a quarter.
+fn backoff(in_row: u32, jitter: f64) -> Duration {
+    if in_row == 0 {
+        return Duration::ZERO;
+    }
+    let full = BACKOFF_FIRST.saturating_mul(1 << (in_row - 1).min(16)).min(BACKOFF_MAX);
+    full.mul_f64(1.0 - jitter.clamp(0.0, 1.0) / 4.0)
+}
+
+/// How long until a provider's next scheduled refresh: `idp.refresh_interval`, shortened by the
+/// key server's `max-age` when it sent one (never below `MAX_AGE_FLOOR`), and never before the
+/// end of its `backoff`.
+fn scheduled_wait(interval: Duration, max_age: Option<u64>, backoff: Duration) -> Duration {
+    let wait = max_age.map_or(interval, |m| interval.min(Duration::from_secs(m).max(MAX_AGE_FLOOR)));
+    wait.max(backoff)
+}
+
+/// A number in [0, 1), different at each call (std's hasher keys are random per process, and
+/// change for each `RandomState`).
+fn jitter() -> f64 {
+    use std::hash::BuildHasher;
+    let bits = std::collections::hash_map::RandomState::new().hash_one(0u8);
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Refresh one provider whose stored config was `config` when the job read it; errors are
@@ -441,4 +509,57 @@ fn keep_citus_workers_in_sync(entry: &Entry) {
         Err(why) => warning!("pg_idp: registry copy to the Citus workers failed: {why}"),
     }
     entry.set_synced(hash);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_cannot_bring_a_refresh_nearer_than_the_floor() {
+        let ten_minutes = Duration::from_secs(600);
+        assert_eq!(scheduled_wait(ten_minutes, None, Duration::ZERO), ten_minutes);
+        assert_eq!(scheduled_wait(ten_minutes, Some(1), Duration::ZERO), MAX_AGE_FLOOR);
+        assert_eq!(scheduled_wait(ten_minutes, Some(0), Duration::ZERO), MAX_AGE_FLOOR);
+        assert_eq!(scheduled_wait(ten_minutes, Some(300), Duration::ZERO), Duration::from_secs(300));
+        assert_eq!(scheduled_wait(ten_minutes, Some(86_400), Duration::ZERO), ten_minutes);
+        // A refresh interval set below the floor is the superuser's: kept.
+        assert_eq!(scheduled_wait(Duration::from_secs(2), Some(1), Duration::ZERO), Duration::from_secs(2));
+        // A backoff pushes the next refresh out, past the interval if it must.
+        assert_eq!(scheduled_wait(Duration::from_secs(2), Some(1), Duration::from_secs(60)), Duration::from_secs(60));
+        assert_eq!(scheduled_wait(ten_minutes, None, Duration::from_secs(960)), Duration::from_secs(960));
+        assert_eq!(scheduled_wait(ten_minutes, None, Duration::from_secs(60)), ten_minutes);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_less_up_to_a_quarter() {
+        assert_eq!(backoff(0, 0.0), Duration::ZERO);
+        assert_eq!(backoff(0, 0.9), Duration::ZERO);
+        let full: Vec<u64> = (1..=8).map(|n| backoff(n, 0.0).as_secs()).collect();
+        assert_eq!(full, [60, 120, 240, 480, 960, 1800, 1800, 1800]);
+        assert_eq!(backoff(u32::MAX, 0.0), BACKOFF_MAX);
+        for n in 1..=10 {
+            let most = backoff(n, 0.0);
+            let least = backoff(n, 0.999_999);
+            assert!(least <= most && least >= most.mul_f64(0.75), "{n}: {least:?} {most:?}");
+        }
+        assert_eq!(backoff(1, 0.5), Duration::from_millis(52_500));
+    }
+
+    #[test]
+    fn jitter_is_in_range_and_varies() {
+        let draws: Vec<f64> = (0..64).map(|_| jitter()).collect();
+        assert!(draws.iter().all(|j| (0.0..1.0).contains(j)));
+        assert!(draws.iter().any(|j| *j != draws[0]));
+    }
+
+    #[test]
+    fn early_refreshes_wait_for_the_last_fetch_and_the_backoff() {
+        let s = 1_000_000;
+        assert!(!early_allowed(29 * s, 0, None));
+        assert!(early_allowed(30 * s, 0, None));
+        assert!(!early_allowed(40 * s, 0, Some(50 * s)));
+        assert!(early_allowed(50 * s, 0, Some(50 * s)));
+        assert!(!early_allowed(40 * s, 20 * s, Some(10 * s)));
+    }
 }

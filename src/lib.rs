@@ -26,6 +26,7 @@ mod served;
 mod snapshot;
 mod stats;
 mod store;
+mod threads;
 mod trusted;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -54,7 +55,13 @@ extension_sql_file!("../sql/oauth.sql", name = "oauth", requires = ["schema", lo
 extension_sql_file!(
     "../sql/stats.sql",
     name = "stats",
-    requires = ["schema", api::stats::_stats_logins, api::stats::_provider_health, api::stats::reset_stats]
+    requires = [
+        "schema",
+        api::stats::_stats_logins,
+        api::stats::_provider_health,
+        api::stats::_provider_backoff,
+        api::stats::reset_stats
+    ]
 );
 extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 

@@ -15,9 +15,10 @@
 //! that every backend compares before using its map, so no backend keeps counting into a slot
 //! it no longer owns (a count already under way may still land there).
 //!
-//! Health (the last refresh attempt, success and error of a provider's JWKS, and the next one
-//! the worker has scheduled) is written under the same LWLock by whoever fetches the keys: the
-//! refresh worker, `refresh_jwks`, `discover`, `register_provider`. It is not kept across a
+//! Health (the last refresh attempt, how long it took, its success and error of a provider's
+//! JWKS) is written under the same LWLock by whoever fetches the keys: the jobs, `refresh_jwks`,
+//! `discover`, `register_provider`; the jobs' schedule (the next refresh, the failed or slow
+//! refreshes in a row and the backoff they set) by the jobs alone. It is not kept across a
 //! restart; the key set itself, its ids and when it was stored are in the registry.
 
 use std::cell::RefCell;
@@ -115,7 +116,12 @@ pub struct Health {
     last_attempt: i64,
     last_success: i64,
     last_error_at: i64,
+    /// How long the last attempt took (microseconds; NEVER while one is under way, or none ended).
+    last_duration: i64,
     next_refresh: i64,
+    /// The jobs' failed or slow refreshes in a row, and the end of the backoff they set.
+    failures_in_row: u32,
+    backoff_until: i64,
     error_code: Bounded<CODE_MAX>,
     error_message: Bounded<MESSAGE_MAX>,
 }
@@ -125,10 +131,20 @@ impl Health {
         last_attempt: NEVER,
         last_success: NEVER,
         last_error_at: NEVER,
+        last_duration: NEVER,
         next_refresh: NEVER,
+        failures_in_row: 0,
+        backoff_until: NEVER,
         error_code: Bounded::EMPTY,
         error_message: Bounded::EMPTY,
     };
+
+    /// An attempt ended now (`at`).
+    fn ended(&mut self, at: i64) {
+        if self.last_attempt != NEVER {
+            self.last_duration = at.saturating_sub(self.last_attempt).max(0);
+        }
+    }
 }
 
 /// The slots' keys and health: read and written under the LWLock.
@@ -459,56 +475,94 @@ pub fn login_refused(dbid: u32, e: &VerifyError) {
     }
 }
 
-/// Change `provider`'s health record (in this database), when the shared memory exists.
-fn with_health(provider: &str, f: impl FnOnce(&mut Health)) {
+/// Change `provider`'s health record (in this database), when the shared memory exists and the
+/// provider has a slot; `None` otherwise.
+fn with_health<R>(provider: &str, f: impl FnOnce(&mut Health) -> R) -> Option<R> {
     if !available() || provider.is_empty() {
-        return;
+        return None;
     }
-    if let Some(i) = slot(provider) {
-        f(&mut DIRECTORY.exclusive().health[i]);
-    }
+    slot(provider).map(|i| f(&mut DIRECTORY.exclusive().health[i]))
 }
 
 /// A fetch of `provider`'s JWKS begins.
 pub fn refresh_started(provider: &str) {
-    with_health(provider, |h| h.last_attempt = now());
+    with_health(provider, |h| {
+        h.last_attempt = now();
+        h.last_duration = NEVER;
+    });
 }
 
 /// `provider`'s JWKS was fetched and stored.
 pub fn refresh_succeeded(provider: &str) {
-    with_health(provider, |h| h.last_success = now());
+    let at = now();
+    with_health(provider, |h| {
+        h.last_success = at;
+        h.ended(at);
+    });
 }
 
 /// A fetch of `provider`'s JWKS failed (the keys stay): its code and message (never a secret:
 /// the same text the refresh's error or WARNING carries).
 pub fn refresh_failed(provider: &str, code: &str, message: &str) {
+    let at = now();
     with_health(provider, |h| {
-        h.last_error_at = now();
+        h.last_error_at = at;
+        h.ended(at);
         h.error_code.set(code);
         h.error_message.set(message);
     });
 }
 
-/// The refresh worker will refresh `provider` again in `after`.
-pub fn refresh_scheduled(provider: &str, after: std::time::Duration) {
-    let at = now().saturating_add(after.as_micros().min(i64::MAX as u128) as i64);
-    with_health(provider, |h| h.next_refresh = at);
+/// A job's refresh of `provider` ended, `failed` (or slow) or not: returns how many of its
+/// refreshes in a row have now failed or been slow (0 after one that was neither, and for a
+/// provider without a slot, which keeps no history).
+pub fn refresh_outcome(provider: &str, failed: bool) -> u32 {
+    with_health(provider, |h| {
+        h.failures_in_row = if failed { h.failures_in_row.saturating_add(1) } else { 0 };
+        h.failures_in_row
+    })
+    .unwrap_or(0)
 }
 
-/// When `provider`'s keys (in this database) were last fetched, and when they are next due, as
-/// the refresh history records them (TimestampTz; `None` when not recorded).
-pub fn refresh_times(provider: &str) -> (Option<i64>, Option<i64>) {
+/// The jobs will refresh `provider` again in `after`, and neither then nor early before
+/// `backoff` has passed (zero: no backoff).
+pub fn refresh_scheduled(provider: &str, after: std::time::Duration, backoff: std::time::Duration) {
+    let at = now();
+    let micros = |d: std::time::Duration| d.as_micros().min(i64::MAX as u128) as i64;
+    with_health(provider, |h| {
+        h.next_refresh = at.saturating_add(micros(after));
+        h.backoff_until = if backoff.is_zero() { NEVER } else { at.saturating_add(micros(backoff)) };
+    });
+}
+
+/// A provider's refresh history, as the jobs schedule by it (TimestampTz; `None`: not recorded).
+pub struct RefreshHistory {
+    /// When its keys were last fetched (by anyone).
+    pub last_attempt: Option<i64>,
+    /// When the jobs refresh it next.
+    pub next_refresh: Option<i64>,
+    /// Before this, not even an early refresh is made (it backs off).
+    pub backoff_until: Option<i64>,
+}
+
+/// `provider`'s refresh history in this database.
+pub fn refresh_times(provider: &str) -> RefreshHistory {
+    let none = RefreshHistory { last_attempt: None, next_refresh: None, backoff_until: None };
     if !available() {
-        return (None, None);
+        return none;
     }
     let d = DIRECTORY.share();
     match d.find(database(), provider) {
         Some(i) => {
             let h = &d.health[i];
             let set = |v: i64| (v != NEVER).then_some(v);
-            (set(h.last_attempt), set(h.next_refresh))
+            RefreshHistory {
+                last_attempt: set(h.last_attempt),
+                next_refresh: set(h.next_refresh),
+                backoff_until: set(h.backoff_until),
+            }
         }
-        None => (None, None),
+        None => none,
     }
 }
 
@@ -623,6 +677,9 @@ pub struct HealthRow {
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub next_refresh: Option<pgrx::datum::TimestampWithTimeZone>,
+    pub last_duration: Option<pgrx::datum::Interval>,
+    pub failures_in_row: i32,
+    pub backoff_until: Option<pgrx::datum::TimestampWithTimeZone>,
 }
 
 /// The refresh health of this database's providers.
@@ -641,6 +698,11 @@ pub fn health_rows() -> Vec<HealthRow> {
             error_code: h.error_code.get(),
             error_message: h.error_message.get(),
             next_refresh: ts(h.next_refresh),
+            last_duration: (h.last_duration != NEVER)
+                .then(|| pgrx::datum::Interval::new(0, 0, h.last_duration).ok())
+                .flatten(),
+            failures_in_row: h.failures_in_row.min(i32::MAX as u32) as i32,
+            backoff_until: ts(h.backoff_until),
         })
         .collect()
 }

@@ -1,4 +1,5 @@
-//! In-database tests of what pg_regress cannot reach: the backend caches.
+//! In-database tests of what pg_regress cannot reach: the backend caches, the threads a fetch
+//! starts.
 
 #[pgrx::pg_schema]
 mod tests {
@@ -267,6 +268,44 @@ mod tests {
                 .unwrap(),
             Some(0)
         );
+    }
+
+    /// A lookup that takes 3 s and finds nothing.
+    fn slow_lookup(_: &str) -> std::io::Result<Vec<std::net::SocketAddr>> {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        Err(std::io::Error::other("no such host"))
+    }
+
+    /// A key fetch in a backend looks host names up on a thread that blocks every signal (a
+    /// reload or a termination sent to the backend never runs a handler there), and leaves the
+    /// backend's own signal mask as it was.
+    #[pg_test]
+    fn a_fetch_looks_host_names_up_on_a_thread_that_blocks_every_signal() {
+        use crate::threads::proc_status::{blocked, this_thread, threads_named, unblocked};
+        // SAFETY: reads a process global.
+        assert_eq!(this_thread(), unsafe { pg_sys::MyProcPid }, "a backend runs on its process's own thread");
+        let own = blocked(this_thread());
+        // The lookup takes 3 s, the fetch 300 ms: the fetch gives up, the lookup goes on.
+        let err = crate::http::fetch_with(
+            "http://localhost:9/.well-known/jwks.json",
+            std::time::Duration::from_millis(300),
+            None,
+            None,
+            slow_lookup,
+        )
+        .err()
+        .expect("a lookup of 3 s, given 300 ms");
+        assert_eq!(err.code(), "fetch_failed");
+        let lookups = threads_named(crate::http::LOOKUP_THREAD);
+        assert!(!lookups.is_empty(), "no lookup thread in the backend");
+        for tid in lookups {
+            assert_eq!(
+                unblocked(blocked(tid)),
+                Vec::<i32>::new(),
+                "signals thread {tid} of the backend does not block"
+            );
+        }
+        assert_eq!(blocked(this_thread()), own, "the backend's signal mask changed");
     }
 
     #[pg_test(

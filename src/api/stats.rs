@@ -81,6 +81,29 @@ fn _provider_health() -> TableIterator<
     }))
 }
 
+/// The jobs' schedule of this database's providers, for the last columns of
+/// `idp.provider_health`: how long the last refresh took, the failed or slow refreshes in a row
+/// and the backoff they set. Without preloading: no rows. (A function of its own, so that the
+/// `_provider_health()` of 0.4.0 and 0.5.0 keeps its columns for the databases not yet updated.)
+#[allow(clippy::type_complexity)]
+#[pg_extern(volatile)]
+fn _provider_backoff() -> TableIterator<
+    'static,
+    (
+        name!(provider, String),
+        name!(last_refresh_duration, Option<pgrx::datum::Interval>),
+        name!(consecutive_refresh_failures, i32),
+        name!(refresh_backoff_until, Option<TimestampWithTimeZone>),
+    ),
+> {
+    if !stats::available() {
+        return TableIterator::new(Vec::new());
+    }
+    TableIterator::new(
+        stats::health_rows().into_iter().map(|h| (h.provider, h.last_duration, h.failures_in_row, h.backoff_until)),
+    )
+}
+
 /// Zero the counters of this database in `idp.stats` (of one provider when given; NULL: also the
 /// row of tokens no provider was found for); returns how many rows were reset. Sets their
 /// `stats_reset`. The extension owner's (EXECUTE is revoked from PUBLIC).
