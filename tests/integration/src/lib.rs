@@ -1,0 +1,40 @@
+//! pg_idp's integration suites' fixtures: real servers started for one suite, on private
+//! sockets or loopback, and always stopped (their `Drop`, also while a panic unwinds).
+//!
+//! - [`suite`]: [`run`] a suite, its named checks ([`Suite::check`]), its directory, and the
+//!   secrets no server log may hold (checked as each cluster stops);
+//! - [`cluster`]: a [`Cluster`] (initdb, start, restart with settings, a hot standby, its
+//!   [`ServerLog`]), run as the `postgres` OS user, on the PostgreSQL of [`env`];
+//! - [`conn`]: a [`Conn`], answering as `psql -At` does, and its errors' SQLSTATEs;
+//! - [`pgbouncer`]: [`PgBouncer`] in transaction pooling in front of a cluster;
+//! - [`tokens`]: keys and tokens minted by the core's `sign` feature, and the [`Fixtures`] of
+//!   scripts/fixtures the suites share; [`app`]: the todos app most suites start from;
+//! - [`http`]: key servers over HTTP/HTTPS ([`HttpServer`], a CA made for the suite: [`Tls`]),
+//!   the CONNECT proxy, and [`Process`], a child killed when dropped;
+//! - [`oidc`]: the test [`OpenIdProvider`];
+//! - [`citus`]: Citus simulated by its catalogs.
+//!
+//! How to port a bash suite: CONTRIBUTING.md, "Porting a bash suite".
+
+pub mod app;
+pub mod citus;
+pub mod cluster;
+pub mod conn;
+pub mod env;
+pub mod http;
+pub mod net;
+pub mod oidc;
+pub mod pgbouncer;
+pub mod suite;
+pub mod tokens;
+
+pub use app::todos_app;
+pub use cluster::{Cluster, ServerLog};
+pub use conn::{lit, Conn, Target};
+pub use env::{env_usize, Pg};
+pub use http::{ConnectProxy, HttpServer, Process, Tls};
+pub use oidc::OpenIdProvider;
+pub use pg_idp_core::Alg;
+pub use pgbouncer::PgBouncer;
+pub use suite::{run, wait_for, write_file, Suite};
+pub use tokens::{Fixtures, Key};
