@@ -59,10 +59,13 @@ check "worker: a provider registered without keys gets them with no SQL call" "t
 q -d app -c "ALTER SYSTEM SET idp.refresh_interval = '1h'" -c "SELECT pg_reload_conf()" >/dev/null
 # Each job reads the settings as it starts: wait until auto's next refresh is an hour away (one
 # more refresh at the old interval), so that only an early refresh can fetch the next key.
-for _ in $(seq 1 100); do
-    [ "$(q -d app -c "SELECT next_refresh > now() + interval '30 minutes' FROM idp.provider_health WHERE provider = 'auto'")" = t ] && break
+far=""
+for _ in $(seq 1 300); do
+    far="$(q -d app -c "SELECT next_refresh > now() + interval '30 minutes' FROM idp.provider_health WHERE provider = 'auto'")"
+    [ "$far" = t ] && break
     sleep 0.1
 done
+check "worker: once idp.refresh_interval is an hour, auto's next refresh is an hour away" "t" "$far"
 cp "$WORK/auto3.jwks.json" "$WWW/auto.json"
 first="$(q -d app -c "SELECT idp.verify_jwt('$TA3')->>'error'")"
 check "worker: an unknown kid fails at once, and an early refresh lets it in" "unknown_key true" "$first $(poll_valid "$TA3" 10)"
