@@ -5,29 +5,14 @@
 use pgrx::prelude::*;
 
 mod api;
-mod audit;
-mod citus;
-mod datum;
-mod directory;
-mod errors;
-mod gucs;
-mod hooks;
-mod http;
-mod installed;
-mod job;
-mod jsonb;
-mod launcher;
+mod cluster;
 #[cfg(feature = "pg18")]
-mod oauth;
+mod login;
+mod pg;
 mod registry;
 mod request;
-mod served;
-#[cfg(feature = "pg18")]
-mod snapshot;
-mod stats;
-mod store;
-mod threads;
-mod trusted;
+mod shmem;
+mod workers;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -67,14 +52,14 @@ extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    gucs::init();
-    registry::init();
-    stats::init();
-    audit::init();
-    installed::init();
-    served::init();
-    launcher::init();
-    hooks::init();
+    pg::settings::init();
+    registry::cache::init();
+    shmem::stats::init();
+    shmem::audit::init();
+    workers::installed::init();
+    shmem::served::init();
+    workers::launcher::init();
+    workers::hooks::init();
     // In the postmaster (preloading): the verifier's once-per-process work is done here, once,
     // instead of in every backend it forks (each login is a new backend).
     // SAFETY: reads a postmaster global.

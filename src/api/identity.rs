@@ -7,9 +7,9 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
-use crate::datum::Text;
-use crate::errors::{raise_invalid_argument, raise_invalid_token};
-use crate::request::{request_identity, request_identity_text, verify_token};
+use crate::pg::datum::Text;
+use crate::pg::errors::{raise_invalid_argument, raise_invalid_token};
+use crate::request::identity::{request_identity, request_identity_text, verify_token};
 
 /// The mapped user id (claim_mapping.user_id, default `sub`).
 #[pg_extern(stable, parallel_safe)]
@@ -87,10 +87,10 @@ fn authenticate(token: &str) -> JsonB {
         // queried later in this transaction verify the same token. The token verified above is
         // base64url and dots only.
         if let Err(e) = Spi::run(&format!("SET LOCAL request.jwt = '{}'", token.replace('\'', "''"))) {
-            crate::errors::raise_internal(format!("cannot set request.jwt: {e}"));
+            crate::pg::errors::raise_internal(format!("cannot set request.jwt: {e}"));
         }
     } else {
-        crate::request::set_request_token_local(token);
+        crate::request::identity::set_request_token_local(token);
     }
     JsonB(id.to_full_json())
 }

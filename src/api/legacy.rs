@@ -8,8 +8,8 @@ use pgrx::JsonB;
 use serde_json::Value;
 
 use super::providers::{register, webhook_signed_at};
-use crate::errors::{raise_internal, raise_invalid_argument, raise_unknown_provider};
-use crate::store::{ensure_writable, stored_config};
+use crate::pg::errors::{raise_internal, raise_invalid_argument, raise_unknown_provider};
+use crate::registry::store::{ensure_writable, stored_config};
 
 /// `idp.register_provider(jsonb)` of 0.1.0 and 0.2.0.
 #[pg_extern(volatile, sql = false)]
@@ -80,10 +80,10 @@ fn _stats() -> TableIterator<
         name!(stats_reset, Option<pgrx::datum::TimestampWithTimeZone>),
     ),
 > {
-    if !crate::stats::available() {
+    if !crate::shmem::stats::available() {
         return TableIterator::new(Vec::new());
     }
-    TableIterator::new(crate::stats::rows().into_iter().map(|r| {
+    TableIterator::new(crate::shmem::stats::rows().into_iter().map(|r| {
         (
             r.dbid,
             r.provider,

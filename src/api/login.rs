@@ -11,7 +11,7 @@ use pgrx::JsonB;
 fn login_snapshot() -> Option<JsonB> {
     #[cfg(feature = "pg18")]
     {
-        Some(JsonB(crate::snapshot::status()))
+        Some(JsonB(crate::login::snapshot::status()))
     }
     #[cfg(not(feature = "pg18"))]
     {
@@ -29,8 +29,8 @@ fn login_snapshot() -> Option<JsonB> {
 fn _launcher_notify() {
     // SAFETY: reads backend state (the current role's attribute, the server's recovery state).
     let (superuser, recovery) = unsafe { (pg_sys::superuser(), pg_sys::RecoveryInProgress()) };
-    if superuser && !recovery && !crate::installed::recorded_here() {
-        crate::installed::record_here(true);
+    if superuser && !recovery && !crate::workers::installed::recorded_here() {
+        crate::workers::installed::record_here(true);
     }
-    crate::served::changed_at_commit();
+    crate::shmem::served::changed_at_commit();
 }

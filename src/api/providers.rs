@@ -6,12 +6,12 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
-use crate::errors::{
-    raise_fetch, raise_internal, raise_invalid_argument, raise_invalid_config, raise_invalid_config_hint,
-    raise_invalid_response, raise_unknown_provider,
+use crate::pg::errors::{
+    raise_internal, raise_invalid_argument, raise_invalid_config, raise_invalid_config_hint, raise_invalid_response,
+    raise_unknown_provider,
 };
-use crate::registry;
-use crate::store::{ensure_writable, store, stored_config, try_store};
+use crate::registry::cache;
+use crate::registry::store::{ensure_writable, store, stored_config, try_store};
 
 /// Register (or replace) a provider from its config; returns its name. A config with a
 /// `jwks_uri` and neither `jwks` nor `secret` (each guide's body as written) has its key set
@@ -56,21 +56,21 @@ fn store_with_keys_from(mut config: Value, url: &str) -> i32 {
     config["jwks"] = fetch_for(&name, "JWKS", url);
     let n = try_store(config).unwrap_or_else(|e| {
         let why = format!("JWKS at {url} cannot be used: {}: {}", e.field, e.message);
-        crate::stats::refresh_failed(&name, "invalid_response", &why);
+        crate::shmem::stats::refresh_failed(&name, "invalid_response", &why);
         raise_invalid_response(why)
     });
-    crate::stats::refresh_succeeded(&name);
+    crate::shmem::stats::refresh_succeeded(&name);
     n
 }
 
 /// `fetch_json` of a document for `provider`'s keys, as a refresh attempt of its health.
 fn fetch_for(provider: &str, what: &str, url: &str) -> Value {
-    crate::stats::refresh_started(provider);
-    match crate::http::fetch_json(url) {
+    crate::shmem::stats::refresh_started(provider);
+    match crate::registry::fetch::fetch_json(url) {
         Ok((v, _)) => v,
         Err(e) => {
-            crate::stats::refresh_failed(provider, e.code(), &e.describe(what, url));
-            raise_fetch(what, url, e)
+            crate::shmem::stats::refresh_failed(provider, e.code(), &e.describe(what, url));
+            e.raise(what, url)
         }
     }
 }
@@ -125,8 +125,8 @@ fn discover(issuer: &str, provider: &str, extra: default!(JsonB, "'{}'")) -> i32
         Some(u) => u.to_string(),
         None => raise_invalid_response(format!("OpenID configuration at {url} has no jwks_uri")),
     };
-    if let Err(e) = crate::http::check_url(&jwks_uri) {
-        raise_fetch("JWKS", &jwks_uri, e);
+    if let Err(e) = crate::registry::fetch::check_url(&jwks_uri) {
+        e.raise("JWKS", &jwks_uri);
     }
     let mut config = stored_config(provider).unwrap_or_else(|| serde_json::json!({}));
     for (k, v) in extra {
@@ -154,10 +154,10 @@ fn unregister_provider(name: &str) -> bool {
          SELECT pg_catalog.count(*) FROM d",
         &[name.into()],
     );
-    registry::invalidate();
+    cache::invalidate();
     // A provider registered later under the same name starts without this one's refresh history
     // (its counters in idp.stats stay: they are history).
-    crate::stats::forget_health(name);
+    crate::shmem::stats::forget_health(name);
     match deleted {
         Ok(Some(n)) => n > 0,
         Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => false,
@@ -175,7 +175,7 @@ fn _email_key(email: &str) -> String {
 /// The registry table's trigger: tell every backend (at commit) that the registry changed.
 #[pg_extern(volatile)]
 fn _registry_changed(relid: pg_sys::Oid) {
-    registry::broadcast_change(relid);
+    cache::broadcast_change(relid);
 }
 
 /// When a webhook was signed (ms since the epoch), checked against now; raises 28000
@@ -184,7 +184,7 @@ pub(crate) fn webhook_signed_at(secret: &str, body: &str, signature: &str) -> i6
     let now_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     pg_idp_core::webhook::verify_webhook_signature(signature, body, secret.as_bytes(), now_ms)
-        .unwrap_or_else(|why| crate::errors::raise_webhook(&why))
+        .unwrap_or_else(|why| crate::pg::errors::raise_webhook(&why))
 }
 
 /// Check a WorkOS webhook's `WorkOS-Signature` header against the body and the provider's
@@ -196,5 +196,5 @@ fn _verify_webhook_signature(secret: &str, body: &str, signature: &str) -> pgrx:
     let signed_ms = webhook_signed_at(secret, body, signature);
     // TimestampTz counts microseconds from 2000-01-01; within 5 minutes of now, so in range.
     pgrx::datum::TimestampWithTimeZone::try_from((signed_ms - 946_684_800_000) * 1000)
-        .unwrap_or_else(|_| crate::errors::raise_webhook("the signature timestamp is out of range"))
+        .unwrap_or_else(|_| crate::pg::errors::raise_webhook("the signature timestamp is out of range"))
 }

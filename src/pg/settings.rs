@@ -26,6 +26,9 @@ pub const CHECK_INTERVAL: &CStr = c"idp.check_interval";
 pub const JOB_TIMEOUT: &CStr = c"idp.job_timeout";
 pub const MAX_DATABASES: &CStr = c"idp.max_databases";
 pub const MAX_DATABASES_PER_OWNER: &CStr = c"idp.max_databases_per_owner";
+/// The most `idp.max_databases` can be: the shared memory holds an entry for this many
+/// databases (`shmem::served`).
+pub const MAX_DATABASES_LIMIT: usize = 1024;
 pub const TRACK_STATS: &CStr = c"idp.track_stats";
 pub const LOG_FAILURES: &CStr = c"idp.log_failures";
 pub const LOG_FAILURES_WINDOW: &CStr = c"idp.log_failures_window";
@@ -80,7 +83,7 @@ pub static WORKER_DB: GucSetting<Option<std::ffi::CString>> = GucSetting::<Optio
 pub static MAX_WORKERS_N: GucSetting<i32> = GucSetting::<i32>::new(2);
 pub static CHECK_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static JOB_TIMEOUT_S: GucSetting<i32> = GucSetting::<i32>::new(60);
-pub static MAX_DATABASES_N: GucSetting<i32> = GucSetting::<i32>::new(crate::served::MAX_DATABASES as i32);
+pub static MAX_DATABASES_N: GucSetting<i32> = GucSetting::<i32>::new(MAX_DATABASES_LIMIT as i32);
 pub static MAX_DATABASES_PER_OWNER_N: GucSetting<i32> = GucSetting::<i32>::new(256);
 pub static TRACK: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static LOG_FAILED: GucSetting<LogFailures> = GucSetting::<LogFailures>::new(LogFailures::First);
@@ -345,7 +348,7 @@ pub fn init() {
         c"Only databases where a superuser installed pg_idp count. A database beyond it is not served, and a WARNING names it.",
         &MAX_DATABASES_N,
         1,
-        crate::served::MAX_DATABASES as i32,
+        MAX_DATABASES_LIMIT as i32,
         GucContext::Sighup,
         GucFlags::default(),
     );
@@ -355,7 +358,7 @@ pub fn init() {
         c"A database beyond it is not served, and a WARNING names its owner.",
         &MAX_DATABASES_PER_OWNER_N,
         1,
-        crate::served::MAX_DATABASES as i32,
+        MAX_DATABASES_LIMIT as i32,
         GucContext::Sighup,
         GucFlags::default(),
     );
@@ -562,7 +565,7 @@ pub fn job_lock_timeout() -> std::time::Duration {
 }
 
 pub fn max_databases() -> usize {
-    (MAX_DATABASES_N.get().max(1) as usize).min(crate::served::MAX_DATABASES)
+    (MAX_DATABASES_N.get().max(1) as usize).min(MAX_DATABASES_LIMIT)
 }
 
 pub fn max_databases_per_owner() -> usize {

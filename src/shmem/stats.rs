@@ -403,7 +403,7 @@ fn find_or_make(dbid: u32, provider: &str) -> Result<usize, NoSlot> {
     if let Some(i) = d.find(dbid, provider) {
         return Ok(i);
     }
-    let i = d.make(dbid, provider, crate::gucs::stats_providers_per_database())?;
+    let i = d.make(dbid, provider, crate::pg::settings::stats_providers_per_database())?;
     // Nobody counts into slot i before it is found under the lock (a backend that knew it from
     // before it was freed has seen the generation change).
     COUNTERS.get().slots[i].zero(now());
@@ -412,7 +412,7 @@ fn find_or_make(dbid: u32, provider: &str) -> Result<usize, NoSlot> {
 
 #[inline]
 fn counters(provider: &str) -> Option<&'static Counters> {
-    if !available() || !crate::gucs::track_stats() {
+    if !available() || !crate::pg::settings::track_stats() {
         return None;
     }
     slot(provider).map(|i| &COUNTERS.get().slots[i])
@@ -449,7 +449,7 @@ pub fn rejected(e: &VerifyError) {
 /// without this backend's map (a login is counted before the backend has its database).
 #[cfg(feature = "pg18")]
 fn counters_in(dbid: u32, provider: &str) -> Option<&'static Counters> {
-    if !available() || !crate::gucs::track_stats() || dbid == 0 {
+    if !available() || !crate::pg::settings::track_stats() || dbid == 0 {
         return None;
     }
     find_or_make(dbid, provider).ok().map(|i| &COUNTERS.get().slots[i])

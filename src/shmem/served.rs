@@ -24,7 +24,7 @@ use pgrx::{pg_shmem_init, PgAtomic};
 
 /// Databases an entry can be kept for (the shared memory is allocated for this many);
 /// `idp.max_databases` may lower it.
-pub const MAX_DATABASES: usize = 1024;
+const MAX_DATABASES: usize = crate::pg::settings::MAX_DATABASES_LIMIT;
 /// Early refreshes a database can have pending at once (providers named by unknown kids).
 const REQUEST_SLOTS: usize = 8;
 

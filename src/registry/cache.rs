@@ -21,7 +21,8 @@ use std::collections::HashSet;
 use pg_idp_core::{parse_provider, Provider, Registry, Revocations};
 use pgrx::prelude::*;
 
-use crate::errors::raise_internal;
+use crate::pg::errors::raise_internal;
+use crate::pg::spi;
 
 /// Set by the relcache callback when the providers or revocations (or everything) changed.
 static STALE: AtomicBool = AtomicBool::new(true);
@@ -122,7 +123,7 @@ pub fn broadcast_change(relid: pg_sys::Oid) {
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) }
     invalidate();
     // The launcher rewrites the login snapshot once the change commits.
-    crate::served::changed_at_commit();
+    crate::shmem::served::changed_at_commit();
 }
 
 /// A number that changes whenever the cached registry is replaced.
@@ -150,7 +151,7 @@ pub fn current() -> (Rc<Registry>, bool) {
             DIRECTORY_STALE.store(false, Ordering::Relaxed);
             let has_directory = Table::DirectoryUsers.oid() != 0;
             let owner = DIRECTORY.with(|d| d.borrow().1);
-            let providers = if has_directory { as_user(owner, read_directory_providers) } else { HashSet::new() };
+            let providers = if has_directory { spi::as_user(owner, read_directory_providers) } else { HashSet::new() };
             DIRECTORY.with(|d| d.borrow_mut().0 = providers);
             EPOCH.fetch_add(1, Ordering::Relaxed);
             return (r, true);
@@ -173,7 +174,7 @@ pub fn current() -> (Rc<Registry>, bool) {
     let exists = |t: Table| oids[t as usize] != pg_sys::InvalidOid;
     let has_revocations = exists(Table::Revocations);
     let has_directory = Table::ALL.into_iter().filter(|t| t.is_directory()).all(exists);
-    let (providers, revocations, directory) = as_user(owner, || {
+    let (providers, revocations, directory) = spi::as_user(owner, || {
         (
             read_providers(),
             if has_revocations { read_revocations() } else { Revocations::default() },
@@ -264,8 +265,7 @@ const DIRECTORY_PROVIDERS: &str = "SELECT p.name FROM idp.provider_registry p \
 /// The providers whose directory has users (its plan kept for the backend's life).
 fn read_directory_providers() -> HashSet<String> {
     let read = Spi::connect(|client| {
-        let rows =
-            crate::directory::with_kept_plan(client, DIRECTORY_PROVIDERS, 0, |plan| client.select(plan, None, &[]))?;
+        let rows = spi::with_kept_plan(client, DIRECTORY_PROVIDERS, 0, |plan| client.select(plan, None, &[]))?;
         let mut out = HashSet::new();
         for row in rows {
             if let Some(p) = row.get::<String>(1)? {
@@ -291,64 +291,6 @@ pub(crate) fn directory_of(provider: &str) -> Option<pg_sys::Oid> {
 /// Whether `idp.directory_users` has the 0.3.0 columns (a database not yet updated has not).
 pub(crate) fn directory_has_keys() -> bool {
     DIRECTORY_HAS_KEYS.load(Ordering::Relaxed)
-}
-
-/// Run `f` with the current user switched to `owner` and `search_path` pinned to
-/// `pg_catalog, pg_temp` (as a `SECURITY DEFINER ... SET search_path` function would, without
-/// its per-call cost on the hot path, which never gets here): the queries are fixed and
-/// schema-qualified anyway, and the caller's search_path cannot reach them.
-pub(crate) fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
-    let mut saved_user = pg_sys::InvalidOid;
-    let mut saved_ctx: i32 = 0;
-    // SAFETY: plain reads/writes of backend-local state; restored by the guard below, and by
-    // PostgreSQL's own (sub)transaction abort if an ERROR escapes.
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
-        pg_sys::SetUserIdAndSecContext(
-            owner,
-            saved_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
-        );
-    }
-    struct Restore(pg_sys::Oid, i32);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            // SAFETY: restores exactly what was changed above.
-            unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) }
-        }
-    }
-    let _restore = Restore(saved_user, saved_ctx);
-    pinned_search_path(f)
-}
-
-/// Run `f` with `search_path = pg_catalog, pg_temp`, restored afterwards, as a function's
-/// `SET search_path` clause would.
-pub(crate) fn pinned_search_path<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: GUC_ACTION_SAVE in a new GUC nest level is what a function's SET clause does, and
-    // is allowed in parallel workers; restored by the guard below, or by the (sub)transaction
-    // abort if an ERROR escapes.
-    let nest = unsafe {
-        let nest = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
-            pg_sys::GucContext::PGC_SUSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        nest
-    };
-    struct Restore(i32);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            // SAFETY: pops exactly the nest level pushed above.
-            unsafe { pg_sys::AtEOXact_GUC(true, self.0) };
-        }
-    }
-    let _restore = Restore(nest);
-    f()
 }
 
 /// The oids of the registry's tables (indexed by `Table`) and the registry's owner, from the

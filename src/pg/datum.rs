@@ -1,6 +1,6 @@
 //! Return types that hand PostgreSQL a datum built by hand: `Text`, made straight from a borrowed
 //! `&str` (what the identity functions return, so that their answer is copied once, into
-//! PostgreSQL's memory, while the identity is borrowed), and `Jsonb` (crate::jsonb).
+//! PostgreSQL's memory, while the identity is borrowed), and `Jsonb` (crate::pg::jsonb).
 
 use pgrx::pg_sys;
 

@@ -78,17 +78,24 @@ pub fn raise_invalid_argument(message: String) -> ! {
     raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, message, None)
 }
 
-/// Raise a failed fetch of `what` (a JWKS or an OpenID configuration) from `url`.
-pub fn raise_fetch(what: &str, url: &str, e: crate::http::FetchError) -> ! {
-    use crate::http::FetchError;
-    let sqlstate = match e {
-        FetchError::BadUrl(_) | FetchError::NotJson | FetchError::Proxy(_) => {
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
-        }
-        FetchError::Failed(_) => PgSqlErrorCode::ERRCODE_CONNECTION_EXCEPTION,
-        FetchError::TooLarge => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+/// How a key fetch failed, as far as its SQLSTATE goes (`registry::fetch::FetchError::kind`).
+pub enum FetchFailure {
+    /// The URL is not allowed, the answer is not JSON, or the proxy settings are unusable: 22023.
+    Refused,
+    /// Connecting, TLS, a timeout or an HTTP status: 08000.
+    Failed,
+    /// The answer is over the size limit: 54000.
+    TooLarge,
+}
+
+/// Raise a failed fetch: `message` says of what and from where, `code` is its stable code.
+pub fn raise_fetch(failure: FetchFailure, message: String, code: &str) -> ! {
+    let sqlstate = match failure {
+        FetchFailure::Refused => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        FetchFailure::Failed => PgSqlErrorCode::ERRCODE_CONNECTION_EXCEPTION,
+        FetchFailure::TooLarge => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
     };
-    raise(sqlstate, e.describe(what, url), Some(e.code()))
+    raise(sqlstate, message, Some(code))
 }
 
 /// Raise an answer that cannot be used (no usable keys, a lying issuer): 22023.

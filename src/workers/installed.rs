@@ -42,7 +42,7 @@ pub fn init() {
 unsafe extern "C-unwind" fn relabel(object: *const pg_sys::ObjectAddress, label: *const c_char) {
     // SAFETY: reads backend state (the current role's superuser attribute, from the catalog).
     if !unsafe { pg_sys::superuser() } {
-        crate::errors::raise_security_label(
+        crate::pg::errors::raise_security_label(
             true,
             "only a superuser may set or remove pg_idp's security label (the record that pg_idp is installed in a database)"
                 .into(),
@@ -51,11 +51,11 @@ unsafe extern "C-unwind" fn relabel(object: *const pg_sys::ObjectAddress, label:
     // SAFETY: PostgreSQL passes the address of the object being labelled.
     let class = unsafe { (*object).classId };
     if class != pg_sys::DatabaseRelationId {
-        crate::errors::raise_security_label(false, "pg_idp's security label applies to databases only".into());
+        crate::pg::errors::raise_security_label(false, "pg_idp's security label applies to databases only".into());
     }
     // SAFETY: NULL (removing the label) or a NUL-terminated string owned by the statement.
     if !label.is_null() && unsafe { CStr::from_ptr(label) } != LABEL {
-        crate::errors::raise_security_label(
+        crate::pg::errors::raise_security_label(
             false,
             "pg_idp's security label on a database is 'installed' (or NULL)".into(),
         );

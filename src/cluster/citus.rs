@@ -15,8 +15,8 @@
 //! database: each calls `pg_catalog.pg_idp_node_call(function, argument)` ([`node_call`]), which
 //! only a superuser can have created there (with `CREATE EXTENSION pg_idp`). On the worker it
 //! runs as the connection's superuser under pinned settings
-//! ([`crate::trusted::as_connected_superuser`]), verifies the install as a job does
-//! ([`crate::trusted::inspect`]) and more (every object in schema `idp` a superuser's, every table
+//! ([`crate::registry::trusted::as_connected_superuser`]), verifies the install as a job does
+//! ([`crate::registry::trusted::inspect`]) and more (every object in schema `idp` a superuser's, every table
 //! the copy writes a member of the extension), finds the function as a member of the extension
 //! and calls it by its oid. A worker whose install is not trusted runs nothing and is sent no
 //! registry; its error says why.
@@ -32,10 +32,10 @@ use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
-use crate::errors::{
+use crate::pg::errors::{
     raise_internal, raise_invalid_argument, raise_invalid_config, raise_node_refused, raise_node_untrusted, raise_sync,
 };
-use crate::registry;
+use crate::registry::cache;
 
 /// This node's part in a Citus cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -427,7 +427,7 @@ pub fn read_copy() -> Result<RegistryCopy, String> {
 /// coordinator.
 pub fn begin() -> String {
     pinned(|| {
-        crate::store::ensure_writable(c"idp._sync_begin()");
+        crate::registry::store::ensure_writable(c"idp._sync_begin()");
         if let Err(why) = check_tables() {
             raise_internal(why);
         }
@@ -457,7 +457,7 @@ pub fn begin() -> String {
 /// message), make this node's registry exactly that copy, and return its fingerprint.
 pub fn load_sealed(sealed: &str) -> String {
     pinned(|| {
-        crate::store::ensure_writable(c"idp._load_registry_sealed()");
+        crate::registry::store::ensure_writable(c"idp._load_registry_sealed()");
         if let Err(why) = check_tables() {
             raise_internal(why);
         }
@@ -508,7 +508,7 @@ pub fn node_call(function: &str, argument: Option<&str>) -> String {
             if *takes_argument { "one" } else { "no" }
         ));
     }
-    let called = crate::trusted::as_connected_superuser(|| {
+    let called = crate::registry::trusted::as_connected_superuser(|| {
         let oid = verify_node(function, *takes_argument).unwrap_or_else(|why| raise_node_untrusted(why));
         call_by_oid(oid, argument)
     });
@@ -553,7 +553,7 @@ fn call_by_oid(oid: pg_sys::Oid, argument: Option<&str>) -> String {
 }
 
 /// Whether this database's pg_idp may be run for a coordinator, and the oid of its `function`:
-/// the install a job would serve ([`crate::trusted::inspect`]: the extension and schema `idp`
+/// the install a job would serve ([`crate::registry::trusted::inspect`]: the extension and schema `idp`
 /// owned by superusers, no one else may create in the schema, its tables the extension's); no
 /// function, relation, type or operator in schema `idp` owned by a role that is not a superuser
 /// (one planted while another role could create there, or handed to one, would run or be read
@@ -561,10 +561,10 @@ fn call_by_oid(oid: pg_sys::Oid, argument: Option<&str>) -> String {
 /// every table a copy writes a member of the extension; and `function` a member of the
 /// extension, in schema `idp`, returning text.
 fn verify_node(function: &str, takes_argument: bool) -> Result<pg_sys::Oid, String> {
-    let install = match crate::trusted::inspect()? {
-        crate::trusted::Found::Installed(install) => install,
-        crate::trusted::Found::NotInstalled => return Err("pg_idp is not installed in this database".into()),
-        crate::trusted::Found::Untrusted(why) => return Err(why),
+    let install = match crate::registry::trusted::inspect()? {
+        crate::registry::trusted::Found::Installed(install) => install,
+        crate::registry::trusted::Found::NotInstalled => return Err("pg_idp is not installed in this database".into()),
+        crate::registry::trusted::Found::Untrusted(why) => return Err(why),
     };
     let checked = Spi::connect(|client| {
         let mut foreign = Vec::new();
@@ -675,7 +675,7 @@ impl seal::KeyStore for SyncKeys {
 fn load(copy: &RegistryCopy) {
     for config in copy.providers() {
         let provider = parse_provider(config).unwrap_or_else(|e| raise_invalid_config(&e));
-        crate::store::store(&provider, config.clone());
+        crate::registry::store::store(&provider, config.clone());
     }
     let ts = |t: i64| {
         TimestampWithTimeZone::try_from(t)
@@ -781,10 +781,10 @@ fn load(copy: &RegistryCopy) {
     if let Err(e) = written {
         raise_internal(format!("cannot load the registry copy: {e}"));
     }
-    registry::invalidate();
+    cache::invalidate();
 }
 
 /// Run `f` with `search_path = pg_catalog, pg_temp` (restored afterwards).
 fn pinned<R>(f: impl FnOnce() -> R) -> R {
-    registry::pinned_search_path(f)
+    crate::pg::spi::pinned_search_path(f)
 }

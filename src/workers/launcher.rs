@@ -35,15 +35,12 @@ use pg_idp_core::schedule::{self, Busy, Candidate, Database, Due, Lane, Limits, 
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
 
-use crate::served;
+use crate::shmem::served;
 
 /// How often the launcher goes round its loop when nothing wakes it.
 const TICK: Duration = Duration::from_secs(1);
 /// Warnings about the same database or owner at most this often.
 const WARN_EVERY_MS: i64 = 60_000;
-/// A job's argument: the database's oid, and this bit for a job of the confirmation lane (a look
-/// only: no key fetch, no Citus copy).
-pub const LOOK_ONLY: u64 = 1 << 32;
 
 /// Called from `_PG_init` when preloading: register the launcher.
 pub fn init() {
@@ -116,7 +113,7 @@ struct Catalog {
 
 fn read_catalog() -> Catalog {
     let dbs = databases();
-    let recorded = crate::installed::recorded();
+    let recorded = crate::workers::installed::recorded();
     let mut owners: Vec<u32> = dbs.iter().map(|d| d.owner).collect();
     owners.sort_unstable();
     owners.dedup();
@@ -165,7 +162,7 @@ impl Running {
 
 /// Start a job in database `oid`; `None` when no background worker slot is free.
 fn start_job(oid: u32, look_only: bool, my_pid: i32) -> Option<*mut pg_sys::BackgroundWorkerHandle> {
-    let argument = u64::from(oid) | if look_only { LOOK_ONLY } else { 0 };
+    let argument = super::job::argument(oid, look_only);
     let builder = BackgroundWorkerBuilder::new("pg_idp job")
         .set_type("pg_idp job")
         .set_function("pg_idp_job_main")
@@ -225,7 +222,7 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
         }
     }
     #[cfg(feature = "pg18")]
-    crate::snapshot::remove_all();
+    crate::login::snapshot::remove_all();
     log!("pg_idp: launcher started");
     let mut running: Vec<Running> = Vec::new();
     // Warnings already given: per database (no worker slot), per owner (how many were left out),
@@ -250,9 +247,9 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
         // SAFETY: reads shared recovery state.
         let recovery = unsafe { pg_sys::RecoveryInProgress() };
         let settings = Settings {
-            check_interval_ms: crate::gucs::check_interval().as_millis() as i64,
-            job_timeout_ms: crate::gucs::job_timeout().as_millis() as i64,
-            max_workers: crate::gucs::max_workers(),
+            check_interval_ms: crate::pg::settings::check_interval().as_millis() as i64,
+            job_timeout_ms: crate::pg::settings::job_timeout().as_millis() as i64,
+            max_workers: crate::pg::settings::max_workers(),
             recovery,
         };
         let catalog = BackgroundWorker::transaction(read_catalog);
@@ -295,7 +292,7 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
         });
 
         // Once after an upgrade from 0.5.0 (on a primary): the databases that have no record.
-        let allowed = crate::gucs::allowed_databases();
+        let allowed = crate::pg::settings::allowed_databases();
         let is_allowed = |d: &Db| allowed.as_ref().is_none_or(|a| a.contains(&d.name));
         if !recovery && !discovery_checked {
             discovery_checked = true;
@@ -343,17 +340,19 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
             .collect();
         let entries: Vec<u32> = served::entries().iter().map(|e| e.oid()).filter(|o| *o != 0).collect();
         let busy: Vec<u32> = running.iter().map(|r| r.oid).collect();
-        let limits =
-            Limits { max_databases: crate::gucs::max_databases(), per_owner: crate::gucs::max_databases_per_owner() };
+        let limits = Limits {
+            max_databases: crate::pg::settings::max_databases(),
+            per_owner: crate::pg::settings::max_databases_per_owner(),
+        };
         let m = schedule::membership(&dbs, &entries, &busy, &probing, &limits);
         for (oid, gone) in &m.remove {
             if let Some(e) = served::entry(*oid) {
                 #[cfg(feature = "pg18")]
-                crate::snapshot::remove(pg_sys::Oid::from(*oid));
+                crate::login::snapshot::remove(pg_sys::Oid::from(*oid));
                 served::remove(e);
             }
             if *gone {
-                crate::stats::forget_database(*oid);
+                crate::shmem::stats::forget_database(*oid);
             }
         }
         probing.retain(|oid| !m.remove.iter().any(|(o, _)| o == oid));
@@ -388,7 +387,7 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
         }
 
         // What is due, what the launcher confirms itself, and jobs past their deadline.
-        let lsn = crate::job::wal_position();
+        let lsn = super::job::wal_position();
         let owner_of = |oid: u32| dbs.iter().find(|d| d.oid == oid).filter(|d| !d.owner_is_superuser).map(|d| d.owner);
         let mut candidates: Vec<Candidate> = Vec::new();
         for e in served::entries() {
@@ -479,7 +478,7 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
     }
     served::launcher_stopped();
     #[cfg(feature = "pg18")]
-    crate::snapshot::remove_all();
+    crate::login::snapshot::remove_all();
     log!("pg_idp: launcher stopped");
     // Exit status 1, as a FATAL would: a launcher stopped while the server runs
     // (pg_terminate_backend) is started again after its restart time, where status 0 would

@@ -4,7 +4,7 @@
 
 use pgrx::pg_sys;
 
-crate::datum::raw_datum_type!(
+crate::pg::datum::raw_datum_type!(
     /// A jsonb datum, returned as is.
     Jsonb,
     pg_sys::JSONBOID,

@@ -187,8 +187,8 @@ pub fn pin_settings() {
             set(name, value);
         }
         let ms = |d: std::time::Duration| std::ffi::CString::new(d.as_millis().to_string()).unwrap_or_default();
-        set(c"lock_timeout", ms(crate::gucs::job_lock_timeout()).as_c_str());
-        set(c"statement_timeout", ms(crate::gucs::job_timeout()).as_c_str());
+        set(c"lock_timeout", ms(crate::pg::settings::job_lock_timeout()).as_c_str());
+        set(c"statement_timeout", ms(crate::pg::settings::job_timeout()).as_c_str());
     });
 }
 

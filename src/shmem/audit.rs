@@ -29,7 +29,7 @@ use pg_idp_core::{Identity, VerifyError};
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, PgLwLock};
 
-use crate::gucs::{self, LogFailures};
+use crate::pg::settings::{self, LogFailures};
 
 /// Tokens each backend remembers having logged.
 const REMEMBERED: usize = 1000;
@@ -104,14 +104,14 @@ pub fn init() {
 fn admitted() -> bool {
     // SAFETY: reads the clock.
     let now = unsafe { pg_sys::GetCurrentTimestamp() };
-    let window = gucs::log_failures_window().as_micros().min(i64::MAX as u128) as i64;
-    let max = gucs::log_failures_max();
-    let a = if crate::stats::available() {
+    let window = settings::log_failures_window().as_micros().min(i64::MAX as u128) as i64;
+    let max = settings::log_failures_max();
+    let a = if crate::shmem::stats::available() {
         SHARED_BUDGET.exclusive().admit(now, window, max)
     } else {
         LOCAL_BUDGET.with(|b| b.borrow_mut().admit(now, window, max))
     };
-    let scope = if crate::stats::available() { "in the cluster" } else { "in this backend" };
+    let scope = if crate::shmem::stats::available() { "in the cluster" } else { "in this backend" };
     if let Some(n) = a.dropped_before {
         log(format!(
             "pg_idp: {n} rejections were not logged in the previous idp.log_failures_window ({scope}): more than idp.log_failures_max = {max} lines"
@@ -130,7 +130,7 @@ fn admitted() -> bool {
 /// its own: there is no earlier token to remember).
 #[cfg(feature = "pg18")]
 pub fn login_refusal_logged() -> bool {
-    match gucs::log_failures() {
+    match settings::log_failures() {
         LogFailures::Off => false,
         LogFailures::All => true,
         LogFailures::First => admitted(),
@@ -139,8 +139,8 @@ pub fn login_refusal_logged() -> bool {
 
 /// A verification of `token` succeeded.
 pub fn verified(token: &str, identity: &Identity) {
-    crate::stats::verified(&identity.provider);
-    if gucs::log_success() {
+    crate::shmem::stats::verified(&identity.provider);
+    if settings::log_success() {
         let (kid, sub) = kid_and_sub(token);
         log(format!(
             "pg_idp: token verified: provider={} kid={} sub={} user_id={} application_name={}",
@@ -155,8 +155,8 @@ pub fn verified(token: &str, identity: &Identity) {
 
 /// A verification of `token` failed with `e`.
 pub fn rejected(token: &str, e: &VerifyError) {
-    crate::stats::rejected(e);
-    let log_it = match gucs::log_failures() {
+    crate::shmem::stats::rejected(e);
+    let log_it = match settings::log_failures() {
         LogFailures::Off => false,
         LogFailures::All => true,
         LogFailures::First => first_time(token) && admitted(),
@@ -177,7 +177,7 @@ pub fn rejected(token: &str, e: &VerifyError) {
 
 /// True unless this backend logged `token` within the window (and remembers it as logged now).
 pub(crate) fn first_time(token: &str) -> bool {
-    let window = gucs::log_failures_window();
+    let window = settings::log_failures_window();
     LOGGED.with(|l| {
         let mut l = l.borrow_mut();
         let (keys, seen) = l.get_or_insert_with(|| {
@@ -259,7 +259,7 @@ fn quote(s: Option<&str>) -> String {
 /// The `kid` of the token's header and the `sub` of its payload, quoted (`-` when the token has
 /// none, or cannot be decoded that far).
 pub(crate) fn kid_and_sub(token: &str) -> (String, String) {
-    let Ok(t) = pg_idp_core::token::parse(token, gucs::max_token_bytes()) else {
+    let Ok(t) = pg_idp_core::token::parse(token, settings::max_token_bytes()) else {
         return ("-".into(), "-".into());
     };
     let member = |json: &str, name: &str| {

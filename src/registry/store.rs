@@ -6,8 +6,8 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
-use crate::errors::raise_internal;
-use crate::registry;
+use crate::pg::errors::raise_internal;
+use crate::registry::cache;
 
 /// A registry change in a read-only transaction, or on a hot standby, is SQLSTATE 25006 like any
 /// other write (rather than an internal error from assigning a transaction id during recovery).
@@ -53,7 +53,7 @@ pub(crate) fn store(provider: &Provider, config: Value) {
     if let Err(e) = result {
         raise_internal(format!("cannot store provider \"{}\": {e}", provider.name));
     }
-    registry::invalidate();
+    cache::invalidate();
 }
 
 /// A registered provider's stored config (42704 when there is none).
@@ -112,6 +112,6 @@ pub(crate) fn replace_jwks(provider: &str, expected: &Value, jwks: Value) -> Res
             .map(|t| t.len())
     })
     .map_err(|e| format!("cannot store the keys: {e}"))?;
-    registry::invalidate();
+    cache::invalidate();
     Ok((updated > 0).then_some(n))
 }

@@ -40,7 +40,7 @@ pub fn path(database: pg_sys::Oid) -> PathBuf {
 
 /// What the file holds besides its generation and time: the content a job compares to decide
 /// whether to rewrite it.
-pub fn body(content: &crate::trusted::Content, rls_owners: &[u32]) -> Value {
+pub fn body(content: &crate::registry::trusted::Content, rls_owners: &[u32]) -> Value {
     json!({
         "providers": content.providers.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(),
         "revocations": content.revocations.iter().map(|(i, k, s, b)| json!([i, k, s, b])).collect::<Vec<_>>(),
@@ -223,17 +223,20 @@ pub fn status() -> Value {
     // SAFETY: reads a backend global.
     let oid = unsafe { pg_sys::MyDatabaseId };
     let p = path(oid);
-    let served = crate::served::entry(oid.to_u32());
+    let served = crate::shmem::served::entry(oid.to_u32());
     let state = served.and_then(|e| e.state()).map_or("not_served", |s| s.name());
-    let confirmed =
-        served.map(|e| e.verified_at()).filter(|t| *t > 0).map(|t| (crate::served::now_ms() - t) as f64 / 1000.0);
+    let confirmed = served
+        .map(|e| e.verified_at())
+        .filter(|t| *t > 0)
+        .map(|t| (crate::shmem::served::now_ms() - t) as f64 / 1000.0);
     match read(oid) {
         Ok(l) => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0);
-            let usable = crate::served::fresh(oid.to_u32(), l.generation, crate::gucs::snapshot_bound_ms());
+            let usable =
+                crate::shmem::served::fresh(oid.to_u32(), l.generation, crate::pg::settings::snapshot_bound_ms());
             json!({
                 "path": p.display().to_string(),
                 "readable": true,

@@ -19,7 +19,8 @@ use lru::LruCache;
 use pg_idp_core::{Identity, Purpose, Registry, VerifyError, VerifyOptions};
 use pgrx::prelude::*;
 
-use crate::{gucs, registry};
+use crate::pg::settings;
+use crate::registry::cache;
 
 struct Entry {
     identity: Rc<Identity>,
@@ -70,19 +71,19 @@ pub fn statement_now() -> f64 {
 }
 
 pub fn verify_options() -> VerifyOptions {
-    VerifyOptions { now: statement_now(), max_token_bytes: gucs::max_token_bytes(), purpose: Purpose::Request }
+    VerifyOptions { now: statement_now(), max_token_bytes: settings::max_token_bytes(), purpose: Purpose::Request }
 }
 
 /// `set_config('request.jwt', token, true)`, without SPI (which would assign a transaction id
 /// and fail on a hot standby).
 pub fn set_request_token_local(token: &str) {
     let value = std::ffi::CString::new(token)
-        .unwrap_or_else(|_| crate::errors::raise_invalid_argument("token contains a NUL byte".into()));
+        .unwrap_or_else(|_| crate::pg::errors::raise_invalid_argument("token contains a NUL byte".into()));
     // SAFETY: what set_config(name, value, true) does: a transaction-local USERSET change that
     // PostgreSQL undoes at the end of the (sub)transaction; an ERROR unwinds through pg_guard.
     unsafe {
         pg_sys::set_config_option(
-            gucs::REQUEST_JWT.as_ptr(),
+            settings::REQUEST_JWT.as_ptr(),
             value.as_ptr(),
             if pg_sys::superuser() { pg_sys::GucContext::PGC_SUSET } else { pg_sys::GucContext::PGC_USERSET },
             pg_sys::GucSource::PGC_S_SESSION,
@@ -101,13 +102,13 @@ pub fn set_request_token_local(token: &str) {
 /// never the login identity. The login token is verified as one (`Purpose::Login`: its
 /// provider's login audience, and the groups of its token).
 pub fn request_token() -> Option<(String, Purpose)> {
-    if let Some(t) = gucs::request_jwt() {
+    if let Some(t) = settings::request_jwt() {
         return Some((t, Purpose::Request));
     }
-    let from_headers = gucs::request_headers().and_then(bearer_of);
+    let from_headers = settings::request_headers().and_then(bearer_of);
     #[cfg(feature = "pg18")]
-    if from_headers.is_none() && !gucs::request_settings_set() {
-        return gucs::login_token().map(|t| (t, Purpose::Login));
+    if from_headers.is_none() && !settings::request_settings_set() {
+        return settings::login_token().map(|t| (t, Purpose::Login));
     }
     from_headers.map(|t| (t, Purpose::Request))
 }
@@ -120,15 +121,15 @@ fn bearer_of(headers: String) -> Option<String> {
                 return token.clone();
             }
         }
-        let token =
-            pg_idp_core::postgrest::bearer_token(&headers).unwrap_or_else(|e| crate::errors::raise_invalid_argument(e));
+        let token = pg_idp_core::postgrest::bearer_token(&headers)
+            .unwrap_or_else(|e| crate::pg::errors::raise_invalid_argument(e));
         *h.borrow_mut() = Some((headers, token.clone()));
         token
     })
 }
 
 fn with_cache<R>(f: impl FnOnce(&mut LruCache<Box<str>, Entry>) -> R) -> Option<R> {
-    let size = NonZeroUsize::new(gucs::cache_size());
+    let size = NonZeroUsize::new(settings::cache_size());
     IDENTITIES.with(|c| {
         let mut c = c.borrow_mut();
         match (size, c.as_mut()) {
@@ -162,28 +163,29 @@ pub(crate) fn lookup(
         |e: &Entry| e.identity.is_live(opts.now, e.leeway_seconds).then(|| (e.identity.clone(), e.leeway_seconds));
     let hit = match opts.purpose {
         Purpose::Request => with_cache(|cache| cache.get(token).and_then(live)).flatten(),
-        Purpose::Login if gucs::cache_size() > 0 => {
+        Purpose::Login if settings::cache_size() > 0 => {
             LOGIN.with(|l| l.borrow().as_ref().filter(|(t, _)| **t == *token).and_then(|(_, e)| live(e)))
         }
         Purpose::Login => None,
     };
     if let Some(h) = hit {
-        crate::stats::cache_hit(&h.0.provider);
+        crate::shmem::stats::cache_hit(&h.0.provider);
         return Ok(h);
     }
     VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let identity = match registry.verify_with_directory(token, opts, &mut crate::directory::directory_record) {
+    let identity = match registry.verify_with_directory(token, opts, &mut crate::registry::directory::directory_record)
+    {
         Ok(id) => {
-            crate::audit::verified(token, &id);
+            crate::shmem::audit::verified(token, &id);
             Rc::new(id)
         }
         Err(e) => {
-            crate::audit::rejected(token, &e);
+            crate::shmem::audit::rejected(token, &e);
             // A kid the provider does not have (yet), or no keys at all yet: ask the worker for an
             // early refresh.
             if matches!(e.code, pg_idp_core::ErrorCode::UnknownKey | pg_idp_core::ErrorCode::NoKeys) {
                 if let Some(p) = &e.provider {
-                    crate::served::request_refresh(p);
+                    crate::shmem::served::request_refresh(p);
                 }
             }
             return Err(e);
@@ -195,7 +197,7 @@ pub(crate) fn lookup(
         Purpose::Request => {
             with_cache(|cache| cache.put(token.into(), entry));
         }
-        Purpose::Login if gucs::cache_size() > 0 => LOGIN.with(|l| *l.borrow_mut() = Some((token.into(), entry))),
+        Purpose::Login if settings::cache_size() > 0 => LOGIN.with(|l| *l.borrow_mut() = Some((token.into(), entry))),
         Purpose::Login => {}
     }
     Ok((identity, leeway_seconds))
@@ -203,7 +205,7 @@ pub(crate) fn lookup(
 
 /// The registry, dropping every derived cache when it was (re)read.
 fn fresh_registry() -> Rc<Registry> {
-    let (registry, changed) = registry::current();
+    let (registry, changed) = cache::current();
     if changed {
         LOGIN.with(|l| *l.borrow_mut() = None);
         IDENTITIES.with(|c| {
@@ -229,11 +231,11 @@ pub fn verify_token(token: &str) -> Result<Rc<Identity>, VerifyError> {
 /// an expiry check; `f` borrows the cached identity, so nothing is copied.
 #[inline]
 pub fn with_request_identity<R>(f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R {
-    let generation = gucs::request_generation();
-    let max_token_bytes = gucs::max_token_bytes();
+    let generation = settings::request_generation();
+    let max_token_bytes = settings::max_token_bytes();
     let now = statement_now();
-    if registry::is_fresh() {
-        let epoch = registry::epoch();
+    if cache::is_fresh() {
+        let epoch = cache::epoch();
         let hit = CURRENT.with(|c| {
             let c = c.borrow();
             let c = c.as_ref()?;
@@ -260,8 +262,7 @@ pub fn with_request_identity<R>(f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R
         Resolved::Valid(id, _) => Ok(Some(id.clone())),
         Resolved::Invalid(e, _) => Err(e.clone()),
     };
-    CURRENT
-        .with(|c| *c.borrow_mut() = Some(Current { generation, epoch: registry::epoch(), max_token_bytes, resolved }));
+    CURRENT.with(|c| *c.borrow_mut() = Some(Current { generation, epoch: cache::epoch(), max_token_bytes, resolved }));
     match answer {
         Ok(id) => f(id.as_ref()),
         Err(e) => rejected(e, f),
@@ -270,10 +271,10 @@ pub fn with_request_identity<R>(f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R
 
 /// A rejected request token: SQLSTATE 28000, or anonymous under `idp.on_invalid_token = null`.
 fn rejected<R>(e: VerifyError, f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R {
-    if gucs::invalid_token_is_null() {
+    if settings::invalid_token_is_null() {
         f(None)
     } else {
-        crate::errors::raise_invalid_token(&e)
+        crate::pg::errors::raise_invalid_token(&e)
     }
 }
 
@@ -281,7 +282,7 @@ fn rejected<R>(e: VerifyError, f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R 
 fn resolve_request_identity(now: f64) -> Resolved {
     let Some((token, purpose)) = request_token() else { return Resolved::Anonymous };
     let registry = fresh_registry();
-    let opts = VerifyOptions { now, max_token_bytes: gucs::max_token_bytes(), purpose };
+    let opts = VerifyOptions { now, max_token_bytes: settings::max_token_bytes(), purpose };
     match lookup(&registry, &token, &opts) {
         Ok((id, leeway)) => Resolved::Valid(id, leeway),
         Err(e) => Resolved::Invalid(e, now),
@@ -296,8 +297,8 @@ pub fn request_identity() -> Option<Rc<Identity>> {
 /// A text field of the current request's identity, as a text datum made while the identity is
 /// borrowed: every identity function answers its text this way, with one copy and no other
 /// allocation on the hot path.
-pub fn request_identity_text(field: impl FnOnce(&Identity) -> Option<&str>) -> Option<crate::datum::Text> {
-    with_request_identity(|id| id.and_then(|id| field(id)).map(crate::datum::Text::new))
+pub fn request_identity_text(field: impl FnOnce(&Identity) -> Option<&str>) -> Option<crate::pg::datum::Text> {
+    with_request_identity(|id| id.and_then(|id| field(id)).map(crate::pg::datum::Text::new))
 }
 
 /// What the caches of this backend hold: (tokens in the LRU, its capacity, full verifications

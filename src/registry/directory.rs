@@ -2,26 +2,25 @@
 //! that match its key, whether any is active, and their groups. One indexed statement per
 //! identity, whose plan each backend keeps; the answer is cached with the identity.
 
-use std::cell::RefCell;
-
 use pg_idp_core::{DirectoryField, DirectoryKey, DirectoryRecord, VerifyError};
 use pgrx::prelude::*;
 
-use crate::errors::raise_internal;
-use crate::registry;
+use crate::pg::errors::raise_internal;
+use crate::pg::spi;
+use crate::registry::cache;
 
 /// What `provider`'s directory says about the identity known by `key` (`None`: the provider has
 /// no directory). One indexed lookup of the matching users and, for the active ones, their
 /// groups; the caller caches the answer with the identity.
 pub fn directory_record(provider: &str, key: &DirectoryKey) -> Result<Option<DirectoryRecord>, VerifyError> {
-    let Some(owner) = registry::directory_of(provider) else { return Ok(None) };
+    let Some(owner) = cache::directory_of(provider) else { return Ok(None) };
     // Fixed queries, one per matching field; every operator schema-qualified. Each matching
     // user with its groups, in one statement whose plan is kept for the backend's life.
     let filter = match key.field {
         // A database still on 0.2.0's SQL (until ALTER EXTENSION pg_idp UPDATE) has no idp_id
         // or email_key columns: the same values from what it has.
-        DirectoryField::IdpId if !registry::directory_has_keys() => "(u.raw OPERATOR(pg_catalog.->>) 'idp_id')",
-        DirectoryField::Email if !registry::directory_has_keys() => "u.email",
+        DirectoryField::IdpId if !cache::directory_has_keys() => "(u.raw OPERATOR(pg_catalog.->>) 'idp_id')",
+        DirectoryField::Email if !cache::directory_has_keys() => "u.email",
         DirectoryField::Id => "u.id",
         DirectoryField::IdpId => "u.idp_id",
         DirectoryField::Email => "u.email_key",
@@ -37,11 +36,11 @@ pub fn directory_record(provider: &str, key: &DirectoryKey) -> Result<Option<Dir
          FROM idp.directory_users u \
          WHERE u.provider OPERATOR(pg_catalog.=) $1 AND {filter} OPERATOR(pg_catalog.=) $2"
     );
-    let read = registry::as_user(owner, || {
+    let read = spi::as_user(owner, || {
         Spi::connect(|client| {
             let mut rec = DirectoryRecord::default();
             let args = [provider.into(), key.value.as_str().into()];
-            let rows = with_kept_plan(client, &query, 2, |plan| client.select(plan, None, &args))?;
+            let rows = spi::with_kept_plan(client, &query, 2, |plan| client.select(plan, None, &args))?;
             for row in rows {
                 rec.matches += 1;
                 if row.get::<bool>(1)?.unwrap_or(false) {
@@ -59,31 +58,4 @@ pub fn directory_record(provider: &str, key: &DirectoryKey) -> Result<Option<Dir
         Ok(rec) => Ok(Some(rec)),
         Err(e) => raise_internal(format!("cannot read the directory of provider \"{provider}\": {e}")),
     }
-}
-
-thread_local! {
-    /// Plans of the directory lookups, prepared once per backend (the query text is the key).
-    static PLANS: RefCell<std::collections::HashMap<String, pgrx::spi::OwnedPreparedStatement>> =
-        RefCell::new(std::collections::HashMap::new());
-}
-
-/// Run `f` with this backend's kept plan of `query` (`params` text parameters), preparing it
-/// first.
-pub(crate) fn with_kept_plan<'c, R>(
-    client: &pgrx::spi::SpiClient<'c>,
-    query: &str,
-    params: usize,
-    f: impl FnOnce(&pgrx::spi::OwnedPreparedStatement) -> Result<R, pgrx::spi::Error>,
-) -> Result<R, pgrx::spi::Error> {
-    let missing = PLANS.with(|p| !p.borrow().contains_key(query));
-    if missing {
-        let types = vec![pgrx::PgOid::BuiltIn(pgrx::PgBuiltInOids::TEXTOID); params];
-        let plan = client.prepare(query, &types)?.keep();
-        PLANS.with(|p| p.borrow_mut().insert(query.to_string(), plan));
-    }
-    // Taken out while in use, so that no RefCell borrow is held across the query.
-    let plan = PLANS.with(|p| p.borrow_mut().remove(query)).expect("prepared above");
-    let out = f(&plan);
-    PLANS.with(|p| p.borrow_mut().insert(query.to_string(), plan));
-    out
 }

@@ -22,6 +22,8 @@ use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
+use crate::pg::errors::FetchFailure;
+
 /// Largest answer accepted, in bytes.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
@@ -31,7 +33,7 @@ const MAX_PROXY_FILE_BYTES: u64 = 4096;
 /// Where Debian's `ca-certificates` keeps the system's roots.
 const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-/// Why a fetch failed; each maps to a stable code and SQLSTATE in `errors.rs`.
+/// Why a fetch failed; each has a stable code, and a SQLSTATE through `pg::errors::raise_fetch`.
 #[derive(Debug)]
 pub enum FetchError {
     /// The URL itself is not allowed (scheme, host) or not a URL.
@@ -57,6 +59,20 @@ impl FetchError {
             FetchError::NotJson => "invalid_response",
             FetchError::Proxy(_) => "proxy_misconfigured",
         }
+    }
+
+    /// Its kind, for the SQLSTATE.
+    fn failure(&self) -> FetchFailure {
+        match self {
+            FetchError::BadUrl(_) | FetchError::NotJson | FetchError::Proxy(_) => FetchFailure::Refused,
+            FetchError::Failed(_) => FetchFailure::Failed,
+            FetchError::TooLarge => FetchFailure::TooLarge,
+        }
+    }
+
+    /// Raise it as the failed fetch of `what` (a JWKS or an OpenID configuration) from `url`.
+    pub fn raise(self, what: &str, url: &str) -> ! {
+        crate::pg::errors::raise_fetch(self.failure(), self.describe(what, url), self.code())
     }
 
     /// What went wrong fetching `what` (a JWKS, an OpenID configuration) from `url`. The URL is
@@ -136,7 +152,7 @@ fn root_certs(ca_file: Option<&str>) -> Result<RootCerts, FetchError> {
 
 /// The proxy of `idp.http_proxy` or `idp.http_proxy_file` (never both), read now.
 fn configured_proxy() -> Result<Option<ureq::Proxy>, FetchError> {
-    let (url, setting) = match (crate::gucs::http_proxy(), crate::gucs::http_proxy_file()) {
+    let (url, setting) = match (crate::pg::settings::http_proxy(), crate::pg::settings::http_proxy_file()) {
         (None, None) => return Ok(None),
         (Some(_), Some(_)) => {
             return Err(FetchError::Proxy(
@@ -238,7 +254,7 @@ fn lookup_on_thread(
         ))));
     }
     let (tx, rx) = mpsc::sync_channel(1);
-    let spawned = crate::threads::spawn_blocking_signals(LOOKUP_THREAD, move || {
+    let spawned = crate::pg::threads::spawn_blocking_signals(LOOKUP_THREAD, move || {
         let found = lookup(&target);
         LOOKUPS_RUNNING.fetch_sub(1, Ordering::AcqRel);
         // The fetch may have stopped waiting: then nobody receives this.
@@ -320,7 +336,8 @@ pub fn fetch_with(
 pub fn fetch_json(url: &str) -> Result<(serde_json::Value, Option<u64>), FetchError> {
     check_url(url)?;
     let proxy = configured_proxy()?;
-    let fetched = fetch(url, crate::gucs::http_timeout(), crate::gucs::tls_ca_file().as_deref(), proxy)?;
+    let fetched =
+        fetch(url, crate::pg::settings::http_timeout(), crate::pg::settings::tls_ca_file().as_deref(), proxy)?;
     let value = serde_json::from_slice(&fetched.body).map_err(|_| FetchError::NotJson)?;
     Ok((value, fetched.max_age))
 }
@@ -348,7 +365,7 @@ mod tests {
 
     #[test]
     fn lookups_run_on_a_thread_that_blocks_every_signal() {
-        use crate::threads::proc_status::{blocked, this_thread, threads_named, unblocked};
+        use crate::pg::threads::proc_status::{blocked, this_thread, threads_named, unblocked};
         let own = blocked(this_thread());
         let started = std::time::Instant::now();
         let err = fetch_with("http://localhost:9/jwks.json", Duration::from_millis(300), None, None, slow_lookup)
@@ -368,7 +385,7 @@ mod tests {
 
     #[test]
     fn control_a_thread_started_plainly_blocks_what_its_creator_blocks() {
-        use crate::threads::proc_status::{blocked, this_thread, unblocked};
+        use crate::pg::threads::proc_status::{blocked, this_thread, unblocked};
         // This test's thread blocks no signal (the harness's threads block none).
         assert!(unblocked(blocked(this_thread())).contains(&libc::SIGHUP));
         let (tx, rx) = mpsc::channel();
