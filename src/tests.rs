@@ -175,7 +175,7 @@ mod tests {
         let crate::registry::trusted::Found::Installed(install) = crate::registry::trusted::inspect().unwrap() else {
             panic!("pg_idp is not trusted in the test database")
         };
-        let content = crate::registry::trusted::read(&install).unwrap();
+        let content = crate::registry::tables::content(&install).unwrap();
         assert_eq!(content.providers.len(), 1);
         // SAFETY: reads a backend global.
         let oid = unsafe { pg_sys::MyDatabaseId };

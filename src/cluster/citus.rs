@@ -24,18 +24,21 @@
 //! Everything here reads only catalogs in `pg_catalog` (writable only by superusers) and pg_idp's
 //! own tables, found as members of the extension, with `search_path` pinned and every name
 //! schema-qualified; on the coordinator it calls no function that lives in the database except
-//! Citus's `pg_catalog.run_command_on_workers`.
+//! Citus's `pg_catalog.run_command_on_workers`. The registry is read by `registry::tables`: by a
+//! job, from the install it verified, by oid with heap scans ([`read_copy_of`]); by the SQL
+//! functions, through SQL as their caller ([`read_copy`]).
 
-use pg_idp_core::registry_copy::{DirectoryGroup, DirectoryMembership, DirectoryUser, RegistryCopy, Revocation};
+use pg_idp_core::registry_copy::RegistryCopy;
 use pg_idp_core::{parse_provider, seal};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
-use pgrx::JsonB;
 
 use crate::pg::errors::{
     raise_internal, raise_invalid_argument, raise_invalid_config, raise_node_refused, raise_node_untrusted, raise_sync,
 };
 use crate::registry::cache;
+use crate::registry::tables::{self, Access};
+use crate::registry::trusted::Install;
 
 /// This node's part in a Citus cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -339,86 +342,21 @@ fn check_tables() -> Result<(), String> {
     }
 }
 
-/// This node's registry, read from pg_idp's tables (as the current user: the extension owner, a
-/// superuser or the refresh worker).
+/// This node's registry, read from pg_idp's tables with SQL, as the current user (the extension
+/// owner or a superuser calling the SQL functions; on a worker, the coordinator's superuser
+/// through [`node_call`]), once each is found to be a table of the extension.
 pub fn read_copy() -> Result<RegistryCopy, String> {
     pinned(|| {
         check_tables()?;
-        let time = |t: Option<TimestampWithTimeZone>| t.map(pg_sys::TimestampTz::from);
-        let read = Spi::connect(|client| {
-            let mut providers = Vec::new();
-            for row in client.select("SELECT r.config FROM idp.provider_registry r", None, &[])? {
-                if let Some(JsonB(config)) = row.get::<JsonB>(1)? {
-                    providers.push(config);
-                }
-            }
-            let mut revocations = Vec::new();
-            for row in client.select(
-                "SELECT v.provider, v.kind, v.subject, v.issued_before, v.created_at FROM idp.revocation_list v",
-                None,
-                &[],
-            )? {
-                revocations.push(Revocation {
-                    provider: row.get(1)?.unwrap_or_default(),
-                    kind: row.get(2)?.unwrap_or_default(),
-                    subject: row.get(3)?.unwrap_or_default(),
-                    issued_before: time(row.get(4)?),
-                    created_at: time(row.get(5)?).unwrap_or_default(),
-                });
-            }
-            let mut users = Vec::new();
-            for row in client.select(
-                "SELECT u.provider, u.id, u.idp_id, u.email, u.email_key, u.first_name, u.last_name, u.state, u.event_at \
-                   FROM idp.directory_users u",
-                None,
-                &[],
-            )? {
-                users.push(DirectoryUser {
-                    provider: row.get(1)?.unwrap_or_default(),
-                    id: row.get(2)?.unwrap_or_default(),
-                    idp_id: row.get(3)?,
-                    email: row.get(4)?,
-                    email_key: row.get(5)?,
-                    first_name: row.get(6)?,
-                    last_name: row.get(7)?,
-                    state: row.get(8)?.unwrap_or_default(),
-                    event_at: time(row.get(9)?).unwrap_or_default(),
-                });
-            }
-            let mut groups = Vec::new();
-            for row in client.select(
-                "SELECT g.provider, g.id, g.name, g.deleted, g.event_at FROM idp.directory_groups g",
-                None,
-                &[],
-            )? {
-                groups.push(DirectoryGroup {
-                    provider: row.get(1)?.unwrap_or_default(),
-                    id: row.get(2)?.unwrap_or_default(),
-                    name: row.get(3)?,
-                    deleted: row.get(4)?.unwrap_or(false),
-                    event_at: time(row.get(5)?).unwrap_or_default(),
-                });
-            }
-            let mut memberships = Vec::new();
-            for row in client.select(
-                "SELECT m.provider, m.group_id, m.user_id, m.member, m.event_at FROM idp.directory_memberships m",
-                None,
-                &[],
-            )? {
-                memberships.push(DirectoryMembership {
-                    provider: row.get(1)?.unwrap_or_default(),
-                    group_id: row.get(2)?.unwrap_or_default(),
-                    user_id: row.get(3)?.unwrap_or_default(),
-                    member: row.get(4)?.unwrap_or(false),
-                    event_at: time(row.get(5)?).unwrap_or_default(),
-                });
-            }
-            Ok::<_, pgrx::spi::Error>((providers, revocations, users, groups, memberships))
-        });
-        let (providers, revocations, users, groups, memberships) =
-            read.map_err(|e| format!("cannot read the pg_idp registry: {e}"))?;
-        RegistryCopy::new(providers, revocations, users, groups, memberships)
+        tables::copy(&Access::Sql)
     })
+}
+
+/// A job's copy of this node's registry: the tables of the install it verified, by oid, with heap
+/// scans (`registry::tables`), as it reads everything else.
+pub fn read_copy_of(install: &Install) -> Result<RegistryCopy, String> {
+    install.copyable.clone()?;
+    tables::copy(&Access::Trusted(install))
 }
 
 /// On a worker: a one-time key pair for the next copy. The private key is stored in

@@ -40,7 +40,7 @@ pub fn path(database: pg_sys::Oid) -> PathBuf {
 
 /// What the file holds besides its generation and time: the content a job compares to decide
 /// whether to rewrite it.
-pub fn body(content: &crate::registry::trusted::Content, rls_owners: &[u32]) -> Value {
+pub fn body(content: &crate::registry::tables::Content, rls_owners: &[u32]) -> Value {
     json!({
         "providers": content.providers.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(),
         "revocations": content.revocations.iter().map(|(i, k, s, b)| json!([i, k, s, b])).collect::<Vec<_>>(),

@@ -23,6 +23,7 @@ use pgrx::prelude::*;
 
 use crate::pg::errors::raise_internal;
 use crate::pg::spi;
+use crate::registry::tables::{self, Access};
 
 /// Set by the relcache callback when the providers or revocations (or everything) changed.
 static STALE: AtomicBool = AtomicBool::new(true);
@@ -175,12 +176,11 @@ pub fn current() -> (Rc<Registry>, bool) {
     let has_revocations = exists(Table::Revocations);
     let has_directory = Table::ALL.into_iter().filter(|t| t.is_directory()).all(exists);
     let (providers, revocations, directory) = spi::as_user(owner, || {
-        (
-            read_providers(),
-            if has_revocations { read_revocations() } else { Revocations::default() },
-            if has_directory { read_directory_providers() } else { HashSet::new() },
-        )
+        let providers = read_providers();
+        let revocations = if has_revocations { read_revocations(&providers) } else { Revocations::default() };
+        (providers, revocations, if has_directory { read_directory_providers() } else { HashSet::new() })
     });
+    let providers = providers.into_iter().map(|(_, p)| p).collect();
     let registry = Rc::new(Registry::new(providers).with_revocations(revocations));
     CACHE.with(|c| *c.borrow_mut() = Some(registry.clone()));
     DIRECTORY.with(|d| *d.borrow_mut() = (directory, owner));
@@ -188,67 +188,38 @@ pub fn current() -> (Rc<Registry>, bool) {
     (registry, true)
 }
 
-fn read_providers() -> Vec<Provider> {
-    let rows: Result<Vec<(String, pgrx::JsonB)>, pgrx::spi::Error> = Spi::connect(|client| {
-        // In byte order (COLLATE "C"), as the jobs write the login snapshot: when two entries of
-        // an issuer could both verify a token, a session and its login pick the same one,
-        // whatever the database's collation.
-        let table =
-            client.select("SELECT name, config FROM idp.provider_registry ORDER BY name COLLATE \"C\"", None, &[])?;
-        let mut out = Vec::new();
-        for row in table {
-            let name: Option<String> = row.get(1)?;
-            let config: Option<pgrx::JsonB> = row.get(2)?;
-            if let (Some(n), Some(c)) = (name, config) {
-                out.push((n, c));
-            }
-        }
-        Ok(out)
-    });
-    let rows = rows.unwrap_or_else(|e| {
+/// The providers, parsed, with their names in the table, in byte order of the names.
+fn read_providers() -> Vec<(String, Provider)> {
+    let rows = tables::providers(&Access::Sql).unwrap_or_else(|e| {
         STALE.store(true, Ordering::Relaxed);
         raise_internal(format!("cannot read pg_idp providers: {e}"))
     });
     rows.into_iter()
         .map(|(name, cfg)| {
-            parse_provider(&cfg.0).unwrap_or_else(|e| {
+            let provider = parse_provider(&cfg).unwrap_or_else(|e| {
                 // Stored configs were validated on the way in; this means the table was edited by hand.
                 STALE.store(true, Ordering::Relaxed);
                 raise_internal(format!("stored config of provider \"{name}\" is invalid: {e}"))
-            })
+            });
+            (name, provider)
         })
         .collect()
 }
 
-/// One revocation as stored: issuer, kind, subject, and for users the time as epoch seconds.
-type RevocationRow = (String, String, String, Option<f64>);
-
-fn read_revocations() -> Revocations {
-    let rows: Result<Vec<RevocationRow>, pgrx::spi::Error> = Spi::connect(|client| {
-        let table = client.select(
-            // By issuer: a revocation covers the person whichever provider entry verifies the token.
-            "SELECT p.issuer, r.kind, r.subject, pg_catalog.date_part($$epoch$$, r.issued_before) \
-             FROM idp.revocation_list r JOIN idp.provider_registry p ON p.name OPERATOR(pg_catalog.=) r.provider",
-            None,
-            &[],
-        )?;
-        let mut out = Vec::new();
-        for row in table {
-            if let (Some(p), Some(k), Some(s)) = (row.get::<String>(1)?, row.get::<String>(2)?, row.get::<String>(3)?) {
-                out.push((p, k, s, row.get::<f64>(4)?));
-            }
-        }
-        Ok(out)
-    });
-    let rows = rows.unwrap_or_else(|e| {
+/// The revocations, by issuer: a revocation covers the person whichever provider entry verifies
+/// the token.
+fn read_revocations(providers: &[(String, Provider)]) -> Revocations {
+    let rows = tables::revocations(&Access::Sql).unwrap_or_else(|e| {
         STALE.store(true, Ordering::Relaxed);
         raise_internal(format!("cannot read pg_idp revocations: {e}"))
     });
     let mut revocations = Revocations::default();
-    for (issuer, kind, subject, before) in rows {
-        match (kind.as_str(), before) {
-            ("user", Some(b)) => revocations.revoke_user(&issuer, &subject, b),
-            ("session", _) => revocations.revoke_session(&issuer, &subject),
+    for r in rows {
+        let Some((_, p)) = providers.iter().find(|(name, _)| *name == r.provider) else { continue };
+        let issuer = p.issuer.as_str();
+        match (r.kind.as_str(), r.issued_before) {
+            ("user", Some(b)) => revocations.revoke_user(issuer, &r.subject, tables::unix_seconds(b)),
+            ("session", _) => revocations.revoke_session(issuer, &r.subject),
             _ => {}
         }
     }

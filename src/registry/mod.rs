@@ -1,9 +1,11 @@
-//! The provider registry: the per-backend cache of the registry tables (`cache`) and the
-//! directory lookups of one identity (`directory`), writing it (`store`), fetching keys for it
-//! (`fetch`), and what a job may trust of an install (`trusted`). Imports `shmem` and `pg`.
+//! The provider registry: reading its tables (`tables`, the one reader, by oid for the jobs or
+//! through SQL for sessions), the per-backend cache of them (`cache`) and the directory lookups
+//! of one identity (`directory`), writing it (`store`), fetching keys for it (`fetch`), and what
+//! a job may trust of an install (`trusted`). Imports `shmem` and `pg`.
 
 pub(crate) mod cache;
 pub(crate) mod directory;
 pub(crate) mod fetch;
 pub(crate) mod store;
+pub(crate) mod tables;
 pub(crate) mod trusted;

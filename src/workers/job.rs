@@ -32,6 +32,7 @@ use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
+use crate::registry::tables;
 use crate::registry::trusted::{self, Found, Install};
 use crate::shmem::served::{self, Entry, State};
 
@@ -231,7 +232,7 @@ fn run(entry: &'static Entry, oid: pg_sys::Oid, look_only: bool) -> Result<(), S
         }
         Found::Installed(i) => i,
     };
-    let content = trusted::read(&install)?;
+    let content = tables::content(&install)?;
     keep_snapshot(entry, oid, &name, &content, lsn)?;
     entry.set_state(State::Serving);
     if was != Some(State::Serving) {
@@ -254,7 +255,7 @@ fn run(entry: &'static Entry, oid: pg_sys::Oid, look_only: bool) -> Result<(), S
                 let requested = entry.take_requests();
                 refresh(entry, &install, &content, &requested);
                 if role == crate::cluster::citus::CitusRole::Coordinator {
-                    keep_citus_workers_in_sync(entry);
+                    keep_citus_workers_in_sync(entry, &install);
                 }
             }
         }
@@ -263,7 +264,7 @@ fn run(entry: &'static Entry, oid: pg_sys::Oid, look_only: bool) -> Result<(), S
 }
 
 /// `f`, reading under a snapshot taken now. The job's transaction keeps the snapshot of its
-/// start for its read-only queries, while `trusted::read` scans the registry under one taken when
+/// start for its read-only queries, while `tables::content` scans the registry under one taken when
 /// it reads: a decision about what was read must see at least as much as the read did. (Citus
 /// created and then a provider registered while the job ran: the provider is in what was read,
 /// so Citus must be seen too, or a Citus worker would fetch keys.)
@@ -296,7 +297,7 @@ fn keep_snapshot(
     entry: &Entry,
     oid: pg_sys::Oid,
     name: &str,
-    content: &trusted::Content,
+    content: &tables::Content,
     lsn: u64,
 ) -> Result<(), String> {
     let body = crate::login::snapshot::body(content, &trusted::rls_owners()?);
@@ -318,7 +319,7 @@ fn keep_snapshot(
     entry: &Entry,
     _oid: pg_sys::Oid,
     _name: &str,
-    _content: &trusted::Content,
+    _content: &tables::Content,
     lsn: u64,
 ) -> Result<(), String> {
     entry.verified(0, 0, lsn);
@@ -338,7 +339,7 @@ fn keep_snapshot(
 /// (`backoff`): neither its schedule nor an early refresh asked for by an unknown kid fetches it
 /// again before then. (A provider without a slot has no history to back off with: it waits a
 /// whole `idp.refresh_interval` after a failure.)
-fn refresh(entry: &'static Entry, install: &Install, content: &trusted::Content, requested: &[u64]) {
+fn refresh(entry: &'static Entry, install: &Install, content: &tables::Content, requested: &[u64]) {
     let now = now_us();
     let now_ms = (now + POSTGRES_EPOCH_US) / 1000;
     let interval = crate::pg::settings::refresh_interval();
@@ -493,10 +494,11 @@ fn refresh_one(name: &str, config: &serde_json::Value, url: &str) -> Result<(Opt
 }
 
 /// On a Citus coordinator: copy the registry to the workers when it changed since the last copy
-/// (or every `idp.refresh_interval`, to repair a worker that missed one), sealed (`citus.rs`).
-/// Citus is found from the catalogs alone, and only a superuser's `citus` extension counts.
-fn keep_citus_workers_in_sync(entry: &Entry) {
-    let copy = match crate::cluster::citus::read_copy() {
+/// (or every `idp.refresh_interval`, to repair a worker that missed one), sealed
+/// (`cluster::citus`). The copy is read from the verified install by oid, as the rest of the job
+/// reads. Citus is found from the catalogs alone, and only a superuser's `citus` extension counts.
+fn keep_citus_workers_in_sync(entry: &Entry, install: &Install) {
+    let copy = match crate::cluster::citus::read_copy_of(install) {
         Ok(c) => c,
         Err(why) => {
             warning!("pg_idp: the registry cannot be read for the Citus workers: {why}");
