@@ -1,6 +1,18 @@
 //! pg_idp: PostgreSQL verifies the JWTs your identity providers issue and hands the verified
 //! identity to row-level security. The verification logic lives in the pure-Rust `pg_idp_core`
 //! crate; this crate is the thin PostgreSQL layer around it.
+//!
+//! One folder per concern, each importing only from the layers below it (core/tests/layers.rs
+//! checks it; CONTRIBUTING.md draws the tree):
+//!
+//! ```text
+//! api                         the SQL functions (#[pg_extern]), converting arguments and answers
+//! workers                     the launcher and its jobs
+//! cluster | login | request   Citus; the PostgreSQL 18 login; the request token and its identity
+//! registry                    the registry tables: read, cached, written, keys fetched, trusted
+//! shmem                       what lives in shared memory
+//! pg                          PostgreSQL's settings, errors, datums, SPI, threads
+//! ```
 
 use pgrx::prelude::*;
 
@@ -52,14 +64,10 @@ extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    pg::settings::init();
-    registry::cache::init();
-    shmem::stats::init();
-    shmem::audit::init();
-    workers::installed::init();
-    shmem::served::init();
-    workers::launcher::init();
-    workers::hooks::init();
+    pg::init();
+    registry::init();
+    shmem::init();
+    workers::init();
     // In the postmaster (preloading): the verifier's once-per-process work is done here, once,
     // instead of in every backend it forks (each login is a new backend).
     // SAFETY: reads a postmaster global.

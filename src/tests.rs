@@ -20,7 +20,7 @@ mod tests {
     }
 
     fn token(secret: &str, sub: &str, exp_in: i64) -> String {
-        let now = identity::statement_now() as i64;
+        let now = crate::request::token::statement_now() as i64;
         let key = SigningKey::from_secret(Alg::HS256, secret.as_bytes(), None).unwrap();
         let claims: Map<String, Value> =
             json!({"iss": ISS, "sub": sub, "iat": now, "exp": now + exp_in}).as_object().unwrap().clone();
@@ -34,11 +34,11 @@ mod tests {
         assert_eq!(identity::verify_token(&t).unwrap().user_id, "user_1");
         let (reg, _) = cache::current();
         // Same cached token, looked up two minutes later (beyond exp + 30 s leeway).
-        let later = pg_idp_core::VerifyOptions::at(identity::statement_now() + 120.0);
+        let later = pg_idp_core::VerifyOptions::at(crate::request::token::statement_now() + 120.0);
         let err = identity::lookup(&reg, &t, &later).unwrap_err();
         assert_eq!(err.code, ErrorCode::Expired);
         // And still accepted now.
-        let now = identity::verify_options();
+        let now = crate::request::token::verify_options();
         assert!(identity::lookup(&reg, &t, &now).is_ok());
     }
 
@@ -230,7 +230,7 @@ mod tests {
 
     #[pg_test]
     fn audit_lines_name_kid_and_sub_quoted_never_the_token() {
-        let now = identity::statement_now() as i64;
+        let now = crate::request::token::statement_now() as i64;
         let key = SigningKey::from_secret(Alg::HS256, SECRET_A.as_bytes(), None).unwrap();
         let claims: Map<String, Value> =
             json!({"iss": ISS, "sub": "user\"\n7", "exp": now + 60}).as_object().unwrap().clone();

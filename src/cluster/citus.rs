@@ -9,17 +9,16 @@
 //! (`idp._load_registry_sealed`). A command that fails shows key ids, public keys and ciphertext,
 //! never a secret.
 //!
-//! Those commands run as the coordinator's role (a superuser) in a database on another node,
-//! which a role that is not a superuser may own: she may have made a schema `idp` of her own
-//! there, with functions of those names. So no command names a function of the worker's
-//! database: each calls `pg_catalog.pg_idp_node_call(function, argument)` ([`node_call`]), which
-//! only a superuser can have created there (with `CREATE EXTENSION pg_idp`). On the worker it
-//! runs as the connection's superuser under pinned settings
-//! ([`crate::registry::trusted::as_connected_superuser`]), verifies the install as a job does
-//! ([`crate::registry::trusted::inspect`]) and more (every object in schema `idp` a superuser's, every table
-//! the copy writes a member of the extension), finds the function as a member of the extension
-//! and calls it by its oid. A worker whose install is not trusted runs nothing and is sent no
-//! registry; its error says why.
+//! Those commands run as the coordinator's role (a superuser) in a database on another node, which
+//! a role that is not a superuser may own: she may have made a schema `idp` of her own there, with
+//! functions of those names. So no command names a function of the worker's database: each calls
+//! `pg_catalog.pg_idp_node_call(function, argument)` ([`node_call`]), which only a superuser can
+//! have created there (with `CREATE EXTENSION pg_idp`). On the worker it runs as the connection's
+//! superuser under pinned settings ([`crate::registry::trusted::as_connected_superuser`]), verifies
+//! the install as a job does ([`crate::registry::trusted::inspect`]) and more (every object in
+//! schema `idp` a superuser's, every table the copy writes a member of the extension), finds the
+//! function as a member of the extension and calls it by its oid. A worker whose install is not
+//! trusted runs nothing and is sent no registry; its error says why.
 //!
 //! Everything here reads only catalogs in `pg_catalog` (writable only by superusers) and pg_idp's
 //! own tables, found as members of the extension, with `search_path` pinned and every name
@@ -42,7 +41,7 @@ use crate::registry::trusted::Install;
 
 /// This node's part in a Citus cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CitusRole {
+pub(crate) enum CitusRole {
     /// No Citus here (or not one pg_idp trusts: see [`role`]).
     None,
     /// The coordinator: it refreshes keys and copies the registry to the workers.
@@ -53,7 +52,7 @@ pub enum CitusRole {
 
 impl CitusRole {
     /// `none`, `coordinator` or `worker`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CitusRole::None => "none",
             CitusRole::Coordinator => "coordinator",
@@ -67,7 +66,7 @@ impl CitusRole {
 /// `pg_catalog.pg_dist_local_group` and `pg_catalog.pg_dist_node`. Then, as Citus's own
 /// `citus_is_coordinator()` decides: the coordinator is the node of group 0 that knows at least
 /// one active primary node; any other node is a worker.
-pub fn role() -> CitusRole {
+pub(crate) fn role() -> CitusRole {
     pinned(|| {
         Spi::connect(|client| {
             let owner = client
@@ -122,7 +121,7 @@ pub fn role() -> CitusRole {
 
 /// One worker's registry after a copy (or a look).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeSync {
+pub(crate) struct NodeSync {
     /// `host:port`, as Citus names it.
     pub node: String,
     /// Its registry's fingerprint, when it answered.
@@ -135,7 +134,7 @@ pub struct NodeSync {
 
 /// What a copy (or a look) found: the coordinator's fingerprint and every worker, by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SyncOutcome {
+pub(crate) struct SyncOutcome {
     /// The coordinator's registry fingerprint.
     pub fingerprint: String,
     /// Every worker, sorted by name.
@@ -144,13 +143,13 @@ pub struct SyncOutcome {
 
 impl SyncOutcome {
     /// How many workers do not hold the coordinator's registry (for the job's log).
-    pub fn behind(&self) -> usize {
+    pub(crate) fn behind(&self) -> usize {
         self.workers.iter().filter(|w| !w.in_sync).count()
     }
 
     /// Each worker that does not hold the coordinator's registry, and why (for the job's
     /// WARNING): `host:port: its error`, separated by `; `.
-    pub fn why_behind(&self) -> String {
+    pub(crate) fn why_behind(&self) -> String {
         self.workers
             .iter()
             .filter(|w| !w.in_sync)
@@ -164,7 +163,7 @@ impl SyncOutcome {
 /// Not one transaction across nodes: a worker that failed is listed with its error, and the next
 /// call retries it. `Err` when this node is not a Citus coordinator, or when pg_idp's 0.5.0 SQL
 /// is not installed here.
-pub fn sync_all() -> Result<SyncOutcome, String> {
+pub(crate) fn sync_all() -> Result<SyncOutcome, String> {
     pinned(|| {
         require_coordinator()?;
         sync_copy(&read_copy()?)
@@ -173,7 +172,7 @@ pub fn sync_all() -> Result<SyncOutcome, String> {
 
 /// On the coordinator: copy `copy` (this node's registry, however it was read) to every worker,
 /// sealed; see [`sync_all`].
-pub fn sync_copy(copy: &RegistryCopy) -> Result<SyncOutcome, String> {
+pub(crate) fn sync_copy(copy: &RegistryCopy) -> Result<SyncOutcome, String> {
     pinned(|| {
         require_coordinator()?;
         let fingerprint = copy.fingerprint();
@@ -213,7 +212,7 @@ pub fn sync_copy(copy: &RegistryCopy) -> Result<SyncOutcome, String> {
 }
 
 /// On the coordinator: every worker's fingerprint next to this node's, without copying.
-pub fn status() -> Result<SyncOutcome, String> {
+pub(crate) fn status() -> Result<SyncOutcome, String> {
     pinned(|| {
         require_coordinator()?;
         let fingerprint = read_copy()?.fingerprint();
@@ -232,7 +231,7 @@ pub fn status() -> Result<SyncOutcome, String> {
 }
 
 /// This node's registry fingerprint (what `idp.registry_fingerprint()` answers).
-pub fn fingerprint() -> Result<String, String> {
+pub(crate) fn fingerprint() -> Result<String, String> {
     pinned(|| Ok(read_copy()?.fingerprint()))
 }
 
@@ -345,7 +344,7 @@ fn check_tables() -> Result<(), String> {
 /// This node's registry, read from pg_idp's tables with SQL, as the current user (the extension
 /// owner or a superuser calling the SQL functions; on a worker, the coordinator's superuser
 /// through [`node_call`]), once each is found to be a table of the extension.
-pub fn read_copy() -> Result<RegistryCopy, String> {
+pub(super) fn read_copy() -> Result<RegistryCopy, String> {
     pinned(|| {
         check_tables()?;
         tables::copy(&Access::Sql)
@@ -354,7 +353,7 @@ pub fn read_copy() -> Result<RegistryCopy, String> {
 
 /// A job's copy of this node's registry: the tables of the install it verified, by oid, with heap
 /// scans (`registry::tables`), as it reads everything else.
-pub fn read_copy_of(install: &Install) -> Result<RegistryCopy, String> {
+pub(crate) fn read_copy_of(install: &Install) -> Result<RegistryCopy, String> {
     install.copyable.clone()?;
     tables::copy(&Access::Trusted(install))
 }
@@ -363,7 +362,7 @@ pub fn read_copy_of(install: &Install) -> Result<RegistryCopy, String> {
 /// `idp.sync_keys` (readable only by the extension owner and superusers), keys unused for
 /// `KEY_LIFETIME_SECS` are deleted; returns the offer (key id and public key) for the
 /// coordinator.
-pub fn begin() -> String {
+pub(crate) fn begin() -> String {
     pinned(|| {
         crate::registry::store::ensure_writable(c"idp._sync_begin()");
         if let Err(why) = check_tables() {
@@ -393,7 +392,7 @@ pub fn begin() -> String {
 
 /// On a worker: open a sealed registry with this node's key (which is deleted: a key opens one
 /// message), make this node's registry exactly that copy, and return its fingerprint.
-pub fn load_sealed(sealed: &str) -> String {
+pub(crate) fn load_sealed(sealed: &str) -> String {
     pinned(|| {
         crate::registry::store::ensure_writable(c"idp._load_registry_sealed()");
         if let Err(why) = check_tables() {
@@ -433,7 +432,7 @@ const NODE_FUNCTIONS: [(&str, bool); 3] =
 /// verified, as the connection's superuser under pinned settings. Nothing is run, and the ERROR
 /// says why (55000, code `node_untrusted`; 42501 when the connection's role is not a superuser),
 /// when any check fails.
-pub fn node_call(function: &str, argument: Option<&str>) -> String {
+pub(crate) fn node_call(function: &str, argument: Option<&str>) -> String {
     let Some((_, takes_argument)) = NODE_FUNCTIONS.iter().find(|(f, _)| *f == function) else {
         raise_invalid_argument(format!(
             "pg_idp: \"{}\" is not a function a Citus coordinator calls (_sync_begin, _load_registry_sealed, registry_fingerprint)",
@@ -490,14 +489,14 @@ fn call_by_oid(oid: pg_sys::Oid, argument: Option<&str>) -> String {
     .execute()
 }
 
-/// Whether this database's pg_idp may be run for a coordinator, and the oid of its `function`:
-/// the install a job would serve ([`crate::registry::trusted::inspect`]: the extension and schema `idp`
+/// Whether this database's pg_idp may be run for a coordinator, and the oid of its `function`: the
+/// install a job would serve ([`crate::registry::trusted::inspect`]: the extension and schema `idp`
 /// owned by superusers, no one else may create in the schema, its tables the extension's); no
 /// function, relation, type or operator in schema `idp` owned by a role that is not a superuser
-/// (one planted while another role could create there, or handed to one, would run or be read
-/// as the superuser: a copy runs SQL, triggers and defaults, where a job only scans tables);
-/// every table a copy writes a member of the extension; and `function` a member of the
-/// extension, in schema `idp`, returning text.
+/// (one planted while another role could create there, or handed to one, would run or be read as
+/// the superuser: a copy runs SQL, triggers and defaults, where a job only scans tables); every
+/// table a copy writes a member of the extension; and `function` a member of the extension, in
+/// schema `idp`, returning text.
 fn verify_node(function: &str, takes_argument: bool) -> Result<pg_sys::Oid, String> {
     let install = match crate::registry::trusted::inspect()? {
         crate::registry::trusted::Found::Installed(install) => install,

@@ -5,21 +5,21 @@
 //! line names, and its identity may become the role asked for (`pg_idp_core::login`, which runs
 //! every check in a documented order).
 //!
-//! Authentication runs before the backend opens its database: the providers and the owners of
-//! its tables under row-level security come from the database's login snapshot (`snapshot.rs`),
-//! the role's attributes and memberships from the shared catalogs pg_authid and pg_auth_members
-//! (through the syscache, as password authentication reads them), and the database's oid and
-//! owner from the shared catalog pg_database.
+//! Authentication runs before the backend opens its database: the providers and the owners of its
+//! tables under row-level security come from the database's login snapshot (`snapshot.rs`, this
+//! folder), the role's attributes and memberships from the shared catalogs pg_authid and
+//! pg_auth_members (through the syscache, as password authentication reads them), and the
+//! database's oid and owner from the shared catalog pg_database.
 //!
 //! Every refusal is `authorized = false` (the client gets PostgreSQL's generic "OAuth bearer
 //! authentication failed") and one server-log line naming the role, database, provider, kid and
-//! pg_idp error code, never the token (as `idp.log_failures` and its bound allow: `audit.rs`).
+//! pg_idp error code, never the token (as `idp.log_failures` and its bound allow: `shmem::audit`).
 //! The verification itself runs under `catch_unwind`, so a hostile token cannot take the backend
 //! down.
 //!
 //! On success the token is kept as `idp.login_token` (a setting only this module can give a
 //! value, copied by PostgreSQL into parallel workers): identity functions answer it while the
-//! session sets neither request setting (`request.rs`).
+//! session sets neither request setting (`request::token`).
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::time::{Duration, Instant};
@@ -32,14 +32,14 @@ use pgrx::prelude::*;
 
 /// `ValidatorModuleState`.
 #[repr(C)]
-pub struct ValidatorModuleState {
+pub(super) struct ValidatorModuleState {
     pub sversion: c_int,
     pub private_data: *mut c_void,
 }
 
 /// `ValidatorModuleResult`.
 #[repr(C)]
-pub struct ValidatorModuleResult {
+pub(super) struct ValidatorModuleResult {
     pub authorized: bool,
     pub authn_id: *mut c_char,
 }
@@ -55,7 +55,7 @@ type ValidateCb = unsafe extern "C-unwind" fn(
 
 /// `OAuthValidatorCallbacks`.
 #[repr(C)]
-pub struct OAuthValidatorCallbacks {
+pub(crate) struct OAuthValidatorCallbacks {
     pub magic: u32,
     pub startup_cb: Option<StartupCb>,
     pub shutdown_cb: Option<ShutdownCb>,

@@ -61,7 +61,7 @@ raw_datum_type!(
 
 impl Text {
     /// A copy of `s` as text, in the current memory context (the function call's).
-    pub fn new(s: &str) -> Text {
+    pub(crate) fn new(s: &str) -> Text {
         // PostgreSQL text is at most 1 GB; every identity field is far shorter (a token is at
         // most idp.max_token_bytes).
         let len = i32::try_from(s.len()).unwrap_or(i32::MAX);

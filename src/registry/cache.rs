@@ -106,20 +106,20 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 }
 
 /// Registers the invalidation callback; called once per backend from `_PG_init`.
-pub fn init() {
+pub(super) fn init() {
     // SAFETY: registering a callback with a 'static function is what the API is for.
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0usize)) }
 }
 
 /// Force a re-read at the next use (after a change made by this backend).
-pub fn invalidate() {
+pub(crate) fn invalidate() {
     STALE.store(true, Ordering::Relaxed);
     DIRECTORY_STALE.store(true, Ordering::Relaxed);
 }
 
 /// Queue a relcache invalidation of the registry table, delivered to every backend (and
 /// standby) when the current transaction commits. Called by the registry's trigger.
-pub fn broadcast_change(relid: pg_sys::Oid) {
+pub(crate) fn broadcast_change(relid: pg_sys::Oid) {
     // SAFETY: queues a transactional invalidation message for an existing relation.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) }
     invalidate();
@@ -128,19 +128,19 @@ pub fn broadcast_change(relid: pg_sys::Oid) {
 }
 
 /// A number that changes whenever the cached registry is replaced.
-pub fn epoch() -> u64 {
+pub(crate) fn epoch() -> u64 {
     EPOCH.load(Ordering::Relaxed)
 }
 
 /// True when the cached registry can be used as is.
 #[inline]
-pub fn is_fresh() -> bool {
+pub(crate) fn is_fresh() -> bool {
     !STALE.load(Ordering::Relaxed) && !DIRECTORY_STALE.load(Ordering::Relaxed)
 }
 
 /// The registry, and whether it (or the directory) changed since the last call (callers drop
 /// derived caches then).
-pub fn current() -> (Rc<Registry>, bool) {
+pub(crate) fn current() -> (Rc<Registry>, bool) {
     if is_fresh() {
         if let Some(r) = CACHE.with(|c| c.borrow().clone()) {
             return (r, false);
@@ -252,7 +252,7 @@ fn read_directory_providers() -> HashSet<String> {
 }
 
 /// Whether `provider`'s directory has users, and the registry owner whose rights look them up.
-pub(crate) fn directory_of(provider: &str) -> Option<pg_sys::Oid> {
+pub(super) fn directory_of(provider: &str) -> Option<pg_sys::Oid> {
     DIRECTORY.with(|d| {
         let d = d.borrow();
         d.0.contains(provider).then_some(d.1)
@@ -260,7 +260,7 @@ pub(crate) fn directory_of(provider: &str) -> Option<pg_sys::Oid> {
 }
 
 /// Whether `idp.directory_users` has the 0.3.0 columns (a database not yet updated has not).
-pub(crate) fn directory_has_keys() -> bool {
+pub(super) fn directory_has_keys() -> bool {
     DIRECTORY_HAS_KEYS.load(Ordering::Relaxed)
 }
 

@@ -263,7 +263,7 @@ fn select(table: &Table) -> Result<Vec<Row>, String> {
 }
 
 /// Seconds since the Unix epoch of a stored time.
-pub(crate) fn unix_seconds(t: i64) -> f64 {
+pub(super) fn unix_seconds(t: i64) -> f64 {
     /// Seconds between the Unix epoch and PostgreSQL's (2000-01-01).
     const POSTGRES_EPOCH: f64 = 946_684_800.0;
     t as f64 / 1_000_000.0 + POSTGRES_EPOCH
@@ -272,7 +272,7 @@ pub(crate) fn unix_seconds(t: i64) -> f64 {
 /// Every provider: its name and its stored config, in byte order of the names (as `COLLATE
 /// "C"` sorts them, whatever the database's collation): when two entries of an issuer could both
 /// verify a token, sessions and logins pick the same one.
-pub(crate) fn providers(access: &Access) -> Result<Vec<(String, Value)>, String> {
+pub(super) fn providers(access: &Access) -> Result<Vec<(String, Value)>, String> {
     let mut out = Vec::new();
     for mut row in rows(access, &PROVIDERS)? {
         if let (Some(name), Some(Cell::Json(config))) = (row.text(0), row.take(1)) {
@@ -284,7 +284,7 @@ pub(crate) fn providers(access: &Access) -> Result<Vec<(String, Value)>, String>
 }
 
 /// Every revocation, as made (under a provider's name).
-pub(crate) fn revocations(access: &Access) -> Result<Vec<Revocation>, String> {
+pub(super) fn revocations(access: &Access) -> Result<Vec<Revocation>, String> {
     Ok(rows(access, &REVOCATIONS)?
         .into_iter()
         .map(|mut r| Revocation {
@@ -298,7 +298,7 @@ pub(crate) fn revocations(access: &Access) -> Result<Vec<Revocation>, String> {
 }
 
 /// Every directory user (without the raw event).
-pub(crate) fn directory_users(access: &Access) -> Result<Vec<DirectoryUser>, String> {
+pub(super) fn directory_users(access: &Access) -> Result<Vec<DirectoryUser>, String> {
     Ok(rows(access, &DIRECTORY_USERS)?
         .into_iter()
         .map(|mut r| DirectoryUser {
@@ -362,7 +362,7 @@ pub(crate) fn copy(access: &Access) -> Result<RegistryCopy, String> {
 
 /// What a trusted registry holds, as a job reads it (and the login snapshot holds it).
 #[derive(Debug, Default, PartialEq)]
-pub struct Content {
+pub(crate) struct Content {
     /// Every provider's stored config, by name.
     pub providers: Vec<(String, Value)>,
     /// (issuer, kind, subject, issued_before in Unix seconds for users).

@@ -25,7 +25,7 @@ use pgrx::prelude::*;
 
 /// Where a trusted pg_idp keeps its tables (an oid each; `None`: the installed SQL predates it).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Install {
+pub(crate) struct Install {
     pub extension: pg_sys::Oid,
     pub providers: pg_sys::Oid,
     pub revocations: Option<pg_sys::Oid>,
@@ -42,7 +42,7 @@ pub struct Install {
 
 impl Install {
     /// The oid of pg_idp's table `name`, when this install has it (verified).
-    pub fn oid_of(&self, name: &str) -> Option<pg_sys::Oid> {
+    pub(super) fn oid_of(&self, name: &str) -> Option<pg_sys::Oid> {
         match name {
             "provider_registry" => Some(self.providers),
             "revocation_list" => self.revocations,
@@ -55,7 +55,7 @@ impl Install {
 }
 
 /// What a job finds in its database.
-pub enum Found {
+pub(crate) enum Found {
     NotInstalled,
     /// Installed, but some object a job would use could be changed by a non-superuser.
     Untrusted(String),
@@ -69,7 +69,7 @@ const TABLES: [&str; 3] = ["provider_registry", "revocation_list", "directory_us
 const COPY_TABLES: [&str; 3] = ["directory_groups", "directory_memberships", "sync_keys"];
 
 /// Look at this database's pg_idp (in a transaction).
-pub fn inspect() -> Result<Found, String> {
+pub(crate) fn inspect() -> Result<Found, String> {
     Spi::connect(|client| -> Result<Found, pgrx::spi::Error> {
         let ext = client.select(
             "SELECT e.oid, COALESCE(ro.rolsuper, false), n.oid, COALESCE(rn.rolsuper, false), \
@@ -173,7 +173,7 @@ pub fn inspect() -> Result<Found, String> {
 
 /// Whether `name` (schema-qualified) still names the trusted table `oid` (before a job writes to
 /// it by name through SPI, in the same transaction).
-pub fn names(name: &str, oid: pg_sys::Oid) -> bool {
+pub(crate) fn names(name: &str, oid: pg_sys::Oid) -> bool {
     Spi::get_one_with_args::<pg_sys::Oid>("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid", &[name.into()])
         .ok()
         .flatten()
@@ -186,8 +186,8 @@ pub fn names(name: &str, oid: pg_sys::Oid) -> bool {
 /// connects. Set as overrides right after connecting, in a transaction of their own (the
 /// identity needs catalog lookups); `check_identity` confirms the result. Every lock wait is
 /// bounded (`lock_timeout`), and so is the job (`statement_timeout`: a background worker does not
-/// arm it per statement, so the job arms it once for its whole run, see `job.rs`).
-pub fn pin_settings() {
+/// arm it per statement, so the job arms it once for its whole run, see `workers::job`).
+pub(crate) fn pin_settings() {
     const PINNED: &[(&std::ffi::CStr, &std::ffi::CStr)] = &[
         (c"role", c"none"),
         (c"search_path", c"pg_catalog, pg_temp"),
@@ -247,7 +247,7 @@ pub fn pin_settings() {
 /// a session, any code can run those two commands itself. `lock_timeout` bounds every lock wait of `f`; `statement_timeout` cannot be changed
 /// for a statement already running (the coordinator bounds its own wait).
 /// `Err` (nothing run) then, and when the connection's role is not a superuser.
-pub fn as_connected_superuser<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+pub(crate) fn as_connected_superuser<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     const PINNED: &[(&std::ffi::CStr, &std::ffi::CStr)] = &[
         (c"role", c"none"),
         (c"search_path", c"pg_catalog, pg_temp"),
@@ -324,7 +324,7 @@ pub fn as_connected_superuser<R>(f: impl FnOnce() -> R) -> Result<R, String> {
 
 /// That the job runs as the bootstrap superuser, as it connected (a database-level
 /// `session_authorization` or `role` it could not undo would leave it as another role).
-pub fn check_identity() -> Result<(), String> {
+pub(crate) fn check_identity() -> Result<(), String> {
     // SAFETY: reads backend-local state.
     let (user, session) = unsafe { (pg_sys::GetUserId(), pg_sys::GetSessionUserId()) };
     let bootstrap = pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID);
@@ -342,7 +342,7 @@ pub fn check_identity() -> Result<(), String> {
 /// it is forced): a login token may become one only where `login.roles` names it. From the
 /// catalog, whoever wrote what into pg_idp's tables.
 #[cfg(feature = "pg18")]
-pub fn rls_owners() -> Result<Vec<u32>, String> {
+pub(crate) fn rls_owners() -> Result<Vec<u32>, String> {
     Spi::connect(|client| {
         let mut out = Vec::new();
         for row in client.select(

@@ -14,7 +14,7 @@
 //! `idp.log_failures_max` rejection lines per window in all (across the cluster with pg_idp in
 //! `shared_preload_libraries`, per backend otherwise), then one line saying the limit was
 //! reached; the first line of a later window is preceded by one saying how many were not
-//! logged. Refused logins (PostgreSQL 18's OAuth validator, `oauth.rs`) follow the same
+//! logged. Refused logins (PostgreSQL 18's OAuth validator, `login::oauth`) follow the same
 //! setting and the same bound.
 
 use std::cell::RefCell;
@@ -37,7 +37,7 @@ const REMEMBERED: usize = 1000;
 /// The rejection lines of the current window: when it began, how many were written, how many
 /// were not.
 #[derive(Clone, Copy, Default)]
-pub struct Budget {
+pub(super) struct Budget {
     /// TimestampTz; 0: no window yet.
     window_start: i64,
     logged: u64,
@@ -92,7 +92,7 @@ thread_local! {
 /// Called from `_PG_init`: the shared budget, when preloading.
 // pg_shmem_init! tests features for PostgreSQL versions this crate does not declare.
 #[allow(unexpected_cfgs)]
-pub fn init() {
+pub(super) fn init() {
     // SAFETY: reads a postmaster global.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         pg_shmem_init!(SHARED_BUDGET);
@@ -125,11 +125,11 @@ fn admitted() -> bool {
     a.log
 }
 
-/// Whether a refused login is logged (`oauth.rs`): `idp.log_failures` off, never; all, always;
+/// Whether a refused login is logged (`login::oauth`): `idp.log_failures` off, never; all, always;
 /// first, within the bound of `idp.log_failures_max` lines per window (each login is a backend of
 /// its own: there is no earlier token to remember).
 #[cfg(feature = "pg18")]
-pub fn login_refusal_logged() -> bool {
+pub(crate) fn login_refusal_logged() -> bool {
     match settings::log_failures() {
         LogFailures::Off => false,
         LogFailures::All => true,
@@ -138,7 +138,7 @@ pub fn login_refusal_logged() -> bool {
 }
 
 /// A verification of `token` succeeded.
-pub fn verified(token: &str, identity: &Identity) {
+pub(crate) fn verified(token: &str, identity: &Identity) {
     crate::shmem::stats::verified(&identity.provider);
     if settings::log_success() {
         let (kid, sub) = kid_and_sub(token);
@@ -154,7 +154,7 @@ pub fn verified(token: &str, identity: &Identity) {
 }
 
 /// A verification of `token` failed with `e`.
-pub fn rejected(token: &str, e: &VerifyError) {
+pub(crate) fn rejected(token: &str, e: &VerifyError) {
     crate::shmem::stats::rejected(e);
     let log_it = match settings::log_failures() {
         LogFailures::Off => false,
@@ -245,7 +245,7 @@ fn log(line: String) {
                 pg_sys::errmsg_internal(c"%s".as_ptr(), msg.as_ptr());
                 pg_sys::errhidestmt(true);
                 pg_sys::errhidecontext(true);
-                errfinish(c"src/audit.rs".as_ptr(), line!() as std::ffi::c_int, c"pg_idp_audit_log".as_ptr());
+                errfinish(c"src/shmem/audit.rs".as_ptr(), line!() as std::ffi::c_int, c"pg_idp_audit_log".as_ptr());
             }
         })
     }

@@ -10,7 +10,7 @@ use pgrx::prelude::*;
 static mut PREVIOUS: pg_sys::object_access_hook_type = None;
 
 /// Called from `_PG_init`: install the hook, when preloading.
-pub fn init() {
+pub(super) fn init() {
     // SAFETY: reads a postmaster global.
     if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         return;

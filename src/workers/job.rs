@@ -1,6 +1,6 @@
 //! A job: one short background worker in one database, started by the launcher when something
 //! there needs doing, and gone when it is done. It runs as the bootstrap superuser with its
-//! settings pinned, and trusts only what `trusted.rs` verifies:
+//! settings pinned, and trusts only what `registry::trusted` verifies:
 //!
 //! 1. it looks at pg_idp in its database: not installed, not trustworthy, or served; on a
 //!    primary it keeps the record of where pg_idp is installed (`installed.rs`) true;
@@ -12,15 +12,15 @@
 //!    workers.
 //!
 //! It is bounded in time: it waits for a lock at most `lock_timeout` (pinned, see
-//! `gucs::job_lock_timeout`), it cancels itself once it has run `idp.job_timeout` (a statement
-//! timeout armed for the whole job: the next interrupt check raises an ERROR), it starts no key
-//! fetch that could not end before then, and SIGTERM (the launcher ending it 5 s later, a
-//! `DROP DATABASE ... WITH (FORCE)`, a shutdown) ends it at its next interrupt check, as it ends
-//! a backend. Whatever ends it, its transaction rolls back as a whole: what it records outside
-//! the database (a refresh's schedule in shared memory) is recorded at commit only, and the
-//! login snapshot is replaced atomically.
+//! `pg::settings::job_lock_timeout`), it cancels itself once it has run `idp.job_timeout` (a
+//! statement timeout armed for the whole job: the next interrupt check raises an ERROR), it starts
+//! no key fetch that could not end before then, and SIGTERM (the launcher ending it 5 s later, a
+//! `DROP DATABASE ... WITH (FORCE)`, a shutdown) ends it at its next interrupt check, as it ends a
+//! backend. Whatever ends it, its transaction rolls back as a whole: what it records outside the
+//! database (a refresh's schedule in shared memory) is recorded at commit only, and the login
+//! snapshot is replaced atomically.
 //!
-//! What it found goes to the database's entry in shared memory (`served.rs`); a refresh that
+//! What it found goes to the database's entry in shared memory (`shmem::served`); a refresh that
 //! stores new keys changes the registry, which starts the next job, which rewrites the snapshot.
 
 use std::cell::Cell;
@@ -74,18 +74,18 @@ thread_local! {
 }
 
 /// How long this job may still run (`None` outside a job).
-pub fn time_left() -> Option<Duration> {
+pub(super) fn time_left() -> Option<Duration> {
     let deadline = DEADLINE.with(Cell::get);
     (deadline != 0).then(|| Duration::from_millis((deadline - served::now_ms()).max(0) as u64))
 }
 
 /// The argument of a job in database `oid` (`look_only`: of the confirmation lane).
-pub fn argument(oid: u32, look_only: bool) -> u64 {
+pub(super) fn argument(oid: u32, look_only: bool) -> u64 {
     u64::from(oid) | if look_only { LOOK_ONLY } else { 0 }
 }
 
 /// The current WAL position: where the server inserts (primary) or has replayed (standby).
-pub fn wal_position() -> u64 {
+pub(super) fn wal_position() -> u64 {
     // SAFETY: reads shared WAL state.
     unsafe {
         if pg_sys::RecoveryInProgress() {

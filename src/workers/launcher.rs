@@ -6,7 +6,7 @@
 //!   installed from the record only a superuser can write (`installed.rs`, in the shared catalog
 //!   `pg_shseclabel`): templates and databases that refuse connections are never served, nor,
 //!   when `idp.worker_database` or `idp.login_databases` is set, a database they do not name;
-//! - keeps an entry in shared memory (`served.rs`) for each recorded database, at most
+//! - keeps an entry in shared memory (`shmem::served`) for each recorded database, at most
 //!   `idp.max_databases`, and `idp.max_databases_per_owner` of one owner that is not a
 //!   superuser (a WARNING names the owner past it); drops the entry, the login snapshot and the
 //!   counters of a database that is gone or no longer recorded;
@@ -26,7 +26,7 @@
 //!   recorded; a file in `$PGDATA/pg_idp` says it was done.
 //!
 //! It finds databases with catalog reads only and never runs anything in one; jobs do that, and
-//! trust only what `trusted.rs` verifies.
+//! trust only what `registry::trusted` verifies.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -43,7 +43,7 @@ const TICK: Duration = Duration::from_secs(1);
 const WARN_EVERY_MS: i64 = 60_000;
 
 /// Called from `_PG_init` when preloading: register the launcher.
-pub fn init() {
+pub(super) fn init() {
     // SAFETY: reads a postmaster global.
     if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         return;
