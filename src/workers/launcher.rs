@@ -31,7 +31,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use pg_idp_core::schedule::{self, Busy, Candidate, Database, Due, Lane, Limits, Outcome, Settings};
+use pg_idp_core::schedule::{self, Busy, Candidate, Database, Discovery, Lane, Limits, Settings};
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
 
@@ -230,11 +230,9 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
     let mut warned_slot: HashMap<u32, i64> = HashMap::new();
     let mut warned_owner: HashMap<u32, usize> = HashMap::new();
     let mut warned_full = 0i64;
-    // The once-only look for pg_idp installed without a record: the databases left to look at
-    // (None: not begun, or nothing to do), and those being looked at now.
-    let mut discovery: Option<Vec<u32>> = None;
+    // The once-only look for pg_idp installed without a record (None: not begun, or done).
+    let mut discovery: Option<Discovery> = None;
     let mut discovery_checked = false;
-    let mut probing: Vec<u32> = Vec::new();
     // SAFETY: reads a process global.
     let my_pid = unsafe { pg_sys::MyProcPid };
     loop {
@@ -253,6 +251,19 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
             recovery,
         };
         let catalog = BackgroundWorker::transaction(read_catalog);
+        let allowed = crate::pg::settings::allowed_databases();
+        let dbs: Vec<Database> = catalog
+            .dbs
+            .iter()
+            .map(|d| Database {
+                oid: d.oid,
+                owner: d.owner,
+                owner_is_superuser: catalog.superusers.contains(&d.owner),
+                servable: d.servable,
+                allowed: allowed.as_ref().is_none_or(|a| a.contains(&d.name)),
+                recorded: catalog.recorded.contains(&d.oid),
+            })
+            .collect();
         let name_of = |oid: u32| {
             catalog
                 .dbs
@@ -268,17 +279,10 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
             }
             // SAFETY: the worker stopped; its handle is not used again.
             unsafe { pg_sys::pfree(r.handle.cast()) };
-            let probe = probing.contains(&r.oid);
-            probing.retain(|o| *o != r.oid);
+            let probe = discovery.as_mut().is_some_and(|d| d.finished(r.oid));
             let Some(e) = served::entry(r.oid) else { return false };
             e.set_job_pid(0);
-            let outcome = if r.terminated {
-                Outcome::TimedOut
-            } else if e.checked_at() >= r.started_ms {
-                Outcome::Succeeded
-            } else {
-                e.job_error().unwrap_or(Outcome::Failed)
-            };
+            let outcome = schedule::job_outcome(r.terminated, e.checked_at(), r.started_ms, e.job_error());
             let (failures, retry_at) = schedule::after_job(e.failures(), outcome, now, &settings);
             e.job_ended(outcome, failures, retry_at);
             if probe && outcome.is_failure() {
@@ -292,52 +296,26 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
         });
 
         // Once after an upgrade from 0.5.0 (on a primary): the databases that have no record.
-        let allowed = crate::pg::settings::allowed_databases();
-        let is_allowed = |d: &Db| allowed.as_ref().is_none_or(|a| a.contains(&d.name));
         if !recovery && !discovery_checked {
             discovery_checked = true;
             if !discovery_marker().exists() {
-                let left: Vec<u32> = catalog
-                    .dbs
-                    .iter()
-                    .filter(|d| d.servable && is_allowed(d) && !catalog.recorded.contains(&d.oid))
-                    .map(|d| d.oid)
-                    .collect();
-                if !left.is_empty() {
+                let d = Discovery::start(&dbs);
+                if !d.left.is_empty() {
                     log!(
                         "pg_idp: looking once at {} database(s) with no record of pg_idp (the first start that keeps records; an install before 0.6.0 made none)",
-                        left.len()
+                        d.left.len()
                     );
                 }
-                discovery = Some(left);
+                discovery = Some(d);
             }
         }
-        if let Some(left) = discovery.as_mut() {
-            left.retain(|oid| catalog.dbs.iter().any(|d| d.oid == *oid && d.servable));
-            let (general, _) = schedule::lanes(settings.max_workers);
-            while probing.len() < general && !recovery {
-                let Some(oid) = left.pop() else { break };
-                probing.push(oid);
-            }
-            if left.is_empty() && probing.is_empty() {
-                discovery = None;
-                mark_discovered();
-            }
+        if discovery.as_mut().is_some_and(|d| d.advance(&dbs, &settings)) {
+            discovery = None;
+            mark_discovered();
         }
+        let probing: Vec<u32> = discovery.as_ref().map_or_else(Vec::new, |d| d.probing.clone());
 
         // Which databases have an entry.
-        let dbs: Vec<Database> = catalog
-            .dbs
-            .iter()
-            .map(|d| Database {
-                oid: d.oid,
-                owner: d.owner,
-                owner_is_superuser: catalog.superusers.contains(&d.owner),
-                servable: d.servable,
-                allowed: is_allowed(d),
-                recorded: catalog.recorded.contains(&d.oid),
-            })
-            .collect();
         let entries: Vec<u32> = served::entries().iter().map(|e| e.oid()).filter(|o| *o != 0).collect();
         let busy: Vec<u32> = running.iter().map(|r| r.oid).collect();
         let limits = Limits {
@@ -355,7 +333,11 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
                 crate::shmem::stats::forget_database(*oid);
             }
         }
-        probing.retain(|oid| !m.remove.iter().any(|(o, _)| o == oid));
+        for (oid, _) in &m.remove {
+            if let Some(d) = discovery.as_mut() {
+                d.finished(*oid);
+            }
+        }
         for oid in &m.add {
             served::add(*oid);
         }
@@ -388,7 +370,8 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
 
         // What is due, what the launcher confirms itself, and jobs past their deadline.
         let lsn = super::job::wal_position();
-        let owner_of = |oid: u32| dbs.iter().find(|d| d.oid == oid).filter(|d| !d.owner_is_superuser).map(|d| d.owner);
+        let owner_of = |oid: u32| schedule::owner_limited(&dbs, oid);
+        let probing: Vec<u32> = discovery.as_ref().map_or_else(Vec::new, |d| d.probing.clone());
         let mut candidates: Vec<Candidate> = Vec::new();
         for e in served::entries() {
             let oid = e.oid();
@@ -429,22 +412,21 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
                     r.terminated = true;
                 }
             }
-            if let Some(due) = plan.due {
-                let first_probe = probing.contains(&oid) && !catalog.recorded.contains(&oid) && due == Due::Now;
-                candidates.push(Candidate {
-                    oid,
-                    owner: owner_of(oid),
-                    due: if first_probe { Due::Probe } else { due },
-                    since: plan.since,
-                    healthy: view.failures == 0 && !first_probe,
-                });
-            }
+            let probe = probing.contains(&oid);
+            candidates.extend(schedule::candidate(
+                oid,
+                &view,
+                &plan,
+                probe,
+                catalog.recorded.contains(&oid),
+                owner_of(oid),
+            ));
         }
         let busy: Vec<Busy> = running.iter().map(|r| Busy { owner: r.owner, lane: r.lane }).collect();
         for (oid, lane) in schedule::assign(candidates, &busy, settings.max_workers) {
             let Some(e) = served::entry(oid) else { continue };
             let for_changes = e.has_changes();
-            match start_job(oid, lane == Lane::Confirm, my_pid) {
+            match start_job(oid, lane.look_only(), my_pid) {
                 Some(handle) => {
                     e.job_started();
                     running.push(Running {
