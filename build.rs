@@ -1,4 +1,4 @@
-//! With the `pg18` feature, compiles `src/oauth_shim.c` (what the OAuth validator reads of
+//! With the `pg18` feature, compiles `src/login/oauth_shim.c` (what the OAuth validator reads of
 //! PostgreSQL's `Port` and `HbaLine`) against the server headers of the PostgreSQL 18 that
 //! pgrx-pg-sys generates its bindings from, found the way its build script finds it:
 //! `PGRX_PG_CONFIG_AS_ENV` (the properties in `PGRX_PG_CONFIG_*`), else `PGRX_PG_CONFIG_PATH`,
@@ -11,7 +11,7 @@ use std::process::Command;
 
 use pgrx_pg_config::{PgConfig, Pgrx};
 
-const SHIM: &str = "src/oauth_shim.c";
+const SHIM: &str = "src/login/oauth_shim.c";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

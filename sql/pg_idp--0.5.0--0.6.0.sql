@@ -238,7 +238,7 @@ END $$;
 
 -- 0.6.0: a slow key server costs its own database only. idp.provider_health shows how long a
 -- provider's last refresh took, its failed or slow refreshes in a row, and the backoff they set
--- (src/job.rs: a floor under Cache-Control max-age, a per-provider backoff). The columns come
+-- (src/workers/job.rs: a floor under Cache-Control max-age, a per-provider backoff). The columns come
 -- from a function of their own, so that idp._provider_health() keeps the columns the 0.4.0 and
 -- 0.5.0 views name (a database not yet updated keeps working with the new library).
 CREATE FUNCTION idp."_provider_backoff"() RETURNS TABLE (

@@ -1,33 +1,30 @@
 //! pg_idp: PostgreSQL verifies the JWTs your identity providers issue and hands the verified
 //! identity to row-level security. The verification logic lives in the pure-Rust `pg_idp_core`
 //! crate; this crate is the thin PostgreSQL layer around it.
+//!
+//! One folder per concern, each importing only from the layers below it (core/tests/layers.rs
+//! checks it; CONTRIBUTING.md draws the tree):
+//!
+//! ```text
+//! api                         the SQL functions (#[pg_extern]), converting arguments and answers
+//! workers                     the launcher and its jobs
+//! cluster | login | request   Citus; the PostgreSQL 18 login; the request token and its identity
+//! registry                    the registry tables: read, cached, written, keys fetched, trusted
+//! shmem                       what lives in shared memory
+//! pg                          PostgreSQL's settings, errors, datums, SPI, threads
+//! ```
 
 use pgrx::prelude::*;
 
 mod api;
-mod audit;
-mod citus;
-mod datum;
-mod directory;
-mod errors;
-mod gucs;
-mod hooks;
-mod http;
-mod installed;
-mod job;
-mod jsonb;
-mod launcher;
+mod cluster;
 #[cfg(feature = "pg18")]
-mod oauth;
+mod login;
+mod pg;
 mod registry;
 mod request;
-mod served;
-#[cfg(feature = "pg18")]
-mod snapshot;
-mod stats;
-mod store;
-mod threads;
-mod trusted;
+mod shmem;
+mod workers;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -67,14 +64,10 @@ extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    gucs::init();
+    pg::init();
     registry::init();
-    stats::init();
-    audit::init();
-    installed::init();
-    served::init();
-    launcher::init();
-    hooks::init();
+    shmem::init();
+    workers::init();
     // In the postmaster (preloading): the verifier's once-per-process work is done here, once,
     // instead of in every backend it forks (each login is a new backend).
     // SAFETY: reads a postmaster global.

@@ -8,7 +8,7 @@ mod tests {
     use pgrx::prelude::*;
     use serde_json::{json, Map, Value};
 
-    use crate::{registry, request};
+    use crate::{registry::cache, request::identity};
 
     const ISS: &str = "https://tests.example.com";
     const SECRET_A: &str = "secret-a-0123456789abcdef0123456789";
@@ -20,7 +20,7 @@ mod tests {
     }
 
     fn token(secret: &str, sub: &str, exp_in: i64) -> String {
-        let now = request::statement_now() as i64;
+        let now = crate::request::token::statement_now() as i64;
         let key = SigningKey::from_secret(Alg::HS256, secret.as_bytes(), None).unwrap();
         let claims: Map<String, Value> =
             json!({"iss": ISS, "sub": sub, "iat": now, "exp": now + exp_in}).as_object().unwrap().clone();
@@ -31,27 +31,27 @@ mod tests {
     fn cache_hit_still_rechecks_exp() {
         register(SECRET_A);
         let t = token(SECRET_A, "user_1", 60);
-        assert_eq!(request::verify_token(&t).unwrap().user_id, "user_1");
-        let (reg, _) = registry::current();
+        assert_eq!(identity::verify_token(&t).unwrap().user_id, "user_1");
+        let (reg, _) = cache::current();
         // Same cached token, looked up two minutes later (beyond exp + 30 s leeway).
-        let later = pg_idp_core::VerifyOptions::at(request::statement_now() + 120.0);
-        let err = request::lookup(&reg, &t, &later).unwrap_err();
+        let later = pg_idp_core::VerifyOptions::at(crate::request::token::statement_now() + 120.0);
+        let err = identity::lookup(&reg, &t, &later).unwrap_err();
         assert_eq!(err.code, ErrorCode::Expired);
         // And still accepted now.
-        let now = request::verify_options();
-        assert!(request::lookup(&reg, &t, &now).is_ok());
+        let now = crate::request::token::verify_options();
+        assert!(identity::lookup(&reg, &t, &now).is_ok());
     }
 
     #[pg_test]
     fn registry_change_in_this_backend_drops_cached_identities() {
         register(SECRET_A);
         let t = token(SECRET_A, "user_2", 3600);
-        assert!(request::verify_token(&t).is_ok());
+        assert!(identity::verify_token(&t).is_ok());
         // Rotate the secret: the cached identity must not survive.
         register(SECRET_B);
-        assert_eq!(request::verify_token(&t).unwrap_err().code, ErrorCode::InvalidSignature);
+        assert_eq!(identity::verify_token(&t).unwrap_err().code, ErrorCode::InvalidSignature);
         let t2 = token(SECRET_B, "user_2", 3600);
-        assert_eq!(request::verify_token(&t2).unwrap().user_id, "user_2");
+        assert_eq!(identity::verify_token(&t2).unwrap().user_id, "user_2");
     }
 
     #[pg_test]
@@ -98,7 +98,7 @@ mod tests {
     }
 
     fn verifications() -> u64 {
-        request::cache_stats().2
+        identity::cache_stats().2
     }
 
     #[pg_test]
@@ -128,21 +128,21 @@ mod tests {
         Spi::run("SET idp.cache_size = 10").unwrap();
         let tokens: Vec<String> = (0..50).map(|i| token(SECRET_A, &format!("user_lru_{i}"), 3600)).collect();
         for t in &tokens {
-            assert!(request::verify_token(t).is_ok());
+            assert!(identity::verify_token(t).is_ok());
         }
-        let (entries, capacity, _) = request::cache_stats();
+        let (entries, capacity, _) = identity::cache_stats();
         assert_eq!((entries, capacity), (10, 10));
         // The most recent are kept, the oldest were evicted.
         let before = verifications();
-        assert!(request::verify_token(&tokens[49]).is_ok());
+        assert!(identity::verify_token(&tokens[49]).is_ok());
         assert_eq!(verifications(), before);
-        assert!(request::verify_token(&tokens[0]).is_ok());
+        assert!(identity::verify_token(&tokens[0]).is_ok());
         assert_eq!(verifications(), before + 1);
         // 0 keeps nothing, and everything still verifies.
         Spi::run("SET idp.cache_size = 0").unwrap();
-        assert!(request::verify_token(&tokens[1]).is_ok());
-        assert!(request::verify_token(&tokens[1]).is_ok());
-        assert_eq!(request::cache_stats().0, 0);
+        assert!(identity::verify_token(&tokens[1]).is_ok());
+        assert!(identity::verify_token(&tokens[1]).is_ok());
+        assert_eq!(identity::cache_stats().0, 0);
         Spi::run("RESET idp.cache_size").unwrap();
     }
 
@@ -172,16 +172,16 @@ mod tests {
             Spi::get_one::<pg_sys::Oid>(&format!("SELECT '{role}'::regrole::oid")).unwrap().unwrap().to_u32()
         };
         // What a job does: verify the install, read it by oid, write the file with a generation.
-        let crate::trusted::Found::Installed(install) = crate::trusted::inspect().unwrap() else {
+        let crate::registry::trusted::Found::Installed(install) = crate::registry::trusted::inspect().unwrap() else {
             panic!("pg_idp is not trusted in the test database")
         };
-        let content = crate::trusted::read(&install).unwrap();
+        let content = crate::registry::tables::content(&install).unwrap();
         assert_eq!(content.providers.len(), 1);
         // SAFETY: reads a backend global.
         let oid = unsafe { pg_sys::MyDatabaseId };
-        let body = crate::snapshot::body(&content, &crate::trusted::rls_owners().unwrap());
-        crate::snapshot::write(oid, "test", 7, &body).unwrap();
-        let loaded = crate::snapshot::read(oid).unwrap();
+        let body = crate::login::snapshot::body(&content, &crate::registry::trusted::rls_owners().unwrap());
+        crate::login::snapshot::write(oid, "test", 7, &body).unwrap();
+        let loaded = crate::login::snapshot::read(oid).unwrap();
         assert_eq!(loaded.generation, 7);
         assert_eq!((loaded.revocations, loaded.deprovisioned), (1, 1));
         assert!(loaded.rls_owners.contains(&oid_of("snapshot_rls_owner")), "{:?}", loaded.rls_owners);
@@ -192,12 +192,12 @@ mod tests {
         assert_eq!(code("user_revoked"), Some(ErrorCode::Revoked));
         assert_eq!(code("user_gone"), Some(ErrorCode::Deprovisioned));
         assert!(loaded.registry.provider("t").unwrap().login.is_some());
-        let status = crate::snapshot::status();
+        let status = crate::login::snapshot::status();
         assert_eq!(status["readable"], json!(true));
         assert_eq!(status["login_providers"], json!(["t"]));
         // SAFETY: reads a backend global.
-        crate::snapshot::remove(unsafe { pg_sys::MyDatabaseId });
-        assert_eq!(crate::snapshot::status()["readable"], json!(false));
+        crate::login::snapshot::remove(unsafe { pg_sys::MyDatabaseId });
+        assert_eq!(crate::login::snapshot::status()["readable"], json!(false));
     }
 
     /// The snapshot's temporary file is created new, never opened through a link: a symbolic
@@ -208,7 +208,7 @@ mod tests {
     fn snapshot_writes_never_follow_a_link() {
         // SAFETY: reads a backend global.
         let oid = unsafe { pg_sys::MyDatabaseId };
-        let target = crate::snapshot::path(oid);
+        let target = crate::login::snapshot::path(oid);
         let dir = target.parent().unwrap().to_path_buf();
         std::fs::create_dir_all(&dir).unwrap();
         let victim = std::env::temp_dir().join(format!("pg_idp_snapshot_victim_{}", std::process::id()));
@@ -219,24 +219,24 @@ mod tests {
             std::os::unix::fs::symlink(&victim, link).unwrap();
         }
         let body = json!({"providers": [], "revocations": [], "deprovisioned": [], "rls_owners": []});
-        crate::snapshot::write(oid, "test", 9, &body).unwrap();
+        crate::login::snapshot::write(oid, "test", 9, &body).unwrap();
         assert_eq!(std::fs::read(&victim).unwrap(), b"not pg_idp's");
         assert!(std::fs::symlink_metadata(&target).unwrap().file_type().is_file());
         assert!(std::fs::symlink_metadata(&tmp).is_err(), "the temporary name is gone");
-        assert_eq!(crate::snapshot::read(oid).unwrap().generation, 9);
-        crate::snapshot::remove(oid);
+        assert_eq!(crate::login::snapshot::read(oid).unwrap().generation, 9);
+        crate::login::snapshot::remove(oid);
         std::fs::remove_file(&victim).unwrap();
     }
 
     #[pg_test]
     fn audit_lines_name_kid_and_sub_quoted_never_the_token() {
-        let now = request::statement_now() as i64;
+        let now = crate::request::token::statement_now() as i64;
         let key = SigningKey::from_secret(Alg::HS256, SECRET_A.as_bytes(), None).unwrap();
         let claims: Map<String, Value> =
             json!({"iss": ISS, "sub": "user\"\n7", "exp": now + 60}).as_object().unwrap().clone();
         let hostile_kid = format!("k\"{}", "x".repeat(300));
         let t = mint(&key, Alg::HS256, &claims, json!({"kid": hostile_kid}).as_object().unwrap()).unwrap();
-        let (kid, sub) = crate::audit::kid_and_sub(&t);
+        let (kid, sub) = crate::shmem::audit::kid_and_sub(&t);
         assert_eq!(sub, "\"user\\\"\\n7\"");
         assert!(kid.starts_with("\"k\\\"xxx") && kid.ends_with("…\"") && kid.chars().count() < 110, "{kid}");
         let signature = t.rsplit('.').next().unwrap();
@@ -244,24 +244,24 @@ mod tests {
             assert!(!part.contains(&t) && !part.contains(signature) && !part.contains(SECRET_A));
         }
         // Nothing to read in a token that is not one.
-        assert_eq!(crate::audit::kid_and_sub("not a token"), ("-".to_string(), "-".to_string()));
+        assert_eq!(crate::shmem::audit::kid_and_sub("not a token"), ("-".to_string(), "-".to_string()));
     }
 
     #[pg_test]
     fn first_logs_a_token_once_per_window() {
         let a = token(SECRET_A, "user_log_a", 3600);
         let b = token(SECRET_A, "user_log_b", 3600);
-        assert!(crate::audit::first_time(&a));
-        assert!(!crate::audit::first_time(&a));
-        assert!(crate::audit::first_time(&b));
-        assert!(!crate::audit::first_time(&b));
+        assert!(crate::shmem::audit::first_time(&a));
+        assert!(!crate::shmem::audit::first_time(&a));
+        assert!(crate::shmem::audit::first_time(&b));
+        assert!(!crate::shmem::audit::first_time(&b));
     }
 
     #[pg_test]
     fn without_preloading_stats_answer_no_rows() {
         // The test server does not preload pg_idp: no shared memory, a NOTICE and no rows.
         register(SECRET_A);
-        assert!(request::verify_token(&token(SECRET_A, "user_7", 3600)).is_ok());
+        assert!(identity::verify_token(&token(SECRET_A, "user_7", 3600)).is_ok());
         assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM idp.stats").unwrap(), Some(0));
         assert_eq!(
             Spi::get_one::<i64>("SELECT count(*) FROM idp.provider_health WHERE last_refresh_attempt IS NOT NULL")
@@ -281,12 +281,12 @@ mod tests {
     /// backend's own signal mask as it was.
     #[pg_test]
     fn a_fetch_looks_host_names_up_on_a_thread_that_blocks_every_signal() {
-        use crate::threads::proc_status::{blocked, this_thread, threads_named, unblocked};
+        use crate::pg::threads::proc_status::{blocked, this_thread, threads_named, unblocked};
         // SAFETY: reads a process global.
         assert_eq!(this_thread(), unsafe { pg_sys::MyProcPid }, "a backend runs on its process's own thread");
         let own = blocked(this_thread());
         // The lookup takes 3 s, the fetch 300 ms: the fetch gives up, the lookup goes on.
-        let err = crate::http::fetch_with(
+        let err = crate::registry::fetch::fetch_with(
             "http://localhost:9/.well-known/jwks.json",
             std::time::Duration::from_millis(300),
             None,
@@ -296,7 +296,7 @@ mod tests {
         .err()
         .expect("a lookup of 3 s, given 300 ms");
         assert_eq!(err.code(), "fetch_failed");
-        let lookups = threads_named(crate::http::LOOKUP_THREAD);
+        let lookups = threads_named(crate::registry::fetch::LOOKUP_THREAD);
         assert!(!lookups.is_empty(), "no lookup thread in the backend");
         for tid in lookups {
             assert_eq!(

@@ -12,6 +12,8 @@ use crate::error::ConfigError;
 use crate::jwk::{self, Key, MIN_SECRET_BYTES};
 use crate::token::Members;
 
+pub(crate) mod login;
+
 /// The clock skew allowed on `exp`, `nbf` and `iat` unless a provider says otherwise.
 pub const DEFAULT_LEEWAY_SECONDS: i64 = 30;
 /// The largest `leeway_seconds` a provider may ask for.
@@ -111,7 +113,7 @@ pub struct Provider {
     pub directory_match: DirectoryField,
     /// Whether and as which database roles its tokens may log in (PostgreSQL 18's OAuth
     /// validator); `None`: its tokens never log in.
-    pub login: Option<crate::login::LoginPolicy>,
+    pub login: Option<login::LoginPolicy>,
 }
 
 impl Provider {
@@ -301,7 +303,7 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
             "does not apply to directory_match \"email\", which matches the mapped email (claim_mapping.email)",
         ));
     }
-    let login = crate::login::parse_login(o.get("login"))?;
+    let login = login::parse_login(o.get("login"))?;
     Ok(Provider {
         name,
         issuer,

@@ -12,9 +12,16 @@
 //! - [`assign`]: which due databases get a job now, and in which lane: one lane is kept for the
 //!   looks of databases whose last job did not fail, and no owner that is not a superuser has
 //!   more than one job at a time;
-//! - [`after_job`]: how a job's end changes the database's failures and its next try (backoff).
+//! - [`candidate`]: a database with a job due, as [`assign`] ranks it (a first look at a database
+//!   nothing records yet waits behind everything else);
+//! - [`job_outcome`]: how a job that stopped ended, from what it recorded and whether the
+//!   launcher ended it; [`after_job`]: how that changes the database's failures and its next try
+//!   (backoff);
+//! - [`Discovery`]: once after an upgrade from 0.5.0, which databases with no record are looked
+//!   at, and how many at a time.
 //!
-//! Times are Unix milliseconds.
+//! The state machine these functions make is drawn in CONTRIBUTING.md ("The launcher's state
+//! machine"), one function per transition. Times are Unix milliseconds.
 
 /// A primary's periodic look at a served database, in check intervals (the owners of its tables
 /// under row-level security, which nothing tells the launcher of, are read again then).
@@ -253,6 +260,20 @@ pub fn after_job(failures: u32, outcome: Outcome, now: i64, s: &Settings) -> (u3
     }
 }
 
+/// How the job started at `started_ms` ended, once its process is gone: timed out when the
+/// launcher ended it (`terminated`), succeeded when it recorded its look as done since it
+/// started (`looked_at`), else as it said (`reported`: it raised an error, it waited too long for
+/// a lock, it ran past its own deadline), or failed (it exited without a word).
+pub fn job_outcome(terminated: bool, looked_at: i64, started_ms: i64, reported: Option<Outcome>) -> Outcome {
+    if terminated {
+        Outcome::TimedOut
+    } else if looked_at >= started_ms {
+        Outcome::Succeeded
+    } else {
+        reported.unwrap_or(Outcome::Failed)
+    }
+}
+
 /// Where a job runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lane {
@@ -262,6 +283,13 @@ pub enum Lane {
     /// a change to write into the snapshot, or a periodic look. A database whose job failed or
     /// timed out is retried in the general lanes only.
     Confirm,
+}
+
+impl Lane {
+    /// A job of this lane only looks (no key fetch, no Citus copy).
+    pub fn look_only(self) -> bool {
+        self == Lane::Confirm
+    }
 }
 
 /// How many general and confirmation lanes `max_workers` jobs make: one is kept for
@@ -288,6 +316,29 @@ pub struct Candidate {
     pub since: i64,
     /// Its last job did not fail.
     pub healthy: bool,
+}
+
+/// The database `oid`, whose entry is `e` and whose plan is `p`, as a candidate for a job (`None`:
+/// nothing is due). A first look at a database nothing records yet (`probing`, not `recorded`)
+/// is a [`Due::Probe`], and never counts as healthy: it waits behind every other job and never
+/// takes the confirmation lane. `owner`: its owner when that is not a superuser.
+pub fn candidate(
+    oid: u32,
+    e: &Entry,
+    p: &Plan,
+    probing: bool,
+    recorded: bool,
+    owner: Option<u32>,
+) -> Option<Candidate> {
+    let due = p.due?;
+    let first_probe = probing && !recorded && due == Due::Now;
+    Some(Candidate {
+        oid,
+        owner,
+        due: if first_probe { Due::Probe } else { due },
+        since: p.since,
+        healthy: e.failures == 0 && !first_probe,
+    })
 }
 
 /// A job running now.
@@ -363,6 +414,12 @@ pub struct Limits {
     pub per_owner: usize,
 }
 
+/// The owner of database `oid` when it is not a superuser (limits per owner apply to it); `None`
+/// for a superuser's database, or one not in `dbs`.
+pub fn owner_limited(dbs: &[Database], oid: u32) -> Option<u32> {
+    dbs.iter().find(|d| d.oid == oid).filter(|d| !d.owner_is_superuser).map(|d| d.owner)
+}
+
 /// Changes to the served table.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Membership {
@@ -391,7 +448,7 @@ pub fn membership(dbs: &[Database], entries: &[u32], busy: &[u32], probing: &[u3
             found => m.remove.push((oid, found.is_none())),
         }
     }
-    let owner_of = |oid: u32| dbs.iter().find(|d| d.oid == oid).filter(|d| !d.owner_is_superuser).map(|d| d.owner);
+    let owner_of = |oid: u32| owner_limited(dbs, oid);
     let mut per_owner: Vec<(u32, usize)> = Vec::new();
     for &oid in &kept {
         if let Some(o) = owner_of(oid) {
@@ -429,6 +486,49 @@ pub fn membership(dbs: &[Database], entries: &[u32], busy: &[u32], probing: &[u3
         m.add.push(d.oid);
     }
     m
+}
+
+/// The once-only look, after an upgrade from 0.5.0 (which recorded nothing), at the databases
+/// that have no record of pg_idp: a job in each (a [`Due::Probe`]) finds whether pg_idp is
+/// installed there and records it. Begun on a primary only (a standby cannot record), once per
+/// cluster (the launcher keeps a marker file once it is done).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Discovery {
+    /// The databases still to look at (the last one first).
+    pub left: Vec<u32>,
+    /// The databases being looked at now: each has an entry until its job ends.
+    pub probing: Vec<u32>,
+}
+
+impl Discovery {
+    /// The databases to look at: every servable database the allow-lists name that has no
+    /// record.
+    pub fn start(dbs: &[Database]) -> Discovery {
+        Discovery {
+            left: dbs.iter().filter(|d| d.servable && d.allowed && !d.recorded).map(|d| d.oid).collect(),
+            probing: Vec::new(),
+        }
+    }
+
+    /// One round: databases that are gone (or no longer servable) are dropped from what is left,
+    /// and more are looked at while fewer are than there are general lanes (none on a standby).
+    /// True when it is done: nothing left, nothing being looked at.
+    pub fn advance(&mut self, dbs: &[Database], s: &Settings) -> bool {
+        self.left.retain(|oid| dbs.iter().any(|d| d.oid == *oid && d.servable));
+        let (general, _) = lanes(s.max_workers);
+        while self.probing.len() < general && !s.recovery {
+            let Some(oid) = self.left.pop() else { break };
+            self.probing.push(oid);
+        }
+        self.left.is_empty() && self.probing.is_empty()
+    }
+
+    /// The job in `oid` ended, or its entry was removed: whether it was being looked at.
+    pub fn finished(&mut self, oid: u32) -> bool {
+        let was = self.probing.contains(&oid);
+        self.probing.retain(|o| *o != oid);
+        was
+    }
 }
 
 /// Whether a setting's value reads as true the way PostgreSQL reads a boolean (`on`, `true`,
@@ -685,6 +785,88 @@ mod tests {
         let mut older = cand(9, None, Due::Check, true);
         older.since = 0;
         assert_eq!(assign(vec![cand(5, None, Due::Check, true), older], &[], 1), vec![(9, Lane::General)]);
+    }
+
+    #[test]
+    fn a_job_that_stopped_ended_as_it_recorded_or_as_the_launcher_ended_it() {
+        // Recorded its look as done after it started: succeeded.
+        assert_eq!(job_outcome(false, T0 + 5, T0, None), Outcome::Succeeded);
+        assert_eq!(job_outcome(false, T0, T0, Some(Outcome::Failed)), Outcome::Succeeded);
+        // Ended by the launcher past its deadline: timed out, whatever it recorded.
+        assert_eq!(job_outcome(true, T0 + 5, T0, None), Outcome::TimedOut);
+        // Gone without finishing: as it said, or failed when it said nothing (a crash).
+        assert_eq!(job_outcome(false, T0 - 1, T0, Some(Outcome::LockTimeout)), Outcome::LockTimeout);
+        assert_eq!(job_outcome(false, T0 - 1, T0, Some(Outcome::TimedOut)), Outcome::TimedOut);
+        assert_eq!(job_outcome(false, 0, T0, None), Outcome::Failed);
+    }
+
+    #[test]
+    fn a_job_that_timed_out_waits_like_a_failed_one() {
+        let s = settings();
+        let outcome = job_outcome(true, 0, T0, None);
+        let (failures, retry_at) = after_job(0, outcome, T0 + 65_000, &s);
+        assert_eq!((failures, retry_at), (1, T0 + 65_000 + INTERVAL));
+        let e = Entry { failures, retry_at, ..serving(T0 - 1_000) };
+        assert_eq!(plan(&e, retry_at - 1, &s).due, None);
+        assert_eq!(plan(&e, retry_at, &s).due, Some(Due::Retry));
+    }
+
+    #[test]
+    fn the_confirmation_lane_only_looks() {
+        assert!(Lane::Confirm.look_only());
+        assert!(!Lane::General.look_only());
+    }
+
+    #[test]
+    fn a_first_look_at_an_unrecorded_database_waits_behind_everything() {
+        let due_now = Plan { vouch: false, due: Some(Due::Now), since: 7, terminate: false };
+        let fresh = Entry::default();
+        let c = candidate(4, &fresh, &due_now, true, false, Some(20)).unwrap();
+        assert_eq!(c, Candidate { oid: 4, owner: Some(20), due: Due::Probe, since: 7, healthy: false });
+        // Recorded meanwhile (its job found pg_idp), or not being probed: an ordinary first look.
+        assert_eq!(candidate(4, &fresh, &due_now, true, true, None).unwrap().due, Due::Now);
+        assert_eq!(candidate(4, &fresh, &due_now, false, false, None).unwrap().due, Due::Now);
+        // A database whose jobs fail is not healthy; nothing due, no candidate.
+        let failing = Entry { failures: 2, ..fresh };
+        let retry = Plan { due: Some(Due::Retry), ..due_now };
+        assert!(!candidate(4, &failing, &retry, false, true, None).unwrap().healthy);
+        assert_eq!(candidate(4, &fresh, &Plan::default(), true, false, None), None);
+    }
+
+    #[test]
+    fn limits_per_owner_apply_to_owners_that_are_not_superusers() {
+        let dbs = [db(1, 10, true), db(2, 20, true)];
+        assert_eq!(owner_limited(&dbs, 1), None);
+        assert_eq!(owner_limited(&dbs, 2), Some(20));
+        assert_eq!(owner_limited(&dbs, 3), None);
+    }
+
+    #[test]
+    fn databases_without_a_record_are_looked_at_once_a_lane_at_a_time() {
+        let s = Settings { max_workers: 3, ..settings() };
+        let shut = Database { servable: false, ..db(5, 20, false) };
+        let elsewhere = Database { allowed: false, ..db(6, 20, false) };
+        let dbs = [db(1, 10, true), db(2, 20, false), db(3, 20, false), db(4, 30, false), shut, elsewhere];
+        let mut d = Discovery::start(&dbs);
+        assert_eq!(d.left, vec![2, 3, 4]);
+        // Two general lanes of three workers: two at a time, the rest waits.
+        assert!(!d.advance(&dbs, &s));
+        assert_eq!((d.left.clone(), d.probing.clone()), (vec![2], vec![4, 3]));
+        assert!(!d.advance(&dbs, &s));
+        assert_eq!(d.probing, vec![4, 3]);
+        // A job ends: the next one starts; a database dropped meanwhile is not looked at.
+        assert!(d.finished(4));
+        assert!(!d.finished(4));
+        let dropped: Vec<Database> = dbs.iter().copied().filter(|x| x.oid != 2).collect();
+        assert!(!d.advance(&dropped, &s));
+        assert_eq!((d.left.clone(), d.probing.clone()), (vec![], vec![3]));
+        d.finished(3);
+        assert!(d.advance(&dropped, &s));
+        // Nothing to look at: done at once. A standby starts no look.
+        assert!(Discovery::start(&[db(1, 10, true)]).advance(&dbs, &s));
+        let mut standby = Discovery::start(&dbs);
+        assert!(!standby.advance(&dbs, &Settings { recovery: true, ..s }));
+        assert!(standby.probing.is_empty());
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! Citus: the SQL functions over `crate::citus`. All of them are for the extension owner and
+//! Citus: the SQL functions over `crate::cluster::citus`. All of them are for the extension owner and
 //! superusers (EXECUTE revoked from PUBLIC in sql/citus.sql), `pg_catalog.pg_idp_node_call`
 //! included (it refuses a connection whose role is not a superuser).
 
 use pgrx::prelude::*;
 
-use crate::citus::{self, CitusRole, SyncOutcome};
-use crate::errors::{raise_internal, raise_invalid_argument, raise_not_coordinator};
+use crate::cluster::citus::{self, CitusRole, SyncOutcome};
+use crate::pg::errors::{raise_internal, raise_invalid_argument, raise_not_coordinator};
 
 /// One row per node (the SQL functions spell out their row type: pgrx reads it from the
 /// signature).
@@ -80,7 +80,7 @@ fn _load_registry_sealed(sealed: &str) -> String {
 /// On a worker, for its coordinator: call pg_idp's `function` (`_sync_begin`,
 /// `_load_registry_sealed` with its argument, `registry_fingerprint`) by its oid, once this
 /// database's install is verified, as the connection's superuser under pinned settings
-/// (`crate::citus::node_call`). Its SQL is in sql/citus.sql: it lives in `pg_catalog`, where only
+/// (`crate::cluster::citus::node_call`). Its SQL is in sql/citus.sql: it lives in `pg_catalog`, where only
 /// a superuser can have created it, so that a command naming it never runs a function that a
 /// database owner made (pgrx writes functions only into schemas it creates).
 #[pg_extern(volatile, sql = false)]

@@ -7,9 +7,9 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
-use crate::datum::Text;
-use crate::errors::{raise_invalid_argument, raise_invalid_token};
-use crate::request::{request_identity, request_identity_text, verify_token};
+use crate::pg::datum::Text;
+use crate::pg::errors::{raise_invalid_argument, raise_invalid_token};
+use crate::request::identity::{request_identity, request_identity_text, verify_token};
 
 /// The mapped user id (claim_mapping.user_id, default `sub`).
 #[pg_extern(stable, parallel_safe)]
@@ -81,22 +81,6 @@ fn identity() -> Option<JsonB> {
 #[pg_extern(volatile)]
 fn authenticate(token: &str) -> JsonB {
     let id = verify_token(token).unwrap_or_else(|e| raise_invalid_token(&e));
-    if citus_installed() {
-        // Citus forwards to its workers only SET LOCAL statements it sees run (with
-        // citus.propagate_set_commands = 'local'), not set_config(): run one, so that shards
-        // queried later in this transaction verify the same token. The token verified above is
-        // base64url and dots only.
-        if let Err(e) = Spi::run(&format!("SET LOCAL request.jwt = '{}'", token.replace('\'', "''"))) {
-            crate::errors::raise_internal(format!("cannot set request.jwt: {e}"));
-        }
-    } else {
-        crate::request::set_request_token_local(token);
-    }
+    crate::request::token::set_request_token(token);
     JsonB(id.to_full_json())
-}
-
-/// Whether the Citus extension is installed in this database (a syscache lookup).
-fn citus_installed() -> bool {
-    // SAFETY: a catalog lookup by name; missing_ok, so it returns InvalidOid rather than raising.
-    unsafe { pg_sys::get_extension_oid(c"citus".as_ptr(), true) != pg_sys::InvalidOid }
 }

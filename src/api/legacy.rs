@@ -5,11 +5,9 @@
 
 use pgrx::prelude::*;
 use pgrx::JsonB;
-use serde_json::Value;
 
-use super::providers::{register, webhook_signed_at};
-use crate::errors::{raise_internal, raise_invalid_argument, raise_unknown_provider};
-use crate::store::{ensure_writable, stored_config};
+use crate::registry::directory;
+use crate::registry::register::register;
 
 /// `idp.register_provider(jsonb)` of 0.1.0 and 0.2.0.
 #[pg_extern(volatile, sql = false)]
@@ -21,30 +19,11 @@ fn register_provider(config: JsonB) -> String {
 /// `idp._apply_directory_event(text, jsonb)`, which answers `invalid: ...` for a bad event.
 #[pg_extern(volatile, sql = false)]
 fn apply_directory_event(provider: &str, body: &str, signature: &str) -> String {
-    ensure_writable(c"idp.apply_directory_event()");
-    let config = stored_config(provider).unwrap_or_else(|| raise_unknown_provider(provider));
-    let Some(secret) = config.get("webhook_secret").and_then(Value::as_str) else {
-        raise_invalid_argument(format!("provider \"{}\" has no webhook_secret", provider.escape_default()))
-    };
-    webhook_signed_at(secret, body, signature);
-    let event: Value = serde_json::from_str(body)
-        .unwrap_or_else(|_| raise_invalid_argument("directory event body is not JSON".into()));
-    let outcome = Spi::get_one_with_args::<String>(
-        "SELECT idp._apply_directory_event($1, $2)",
-        &[provider.into(), JsonB(event).into()],
-    );
-    match outcome {
-        Ok(Some(o)) => match o.strip_prefix("invalid: ") {
-            Some(why) => raise_invalid_argument(format!("directory event refused: {why}")),
-            None => o,
-        },
-        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => raise_internal("directory event was not applied".into()),
-        Err(e) => raise_internal(format!("cannot apply directory event: {e}")),
-    }
+    directory::apply_event_0_2_0(provider, body, signature)
 }
 
-/// `idp.served_databases()` of 0.5.0: its six columns, as `served.rs` answers the first six of
-/// 0.6.0's.
+/// `idp.served_databases()` of 0.5.0: its six columns, as `served.rs` (this folder) answers the
+/// first six of 0.6.0's.
 #[pg_extern(volatile, sql = false)]
 #[allow(clippy::type_complexity)]
 fn served_databases() -> TableIterator<
@@ -80,10 +59,10 @@ fn _stats() -> TableIterator<
         name!(stats_reset, Option<pgrx::datum::TimestampWithTimeZone>),
     ),
 > {
-    if !crate::stats::available() {
+    if !crate::shmem::stats::available() {
         return TableIterator::new(Vec::new());
     }
-    TableIterator::new(crate::stats::rows().into_iter().map(|r| {
+    TableIterator::new(crate::shmem::stats::rows().into_iter().map(|r| {
         (
             r.dbid,
             r.provider,

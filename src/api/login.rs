@@ -11,7 +11,7 @@ use pgrx::JsonB;
 fn login_snapshot() -> Option<JsonB> {
     #[cfg(feature = "pg18")]
     {
-        Some(JsonB(crate::snapshot::status()))
+        Some(JsonB(crate::login::snapshot::status()))
     }
     #[cfg(not(feature = "pg18"))]
     {
@@ -19,18 +19,13 @@ fn login_snapshot() -> Option<JsonB> {
     }
 }
 
-/// Tell pg_idp's launcher, when the transaction commits, to look at this database now, and
-/// record that pg_idp is installed here (`installed.rs`: the launcher serves only the databases
-/// with that record): called at the end of `CREATE EXTENSION pg_idp` and of every upgrade
-/// script, by the superuser running them. The record is written only when the caller is a
-/// superuser, on a primary; a database's own job keeps it true from then on. The launcher is
-/// told only with pg_idp preloaded.
+/// Tell pg_idp's launcher, when the transaction commits, to look at this database now, and record
+/// that pg_idp is installed here (`workers::installed`: the launcher serves only the databases with
+/// that record): called at the end of `CREATE EXTENSION pg_idp` and of every upgrade script, by the
+/// superuser running them. The record is written only when the caller is a superuser, on a primary;
+/// a database's own job keeps it true from then on. The launcher is told only with pg_idp
+/// preloaded.
 #[pg_extern(volatile)]
 fn _launcher_notify() {
-    // SAFETY: reads backend state (the current role's attribute, the server's recovery state).
-    let (superuser, recovery) = unsafe { (pg_sys::superuser(), pg_sys::RecoveryInProgress()) };
-    if superuser && !recovery && !crate::installed::recorded_here() {
-        crate::installed::record_here(true);
-    }
-    crate::served::changed_at_commit();
+    crate::workers::installed::launcher_notify();
 }

@@ -15,11 +15,11 @@ fn reason(outcome: Option<Outcome>) -> Option<String> {
         Outcome::Failed => Some("its last job failed: the server log has the job's WARNING".into()),
         Outcome::LockTimeout => Some(format!(
             "its last job waited longer than its lock_timeout ({} ms) for a lock: a session in the database holds a lock on a catalog or on pg_idp's tables, or waits for one",
-            crate::gucs::job_lock_timeout().as_millis()
+            crate::pg::settings::job_lock_timeout().as_millis()
         )),
         Outcome::TimedOut => Some(format!(
             "its last job ran past idp.job_timeout ({} s) and was ended",
-            crate::gucs::job_timeout().as_secs()
+            crate::pg::settings::job_timeout().as_secs()
         )),
     }
 }
@@ -67,8 +67,8 @@ pub(super) type Row = (
 
 /// The rows of `idp.served_databases()`, one per entry.
 pub(super) fn rows() -> Vec<Row> {
-    let now = crate::served::now_ms();
-    crate::served::entries()
+    let now = crate::shmem::served::now_ms();
+    crate::shmem::served::entries()
         .iter()
         .filter(|e| e.oid() != 0)
         .map(|e| {

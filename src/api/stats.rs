@@ -5,7 +5,7 @@ use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
-use crate::stats;
+use crate::shmem::stats;
 
 const NOT_PRELOADED: &str =
     "pg_idp: idp.stats needs shared_preload_libraries = 'pg_idp' (and a restart): without it no counters are kept";
@@ -110,7 +110,7 @@ fn _provider_backoff() -> TableIterator<
 #[pg_extern(volatile)]
 fn reset_stats(provider: default!(Option<&str>, "NULL")) -> i64 {
     if !stats::available() {
-        crate::errors::raise_not_preloaded(NOT_PRELOADED.into());
+        crate::pg::errors::raise_not_preloaded(NOT_PRELOADED.into());
     }
     stats::reset(provider)
 }

@@ -1,8 +1,8 @@
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
-use crate::jsonb::{object, Jsonb, Scalar};
-use crate::request::verify_token;
+use crate::pg::jsonb::{object, Jsonb, Scalar};
+use crate::request::identity::verify_token;
 
 fn opt(s: &Option<String>) -> Scalar<'_> {
     s.as_deref().map_or(Scalar::Null, Scalar::Str)
@@ -33,6 +33,6 @@ fn verify_jwt(token: &str) -> Jsonb {
 /// "verifications": full verifications done since the backend started}`.
 #[pg_extern(volatile)]
 fn cache_stats() -> JsonB {
-    let (entries, capacity, verifications) = crate::request::cache_stats();
+    let (entries, capacity, verifications) = crate::request::identity::cache_stats();
     JsonB(serde_json::json!({"entries": entries, "capacity": capacity, "verifications": verifications}))
 }

@@ -57,12 +57,12 @@ LN_PORT="$(free_port)"
 python3 -m http.server "$LN_PORT" --bind 127.0.0.1 --directory "$LN/www" >"$LN/http.log" 2>&1 &
 LN_HTTP=$!
 for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$LN_PORT") 2>/dev/null && break; sleep 0.1; done
-STEADY="$("$PG_IDP" mint --key "$LN/steady.key.json" --claims '{"iss":"https://steady.test","sub":"user_steady"}')"
+STEADY="$("$PG_IDP" mint --key "$LN/steady.key.json" --claims '{"iss":"https://steady.test","sub":"user_steady","aud":"urn:launcher:db","scope":"openid db"}')"
 # A superuser's database with pg_idp and a provider registered without keys (the jobs fetch them).
 ln_newdb() { # db [owner]
     q -c "CREATE DATABASE $1${2:+ OWNER $2}" >/dev/null
     q -d "$1" -c "CREATE EXTENSION pg_idp" \
-        -c "SELECT idp.register_provider('{\"provider\": \"steady\", \"issuer\": \"https://steady.test\", \"jwks_uri\": \"http://127.0.0.1:$LN_PORT/steady.json\", \"login\": {\"roles\": [\"ln_user\"]}}', fetch_keys => false)" \
+        -c "SELECT idp.register_provider('{\"provider\": \"steady\", \"issuer\": \"https://steady.test\", \"jwks_uri\": \"http://127.0.0.1:$LN_PORT/steady.json\", \"login\": {\"roles\": [\"ln_user\"], \"audience\": \"urn:launcher:db\"}}', fetch_keys => false)" \
         -c "GRANT USAGE ON SCHEMA idp TO PUBLIC" >/dev/null
 }
 ln_valid() { # db: poll until the steady token verifies there (its keys were fetched by a job)
@@ -82,13 +82,13 @@ if [ "$PG_VERSION" -ge 18 ]; then
             -Wl,-rpath,"$("$PG_CONFIG" --libdir)" -lpq -o "$OAUTH_CLIENT"
     }
     cp "$PGDATA_DIR/pg_hba.conf" "$LN/pg_hba.conf.saved"
-    { echo "local all ln_user oauth issuer=\"https://login.test\" scope=\"openid\" delegate_ident_mapping=1"
+    { echo "local all ln_user oauth issuer=\"https://steady.test\" scope=\"openid db\" delegate_ident_mapping=1"
       cat "$LN/pg_hba.conf.saved"; } >"$PGDATA_DIR/pg_hba.conf"
     [ "$(id -u)" -eq 0 ] && chown postgres: "$PGDATA_DIR/pg_hba.conf"
     ln_reload
     ln_login() { # db: the steady token logs in as ln_user (prints the user id, or the failure)
         PG_IDP_TOKEN="$STEADY" "$OAUTH_CLIENT" "host=$PGHOST port=$PGPORT dbname=$1 user=ln_user \
-oauth_issuer=https://login.test/.well-known/openid-configuration oauth_client_id=pg_idp_tests" \
+oauth_issuer=https://steady.test/.well-known/openid-configuration oauth_client_id=pg_idp_tests" \
             "SELECT idp.requesting_user_id()" 2>&1 | grep -v '^WARNING:' | head -n1
     }
     ln_poll_login() { # db

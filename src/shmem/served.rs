@@ -1,17 +1,18 @@
 //! Which databases pg_idp serves, in shared memory (only with pg_idp in
 //! `shared_preload_libraries`).
 //!
-//! One entry per database where pg_idp is recorded as installed (`installed.rs`; and, once after
-//! an upgrade from 0.5.0, per database being looked at to learn whether it is). The launcher
-//! (`launcher.rs`) owns the entries: it adds one for every such database it may serve (at most
-//! `idp.max_databases`, and `idp.max_databases_per_owner` of one owner that is not a superuser),
-//! removes the entry of a database that is gone or no longer recorded, and starts a short job
-//! (`job.rs`) in a database when something there needs doing; it records how each job ended and
-//! when a failed database is tried again. A job records what it found (the database is served,
-//! not installed, or not trustworthy), the login snapshot it wrote or confirmed, and when a
-//! provider's keys are next due. Backends only ever bump counters and set the launcher's latch: a committed registry
-//! change, an extension created or dropped, a token naming an unknown key. The OAuth validator
-//! reads an entry to decide whether a login snapshot may be trusted (`fresh`).
+//! One entry per database where pg_idp is recorded as installed (`workers::installed`; and, once
+//! after an upgrade from 0.5.0, per database being looked at to learn whether it is). The launcher
+//! (`workers::launcher`) owns the entries: it adds one for every such database it may serve (at
+//! most `idp.max_databases`, and `idp.max_databases_per_owner` of one owner that is not a
+//! superuser), removes the entry of a database that is gone or no longer recorded, and starts a
+//! short job (`workers::job`) in a database when something there needs doing; it records how each
+//! job ended and when a failed database is tried again. A job records what it found (the database
+//! is served, not installed, or not trustworthy), the login snapshot it wrote or confirmed, and
+//! when a provider's keys are next due. Backends only ever bump counters and set the launcher's
+//! latch: a committed registry change, an extension created or dropped, a token naming an unknown
+//! key. The OAuth validator reads an entry to decide whether a login snapshot may be trusted
+//! (`fresh`).
 //!
 //! Everything here is atomics: no lock is taken on any path a backend runs.
 
@@ -24,14 +25,14 @@ use pgrx::{pg_shmem_init, PgAtomic};
 
 /// Databases an entry can be kept for (the shared memory is allocated for this many);
 /// `idp.max_databases` may lower it.
-pub const MAX_DATABASES: usize = 1024;
+const MAX_DATABASES: usize = crate::pg::settings::MAX_DATABASES_LIMIT;
 /// Early refreshes a database can have pending at once (providers named by unknown kids).
 const REQUEST_SLOTS: usize = 8;
 
 /// What the last look at a database found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
-pub enum State {
+pub(crate) enum State {
     /// Not looked at yet, or something changed: a job must look.
     Unknown = 1,
     /// pg_idp is not installed there.
@@ -54,7 +55,7 @@ impl State {
     }
 
     /// As `idp.served_databases()` and the logs name it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             State::Unknown => "unknown",
             State::NotInstalled => "not_installed",
@@ -64,7 +65,7 @@ impl State {
     }
 
     /// As the launcher's decisions (`pg_idp_core::schedule`) name it.
-    pub fn found(self) -> Found {
+    pub(crate) fn found(self) -> Found {
         match self {
             State::Unknown => Found::Unknown,
             State::NotInstalled => Found::NotInstalled,
@@ -95,7 +96,7 @@ fn outcome_from(v: u32) -> Option<Outcome> {
 }
 
 /// One database.
-pub struct Entry {
+pub(crate) struct Entry {
     /// The database's oid; 0: a free entry.
     oid: AtomicU32,
     state: AtomicU32,
@@ -164,7 +165,7 @@ impl Default for Entry {
 }
 
 /// The shared state.
-pub struct Shared {
+pub(super) struct Shared {
     /// The launcher's latch (a pointer into shared memory; 0 while no launcher runs).
     launcher_latch: AtomicUsize,
     /// When the launcher last went round its loop (Unix ms).
@@ -196,7 +197,7 @@ static PRELOADED: AtomicBool = AtomicBool::new(false);
 /// Called from `_PG_init`: set up the shared memory, when preloading.
 // pg_shmem_init! tests features for PostgreSQL versions this crate does not declare.
 #[allow(unexpected_cfgs)]
-pub fn init() {
+pub(super) fn init() {
     // SAFETY: reads a postmaster global.
     if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         return;
@@ -206,12 +207,12 @@ pub fn init() {
 }
 
 /// Whether the shared state exists (pg_idp was preloaded).
-pub fn available() -> bool {
+pub(super) fn available() -> bool {
     PRELOADED.load(Ordering::Relaxed)
 }
 
 /// Now, in Unix milliseconds.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
@@ -220,7 +221,7 @@ fn shared() -> Option<&'static Shared> {
 }
 
 /// The entry of database `oid`, if the launcher keeps one.
-pub fn entry(oid: u32) -> Option<&'static Entry> {
+pub(crate) fn entry(oid: u32) -> Option<&'static Entry> {
     if oid == 0 {
         return None;
     }
@@ -228,7 +229,7 @@ pub fn entry(oid: u32) -> Option<&'static Entry> {
 }
 
 /// FNV-1a of a provider name, never 0 (0 is an empty slot).
-pub fn name_hash(name: &str) -> u64 {
+pub(crate) fn name_hash(name: &str) -> u64 {
     let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     h.max(1)
 }
@@ -236,7 +237,7 @@ pub fn name_hash(name: &str) -> u64 {
 // --- what backends do ------------------------------------------------------------------------
 
 /// Wake the launcher (nothing when none runs).
-pub fn wake_launcher() {
+pub(super) fn wake_launcher() {
     let Some(s) = shared() else { return };
     let latch = s.launcher_latch.load(Ordering::Acquire);
     if latch != 0 {
@@ -277,7 +278,7 @@ unsafe extern "C-unwind" fn at_transaction_end(event: pg_sys::XactEvent::Type, _
 /// Tell the launcher, when the current transaction commits, that this database's registry (or
 /// pg_idp itself) changed: a job then rewrites the login snapshot at once. Called by the
 /// registry tables' trigger, by CREATE / ALTER EXTENSION pg_idp, and when pg_idp is dropped.
-pub fn changed_at_commit() {
+pub(crate) fn changed_at_commit() {
     if !available() {
         return;
     }
@@ -294,7 +295,7 @@ pub fn changed_at_commit() {
 
 /// Ask for an early refresh of `provider` in this database (a token named a kid it does not
 /// have). Does not wait; without the launcher it does nothing.
-pub fn request_refresh(provider: &str) {
+pub(crate) fn request_refresh(provider: &str) {
     let Some(e) = entry(my_database()) else { return };
     let h = name_hash(provider);
     let start = (h % REQUEST_SLOTS as u64) as usize;
@@ -315,7 +316,7 @@ pub fn request_refresh(provider: &str) {
 /// database is served, its snapshot is the one the last job wrote or confirmed, and that job (or
 /// the launcher, while nothing could have changed) vouched for it within `bound_ms`.
 #[cfg_attr(not(feature = "pg18"), allow(dead_code))]
-pub fn fresh(oid: u32, generation: u64, bound_ms: i64) -> Result<(), String> {
+pub(crate) fn fresh(oid: u32, generation: u64, bound_ms: i64) -> Result<(), String> {
     if !available() {
         return Err("pg_idp is not in shared_preload_libraries, so no worker keeps login snapshots".into());
     }
@@ -344,139 +345,139 @@ pub fn fresh(oid: u32, generation: u64, bound_ms: i64) -> Result<(), String> {
 // --- what the launcher and jobs do ------------------------------------------------------------
 
 impl Entry {
-    pub fn oid(&self) -> u32 {
+    pub(crate) fn oid(&self) -> u32 {
         self.oid.load(Ordering::Acquire)
     }
-    pub fn state(&self) -> Option<State> {
+    pub(crate) fn state(&self) -> Option<State> {
         State::from_u32(self.state.load(Ordering::Acquire))
     }
-    pub fn set_state(&self, s: State) {
+    pub(crate) fn set_state(&self, s: State) {
         self.state.store(s as u32, Ordering::Release);
     }
     #[cfg_attr(not(feature = "pg18"), allow(dead_code))]
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
     #[cfg_attr(not(feature = "pg18"), allow(dead_code))]
-    pub fn content(&self) -> u64 {
+    pub(crate) fn content(&self) -> u64 {
         self.content.load(Ordering::Acquire)
     }
     /// A job wrote or confirmed the snapshot `generation` (content hash `content`), reading
     /// the registry at `lsn`.
-    pub fn verified(&self, generation: u64, content: u64, lsn: u64) {
+    pub(crate) fn verified(&self, generation: u64, content: u64, lsn: u64) {
         self.content.store(content, Ordering::Release);
         self.generation.store(generation, Ordering::Release);
         self.verified_lsn.store(lsn, Ordering::Release);
         self.verified_at.store(now_ms(), Ordering::Release);
     }
     /// The launcher vouches: nothing the database holds can have changed since the last job.
-    pub fn vouch(&self) {
+    pub(crate) fn vouch(&self) {
         self.verified_at.store(now_ms(), Ordering::Release);
     }
-    pub fn verified_at(&self) -> i64 {
+    pub(crate) fn verified_at(&self) -> i64 {
         self.verified_at.load(Ordering::Acquire)
     }
     /// The WAL position a job looked at the database at (when it found nothing to serve).
-    pub fn note_lsn(&self, lsn: u64) {
+    pub(crate) fn note_lsn(&self, lsn: u64) {
         self.verified_lsn.store(lsn, Ordering::Release);
     }
-    pub fn verified_lsn(&self) -> u64 {
+    pub(crate) fn verified_lsn(&self) -> u64 {
         self.verified_lsn.load(Ordering::Acquire)
     }
     /// The database is no longer served: no snapshot may be trusted.
-    pub fn unserve(&self, s: State) {
+    pub(crate) fn unserve(&self, s: State) {
         self.generation.store(0, Ordering::Release);
         self.content.store(0, Ordering::Release);
         self.verified_at.store(0, Ordering::Release);
         self.set_state(s);
     }
-    pub fn checked_at(&self) -> i64 {
+    pub(crate) fn checked_at(&self) -> i64 {
         self.checked_at.load(Ordering::Acquire)
     }
-    pub fn set_checked_at(&self, ms: i64) {
+    pub(crate) fn set_checked_at(&self, ms: i64) {
         self.checked_at.store(ms, Ordering::Release);
     }
     /// The changes a job must look at (and marks them seen).
-    pub fn take_changes(&self) -> bool {
+    pub(crate) fn take_changes(&self) -> bool {
         let c = self.changes.load(Ordering::Acquire);
         self.seen.swap(c, Ordering::AcqRel) != c
     }
-    pub fn has_changes(&self) -> bool {
+    pub(crate) fn has_changes(&self) -> bool {
         self.changes.load(Ordering::Acquire) != self.seen.load(Ordering::Acquire)
     }
-    pub fn refresh_due(&self) -> i64 {
+    pub(crate) fn refresh_due(&self) -> i64 {
         self.refresh_due.load(Ordering::Acquire)
     }
-    pub fn set_refresh_due(&self, ms: i64) {
+    pub(crate) fn set_refresh_due(&self, ms: i64) {
         self.refresh_due.store(ms, Ordering::Release);
     }
-    pub fn early_refresh_at(&self) -> i64 {
+    pub(crate) fn early_refresh_at(&self) -> i64 {
         self.early_refresh_at.load(Ordering::Acquire)
     }
-    pub fn set_early_refresh_at(&self, ms: i64) {
+    pub(crate) fn set_early_refresh_at(&self, ms: i64) {
         self.early_refresh_at.store(ms, Ordering::Release);
     }
-    pub fn has_requests(&self) -> bool {
+    pub(crate) fn has_requests(&self) -> bool {
         self.requests.iter().any(|r| r.load(Ordering::Acquire) != 0)
     }
     /// The providers (by name hash) asked for an early refresh, taken.
-    pub fn take_requests(&self) -> Vec<u64> {
+    pub(crate) fn take_requests(&self) -> Vec<u64> {
         self.requests.iter().map(|s| s.swap(0, Ordering::AcqRel)).filter(|h| *h != 0).collect()
     }
-    pub fn job_pid(&self) -> i32 {
+    pub(crate) fn job_pid(&self) -> i32 {
         self.job_pid.load(Ordering::Acquire)
     }
-    pub fn set_job_pid(&self, pid: i32) {
+    pub(crate) fn set_job_pid(&self, pid: i32) {
         self.job_pid.store(pid, Ordering::Release);
     }
     /// Jobs started here since the entry was made.
-    pub fn jobs(&self) -> u64 {
+    pub(crate) fn jobs(&self) -> u64 {
         self.jobs.load(Ordering::Acquire)
     }
-    pub fn job_started(&self) {
+    pub(crate) fn job_started(&self) {
         self.job_error.store(0, Ordering::Release);
         self.jobs.fetch_add(1, Ordering::AcqRel);
     }
     /// How the last job ended, the failures in a row and when the next try is due.
-    pub fn outcome(&self) -> Option<Outcome> {
+    pub(crate) fn outcome(&self) -> Option<Outcome> {
         outcome_from(self.outcome.load(Ordering::Acquire))
     }
-    pub fn failures(&self) -> u32 {
+    pub(crate) fn failures(&self) -> u32 {
         self.failures.load(Ordering::Acquire)
     }
-    pub fn retry_at(&self) -> i64 {
+    pub(crate) fn retry_at(&self) -> i64 {
         self.retry_at.load(Ordering::Acquire)
     }
     /// The launcher saw the job end (`outcome`): `failures` in a row, the next try at `retry_at`.
-    pub fn job_ended(&self, outcome: Outcome, failures: u32, retry_at: i64) {
+    pub(crate) fn job_ended(&self, outcome: Outcome, failures: u32, retry_at: i64) {
         self.outcome.store(outcome_code(outcome), Ordering::Release);
         self.failures.store(failures, Ordering::Release);
         self.retry_at.store(retry_at, Ordering::Release);
     }
     /// The running job failed, and says how (before it exits).
-    pub fn set_job_error(&self, outcome: Outcome) {
+    pub(crate) fn set_job_error(&self, outcome: Outcome) {
         self.job_error.store(outcome_code(outcome), Ordering::Release);
     }
-    pub fn job_error(&self) -> Option<Outcome> {
+    pub(crate) fn job_error(&self) -> Option<Outcome> {
         outcome_from(self.job_error.load(Ordering::Acquire))
     }
     /// The registry content (hash) last copied to the Citus workers, and when (Unix ms).
-    pub fn synced(&self) -> (u64, i64) {
+    pub(crate) fn synced(&self) -> (u64, i64) {
         (self.synced.load(Ordering::Acquire), self.synced_at.load(Ordering::Acquire))
     }
-    pub fn set_synced(&self, content: u64) {
+    pub(crate) fn set_synced(&self, content: u64) {
         self.synced.store(content, Ordering::Release);
         self.synced_at.store(now_ms(), Ordering::Release);
     }
 }
 
 /// The launcher's view of all entries.
-pub fn entries() -> &'static [Entry] {
+pub(crate) fn entries() -> &'static [Entry] {
     shared().map_or(&[], |s| &s.entries[..])
 }
 
 /// Take a free entry for database `oid` (None: all taken).
-pub fn add(oid: u32) -> Option<&'static Entry> {
+pub(crate) fn add(oid: u32) -> Option<&'static Entry> {
     let s = shared()?;
     let e = s.entries.iter().find(|e| e.oid.load(Ordering::Acquire) == 0)?;
     e.unserve(State::Unknown);
@@ -500,19 +501,19 @@ pub fn add(oid: u32) -> Option<&'static Entry> {
 }
 
 /// Free the entry (the database is gone, or no longer allowed).
-pub fn remove(e: &Entry) {
+pub(crate) fn remove(e: &Entry) {
     e.unserve(State::Unknown);
     e.oid.store(0, Ordering::Release);
 }
 
 /// A new snapshot generation.
 #[cfg_attr(not(feature = "pg18"), allow(dead_code))]
-pub fn next_generation() -> u64 {
+pub(crate) fn next_generation() -> u64 {
     shared().map_or(0, |s| s.generations.fetch_add(1, Ordering::AcqRel) + 1)
 }
 
 /// The launcher is running: its latch, and a beat each time round its loop.
-pub fn launcher_started() {
+pub(crate) fn launcher_started() {
     if let Some(s) = shared() {
         // SAFETY: MyLatch points at this process's PGPROC latch (shared memory) once it is
         // connected; stored as an address for backends to set.
@@ -522,13 +523,13 @@ pub fn launcher_started() {
     }
 }
 
-pub fn launcher_beat() {
+pub(crate) fn launcher_beat() {
     if let Some(s) = shared() {
         s.launcher_beat.store(now_ms(), Ordering::Release);
     }
 }
 
-pub fn launcher_stopped() {
+pub(crate) fn launcher_stopped() {
     if let Some(s) = shared() {
         s.launcher_latch.store(0, Ordering::Release);
         for e in &s.entries {

@@ -9,37 +9,39 @@
 //! (`idp._load_registry_sealed`). A command that fails shows key ids, public keys and ciphertext,
 //! never a secret.
 //!
-//! Those commands run as the coordinator's role (a superuser) in a database on another node,
-//! which a role that is not a superuser may own: she may have made a schema `idp` of her own
-//! there, with functions of those names. So no command names a function of the worker's
-//! database: each calls `pg_catalog.pg_idp_node_call(function, argument)` ([`node_call`]), which
-//! only a superuser can have created there (with `CREATE EXTENSION pg_idp`). On the worker it
-//! runs as the connection's superuser under pinned settings
-//! ([`crate::trusted::as_connected_superuser`]), verifies the install as a job does
-//! ([`crate::trusted::inspect`]) and more (every object in schema `idp` a superuser's, every table
-//! the copy writes a member of the extension), finds the function as a member of the extension
-//! and calls it by its oid. A worker whose install is not trusted runs nothing and is sent no
-//! registry; its error says why.
+//! Those commands run as the coordinator's role (a superuser) in a database on another node, which
+//! a role that is not a superuser may own: she may have made a schema `idp` of her own there, with
+//! functions of those names. So no command names a function of the worker's database: each calls
+//! `pg_catalog.pg_idp_node_call(function, argument)` ([`node_call`]), which only a superuser can
+//! have created there (with `CREATE EXTENSION pg_idp`). On the worker it runs as the connection's
+//! superuser under pinned settings ([`crate::registry::trusted::as_connected_superuser`]), verifies
+//! the install as a job does ([`crate::registry::trusted::inspect`]) and more (every object in
+//! schema `idp` a superuser's, every table the copy writes a member of the extension), finds the
+//! function as a member of the extension and calls it by its oid. A worker whose install is not
+//! trusted runs nothing and is sent no registry; its error says why.
 //!
 //! Everything here reads only catalogs in `pg_catalog` (writable only by superusers) and pg_idp's
 //! own tables, found as members of the extension, with `search_path` pinned and every name
 //! schema-qualified; on the coordinator it calls no function that lives in the database except
-//! Citus's `pg_catalog.run_command_on_workers`.
+//! Citus's `pg_catalog.run_command_on_workers`. The registry is read by `registry::tables`: by a
+//! job, from the install it verified, by oid with heap scans ([`read_copy_of`]); by the SQL
+//! functions, through SQL as their caller ([`read_copy`]).
 
-use pg_idp_core::registry_copy::{DirectoryGroup, DirectoryMembership, DirectoryUser, RegistryCopy, Revocation};
+use pg_idp_core::registry_copy::RegistryCopy;
 use pg_idp_core::{parse_provider, seal};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
-use pgrx::JsonB;
 
-use crate::errors::{
+use crate::pg::errors::{
     raise_internal, raise_invalid_argument, raise_invalid_config, raise_node_refused, raise_node_untrusted, raise_sync,
 };
-use crate::registry;
+use crate::registry::cache;
+use crate::registry::tables::{self, Access};
+use crate::registry::trusted::Install;
 
 /// This node's part in a Citus cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CitusRole {
+pub(crate) enum CitusRole {
     /// No Citus here (or not one pg_idp trusts: see [`role`]).
     None,
     /// The coordinator: it refreshes keys and copies the registry to the workers.
@@ -50,7 +52,7 @@ pub enum CitusRole {
 
 impl CitusRole {
     /// `none`, `coordinator` or `worker`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CitusRole::None => "none",
             CitusRole::Coordinator => "coordinator",
@@ -64,7 +66,7 @@ impl CitusRole {
 /// `pg_catalog.pg_dist_local_group` and `pg_catalog.pg_dist_node`. Then, as Citus's own
 /// `citus_is_coordinator()` decides: the coordinator is the node of group 0 that knows at least
 /// one active primary node; any other node is a worker.
-pub fn role() -> CitusRole {
+pub(crate) fn role() -> CitusRole {
     pinned(|| {
         Spi::connect(|client| {
             let owner = client
@@ -119,7 +121,7 @@ pub fn role() -> CitusRole {
 
 /// One worker's registry after a copy (or a look).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeSync {
+pub(crate) struct NodeSync {
     /// `host:port`, as Citus names it.
     pub node: String,
     /// Its registry's fingerprint, when it answered.
@@ -132,7 +134,7 @@ pub struct NodeSync {
 
 /// What a copy (or a look) found: the coordinator's fingerprint and every worker, by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SyncOutcome {
+pub(crate) struct SyncOutcome {
     /// The coordinator's registry fingerprint.
     pub fingerprint: String,
     /// Every worker, sorted by name.
@@ -141,13 +143,13 @@ pub struct SyncOutcome {
 
 impl SyncOutcome {
     /// How many workers do not hold the coordinator's registry (for the job's log).
-    pub fn behind(&self) -> usize {
+    pub(crate) fn behind(&self) -> usize {
         self.workers.iter().filter(|w| !w.in_sync).count()
     }
 
     /// Each worker that does not hold the coordinator's registry, and why (for the job's
     /// WARNING): `host:port: its error`, separated by `; `.
-    pub fn why_behind(&self) -> String {
+    pub(crate) fn why_behind(&self) -> String {
         self.workers
             .iter()
             .filter(|w| !w.in_sync)
@@ -161,7 +163,7 @@ impl SyncOutcome {
 /// Not one transaction across nodes: a worker that failed is listed with its error, and the next
 /// call retries it. `Err` when this node is not a Citus coordinator, or when pg_idp's 0.5.0 SQL
 /// is not installed here.
-pub fn sync_all() -> Result<SyncOutcome, String> {
+pub(crate) fn sync_all() -> Result<SyncOutcome, String> {
     pinned(|| {
         require_coordinator()?;
         sync_copy(&read_copy()?)
@@ -170,7 +172,7 @@ pub fn sync_all() -> Result<SyncOutcome, String> {
 
 /// On the coordinator: copy `copy` (this node's registry, however it was read) to every worker,
 /// sealed; see [`sync_all`].
-pub fn sync_copy(copy: &RegistryCopy) -> Result<SyncOutcome, String> {
+pub(crate) fn sync_copy(copy: &RegistryCopy) -> Result<SyncOutcome, String> {
     pinned(|| {
         require_coordinator()?;
         let fingerprint = copy.fingerprint();
@@ -210,7 +212,7 @@ pub fn sync_copy(copy: &RegistryCopy) -> Result<SyncOutcome, String> {
 }
 
 /// On the coordinator: every worker's fingerprint next to this node's, without copying.
-pub fn status() -> Result<SyncOutcome, String> {
+pub(crate) fn status() -> Result<SyncOutcome, String> {
     pinned(|| {
         require_coordinator()?;
         let fingerprint = read_copy()?.fingerprint();
@@ -229,7 +231,7 @@ pub fn status() -> Result<SyncOutcome, String> {
 }
 
 /// This node's registry fingerprint (what `idp.registry_fingerprint()` answers).
-pub fn fingerprint() -> Result<String, String> {
+pub(crate) fn fingerprint() -> Result<String, String> {
     pinned(|| Ok(read_copy()?.fingerprint()))
 }
 
@@ -339,95 +341,30 @@ fn check_tables() -> Result<(), String> {
     }
 }
 
-/// This node's registry, read from pg_idp's tables (as the current user: the extension owner, a
-/// superuser or the refresh worker).
-pub fn read_copy() -> Result<RegistryCopy, String> {
+/// This node's registry, read from pg_idp's tables with SQL, as the current user (the extension
+/// owner or a superuser calling the SQL functions; on a worker, the coordinator's superuser
+/// through [`node_call`]), once each is found to be a table of the extension.
+pub(super) fn read_copy() -> Result<RegistryCopy, String> {
     pinned(|| {
         check_tables()?;
-        let time = |t: Option<TimestampWithTimeZone>| t.map(pg_sys::TimestampTz::from);
-        let read = Spi::connect(|client| {
-            let mut providers = Vec::new();
-            for row in client.select("SELECT r.config FROM idp.provider_registry r", None, &[])? {
-                if let Some(JsonB(config)) = row.get::<JsonB>(1)? {
-                    providers.push(config);
-                }
-            }
-            let mut revocations = Vec::new();
-            for row in client.select(
-                "SELECT v.provider, v.kind, v.subject, v.issued_before, v.created_at FROM idp.revocation_list v",
-                None,
-                &[],
-            )? {
-                revocations.push(Revocation {
-                    provider: row.get(1)?.unwrap_or_default(),
-                    kind: row.get(2)?.unwrap_or_default(),
-                    subject: row.get(3)?.unwrap_or_default(),
-                    issued_before: time(row.get(4)?),
-                    created_at: time(row.get(5)?).unwrap_or_default(),
-                });
-            }
-            let mut users = Vec::new();
-            for row in client.select(
-                "SELECT u.provider, u.id, u.idp_id, u.email, u.email_key, u.first_name, u.last_name, u.state, u.event_at \
-                   FROM idp.directory_users u",
-                None,
-                &[],
-            )? {
-                users.push(DirectoryUser {
-                    provider: row.get(1)?.unwrap_or_default(),
-                    id: row.get(2)?.unwrap_or_default(),
-                    idp_id: row.get(3)?,
-                    email: row.get(4)?,
-                    email_key: row.get(5)?,
-                    first_name: row.get(6)?,
-                    last_name: row.get(7)?,
-                    state: row.get(8)?.unwrap_or_default(),
-                    event_at: time(row.get(9)?).unwrap_or_default(),
-                });
-            }
-            let mut groups = Vec::new();
-            for row in client.select(
-                "SELECT g.provider, g.id, g.name, g.deleted, g.event_at FROM idp.directory_groups g",
-                None,
-                &[],
-            )? {
-                groups.push(DirectoryGroup {
-                    provider: row.get(1)?.unwrap_or_default(),
-                    id: row.get(2)?.unwrap_or_default(),
-                    name: row.get(3)?,
-                    deleted: row.get(4)?.unwrap_or(false),
-                    event_at: time(row.get(5)?).unwrap_or_default(),
-                });
-            }
-            let mut memberships = Vec::new();
-            for row in client.select(
-                "SELECT m.provider, m.group_id, m.user_id, m.member, m.event_at FROM idp.directory_memberships m",
-                None,
-                &[],
-            )? {
-                memberships.push(DirectoryMembership {
-                    provider: row.get(1)?.unwrap_or_default(),
-                    group_id: row.get(2)?.unwrap_or_default(),
-                    user_id: row.get(3)?.unwrap_or_default(),
-                    member: row.get(4)?.unwrap_or(false),
-                    event_at: time(row.get(5)?).unwrap_or_default(),
-                });
-            }
-            Ok::<_, pgrx::spi::Error>((providers, revocations, users, groups, memberships))
-        });
-        let (providers, revocations, users, groups, memberships) =
-            read.map_err(|e| format!("cannot read the pg_idp registry: {e}"))?;
-        RegistryCopy::new(providers, revocations, users, groups, memberships)
+        tables::copy(&Access::Sql)
     })
+}
+
+/// A job's copy of this node's registry: the tables of the install it verified, by oid, with heap
+/// scans (`registry::tables`), as it reads everything else.
+pub(crate) fn read_copy_of(install: &Install) -> Result<RegistryCopy, String> {
+    install.copyable.clone()?;
+    tables::copy(&Access::Trusted(install))
 }
 
 /// On a worker: a one-time key pair for the next copy. The private key is stored in
 /// `idp.sync_keys` (readable only by the extension owner and superusers), keys unused for
 /// `KEY_LIFETIME_SECS` are deleted; returns the offer (key id and public key) for the
 /// coordinator.
-pub fn begin() -> String {
+pub(crate) fn begin() -> String {
     pinned(|| {
-        crate::store::ensure_writable(c"idp._sync_begin()");
+        crate::registry::store::ensure_writable(c"idp._sync_begin()");
         if let Err(why) = check_tables() {
             raise_internal(why);
         }
@@ -455,9 +392,9 @@ pub fn begin() -> String {
 
 /// On a worker: open a sealed registry with this node's key (which is deleted: a key opens one
 /// message), make this node's registry exactly that copy, and return its fingerprint.
-pub fn load_sealed(sealed: &str) -> String {
+pub(crate) fn load_sealed(sealed: &str) -> String {
     pinned(|| {
-        crate::store::ensure_writable(c"idp._load_registry_sealed()");
+        crate::registry::store::ensure_writable(c"idp._load_registry_sealed()");
         if let Err(why) = check_tables() {
             raise_internal(why);
         }
@@ -495,7 +432,7 @@ const NODE_FUNCTIONS: [(&str, bool); 3] =
 /// verified, as the connection's superuser under pinned settings. Nothing is run, and the ERROR
 /// says why (55000, code `node_untrusted`; 42501 when the connection's role is not a superuser),
 /// when any check fails.
-pub fn node_call(function: &str, argument: Option<&str>) -> String {
+pub(crate) fn node_call(function: &str, argument: Option<&str>) -> String {
     let Some((_, takes_argument)) = NODE_FUNCTIONS.iter().find(|(f, _)| *f == function) else {
         raise_invalid_argument(format!(
             "pg_idp: \"{}\" is not a function a Citus coordinator calls (_sync_begin, _load_registry_sealed, registry_fingerprint)",
@@ -508,7 +445,7 @@ pub fn node_call(function: &str, argument: Option<&str>) -> String {
             if *takes_argument { "one" } else { "no" }
         ));
     }
-    let called = crate::trusted::as_connected_superuser(|| {
+    let called = crate::registry::trusted::as_connected_superuser(|| {
         let oid = verify_node(function, *takes_argument).unwrap_or_else(|why| raise_node_untrusted(why));
         call_by_oid(oid, argument)
     });
@@ -552,19 +489,19 @@ fn call_by_oid(oid: pg_sys::Oid, argument: Option<&str>) -> String {
     .execute()
 }
 
-/// Whether this database's pg_idp may be run for a coordinator, and the oid of its `function`:
-/// the install a job would serve ([`crate::trusted::inspect`]: the extension and schema `idp`
+/// Whether this database's pg_idp may be run for a coordinator, and the oid of its `function`: the
+/// install a job would serve ([`crate::registry::trusted::inspect`]: the extension and schema `idp`
 /// owned by superusers, no one else may create in the schema, its tables the extension's); no
 /// function, relation, type or operator in schema `idp` owned by a role that is not a superuser
-/// (one planted while another role could create there, or handed to one, would run or be read
-/// as the superuser: a copy runs SQL, triggers and defaults, where a job only scans tables);
-/// every table a copy writes a member of the extension; and `function` a member of the
-/// extension, in schema `idp`, returning text.
+/// (one planted while another role could create there, or handed to one, would run or be read as
+/// the superuser: a copy runs SQL, triggers and defaults, where a job only scans tables); every
+/// table a copy writes a member of the extension; and `function` a member of the extension, in
+/// schema `idp`, returning text.
 fn verify_node(function: &str, takes_argument: bool) -> Result<pg_sys::Oid, String> {
-    let install = match crate::trusted::inspect()? {
-        crate::trusted::Found::Installed(install) => install,
-        crate::trusted::Found::NotInstalled => return Err("pg_idp is not installed in this database".into()),
-        crate::trusted::Found::Untrusted(why) => return Err(why),
+    let install = match crate::registry::trusted::inspect()? {
+        crate::registry::trusted::Found::Installed(install) => install,
+        crate::registry::trusted::Found::NotInstalled => return Err("pg_idp is not installed in this database".into()),
+        crate::registry::trusted::Found::Untrusted(why) => return Err(why),
     };
     let checked = Spi::connect(|client| {
         let mut foreign = Vec::new();
@@ -675,7 +612,7 @@ impl seal::KeyStore for SyncKeys {
 fn load(copy: &RegistryCopy) {
     for config in copy.providers() {
         let provider = parse_provider(config).unwrap_or_else(|e| raise_invalid_config(&e));
-        crate::store::store(&provider, config.clone());
+        crate::registry::store::store(&provider, config.clone());
     }
     let ts = |t: i64| {
         TimestampWithTimeZone::try_from(t)
@@ -781,10 +718,10 @@ fn load(copy: &RegistryCopy) {
     if let Err(e) = written {
         raise_internal(format!("cannot load the registry copy: {e}"));
     }
-    registry::invalidate();
+    cache::invalidate();
 }
 
 /// Run `f` with `search_path = pg_catalog, pg_temp` (restored afterwards).
 fn pinned<R>(f: impl FnOnce() -> R) -> R {
-    registry::pinned_search_path(f)
+    crate::pg::spi::pinned_search_path(f)
 }

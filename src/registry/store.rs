@@ -6,8 +6,8 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
-use crate::errors::raise_internal;
-use crate::registry;
+use crate::pg::errors::raise_internal;
+use crate::registry::cache;
 
 /// A registry change in a read-only transaction, or on a hot standby, is SQLSTATE 25006 like any
 /// other write (rather than an internal error from assigning a transaction id during recovery).
@@ -53,11 +53,11 @@ pub(crate) fn store(provider: &Provider, config: Value) {
     if let Err(e) = result {
         raise_internal(format!("cannot store provider \"{}\": {e}", provider.name));
     }
-    registry::invalidate();
+    cache::invalidate();
 }
 
 /// A registered provider's stored config (42704 when there is none).
-pub(crate) fn stored_config(provider: &str) -> Option<Value> {
+pub(super) fn stored_config(provider: &str) -> Option<Value> {
     let stored = Spi::get_one_with_args::<JsonB>(
         "SELECT config FROM idp.provider_registry WHERE name OPERATOR(pg_catalog.=) $1",
         &[provider.into()],
@@ -71,7 +71,7 @@ pub(crate) fn stored_config(provider: &str) -> Option<Value> {
 
 /// Validate and store `config`; returns the number of JWKS keys, or why the config (and so the
 /// key set in it) cannot be used, in which case nothing is stored.
-pub(crate) fn try_store(config: Value) -> Result<i32, pg_idp_core::ConfigError> {
+pub(super) fn try_store(config: Value) -> Result<i32, pg_idp_core::ConfigError> {
     let parsed = parse_provider(&config)?;
     let n = jwks_key_count(&parsed);
     store(&parsed, config);
@@ -112,6 +112,27 @@ pub(crate) fn replace_jwks(provider: &str, expected: &Value, jwks: Value) -> Res
             .map(|t| t.len())
     })
     .map_err(|e| format!("cannot store the keys: {e}"))?;
-    registry::invalidate();
+    cache::invalidate();
     Ok((updated > 0).then_some(n))
+}
+
+/// Remove a provider; true if it existed.
+pub(crate) fn remove(name: &str) -> bool {
+    ensure_writable(c"idp.unregister_provider()");
+    // In a CTE, so the DELETE runs to completion and its statement trigger (which tells every
+    // backend) fires; a plain DELETE ... RETURNING read with a row limit stops before that.
+    let deleted = Spi::get_one_with_args::<i64>(
+        "WITH d AS (DELETE FROM idp.provider_registry WHERE name OPERATOR(pg_catalog.=) $1 RETURNING 1) \
+         SELECT pg_catalog.count(*) FROM d",
+        &[name.into()],
+    );
+    cache::invalidate();
+    // A provider registered later under the same name starts without this one's refresh history
+    // (its counters in idp.stats stay: they are history).
+    crate::shmem::stats::forget_health(name);
+    match deleted {
+        Ok(Some(n)) => n > 0,
+        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => false,
+        Err(e) => raise_internal(format!("cannot remove provider \"{name}\": {e}")),
+    }
 }

@@ -1,6 +1,6 @@
 //! Return types that hand PostgreSQL a datum built by hand: `Text`, made straight from a borrowed
 //! `&str` (what the identity functions return, so that their answer is copied once, into
-//! PostgreSQL's memory, while the identity is borrowed), and `Jsonb` (crate::jsonb).
+//! PostgreSQL's memory, while the identity is borrowed), and `Jsonb` (crate::pg::jsonb).
 
 use pgrx::pg_sys;
 
@@ -61,7 +61,7 @@ raw_datum_type!(
 
 impl Text {
     /// A copy of `s` as text, in the current memory context (the function call's).
-    pub fn new(s: &str) -> Text {
+    pub(crate) fn new(s: &str) -> Text {
         // PostgreSQL text is at most 1 GB; every identity field is far shorter (a token is at
         // most idp.max_token_bytes).
         let len = i32::try_from(s.len()).unwrap_or(i32::MAX);

@@ -21,7 +21,9 @@ use std::collections::HashSet;
 use pg_idp_core::{parse_provider, Provider, Registry, Revocations};
 use pgrx::prelude::*;
 
-use crate::errors::raise_internal;
+use crate::pg::errors::raise_internal;
+use crate::pg::spi;
+use crate::registry::tables::{self, Access};
 
 /// Set by the relcache callback when the providers or revocations (or everything) changed.
 static STALE: AtomicBool = AtomicBool::new(true);
@@ -104,41 +106,41 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 }
 
 /// Registers the invalidation callback; called once per backend from `_PG_init`.
-pub fn init() {
+pub(super) fn init() {
     // SAFETY: registering a callback with a 'static function is what the API is for.
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0usize)) }
 }
 
 /// Force a re-read at the next use (after a change made by this backend).
-pub fn invalidate() {
+pub(crate) fn invalidate() {
     STALE.store(true, Ordering::Relaxed);
     DIRECTORY_STALE.store(true, Ordering::Relaxed);
 }
 
 /// Queue a relcache invalidation of the registry table, delivered to every backend (and
 /// standby) when the current transaction commits. Called by the registry's trigger.
-pub fn broadcast_change(relid: pg_sys::Oid) {
+pub(crate) fn broadcast_change(relid: pg_sys::Oid) {
     // SAFETY: queues a transactional invalidation message for an existing relation.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) }
     invalidate();
     // The launcher rewrites the login snapshot once the change commits.
-    crate::served::changed_at_commit();
+    crate::shmem::served::changed_at_commit();
 }
 
 /// A number that changes whenever the cached registry is replaced.
-pub fn epoch() -> u64 {
+pub(crate) fn epoch() -> u64 {
     EPOCH.load(Ordering::Relaxed)
 }
 
 /// True when the cached registry can be used as is.
 #[inline]
-pub fn is_fresh() -> bool {
+pub(crate) fn is_fresh() -> bool {
     !STALE.load(Ordering::Relaxed) && !DIRECTORY_STALE.load(Ordering::Relaxed)
 }
 
 /// The registry, and whether it (or the directory) changed since the last call (callers drop
 /// derived caches then).
-pub fn current() -> (Rc<Registry>, bool) {
+pub(crate) fn current() -> (Rc<Registry>, bool) {
     if is_fresh() {
         if let Some(r) = CACHE.with(|c| c.borrow().clone()) {
             return (r, false);
@@ -150,7 +152,7 @@ pub fn current() -> (Rc<Registry>, bool) {
             DIRECTORY_STALE.store(false, Ordering::Relaxed);
             let has_directory = Table::DirectoryUsers.oid() != 0;
             let owner = DIRECTORY.with(|d| d.borrow().1);
-            let providers = if has_directory { as_user(owner, read_directory_providers) } else { HashSet::new() };
+            let providers = if has_directory { spi::as_user(owner, read_directory_providers) } else { HashSet::new() };
             DIRECTORY.with(|d| d.borrow_mut().0 = providers);
             EPOCH.fetch_add(1, Ordering::Relaxed);
             return (r, true);
@@ -173,13 +175,12 @@ pub fn current() -> (Rc<Registry>, bool) {
     let exists = |t: Table| oids[t as usize] != pg_sys::InvalidOid;
     let has_revocations = exists(Table::Revocations);
     let has_directory = Table::ALL.into_iter().filter(|t| t.is_directory()).all(exists);
-    let (providers, revocations, directory) = as_user(owner, || {
-        (
-            read_providers(),
-            if has_revocations { read_revocations() } else { Revocations::default() },
-            if has_directory { read_directory_providers() } else { HashSet::new() },
-        )
+    let (providers, revocations, directory) = spi::as_user(owner, || {
+        let providers = read_providers();
+        let revocations = if has_revocations { read_revocations(&providers) } else { Revocations::default() };
+        (providers, revocations, if has_directory { read_directory_providers() } else { HashSet::new() })
     });
+    let providers = providers.into_iter().map(|(_, p)| p).collect();
     let registry = Rc::new(Registry::new(providers).with_revocations(revocations));
     CACHE.with(|c| *c.borrow_mut() = Some(registry.clone()));
     DIRECTORY.with(|d| *d.borrow_mut() = (directory, owner));
@@ -187,67 +188,38 @@ pub fn current() -> (Rc<Registry>, bool) {
     (registry, true)
 }
 
-fn read_providers() -> Vec<Provider> {
-    let rows: Result<Vec<(String, pgrx::JsonB)>, pgrx::spi::Error> = Spi::connect(|client| {
-        // In byte order (COLLATE "C"), as the jobs write the login snapshot: when two entries of
-        // an issuer could both verify a token, a session and its login pick the same one,
-        // whatever the database's collation.
-        let table =
-            client.select("SELECT name, config FROM idp.provider_registry ORDER BY name COLLATE \"C\"", None, &[])?;
-        let mut out = Vec::new();
-        for row in table {
-            let name: Option<String> = row.get(1)?;
-            let config: Option<pgrx::JsonB> = row.get(2)?;
-            if let (Some(n), Some(c)) = (name, config) {
-                out.push((n, c));
-            }
-        }
-        Ok(out)
-    });
-    let rows = rows.unwrap_or_else(|e| {
+/// The providers, parsed, with their names in the table, in byte order of the names.
+fn read_providers() -> Vec<(String, Provider)> {
+    let rows = tables::providers(&Access::Sql).unwrap_or_else(|e| {
         STALE.store(true, Ordering::Relaxed);
         raise_internal(format!("cannot read pg_idp providers: {e}"))
     });
     rows.into_iter()
         .map(|(name, cfg)| {
-            parse_provider(&cfg.0).unwrap_or_else(|e| {
+            let provider = parse_provider(&cfg).unwrap_or_else(|e| {
                 // Stored configs were validated on the way in; this means the table was edited by hand.
                 STALE.store(true, Ordering::Relaxed);
                 raise_internal(format!("stored config of provider \"{name}\" is invalid: {e}"))
-            })
+            });
+            (name, provider)
         })
         .collect()
 }
 
-/// One revocation as stored: issuer, kind, subject, and for users the time as epoch seconds.
-type RevocationRow = (String, String, String, Option<f64>);
-
-fn read_revocations() -> Revocations {
-    let rows: Result<Vec<RevocationRow>, pgrx::spi::Error> = Spi::connect(|client| {
-        let table = client.select(
-            // By issuer: a revocation covers the person whichever provider entry verifies the token.
-            "SELECT p.issuer, r.kind, r.subject, pg_catalog.date_part($$epoch$$, r.issued_before) \
-             FROM idp.revocation_list r JOIN idp.provider_registry p ON p.name OPERATOR(pg_catalog.=) r.provider",
-            None,
-            &[],
-        )?;
-        let mut out = Vec::new();
-        for row in table {
-            if let (Some(p), Some(k), Some(s)) = (row.get::<String>(1)?, row.get::<String>(2)?, row.get::<String>(3)?) {
-                out.push((p, k, s, row.get::<f64>(4)?));
-            }
-        }
-        Ok(out)
-    });
-    let rows = rows.unwrap_or_else(|e| {
+/// The revocations, by issuer: a revocation covers the person whichever provider entry verifies
+/// the token.
+fn read_revocations(providers: &[(String, Provider)]) -> Revocations {
+    let rows = tables::revocations(&Access::Sql).unwrap_or_else(|e| {
         STALE.store(true, Ordering::Relaxed);
         raise_internal(format!("cannot read pg_idp revocations: {e}"))
     });
     let mut revocations = Revocations::default();
-    for (issuer, kind, subject, before) in rows {
-        match (kind.as_str(), before) {
-            ("user", Some(b)) => revocations.revoke_user(&issuer, &subject, b),
-            ("session", _) => revocations.revoke_session(&issuer, &subject),
+    for r in rows {
+        let Some((_, p)) = providers.iter().find(|(name, _)| *name == r.provider) else { continue };
+        let issuer = p.issuer.as_str();
+        match (r.kind.as_str(), r.issued_before) {
+            ("user", Some(b)) => revocations.revoke_user(issuer, &r.subject, tables::unix_seconds(b)),
+            ("session", _) => revocations.revoke_session(issuer, &r.subject),
             _ => {}
         }
     }
@@ -264,8 +236,7 @@ const DIRECTORY_PROVIDERS: &str = "SELECT p.name FROM idp.provider_registry p \
 /// The providers whose directory has users (its plan kept for the backend's life).
 fn read_directory_providers() -> HashSet<String> {
     let read = Spi::connect(|client| {
-        let rows =
-            crate::directory::with_kept_plan(client, DIRECTORY_PROVIDERS, 0, |plan| client.select(plan, None, &[]))?;
+        let rows = spi::with_kept_plan(client, DIRECTORY_PROVIDERS, 0, |plan| client.select(plan, None, &[]))?;
         let mut out = HashSet::new();
         for row in rows {
             if let Some(p) = row.get::<String>(1)? {
@@ -281,7 +252,7 @@ fn read_directory_providers() -> HashSet<String> {
 }
 
 /// Whether `provider`'s directory has users, and the registry owner whose rights look them up.
-pub(crate) fn directory_of(provider: &str) -> Option<pg_sys::Oid> {
+pub(super) fn directory_of(provider: &str) -> Option<pg_sys::Oid> {
     DIRECTORY.with(|d| {
         let d = d.borrow();
         d.0.contains(provider).then_some(d.1)
@@ -289,66 +260,8 @@ pub(crate) fn directory_of(provider: &str) -> Option<pg_sys::Oid> {
 }
 
 /// Whether `idp.directory_users` has the 0.3.0 columns (a database not yet updated has not).
-pub(crate) fn directory_has_keys() -> bool {
+pub(super) fn directory_has_keys() -> bool {
     DIRECTORY_HAS_KEYS.load(Ordering::Relaxed)
-}
-
-/// Run `f` with the current user switched to `owner` and `search_path` pinned to
-/// `pg_catalog, pg_temp` (as a `SECURITY DEFINER ... SET search_path` function would, without
-/// its per-call cost on the hot path, which never gets here): the queries are fixed and
-/// schema-qualified anyway, and the caller's search_path cannot reach them.
-pub(crate) fn as_user<R>(owner: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
-    let mut saved_user = pg_sys::InvalidOid;
-    let mut saved_ctx: i32 = 0;
-    // SAFETY: plain reads/writes of backend-local state; restored by the guard below, and by
-    // PostgreSQL's own (sub)transaction abort if an ERROR escapes.
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
-        pg_sys::SetUserIdAndSecContext(
-            owner,
-            saved_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
-        );
-    }
-    struct Restore(pg_sys::Oid, i32);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            // SAFETY: restores exactly what was changed above.
-            unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) }
-        }
-    }
-    let _restore = Restore(saved_user, saved_ctx);
-    pinned_search_path(f)
-}
-
-/// Run `f` with `search_path = pg_catalog, pg_temp`, restored afterwards, as a function's
-/// `SET search_path` clause would.
-pub(crate) fn pinned_search_path<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: GUC_ACTION_SAVE in a new GUC nest level is what a function's SET clause does, and
-    // is allowed in parallel workers; restored by the guard below, or by the (sub)transaction
-    // abort if an ERROR escapes.
-    let nest = unsafe {
-        let nest = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
-            pg_sys::GucContext::PGC_SUSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        nest
-    };
-    struct Restore(i32);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            // SAFETY: pops exactly the nest level pushed above.
-            unsafe { pg_sys::AtEOXact_GUC(true, self.0) };
-        }
-    }
-    let _restore = Restore(nest);
-    f()
 }
 
 /// The oids of the registry's tables (indexed by `Table`) and the registry's owner, from the

@@ -23,14 +23,14 @@ use std::ffi::{c_char, CStr};
 use pgrx::prelude::*;
 
 /// The label provider's name (`SECURITY LABEL FOR pg_idp`).
-pub const PROVIDER: &CStr = c"pg_idp";
+pub(super) const PROVIDER: &CStr = c"pg_idp";
 /// The one label it accepts.
-pub const LABEL: &CStr = c"installed";
+pub(super) const LABEL: &CStr = c"installed";
 /// pg_shseclabel, the shared catalog of security labels on shared objects (databases among them).
 const SHARED_SECLABEL: u32 = 3592;
 
 /// Called from `_PG_init` in every process that loads pg_idp: register the label provider.
-pub fn init() {
+pub(super) fn init() {
     // SAFETY: registers a 'static name and hook in the process's list of providers (allocated by
     // PostgreSQL in TopMemoryContext); called once per process, from _PG_init.
     unsafe { pg_sys::register_label_provider(PROVIDER.as_ptr(), Some(relabel)) }
@@ -42,7 +42,7 @@ pub fn init() {
 unsafe extern "C-unwind" fn relabel(object: *const pg_sys::ObjectAddress, label: *const c_char) {
     // SAFETY: reads backend state (the current role's superuser attribute, from the catalog).
     if !unsafe { pg_sys::superuser() } {
-        crate::errors::raise_security_label(
+        crate::pg::errors::raise_security_label(
             true,
             "only a superuser may set or remove pg_idp's security label (the record that pg_idp is installed in a database)"
                 .into(),
@@ -51,11 +51,11 @@ unsafe extern "C-unwind" fn relabel(object: *const pg_sys::ObjectAddress, label:
     // SAFETY: PostgreSQL passes the address of the object being labelled.
     let class = unsafe { (*object).classId };
     if class != pg_sys::DatabaseRelationId {
-        crate::errors::raise_security_label(false, "pg_idp's security label applies to databases only".into());
+        crate::pg::errors::raise_security_label(false, "pg_idp's security label applies to databases only".into());
     }
     // SAFETY: NULL (removing the label) or a NUL-terminated string owned by the statement.
     if !label.is_null() && unsafe { CStr::from_ptr(label) } != LABEL {
-        crate::errors::raise_security_label(
+        crate::pg::errors::raise_security_label(
             false,
             "pg_idp's security label on a database is 'installed' (or NULL)".into(),
         );
@@ -72,7 +72,7 @@ fn this_database() -> pg_sys::ObjectAddress {
 }
 
 /// Whether the current database has the record (in a transaction).
-pub fn recorded_here() -> bool {
+pub(super) fn recorded_here() -> bool {
     let address = this_database();
     // SAFETY: a catalog lookup of a shared label by the address of the database this process is
     // connected to, in the caller's transaction; the result is NULL or a palloc'd string.
@@ -84,7 +84,7 @@ pub fn recorded_here() -> bool {
 /// Write the record for the current database (`on`), or remove it, in the caller's transaction
 /// (it commits or rolls back with it). Callers check that the role is a superuser (or are a
 /// job, which runs as the bootstrap superuser) and that the server is not a standby.
-pub fn record_here(on: bool) {
+pub(super) fn record_here(on: bool) {
     let address = this_database();
     let label = if on { LABEL.as_ptr() } else { std::ptr::null() };
     // SAFETY: writes (or deletes) one row of pg_shseclabel for the database this process is
@@ -96,7 +96,7 @@ pub fn record_here(on: bool) {
 /// The databases that have the record: a scan of the shared catalog `pg_shseclabel` (which a
 /// process connected to no database can read, as authentication does), in the caller's
 /// transaction.
-pub fn recorded() -> Vec<u32> {
+pub(super) fn recorded() -> Vec<u32> {
     let mut out = Vec::new();
     // SAFETY: a heap scan of a shared catalog with the catalog snapshot, inside the caller's
     // transaction; the scan and the relation are closed before returning. Its columns are
@@ -133,4 +133,16 @@ pub fn recorded() -> Vec<u32> {
         pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
     }
     out
+}
+
+/// `idp._launcher_notify()`, at the end of `CREATE EXTENSION pg_idp` and of every upgrade script:
+/// record that pg_idp is installed here when the caller is a superuser, on a primary, and tell
+/// the launcher when the transaction commits (only with pg_idp preloaded).
+pub(crate) fn launcher_notify() {
+    // SAFETY: reads backend state (the current role's attribute, the server's recovery state).
+    let (superuser, recovery) = unsafe { (pg_sys::superuser(), pg_sys::RecoveryInProgress()) };
+    if superuser && !recovery && !recorded_here() {
+        record_here(true);
+    }
+    crate::shmem::served::changed_at_commit();
 }

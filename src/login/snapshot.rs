@@ -1,13 +1,14 @@
 //! The login snapshot (PostgreSQL 18): what validating a login token needs, readable before the
 //! backend has opened its database.
 //!
-//! Authentication runs before the backend connects to its database, so the registry tables
-//! cannot be read then. For every database pg_idp serves (see `launcher.rs`), on primaries and
+//! Authentication runs before the backend connects to its database, so the registry tables cannot
+//! be read then. For every database pg_idp serves (see `workers::launcher`), on primaries and
 //! standbys alike, a job writes this database's providers (their configs, keys and secrets), its
 //! revocations, the keys of its deprovisioned directory users and the owners of its
-//! row-level-secured tables to `$PGDATA/pg_idp/<database oid>.json`: a directory of mode 0700 and
-//! a file of mode 0600, owned by the server's OS user, as the data files that hold the same
-//! secrets are, replaced atomically. The job reads only what `trusted.rs` verified, by oid.
+//! row-level-secured tables to `$PGDATA/pg_idp/<database oid>.json`: a directory of mode 0700 and a
+//! file of mode 0600, owned by the server's OS user, as the data files that hold the same secrets
+//! are, replaced atomically. The job reads only what `registry::trusted` verified, by oid
+//! (`registry::tables`).
 //!
 //! The validator uses a file only while the launcher vouches for it (`served::fresh`): the
 //! database is served, the file's generation is the one the last job wrote or confirmed, and that
@@ -34,13 +35,13 @@ fn dir() -> PathBuf {
 }
 
 /// The snapshot of the database with this oid.
-pub fn path(database: pg_sys::Oid) -> PathBuf {
+pub(crate) fn path(database: pg_sys::Oid) -> PathBuf {
     dir().join(format!("{}.json", database.to_u32()))
 }
 
 /// What the file holds besides its generation and time: the content a job compares to decide
 /// whether to rewrite it.
-pub fn body(content: &crate::trusted::Content, rls_owners: &[u32]) -> Value {
+pub(crate) fn body(content: &crate::registry::tables::Content, rls_owners: &[u32]) -> Value {
     json!({
         "providers": content.providers.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(),
         "revocations": content.revocations.iter().map(|(i, k, s, b)| json!([i, k, s, b])).collect::<Vec<_>>(),
@@ -50,7 +51,7 @@ pub fn body(content: &crate::trusted::Content, rls_owners: &[u32]) -> Value {
 }
 
 /// A hash of a body (FNV-1a of its text; never 0, which means "none").
-pub fn hash(body: &Value) -> u64 {
+pub(crate) fn hash(body: &Value) -> u64 {
     body.to_string()
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
@@ -58,7 +59,7 @@ pub fn hash(body: &Value) -> u64 {
 }
 
 /// Write the snapshot of database `oid` (named `name`): `body` with its `generation`.
-pub fn write(oid: pg_sys::Oid, name: &str, generation: u64, body: &Value) -> Result<(), String> {
+pub(crate) fn write(oid: pg_sys::Oid, name: &str, generation: u64, body: &Value) -> Result<(), String> {
     let mut file = body.clone();
     file["format"] = json!(FORMAT);
     file["database"] = json!(name);
@@ -72,7 +73,7 @@ pub fn write(oid: pg_sys::Oid, name: &str, generation: u64, body: &Value) -> Res
 }
 
 /// The generation of the snapshot file of `oid`, if it is there and readable.
-pub fn file_generation(oid: pg_sys::Oid) -> Option<u64> {
+pub(crate) fn file_generation(oid: pg_sys::Oid) -> Option<u64> {
     let v: Value = serde_json::from_slice(&std::fs::read(path(oid)).ok()?).ok()?;
     v.get("generation").and_then(Value::as_u64)
 }
@@ -109,14 +110,14 @@ const fn libc_o_nofollow() -> i32 {
 }
 
 /// Remove the snapshot of database `oid` (no longer served).
-pub fn remove(oid: pg_sys::Oid) {
+pub(crate) fn remove(oid: pg_sys::Oid) {
     let _ = std::fs::remove_file(path(oid));
 }
 
 /// Remove every snapshot, and any temporary file a job left (the launcher starts or stops: none
 /// may be trusted until a job writes it again). Other files of the directory (the launcher's
 /// `discovered`) stay.
-pub fn remove_all() {
+pub(crate) fn remove_all() {
     if let Ok(entries) = std::fs::read_dir(dir()) {
         for e in entries.flatten() {
             if e.file_name().to_string_lossy().contains(".json") {
@@ -128,7 +129,7 @@ pub fn remove_all() {
 
 /// What a login needs from the snapshot: the registry (providers, revocations, deprovisioned
 /// directory keys) and when it was written.
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// The providers read (all, or those a login's line admits: `read_for`).
     pub registry: Registry,
     /// Every provider's name and issuer, read or not (to name the provider of a refused token).
@@ -145,13 +146,13 @@ pub struct Loaded {
 
 /// Read and parse the snapshot of database `oid`. `Err` says why it cannot be used (never
 /// includes a secret: the file's content is not echoed).
-pub fn read(oid: pg_sys::Oid) -> Result<Loaded, String> {
+pub(crate) fn read(oid: pg_sys::Oid) -> Result<Loaded, String> {
     read_for(oid, &|_| true)
 }
 
 /// [`read`], with only the providers whose issuer `keep` admits made ready to verify (a login
 /// needs only those of its pg_hba.conf line's issuer; the others' keys are not parsed).
-pub fn read_for(oid: pg_sys::Oid, keep: &dyn Fn(&str) -> bool) -> Result<Loaded, String> {
+pub(super) fn read_for(oid: pg_sys::Oid, keep: &dyn Fn(&str) -> bool) -> Result<Loaded, String> {
     let p = path(oid);
     let text = std::fs::read(&p).map_err(|e| format!("cannot read the login snapshot {}: {e}", p.display()))?;
     let loaded = parse(&text, keep).map_err(|why| format!("login snapshot {} is not usable: {why}", p.display()))?;
@@ -219,21 +220,24 @@ fn parse(text: &[u8], keep: &dyn Fn(&str) -> bool) -> Result<Loaded, String> {
 
 /// `idp.login_snapshot()`: this database's snapshot as the validator would read it now (no
 /// secret: counts and times only).
-pub fn status() -> Value {
+pub(crate) fn status() -> Value {
     // SAFETY: reads a backend global.
     let oid = unsafe { pg_sys::MyDatabaseId };
     let p = path(oid);
-    let served = crate::served::entry(oid.to_u32());
+    let served = crate::shmem::served::entry(oid.to_u32());
     let state = served.and_then(|e| e.state()).map_or("not_served", |s| s.name());
-    let confirmed =
-        served.map(|e| e.verified_at()).filter(|t| *t > 0).map(|t| (crate::served::now_ms() - t) as f64 / 1000.0);
+    let confirmed = served
+        .map(|e| e.verified_at())
+        .filter(|t| *t > 0)
+        .map(|t| (crate::shmem::served::now_ms() - t) as f64 / 1000.0);
     match read(oid) {
         Ok(l) => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0);
-            let usable = crate::served::fresh(oid.to_u32(), l.generation, crate::gucs::snapshot_bound_ms());
+            let usable =
+                crate::shmem::served::fresh(oid.to_u32(), l.generation, crate::pg::settings::snapshot_bound_ms());
             json!({
                 "path": p.display().to_string(),
                 "readable": true,

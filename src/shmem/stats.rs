@@ -31,16 +31,16 @@ use pgrx::{pg_shmem_init, PgAtomic, PgLwLock};
 /// (database, provider) pairs kept; when all are taken, or a database has its
 /// `idp.stats_providers_per_database`, new pairs are not counted (a WARNING says so once per
 /// backend).
-pub const SLOTS: usize = 512;
+pub(super) const SLOTS: usize = 512;
 /// Provider names are 1 to 63 bytes (core's `parse_provider`).
 const NAME_MAX: usize = 64;
 /// A refresh error message is kept up to this many bytes (cut at a character boundary).
 const MESSAGE_MAX: usize = 256;
 const CODE_MAX: usize = 32;
 /// The failure counters, one per error code, in `ErrorCode::ALL` order.
-pub const CODES: usize = ErrorCode::ALL.len();
+pub(super) const CODES: usize = ErrorCode::ALL.len();
 /// The refused-login counters, one per reason: `ErrorCode::ALL`, then `ErrorCode::LOGIN`.
-pub const LOGIN_CODES: usize = ErrorCode::ALL.len() + ErrorCode::LOGIN.len();
+pub(super) const LOGIN_CODES: usize = ErrorCode::ALL.len() + ErrorCode::LOGIN.len();
 
 /// The codes of the refused-login counters, in their order.
 fn login_codes() -> impl Iterator<Item = ErrorCode> {
@@ -53,7 +53,7 @@ const SECOND: i64 = 1_000_000;
 
 /// Which pair a slot counts.
 #[derive(Clone, Copy)]
-pub struct Key {
+pub(super) struct Key {
     /// False: a free slot.
     in_use: bool,
     dbid: u32,
@@ -112,7 +112,7 @@ impl<const N: usize> Bounded<N> {
 
 /// A provider's JWKS refreshes, as seen by this server since it started.
 #[derive(Clone, Copy)]
-pub struct Health {
+pub(super) struct Health {
     last_attempt: i64,
     last_success: i64,
     last_error_at: i64,
@@ -148,7 +148,7 @@ impl Health {
 }
 
 /// The slots' keys and health: read and written under the LWLock.
-pub struct Directory {
+pub(super) struct Directory {
     /// Slots at and past this index were never used (the ones before may have been freed).
     used: usize,
     keys: [Key; SLOTS],
@@ -213,7 +213,7 @@ impl Directory {
 }
 
 /// One slot's counters: atomics, counted without the lock.
-pub struct Counters {
+pub(super) struct Counters {
     cache_hits: AtomicU64,
     successes: AtomicU64,
     failures: [AtomicU64; CODES],
@@ -271,7 +271,7 @@ impl Counters {
 }
 
 /// Every slot's counters.
-pub struct AllCounters {
+pub(super) struct AllCounters {
     slots: [Counters; SLOTS],
     /// Bumped whenever slots are freed: a backend then forgets the slots it knew.
     generation: AtomicU64,
@@ -309,7 +309,7 @@ thread_local! {
 /// Called from `_PG_init`: set up the shared memory, when preloading.
 // pg_shmem_init! tests features for PostgreSQL versions this crate does not declare.
 #[allow(unexpected_cfgs)]
-pub fn init() {
+pub(super) fn init() {
     // SAFETY: reads a postmaster global.
     if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         return;
@@ -320,9 +320,9 @@ pub fn init() {
 }
 
 /// Free every slot of database `dboid` (its counters and its providers' health), for others to
-/// take. Called when the database is dropped or drops pg_idp (`hooks.rs`), and by the launcher
-/// for a database that is gone; without preloading, nothing to do.
-pub fn forget_database(dboid: u32) {
+/// take. Called when the database is dropped or drops pg_idp (`workers::hooks`), and by the
+/// launcher for a database that is gone; without preloading, nothing to do.
+pub(crate) fn forget_database(dboid: u32) {
     if !available() {
         return;
     }
@@ -339,7 +339,7 @@ pub fn forget_database(dboid: u32) {
 }
 
 /// Whether the counters exist (pg_idp was preloaded).
-pub fn available() -> bool {
+pub(crate) fn available() -> bool {
     READY.load(Ordering::Relaxed)
 }
 
@@ -403,7 +403,7 @@ fn find_or_make(dbid: u32, provider: &str) -> Result<usize, NoSlot> {
     if let Some(i) = d.find(dbid, provider) {
         return Ok(i);
     }
-    let i = d.make(dbid, provider, crate::gucs::stats_providers_per_database())?;
+    let i = d.make(dbid, provider, crate::pg::settings::stats_providers_per_database())?;
     // Nobody counts into slot i before it is found under the lock (a backend that knew it from
     // before it was freed has seen the generation change).
     COUNTERS.get().slots[i].zero(now());
@@ -412,7 +412,7 @@ fn find_or_make(dbid: u32, provider: &str) -> Result<usize, NoSlot> {
 
 #[inline]
 fn counters(provider: &str) -> Option<&'static Counters> {
-    if !available() || !crate::gucs::track_stats() {
+    if !available() || !crate::pg::settings::track_stats() {
         return None;
     }
     slot(provider).map(|i| &COUNTERS.get().slots[i])
@@ -420,7 +420,7 @@ fn counters(provider: &str) -> Option<&'static Counters> {
 
 /// A token answered from this backend's cache of verified tokens.
 #[inline]
-pub fn cache_hit(provider: &str) {
+pub(crate) fn cache_hit(provider: &str) {
     if let Some(c) = counters(provider) {
         c.cache_hits.fetch_add(1, Ordering::Relaxed);
         c.succeeded_at(statement_ts());
@@ -428,7 +428,7 @@ pub fn cache_hit(provider: &str) {
 }
 
 /// A token verified (signature and claims checked).
-pub fn verified(provider: &str) {
+pub(super) fn verified(provider: &str) {
     if let Some(c) = counters(provider) {
         c.successes.fetch_add(1, Ordering::Relaxed);
         c.succeeded_at(statement_ts());
@@ -436,7 +436,7 @@ pub fn verified(provider: &str) {
 }
 
 /// A token rejected by a verification.
-pub fn rejected(e: &VerifyError) {
+pub(super) fn rejected(e: &VerifyError) {
     if let Some(c) = counters(e.provider.as_deref().unwrap_or("")) {
         let code = ErrorCode::ALL.iter().position(|c| *c == e.code).unwrap_or(0);
         c.failures[code].fetch_add(1, Ordering::Relaxed);
@@ -449,7 +449,7 @@ pub fn rejected(e: &VerifyError) {
 /// without this backend's map (a login is counted before the backend has its database).
 #[cfg(feature = "pg18")]
 fn counters_in(dbid: u32, provider: &str) -> Option<&'static Counters> {
-    if !available() || !crate::gucs::track_stats() || dbid == 0 {
+    if !available() || !crate::pg::settings::track_stats() || dbid == 0 {
         return None;
     }
     find_or_make(dbid, provider).ok().map(|i| &COUNTERS.get().slots[i])
@@ -458,7 +458,7 @@ fn counters_in(dbid: u32, provider: &str) -> Option<&'static Counters> {
 /// A login (PostgreSQL 18's OAuth validator) to database `dbid` accepted, with a token of
 /// `provider`.
 #[cfg(feature = "pg18")]
-pub fn login_accepted(dbid: u32, provider: &str) {
+pub(crate) fn login_accepted(dbid: u32, provider: &str) {
     if let Some(c) = counters_in(dbid, provider) {
         c.logins.fetch_add(1, Ordering::Relaxed);
     }
@@ -467,7 +467,7 @@ pub fn login_accepted(dbid: u32, provider: &str) {
 /// A login to database `dbid` refused, for the reason `e` gives (counted under the provider it
 /// names, or the database's row without a provider).
 #[cfg(feature = "pg18")]
-pub fn login_refused(dbid: u32, e: &VerifyError) {
+pub(crate) fn login_refused(dbid: u32, e: &VerifyError) {
     let provider = e.provider.as_deref().filter(|p| !p.contains(',')).unwrap_or("");
     if let Some(c) = counters_in(dbid, provider) {
         let i = login_codes().position(|c| c == e.code).unwrap_or(0);
@@ -485,7 +485,7 @@ fn with_health<R>(provider: &str, f: impl FnOnce(&mut Health) -> R) -> Option<R>
 }
 
 /// A fetch of `provider`'s JWKS begins.
-pub fn refresh_started(provider: &str) {
+pub(crate) fn refresh_started(provider: &str) {
     with_health(provider, |h| {
         h.last_attempt = now();
         h.last_duration = NEVER;
@@ -493,7 +493,7 @@ pub fn refresh_started(provider: &str) {
 }
 
 /// `provider`'s JWKS was fetched and stored.
-pub fn refresh_succeeded(provider: &str) {
+pub(crate) fn refresh_succeeded(provider: &str) {
     let at = now();
     with_health(provider, |h| {
         h.last_success = at;
@@ -503,7 +503,7 @@ pub fn refresh_succeeded(provider: &str) {
 
 /// A fetch of `provider`'s JWKS failed (the keys stay): its code and message (never a secret:
 /// the same text the refresh's error or WARNING carries).
-pub fn refresh_failed(provider: &str, code: &str, message: &str) {
+pub(crate) fn refresh_failed(provider: &str, code: &str, message: &str) {
     let at = now();
     with_health(provider, |h| {
         h.last_error_at = at;
@@ -516,7 +516,7 @@ pub fn refresh_failed(provider: &str, code: &str, message: &str) {
 /// A job's refresh of `provider` ended, `failed` (or slow) or not: returns how many of its
 /// refreshes in a row have now failed or been slow (0 after one that was neither, and for a
 /// provider without a slot, which keeps no history).
-pub fn refresh_outcome(provider: &str, failed: bool) -> u32 {
+pub(crate) fn refresh_outcome(provider: &str, failed: bool) -> u32 {
     with_health(provider, |h| {
         h.failures_in_row = if failed { h.failures_in_row.saturating_add(1) } else { 0 };
         h.failures_in_row
@@ -526,7 +526,7 @@ pub fn refresh_outcome(provider: &str, failed: bool) -> u32 {
 
 /// The jobs will refresh `provider` again in `after`, and neither then nor early before
 /// `backoff` has passed (zero: no backoff).
-pub fn refresh_scheduled(provider: &str, after: std::time::Duration, backoff: std::time::Duration) {
+pub(crate) fn refresh_scheduled(provider: &str, after: std::time::Duration, backoff: std::time::Duration) {
     let at = now();
     let micros = |d: std::time::Duration| d.as_micros().min(i64::MAX as u128) as i64;
     with_health(provider, |h| {
@@ -536,7 +536,7 @@ pub fn refresh_scheduled(provider: &str, after: std::time::Duration, backoff: st
 }
 
 /// A provider's refresh history, as the jobs schedule by it (TimestampTz; `None`: not recorded).
-pub struct RefreshHistory {
+pub(crate) struct RefreshHistory {
     /// When its keys were last fetched (by anyone).
     pub last_attempt: Option<i64>,
     /// When the jobs refresh it next.
@@ -546,7 +546,7 @@ pub struct RefreshHistory {
 }
 
 /// `provider`'s refresh history in this database.
-pub fn refresh_times(provider: &str) -> RefreshHistory {
+pub(crate) fn refresh_times(provider: &str) -> RefreshHistory {
     let none = RefreshHistory { last_attempt: None, next_refresh: None, backoff_until: None };
     if !available() {
         return none;
@@ -568,7 +568,7 @@ pub fn refresh_times(provider: &str) -> RefreshHistory {
 
 /// `provider` was unregistered: its refresh history goes (a transaction that rolls the removal
 /// back loses it too: it is history, not state).
-pub fn forget_health(provider: &str) {
+pub(crate) fn forget_health(provider: &str) {
     if !available() {
         return;
     }
@@ -585,7 +585,7 @@ fn ts(v: i64) -> Option<pgrx::datum::TimestampWithTimeZone> {
 }
 
 /// One row of `idp.stats`.
-pub struct StatsRow {
+pub(crate) struct StatsRow {
     pub dbid: pg_sys::Oid,
     pub provider: Option<String>,
     pub cache_hits: i64,
@@ -602,7 +602,7 @@ pub struct StatsRow {
 }
 
 /// Every slot in use, in slot order.
-pub fn rows() -> Vec<StatsRow> {
+pub(crate) fn rows() -> Vec<StatsRow> {
     let keys: Vec<(usize, Key)> = {
         let d = DIRECTORY.share();
         d.keys[..d.used].iter().copied().enumerate().filter(|(_, k)| k.in_use).collect()
@@ -654,7 +654,7 @@ pub fn rows() -> Vec<StatsRow> {
 
 /// Zero the counters of this database's slots (of `provider` only, when given); returns how
 /// many slots were reset.
-pub fn reset(provider: Option<&str>) -> i64 {
+pub(crate) fn reset(provider: Option<&str>) -> i64 {
     let dbid = database();
     let at = now();
     let d = DIRECTORY.share();
@@ -669,7 +669,7 @@ pub fn reset(provider: Option<&str>) -> i64 {
 }
 
 /// One row of the shared-memory part of `idp.provider_health`.
-pub struct HealthRow {
+pub(crate) struct HealthRow {
     pub provider: String,
     pub last_attempt: Option<pgrx::datum::TimestampWithTimeZone>,
     pub last_success: Option<pgrx::datum::TimestampWithTimeZone>,
@@ -683,7 +683,7 @@ pub struct HealthRow {
 }
 
 /// The refresh health of this database's providers.
-pub fn health_rows() -> Vec<HealthRow> {
+pub(crate) fn health_rows() -> Vec<HealthRow> {
     let dbid = database();
     let d = DIRECTORY.share();
     d.keys[..d.used]

@@ -5,7 +5,7 @@
 //! `idp.http_proxy_file`, read at each fetch; neither is ever echoed (they may carry credentials).
 //!
 //! Host names are resolved by `Resolver` below, on a thread that blocks every signal
-//! (`threads.rs`): the C library's lookup cannot be given a time limit, so it runs on a thread
+//! (`pg::threads`): the C library's lookup cannot be given a time limit, so it runs on a thread
 //! the fetch stops waiting for at its timeout. ureq's own resolver would start that thread with
 //! the caller's signal mask, where a signal sent to the process (a reload, a termination) could
 //! run PostgreSQL's handlers off the process's thread. An address needs no lookup and gets no
@@ -22,8 +22,10 @@ use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
+use crate::pg::errors::FetchFailure;
+
 /// Largest answer accepted, in bytes.
-pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+pub(super) const MAX_BODY_BYTES: u64 = 64 * 1024;
 
 /// Largest `idp.http_proxy_file` read, in bytes.
 const MAX_PROXY_FILE_BYTES: u64 = 4096;
@@ -31,9 +33,9 @@ const MAX_PROXY_FILE_BYTES: u64 = 4096;
 /// Where Debian's `ca-certificates` keeps the system's roots.
 const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-/// Why a fetch failed; each maps to a stable code and SQLSTATE in `errors.rs`.
+/// Why a fetch failed; each has a stable code, and a SQLSTATE through `pg::errors::raise_fetch`.
 #[derive(Debug)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     /// The URL itself is not allowed (scheme, host) or not a URL.
     BadUrl(String),
     /// Connecting, TLS, timeout, or a non-200 status.
@@ -49,7 +51,7 @@ pub enum FetchError {
 
 impl FetchError {
     /// The stable code (in the DETAIL of the raised error).
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             FetchError::BadUrl(_) => "url_not_allowed",
             FetchError::Failed(_) => "fetch_failed",
@@ -59,9 +61,23 @@ impl FetchError {
         }
     }
 
+    /// Its kind, for the SQLSTATE.
+    fn failure(&self) -> FetchFailure {
+        match self {
+            FetchError::BadUrl(_) | FetchError::NotJson | FetchError::Proxy(_) => FetchFailure::Refused,
+            FetchError::Failed(_) => FetchFailure::Failed,
+            FetchError::TooLarge => FetchFailure::TooLarge,
+        }
+    }
+
+    /// Raise it as the failed fetch of `what` (a JWKS or an OpenID configuration) from `url`.
+    pub(super) fn raise(self, what: &str, url: &str) -> ! {
+        crate::pg::errors::raise_fetch(self.failure(), self.describe(what, url), self.code())
+    }
+
     /// What went wrong fetching `what` (a JWKS, an OpenID configuration) from `url`. The URL is
     /// the registry's, never a token's, so it may be named.
-    pub fn describe(&self, what: &str, url: &str) -> String {
+    pub(crate) fn describe(&self, what: &str, url: &str) -> String {
         match self {
             FetchError::BadUrl(why) => format!("{what} URL {url} {why}"),
             FetchError::Failed(why) => format!("{what} at {url} {why}"),
@@ -72,7 +88,7 @@ impl FetchError {
     }
 }
 
-pub struct Fetched {
+pub(crate) struct Fetched {
     pub body: Vec<u8>,
     /// `Cache-Control: max-age`, when the server sent one (the worker refreshes sooner then).
     pub max_age: Option<u64>,
@@ -107,7 +123,7 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// Check that `url` may be fetched (https anywhere, plain http only to loopback); true for https.
-pub fn check_url(url: &str) -> Result<bool, FetchError> {
+pub(super) fn check_url(url: &str) -> Result<bool, FetchError> {
     let (https, host) = scheme_and_host(url)?;
     if !https && !is_loopback(&host) {
         return Err(FetchError::BadUrl("plain http is allowed only to loopback addresses; use https".into()));
@@ -136,7 +152,7 @@ fn root_certs(ca_file: Option<&str>) -> Result<RootCerts, FetchError> {
 
 /// The proxy of `idp.http_proxy` or `idp.http_proxy_file` (never both), read now.
 fn configured_proxy() -> Result<Option<ureq::Proxy>, FetchError> {
-    let (url, setting) = match (crate::gucs::http_proxy(), crate::gucs::http_proxy_file()) {
+    let (url, setting) = match (crate::pg::settings::http_proxy(), crate::pg::settings::http_proxy_file()) {
         (None, None) => return Ok(None),
         (Some(_), Some(_)) => {
             return Err(FetchError::Proxy(
@@ -174,10 +190,10 @@ fn read_proxy_file(path: &str) -> Result<String, FetchError> {
 }
 
 /// How a host name is looked up: `host:port` to its addresses. `system_lookup` but in tests.
-pub type Lookup = fn(&str) -> std::io::Result<Vec<SocketAddr>>;
+pub(super) type Lookup = fn(&str) -> std::io::Result<Vec<SocketAddr>>;
 
 /// The C library's lookup (getaddrinfo: /etc/hosts, DNS, as nsswitch.conf says).
-pub fn system_lookup(host_and_port: &str) -> std::io::Result<Vec<SocketAddr>> {
+pub(super) fn system_lookup(host_and_port: &str) -> std::io::Result<Vec<SocketAddr>> {
     host_and_port.to_socket_addrs().map(Iterator::collect)
 }
 
@@ -186,9 +202,9 @@ pub fn system_lookup(host_and_port: &str) -> std::io::Result<Vec<SocketAddr>> {
 static LOOKUPS_RUNNING: AtomicUsize = AtomicUsize::new(0);
 /// A process starts no more lookups than this at once: past it, a fetch fails at once rather
 /// than leave one more thread behind (a slow resolver and many fetches in one session).
-pub const MAX_LOOKUPS_RUNNING: usize = 4;
+pub(super) const MAX_LOOKUPS_RUNNING: usize = 4;
 /// The name of the lookup threads (as /proc and `top -H` show them).
-pub const LOOKUP_THREAD: &str = "pg_idp lookup";
+pub(crate) const LOOKUP_THREAD: &str = "pg_idp lookup";
 
 /// ureq's resolver for pg_idp: addresses as they are, host names looked up on a thread that
 /// blocks every signal, waited for within the fetch's time.
@@ -238,7 +254,7 @@ fn lookup_on_thread(
         ))));
     }
     let (tx, rx) = mpsc::sync_channel(1);
-    let spawned = crate::threads::spawn_blocking_signals(LOOKUP_THREAD, move || {
+    let spawned = crate::pg::threads::spawn_blocking_signals(LOOKUP_THREAD, move || {
         let found = lookup(&target);
         LOOKUPS_RUNNING.fetch_sub(1, Ordering::AcqRel);
         // The fetch may have stopped waiting: then nobody receives this.
@@ -258,7 +274,7 @@ fn lookup_on_thread(
 }
 
 /// GET `url` and return its body (status 200 only), through `proxy` when one is given.
-pub fn fetch(
+pub(super) fn fetch(
     url: &str,
     timeout: Duration,
     ca_file: Option<&str>,
@@ -268,7 +284,7 @@ pub fn fetch(
 }
 
 /// `fetch`, with host names looked up by `lookup`.
-pub fn fetch_with(
+pub(crate) fn fetch_with(
     url: &str,
     timeout: Duration,
     ca_file: Option<&str>,
@@ -317,10 +333,11 @@ pub fn fetch_with(
 /// GET `url` with the session's `idp.http_timeout`, `idp.tls_ca_file` and proxy (`idp.http_proxy`
 /// or `idp.http_proxy_file`), and parse the answer as JSON; also `Cache-Control: max-age`, when
 /// given.
-pub fn fetch_json(url: &str) -> Result<(serde_json::Value, Option<u64>), FetchError> {
+pub(crate) fn fetch_json(url: &str) -> Result<(serde_json::Value, Option<u64>), FetchError> {
     check_url(url)?;
     let proxy = configured_proxy()?;
-    let fetched = fetch(url, crate::gucs::http_timeout(), crate::gucs::tls_ca_file().as_deref(), proxy)?;
+    let fetched =
+        fetch(url, crate::pg::settings::http_timeout(), crate::pg::settings::tls_ca_file().as_deref(), proxy)?;
     let value = serde_json::from_slice(&fetched.body).map_err(|_| FetchError::NotJson)?;
     Ok((value, fetched.max_age))
 }
@@ -348,7 +365,7 @@ mod tests {
 
     #[test]
     fn lookups_run_on_a_thread_that_blocks_every_signal() {
-        use crate::threads::proc_status::{blocked, this_thread, threads_named, unblocked};
+        use crate::pg::threads::proc_status::{blocked, this_thread, threads_named, unblocked};
         let own = blocked(this_thread());
         let started = std::time::Instant::now();
         let err = fetch_with("http://localhost:9/jwks.json", Duration::from_millis(300), None, None, slow_lookup)
@@ -368,7 +385,7 @@ mod tests {
 
     #[test]
     fn control_a_thread_started_plainly_blocks_what_its_creator_blocks() {
-        use crate::threads::proc_status::{blocked, this_thread, unblocked};
+        use crate::pg::threads::proc_status::{blocked, this_thread, unblocked};
         // This test's thread blocks no signal (the harness's threads block none).
         assert!(unblocked(blocked(this_thread())).contains(&libc::SIGHUP));
         let (tx, rx) = mpsc::channel();

@@ -1,5 +1,5 @@
-//! The request token (`request.jwt`, else PostgREST's `request.headers`) and the per-backend
-//! caches of verified identities.
+//! What the request token resolves to: the per-backend caches of verified identities (the token
+//! itself is `token.rs`'s).
 //!
 //! A policy such as `user_id = idp.requesting_user_id()` may be evaluated once per row, so:
 //! - the identity of the current request is remembered with the request-settings generation
@@ -17,9 +17,10 @@ use std::rc::Rc;
 
 use lru::LruCache;
 use pg_idp_core::{Identity, Purpose, Registry, VerifyError, VerifyOptions};
-use pgrx::prelude::*;
 
-use crate::{gucs, registry};
+use super::token::{request_token, statement_now, verify_options};
+use crate::pg::settings;
+use crate::registry::cache;
 
 struct Entry {
     identity: Rc<Identity>,
@@ -55,80 +56,10 @@ thread_local! {
     /// request tokens' cache.
     static LOGIN: RefCell<Option<(Box<str>, Entry)>> = const { RefCell::new(None) };
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
-    /// The last `request.headers` value seen and the bearer token found in it.
-    static HEADERS: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
-}
-
-/// Seconds since the Unix epoch at the start of the current statement: every row of a statement
-/// sees the same clock, as a STABLE function must (parallel workers get the leader's).
-#[inline]
-pub fn statement_now() -> f64 {
-    // SAFETY: reads backend-local transaction state.
-    let ts = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
-    // TimestampTz counts microseconds from 2000-01-01.
-    ts as f64 / 1_000_000.0 + 946_684_800.0
-}
-
-pub fn verify_options() -> VerifyOptions {
-    VerifyOptions { now: statement_now(), max_token_bytes: gucs::max_token_bytes(), purpose: Purpose::Request }
-}
-
-/// `set_config('request.jwt', token, true)`, without SPI (which would assign a transaction id
-/// and fail on a hot standby).
-pub fn set_request_token_local(token: &str) {
-    let value = std::ffi::CString::new(token)
-        .unwrap_or_else(|_| crate::errors::raise_invalid_argument("token contains a NUL byte".into()));
-    // SAFETY: what set_config(name, value, true) does: a transaction-local USERSET change that
-    // PostgreSQL undoes at the end of the (sub)transaction; an ERROR unwinds through pg_guard.
-    unsafe {
-        pg_sys::set_config_option(
-            gucs::REQUEST_JWT.as_ptr(),
-            value.as_ptr(),
-            if pg_sys::superuser() { pg_sys::GucContext::PGC_SUSET } else { pg_sys::GucContext::PGC_USERSET },
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_LOCAL,
-            true,
-            0,
-            false,
-        );
-    }
-}
-
-/// The token of the current request: `request.jwt`, or when that is unset or empty, the bearer
-/// token of the `Authorization` header in PostgREST's `request.headers`. On PostgreSQL 18, when
-/// the session has set neither setting at all, the token it logged in with: a request that sets
-/// `request.jwt` to '' or PostgREST's headers without an Authorization header is anonymous,
-/// never the login identity. The login token is verified as one (`Purpose::Login`: its
-/// provider's login audience, and the groups of its token).
-pub fn request_token() -> Option<(String, Purpose)> {
-    if let Some(t) = gucs::request_jwt() {
-        return Some((t, Purpose::Request));
-    }
-    let from_headers = gucs::request_headers().and_then(bearer_of);
-    #[cfg(feature = "pg18")]
-    if from_headers.is_none() && !gucs::request_settings_set() {
-        return gucs::login_token().map(|t| (t, Purpose::Login));
-    }
-    from_headers.map(|t| (t, Purpose::Request))
-}
-
-/// The bearer token of PostgREST's `request.headers` (remembered with the value it came from).
-fn bearer_of(headers: String) -> Option<String> {
-    HEADERS.with(|h| {
-        if let Some((raw, token)) = h.borrow().as_ref() {
-            if *raw == headers {
-                return token.clone();
-            }
-        }
-        let token =
-            pg_idp_core::postgrest::bearer_token(&headers).unwrap_or_else(|e| crate::errors::raise_invalid_argument(e));
-        *h.borrow_mut() = Some((headers, token.clone()));
-        token
-    })
 }
 
 fn with_cache<R>(f: impl FnOnce(&mut LruCache<Box<str>, Entry>) -> R) -> Option<R> {
-    let size = NonZeroUsize::new(gucs::cache_size());
+    let size = NonZeroUsize::new(settings::cache_size());
     IDENTITIES.with(|c| {
         let mut c = c.borrow_mut();
         match (size, c.as_mut()) {
@@ -162,28 +93,29 @@ pub(crate) fn lookup(
         |e: &Entry| e.identity.is_live(opts.now, e.leeway_seconds).then(|| (e.identity.clone(), e.leeway_seconds));
     let hit = match opts.purpose {
         Purpose::Request => with_cache(|cache| cache.get(token).and_then(live)).flatten(),
-        Purpose::Login if gucs::cache_size() > 0 => {
+        Purpose::Login if settings::cache_size() > 0 => {
             LOGIN.with(|l| l.borrow().as_ref().filter(|(t, _)| **t == *token).and_then(|(_, e)| live(e)))
         }
         Purpose::Login => None,
     };
     if let Some(h) = hit {
-        crate::stats::cache_hit(&h.0.provider);
+        crate::shmem::stats::cache_hit(&h.0.provider);
         return Ok(h);
     }
     VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let identity = match registry.verify_with_directory(token, opts, &mut crate::directory::directory_record) {
+    let identity = match registry.verify_with_directory(token, opts, &mut crate::registry::directory::directory_record)
+    {
         Ok(id) => {
-            crate::audit::verified(token, &id);
+            crate::shmem::audit::verified(token, &id);
             Rc::new(id)
         }
         Err(e) => {
-            crate::audit::rejected(token, &e);
+            crate::shmem::audit::rejected(token, &e);
             // A kid the provider does not have (yet), or no keys at all yet: ask the worker for an
             // early refresh.
             if matches!(e.code, pg_idp_core::ErrorCode::UnknownKey | pg_idp_core::ErrorCode::NoKeys) {
                 if let Some(p) = &e.provider {
-                    crate::served::request_refresh(p);
+                    crate::shmem::served::request_refresh(p);
                 }
             }
             return Err(e);
@@ -195,7 +127,7 @@ pub(crate) fn lookup(
         Purpose::Request => {
             with_cache(|cache| cache.put(token.into(), entry));
         }
-        Purpose::Login if gucs::cache_size() > 0 => LOGIN.with(|l| *l.borrow_mut() = Some((token.into(), entry))),
+        Purpose::Login if settings::cache_size() > 0 => LOGIN.with(|l| *l.borrow_mut() = Some((token.into(), entry))),
         Purpose::Login => {}
     }
     Ok((identity, leeway_seconds))
@@ -203,7 +135,7 @@ pub(crate) fn lookup(
 
 /// The registry, dropping every derived cache when it was (re)read.
 fn fresh_registry() -> Rc<Registry> {
-    let (registry, changed) = registry::current();
+    let (registry, changed) = cache::current();
     if changed {
         LOGIN.with(|l| *l.borrow_mut() = None);
         IDENTITIES.with(|c| {
@@ -217,7 +149,7 @@ fn fresh_registry() -> Rc<Registry> {
 }
 
 /// Verify any token through the cache.
-pub fn verify_token(token: &str) -> Result<Rc<Identity>, VerifyError> {
+pub(crate) fn verify_token(token: &str) -> Result<Rc<Identity>, VerifyError> {
     let registry = fresh_registry();
     lookup(&registry, token, &verify_options()).map(|(id, _)| id)
 }
@@ -228,12 +160,12 @@ pub fn verify_token(token: &str) -> Result<Rc<Identity>, VerifyError> {
 /// The hot path (same request settings, same registry, same limits) is a few comparisons and
 /// an expiry check; `f` borrows the cached identity, so nothing is copied.
 #[inline]
-pub fn with_request_identity<R>(f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R {
-    let generation = gucs::request_generation();
-    let max_token_bytes = gucs::max_token_bytes();
+pub(super) fn with_request_identity<R>(f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R {
+    let generation = settings::request_generation();
+    let max_token_bytes = settings::max_token_bytes();
     let now = statement_now();
-    if registry::is_fresh() {
-        let epoch = registry::epoch();
+    if cache::is_fresh() {
+        let epoch = cache::epoch();
         let hit = CURRENT.with(|c| {
             let c = c.borrow();
             let c = c.as_ref()?;
@@ -260,8 +192,7 @@ pub fn with_request_identity<R>(f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R
         Resolved::Valid(id, _) => Ok(Some(id.clone())),
         Resolved::Invalid(e, _) => Err(e.clone()),
     };
-    CURRENT
-        .with(|c| *c.borrow_mut() = Some(Current { generation, epoch: registry::epoch(), max_token_bytes, resolved }));
+    CURRENT.with(|c| *c.borrow_mut() = Some(Current { generation, epoch: cache::epoch(), max_token_bytes, resolved }));
     match answer {
         Ok(id) => f(id.as_ref()),
         Err(e) => rejected(e, f),
@@ -270,10 +201,10 @@ pub fn with_request_identity<R>(f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R
 
 /// A rejected request token: SQLSTATE 28000, or anonymous under `idp.on_invalid_token = null`.
 fn rejected<R>(e: VerifyError, f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R {
-    if gucs::invalid_token_is_null() {
+    if settings::invalid_token_is_null() {
         f(None)
     } else {
-        crate::errors::raise_invalid_token(&e)
+        crate::pg::errors::raise_invalid_token(&e)
     }
 }
 
@@ -281,7 +212,7 @@ fn rejected<R>(e: VerifyError, f: impl FnOnce(Option<&Rc<Identity>>) -> R) -> R 
 fn resolve_request_identity(now: f64) -> Resolved {
     let Some((token, purpose)) = request_token() else { return Resolved::Anonymous };
     let registry = fresh_registry();
-    let opts = VerifyOptions { now, max_token_bytes: gucs::max_token_bytes(), purpose };
+    let opts = VerifyOptions { now, max_token_bytes: settings::max_token_bytes(), purpose };
     match lookup(&registry, &token, &opts) {
         Ok((id, leeway)) => Resolved::Valid(id, leeway),
         Err(e) => Resolved::Invalid(e, now),
@@ -289,20 +220,20 @@ fn resolve_request_identity(now: f64) -> Resolved {
 }
 
 /// The identity of the current request: `None` without a token.
-pub fn request_identity() -> Option<Rc<Identity>> {
+pub(crate) fn request_identity() -> Option<Rc<Identity>> {
     with_request_identity(|id| id.cloned())
 }
 
 /// A text field of the current request's identity, as a text datum made while the identity is
 /// borrowed: every identity function answers its text this way, with one copy and no other
 /// allocation on the hot path.
-pub fn request_identity_text(field: impl FnOnce(&Identity) -> Option<&str>) -> Option<crate::datum::Text> {
-    with_request_identity(|id| id.and_then(|id| field(id)).map(crate::datum::Text::new))
+pub(crate) fn request_identity_text(field: impl FnOnce(&Identity) -> Option<&str>) -> Option<crate::pg::datum::Text> {
+    with_request_identity(|id| id.and_then(|id| field(id)).map(crate::pg::datum::Text::new))
 }
 
 /// What the caches of this backend hold: (tokens in the LRU, its capacity, full verifications
 /// done so far).
-pub fn cache_stats() -> (usize, usize, u64) {
+pub(crate) fn cache_stats() -> (usize, usize, u64) {
     let (len, cap) = IDENTITIES.with(|c| c.borrow().as_ref().map(|c| (c.len(), c.cap().get())).unwrap_or((0, 0)));
     (len, cap, VERIFICATIONS.load(std::sync::atomic::Ordering::Relaxed))
 }

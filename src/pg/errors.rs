@@ -34,12 +34,12 @@ fn raise(sqlstate: PgSqlErrorCode, message: String, code: Option<&str>) -> ! {
 
 /// Raise a rejected request token: SQLSTATE 28000 (invalid_authorization_specification), the
 /// reason as message and the stable code in the DETAIL. Never includes the token.
-pub fn raise_invalid_token(e: &VerifyError) -> ! {
+pub(crate) fn raise_invalid_token(e: &VerifyError) -> ! {
     raise(PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, e.message.clone(), Some(e.code.as_str()))
 }
 
 /// Raise an unusable provider config: SQLSTATE 22023 (invalid_parameter_value), naming the field.
-pub fn raise_invalid_config(e: &ConfigError) -> ! {
+pub(crate) fn raise_invalid_config(e: &ConfigError) -> ! {
     raise(
         PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         format!("invalid provider config: {}: {}", e.field, e.message),
@@ -48,7 +48,7 @@ pub fn raise_invalid_config(e: &ConfigError) -> ! {
 }
 
 /// Raise an unusable provider config with a hint (what to write instead): 22023.
-pub fn raise_invalid_config_hint(e: &ConfigError, hint: &str) -> ! {
+pub(crate) fn raise_invalid_config_hint(e: &ConfigError, hint: &str) -> ! {
     ErrorReport::new(
         PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         format!("invalid provider config: {}: {}", e.field, e.message),
@@ -60,12 +60,12 @@ pub fn raise_invalid_config_hint(e: &ConfigError, hint: &str) -> ! {
 }
 
 /// Raise an unexpected internal failure (registry unreadable and the like).
-pub fn raise_internal(message: String) -> ! {
+pub(crate) fn raise_internal(message: String) -> ! {
     raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, message, None)
 }
 
 /// Raise a reference to a provider that is not registered: SQLSTATE 42704 (undefined_object).
-pub fn raise_unknown_provider(name: &str) -> ! {
+pub(crate) fn raise_unknown_provider(name: &str) -> ! {
     raise(
         PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
         format!("provider \"{}\" is not registered", name.escape_default()),
@@ -74,30 +74,37 @@ pub fn raise_unknown_provider(name: &str) -> ! {
 }
 
 /// Raise a bad function argument: SQLSTATE 22023 (invalid_parameter_value).
-pub fn raise_invalid_argument(message: String) -> ! {
+pub(crate) fn raise_invalid_argument(message: String) -> ! {
     raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, message, None)
 }
 
-/// Raise a failed fetch of `what` (a JWKS or an OpenID configuration) from `url`.
-pub fn raise_fetch(what: &str, url: &str, e: crate::http::FetchError) -> ! {
-    use crate::http::FetchError;
-    let sqlstate = match e {
-        FetchError::BadUrl(_) | FetchError::NotJson | FetchError::Proxy(_) => {
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
-        }
-        FetchError::Failed(_) => PgSqlErrorCode::ERRCODE_CONNECTION_EXCEPTION,
-        FetchError::TooLarge => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+/// How a key fetch failed, as far as its SQLSTATE goes (`registry::fetch::FetchError::kind`).
+pub(crate) enum FetchFailure {
+    /// The URL is not allowed, the answer is not JSON, or the proxy settings are unusable: 22023.
+    Refused,
+    /// Connecting, TLS, a timeout or an HTTP status: 08000.
+    Failed,
+    /// The answer is over the size limit: 54000.
+    TooLarge,
+}
+
+/// Raise a failed fetch: `message` says of what and from where, `code` is its stable code.
+pub(crate) fn raise_fetch(failure: FetchFailure, message: String, code: &str) -> ! {
+    let sqlstate = match failure {
+        FetchFailure::Refused => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        FetchFailure::Failed => PgSqlErrorCode::ERRCODE_CONNECTION_EXCEPTION,
+        FetchFailure::TooLarge => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
     };
-    raise(sqlstate, e.describe(what, url), Some(e.code()))
+    raise(sqlstate, message, Some(code))
 }
 
 /// Raise an answer that cannot be used (no usable keys, a lying issuer): 22023.
-pub fn raise_invalid_response(message: String) -> ! {
+pub(crate) fn raise_invalid_response(message: String) -> ! {
     raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, message, Some("invalid_response"))
 }
 
 /// Raise a webhook whose signature does not verify: 28000, code `invalid_webhook_signature`.
-pub fn raise_webhook(why: &str) -> ! {
+pub(crate) fn raise_webhook(why: &str) -> ! {
     raise(
         PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
         format!("directory event refused: {why}"),
@@ -107,13 +114,13 @@ pub fn raise_webhook(why: &str) -> ! {
 
 /// Raise a call that needs pg_idp's shared memory in a server that did not preload pg_idp:
 /// 55000 (object_not_in_prerequisite_state), code `not_preloaded`.
-pub fn raise_not_preloaded(message: String) -> ! {
+pub(crate) fn raise_not_preloaded(message: String) -> ! {
     raise(PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, message, Some("not_preloaded"))
 }
 
 /// Raise a Citus function called where it has no meaning (no Citus, or a worker): 0A000
 /// (feature_not_supported).
-pub fn raise_not_coordinator(message: &'static str, what: &str) -> ! {
+pub(crate) fn raise_not_coordinator(message: &'static str, what: &str) -> ! {
     ErrorReport::new(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, message, "pg_idp")
         .set_hint(format!("{what} is for a Citus coordinator."))
         .report(PgLogLevel::ERROR);
@@ -122,13 +129,13 @@ pub fn raise_not_coordinator(message: &'static str, what: &str) -> ! {
 
 /// Raise a sealed registry copy that a worker refuses: 22023, code `sync_key_unknown` (replayed,
 /// expired, or made for another node) or `sync_message_invalid` (altered, or not a copy).
-pub fn raise_sync(code: &str, why: String) -> ! {
+pub(crate) fn raise_sync(code: &str, why: String) -> ! {
     raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("pg_idp: registry copy refused: {why}"), Some(code))
 }
 
 /// Raise a `SECURITY LABEL FOR pg_idp` refused: 42501 (code `label_not_superuser`) when the role
 /// is not a superuser, else 22023 (code `label_invalid`).
-pub fn raise_security_label(not_superuser: bool, message: String) -> ! {
+pub(crate) fn raise_security_label(not_superuser: bool, message: String) -> ! {
     if not_superuser {
         raise(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, message, Some("label_not_superuser"))
     } else {
@@ -139,7 +146,7 @@ pub fn raise_security_label(not_superuser: bool, message: String) -> ! {
 /// Raise a coordinator's call that this node does not run, because its pg_idp could be changed
 /// by a role that is not a superuser (`why` says what): 55000 (object_not_in_prerequisite_state),
 /// code `node_untrusted`.
-pub fn raise_node_untrusted(why: String) -> ! {
+pub(crate) fn raise_node_untrusted(why: String) -> ! {
     raise(
         PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
         format!("pg_idp: nothing was run: this database's pg_idp is not trusted: {why}"),
@@ -149,7 +156,7 @@ pub fn raise_node_untrusted(why: String) -> ! {
 
 /// Raise a coordinator's call that this connection may not make (its role is not a superuser):
 /// 42501 (insufficient_privilege), code `node_call_refused`.
-pub fn raise_node_refused(why: String) -> ! {
+pub(crate) fn raise_node_refused(why: String) -> ! {
     raise(
         PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
         format!("pg_idp: nothing was run: {why}"),

@@ -6,7 +6,7 @@
 //!   installed from the record only a superuser can write (`installed.rs`, in the shared catalog
 //!   `pg_shseclabel`): templates and databases that refuse connections are never served, nor,
 //!   when `idp.worker_database` or `idp.login_databases` is set, a database they do not name;
-//! - keeps an entry in shared memory (`served.rs`) for each recorded database, at most
+//! - keeps an entry in shared memory (`shmem::served`) for each recorded database, at most
 //!   `idp.max_databases`, and `idp.max_databases_per_owner` of one owner that is not a
 //!   superuser (a WARNING names the owner past it); drops the entry, the login snapshot and the
 //!   counters of a database that is gone or no longer recorded;
@@ -26,27 +26,24 @@
 //!   recorded; a file in `$PGDATA/pg_idp` says it was done.
 //!
 //! It finds databases with catalog reads only and never runs anything in one; jobs do that, and
-//! trust only what `trusted.rs` verifies.
+//! trust only what `registry::trusted` verifies.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use pg_idp_core::schedule::{self, Busy, Candidate, Database, Due, Lane, Limits, Outcome, Settings};
+use pg_idp_core::schedule::{self, Busy, Candidate, Database, Discovery, Lane, Limits, Settings};
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
 
-use crate::served;
+use crate::shmem::served;
 
 /// How often the launcher goes round its loop when nothing wakes it.
 const TICK: Duration = Duration::from_secs(1);
 /// Warnings about the same database or owner at most this often.
 const WARN_EVERY_MS: i64 = 60_000;
-/// A job's argument: the database's oid, and this bit for a job of the confirmation lane (a look
-/// only: no key fetch, no Citus copy).
-pub const LOOK_ONLY: u64 = 1 << 32;
 
 /// Called from `_PG_init` when preloading: register the launcher.
-pub fn init() {
+pub(super) fn init() {
     // SAFETY: reads a postmaster global.
     if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         return;
@@ -116,7 +113,7 @@ struct Catalog {
 
 fn read_catalog() -> Catalog {
     let dbs = databases();
-    let recorded = crate::installed::recorded();
+    let recorded = crate::workers::installed::recorded();
     let mut owners: Vec<u32> = dbs.iter().map(|d| d.owner).collect();
     owners.sort_unstable();
     owners.dedup();
@@ -165,7 +162,7 @@ impl Running {
 
 /// Start a job in database `oid`; `None` when no background worker slot is free.
 fn start_job(oid: u32, look_only: bool, my_pid: i32) -> Option<*mut pg_sys::BackgroundWorkerHandle> {
-    let argument = u64::from(oid) | if look_only { LOOK_ONLY } else { 0 };
+    let argument = super::job::argument(oid, look_only);
     let builder = BackgroundWorkerBuilder::new("pg_idp job")
         .set_type("pg_idp job")
         .set_function("pg_idp_job_main")
@@ -225,7 +222,7 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
         }
     }
     #[cfg(feature = "pg18")]
-    crate::snapshot::remove_all();
+    crate::login::snapshot::remove_all();
     log!("pg_idp: launcher started");
     let mut running: Vec<Running> = Vec::new();
     // Warnings already given: per database (no worker slot), per owner (how many were left out),
@@ -233,11 +230,9 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
     let mut warned_slot: HashMap<u32, i64> = HashMap::new();
     let mut warned_owner: HashMap<u32, usize> = HashMap::new();
     let mut warned_full = 0i64;
-    // The once-only look for pg_idp installed without a record: the databases left to look at
-    // (None: not begun, or nothing to do), and those being looked at now.
-    let mut discovery: Option<Vec<u32>> = None;
+    // The once-only look for pg_idp installed without a record (None: not begun, or done).
+    let mut discovery: Option<Discovery> = None;
     let mut discovery_checked = false;
-    let mut probing: Vec<u32> = Vec::new();
     // SAFETY: reads a process global.
     let my_pid = unsafe { pg_sys::MyProcPid };
     loop {
@@ -250,12 +245,25 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
         // SAFETY: reads shared recovery state.
         let recovery = unsafe { pg_sys::RecoveryInProgress() };
         let settings = Settings {
-            check_interval_ms: crate::gucs::check_interval().as_millis() as i64,
-            job_timeout_ms: crate::gucs::job_timeout().as_millis() as i64,
-            max_workers: crate::gucs::max_workers(),
+            check_interval_ms: crate::pg::settings::check_interval().as_millis() as i64,
+            job_timeout_ms: crate::pg::settings::job_timeout().as_millis() as i64,
+            max_workers: crate::pg::settings::max_workers(),
             recovery,
         };
         let catalog = BackgroundWorker::transaction(read_catalog);
+        let allowed = crate::pg::settings::allowed_databases();
+        let dbs: Vec<Database> = catalog
+            .dbs
+            .iter()
+            .map(|d| Database {
+                oid: d.oid,
+                owner: d.owner,
+                owner_is_superuser: catalog.superusers.contains(&d.owner),
+                servable: d.servable,
+                allowed: allowed.as_ref().is_none_or(|a| a.contains(&d.name)),
+                recorded: catalog.recorded.contains(&d.oid),
+            })
+            .collect();
         let name_of = |oid: u32| {
             catalog
                 .dbs
@@ -271,17 +279,10 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
             }
             // SAFETY: the worker stopped; its handle is not used again.
             unsafe { pg_sys::pfree(r.handle.cast()) };
-            let probe = probing.contains(&r.oid);
-            probing.retain(|o| *o != r.oid);
+            let probe = discovery.as_mut().is_some_and(|d| d.finished(r.oid));
             let Some(e) = served::entry(r.oid) else { return false };
             e.set_job_pid(0);
-            let outcome = if r.terminated {
-                Outcome::TimedOut
-            } else if e.checked_at() >= r.started_ms {
-                Outcome::Succeeded
-            } else {
-                e.job_error().unwrap_or(Outcome::Failed)
-            };
+            let outcome = schedule::job_outcome(r.terminated, e.checked_at(), r.started_ms, e.job_error());
             let (failures, retry_at) = schedule::after_job(e.failures(), outcome, now, &settings);
             e.job_ended(outcome, failures, retry_at);
             if probe && outcome.is_failure() {
@@ -295,68 +296,48 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
         });
 
         // Once after an upgrade from 0.5.0 (on a primary): the databases that have no record.
-        let allowed = crate::gucs::allowed_databases();
-        let is_allowed = |d: &Db| allowed.as_ref().is_none_or(|a| a.contains(&d.name));
         if !recovery && !discovery_checked {
             discovery_checked = true;
             if !discovery_marker().exists() {
-                let left: Vec<u32> = catalog
-                    .dbs
-                    .iter()
-                    .filter(|d| d.servable && is_allowed(d) && !catalog.recorded.contains(&d.oid))
-                    .map(|d| d.oid)
-                    .collect();
-                if !left.is_empty() {
+                let d = Discovery::start(&dbs);
+                if !d.left.is_empty() {
                     log!(
                         "pg_idp: looking once at {} database(s) with no record of pg_idp (the first start that keeps records; an install before 0.6.0 made none)",
-                        left.len()
+                        d.left.len()
                     );
                 }
-                discovery = Some(left);
+                discovery = Some(d);
             }
         }
-        if let Some(left) = discovery.as_mut() {
-            left.retain(|oid| catalog.dbs.iter().any(|d| d.oid == *oid && d.servable));
-            let (general, _) = schedule::lanes(settings.max_workers);
-            while probing.len() < general && !recovery {
-                let Some(oid) = left.pop() else { break };
-                probing.push(oid);
-            }
-            if left.is_empty() && probing.is_empty() {
-                discovery = None;
-                mark_discovered();
-            }
+        if discovery.as_mut().is_some_and(|d| d.advance(&dbs, &settings)) {
+            discovery = None;
+            mark_discovered();
         }
+        let probing: Vec<u32> = discovery.as_ref().map_or_else(Vec::new, |d| d.probing.clone());
 
         // Which databases have an entry.
-        let dbs: Vec<Database> = catalog
-            .dbs
-            .iter()
-            .map(|d| Database {
-                oid: d.oid,
-                owner: d.owner,
-                owner_is_superuser: catalog.superusers.contains(&d.owner),
-                servable: d.servable,
-                allowed: is_allowed(d),
-                recorded: catalog.recorded.contains(&d.oid),
-            })
-            .collect();
         let entries: Vec<u32> = served::entries().iter().map(|e| e.oid()).filter(|o| *o != 0).collect();
         let busy: Vec<u32> = running.iter().map(|r| r.oid).collect();
-        let limits =
-            Limits { max_databases: crate::gucs::max_databases(), per_owner: crate::gucs::max_databases_per_owner() };
+        let limits = Limits {
+            max_databases: crate::pg::settings::max_databases(),
+            per_owner: crate::pg::settings::max_databases_per_owner(),
+        };
         let m = schedule::membership(&dbs, &entries, &busy, &probing, &limits);
         for (oid, gone) in &m.remove {
             if let Some(e) = served::entry(*oid) {
                 #[cfg(feature = "pg18")]
-                crate::snapshot::remove(pg_sys::Oid::from(*oid));
+                crate::login::snapshot::remove(pg_sys::Oid::from(*oid));
                 served::remove(e);
             }
             if *gone {
-                crate::stats::forget_database(*oid);
+                crate::shmem::stats::forget_database(*oid);
             }
         }
-        probing.retain(|oid| !m.remove.iter().any(|(o, _)| o == oid));
+        for (oid, _) in &m.remove {
+            if let Some(d) = discovery.as_mut() {
+                d.finished(*oid);
+            }
+        }
         for oid in &m.add {
             served::add(*oid);
         }
@@ -388,8 +369,9 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
         }
 
         // What is due, what the launcher confirms itself, and jobs past their deadline.
-        let lsn = crate::job::wal_position();
-        let owner_of = |oid: u32| dbs.iter().find(|d| d.oid == oid).filter(|d| !d.owner_is_superuser).map(|d| d.owner);
+        let lsn = super::job::wal_position();
+        let owner_of = |oid: u32| schedule::owner_limited(&dbs, oid);
+        let probing: Vec<u32> = discovery.as_ref().map_or_else(Vec::new, |d| d.probing.clone());
         let mut candidates: Vec<Candidate> = Vec::new();
         for e in served::entries() {
             let oid = e.oid();
@@ -430,22 +412,21 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
                     r.terminated = true;
                 }
             }
-            if let Some(due) = plan.due {
-                let first_probe = probing.contains(&oid) && !catalog.recorded.contains(&oid) && due == Due::Now;
-                candidates.push(Candidate {
-                    oid,
-                    owner: owner_of(oid),
-                    due: if first_probe { Due::Probe } else { due },
-                    since: plan.since,
-                    healthy: view.failures == 0 && !first_probe,
-                });
-            }
+            let probe = probing.contains(&oid);
+            candidates.extend(schedule::candidate(
+                oid,
+                &view,
+                &plan,
+                probe,
+                catalog.recorded.contains(&oid),
+                owner_of(oid),
+            ));
         }
         let busy: Vec<Busy> = running.iter().map(|r| Busy { owner: r.owner, lane: r.lane }).collect();
         for (oid, lane) in schedule::assign(candidates, &busy, settings.max_workers) {
             let Some(e) = served::entry(oid) else { continue };
             let for_changes = e.has_changes();
-            match start_job(oid, lane == Lane::Confirm, my_pid) {
+            match start_job(oid, lane.look_only(), my_pid) {
                 Some(handle) => {
                     e.job_started();
                     running.push(Running {
@@ -479,7 +460,7 @@ pub extern "C-unwind" fn pg_idp_launcher_main(_arg: pg_sys::Datum) {
     }
     served::launcher_stopped();
     #[cfg(feature = "pg18")]
-    crate::snapshot::remove_all();
+    crate::login::snapshot::remove_all();
     log!("pg_idp: launcher stopped");
     // Exit status 1, as a FATAL would: a launcher stopped while the server runs
     // (pg_terminate_backend) is started again after its restart time, where status 0 would

@@ -10,7 +10,7 @@ use pgrx::prelude::*;
 static mut PREVIOUS: pg_sys::object_access_hook_type = None;
 
 /// Called from `_PG_init`: install the hook, when preloading.
-pub fn init() {
+pub(super) fn init() {
     // SAFETY: reads a postmaster global.
     if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         return;
@@ -43,14 +43,16 @@ unsafe extern "C-unwind" fn on_object_access(
     let database = if class_id == pg_sys::DatabaseRelationId {
         object_id
     } else if class_id == pg_sys::ExtensionRelationId && is_pg_idp(object_id) {
-        crate::served::changed_at_commit();
+        crate::shmem::served::changed_at_commit();
         // SAFETY: a backend global, set once it is connected to its database.
         unsafe { pg_sys::MyDatabaseId }
     } else {
         return;
     };
     let database = database.to_u32();
-    pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, move || crate::stats::forget_database(database));
+    pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, move || {
+        crate::shmem::stats::forget_database(database)
+    });
 }
 
 /// Whether extension `oid` is pg_idp (read while it is being dropped: its row is still there).

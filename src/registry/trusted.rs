@@ -1,5 +1,5 @@
-//! What pg_idp's jobs may trust in a database, and reading it (they run as the bootstrap
-//! superuser).
+//! What pg_idp's jobs may trust in a database (they run as the bootstrap superuser), and the
+//! settings that code run with the cluster's authority runs under.
 //!
 //! The rule: nothing done with the cluster's authority reads, runs or trusts an object that a
 //! non-superuser can create, replace, rename or drop. So a job serves a database only when
@@ -9,31 +9,53 @@
 //!   other role may create objects in it;
 //! - each table it reads is a member of the extension (`pg_depend`, deptype `e`), an ordinary
 //!   table in that schema, owned by a superuser: no one else can add a trigger, a rule or a
-//!   policy to it, rename it, or replace it.
+//!   policy to it, rename it, or replace it. The directory's other tables, which only a job's
+//!   Citus copy reads, are checked alike; one that fails stops the copy, not the serving.
 //!
-//! The tables are then found by those oids, never by name, and read with a heap scan: no SQL, so
-//! no function, operator, view or setting of the database is involved, and values are read typed
-//! (a time as microseconds, never as text under the database's DateStyle or
-//! extra_float_digits). The catalog queries that find them read only `pg_catalog`, which only
-//! superusers can change, with every operator schema-qualified, under the pinned settings of
-//! `pin_settings`.
+//! The tables are then found by those oids, never by name, and read with heap scans
+//! (`tables.rs`, [`Install`]): no SQL, so no function, operator, view or setting of the database
+//! is involved, and values are read typed (a time as microseconds, never as text under the
+//! database's DateStyle or extra_float_digits). The catalog queries that find them read only
+//! `pg_catalog`, which only superusers can change, with every operator schema-qualified, under
+//! the pinned settings of `pin_settings`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use pgrx::prelude::*;
-use serde_json::Value;
 
 /// Where a trusted pg_idp keeps its tables (an oid each; `None`: the installed SQL predates it).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Install {
+pub(crate) struct Install {
     pub extension: pg_sys::Oid,
     pub providers: pg_sys::Oid,
     pub revocations: Option<pg_sys::Oid>,
     pub directory_users: Option<pg_sys::Oid>,
+    /// The directory's other tables, which only a Citus copy reads: verified as the others are,
+    /// but one that fails a check does not stop the database from being served (`None` here, and
+    /// `copyable` says why).
+    pub directory_groups: Option<pg_sys::Oid>,
+    pub directory_memberships: Option<pg_sys::Oid>,
+    /// Whether a Citus copy can be read from this install: every table it reads and writes is
+    /// there (0.5.0's SQL) and passed the checks.
+    pub copyable: Result<(), String>,
+}
+
+impl Install {
+    /// The oid of pg_idp's table `name`, when this install has it (verified).
+    pub(super) fn oid_of(&self, name: &str) -> Option<pg_sys::Oid> {
+        match name {
+            "provider_registry" => Some(self.providers),
+            "revocation_list" => self.revocations,
+            "directory_users" => self.directory_users,
+            "directory_groups" => self.directory_groups,
+            "directory_memberships" => self.directory_memberships,
+            _ => None,
+        }
+    }
 }
 
 /// What a job finds in its database.
-pub enum Found {
+pub(crate) enum Found {
     NotInstalled,
     /// Installed, but some object a job would use could be changed by a non-superuser.
     Untrusted(String),
@@ -42,9 +64,12 @@ pub enum Found {
 
 /// The tables a job reads, by their name in the extension.
 const TABLES: [&str; 3] = ["provider_registry", "revocation_list", "directory_users"];
+/// The other tables a Citus copy reads or writes (`idp.sync_keys` is not read here, only
+/// required: it came with 0.5.0's SQL, which a copy needs).
+const COPY_TABLES: [&str; 3] = ["directory_groups", "directory_memberships", "sync_keys"];
 
 /// Look at this database's pg_idp (in a transaction).
-pub fn inspect() -> Result<Found, String> {
+pub(crate) fn inspect() -> Result<Found, String> {
     Spi::connect(|client| -> Result<Found, pgrx::spi::Error> {
         let ext = client.select(
             "SELECT e.oid, COALESCE(ro.rolsuper, false), n.oid, COALESCE(rn.rolsuper, false), \
@@ -99,31 +124,48 @@ pub fn inspect() -> Result<Found, String> {
                 pg_sys::RelationRelationId.into(),
                 pg_sys::ExtensionRelationId.into(),
                 extension.into(),
-                TABLES.iter().map(|t| t.to_string()).collect::<Vec<_>>().into(),
+                TABLES.iter().chain(&COPY_TABLES).map(|t| t.to_string()).collect::<Vec<_>>().into(),
             ],
         )?;
         let mut found: BTreeMap<String, pg_sys::Oid> = BTreeMap::new();
+        let mut copy_refused: Option<String> = None;
         for m in members {
             let (Some(name), Some(oid)) = (m.get::<String>(1)?, m.get::<pg_sys::Oid>(2)?) else { continue };
-            if m.get::<String>(3)?.as_deref() != Some("r") {
-                return Ok(Found::Untrusted(format!("idp.{name} is not an ordinary table")));
+            let refused = if m.get::<String>(3)?.as_deref() != Some("r") {
+                Some(format!("idp.{name} is not an ordinary table"))
+            } else if m.get::<pg_sys::Oid>(4)? != Some(schema) {
+                Some(format!("pg_idp's table {name} is not in schema idp"))
+            } else if !m.get::<bool>(5)?.unwrap_or(false) {
+                Some(format!("idp.{name} is owned by a role that is not a superuser"))
+            } else {
+                None
+            };
+            match refused {
+                Some(why) if TABLES.contains(&name.as_str()) => return Ok(Found::Untrusted(why)),
+                Some(why) => {
+                    copy_refused.get_or_insert(why);
+                }
+                None => {
+                    found.insert(name, oid);
+                }
             }
-            if m.get::<pg_sys::Oid>(4)? != Some(schema) {
-                return Ok(Found::Untrusted(format!("pg_idp's table {name} is not in schema idp")));
-            }
-            if !m.get::<bool>(5)?.unwrap_or(false) {
-                return Ok(Found::Untrusted(format!("idp.{name} is owned by a role that is not a superuser")));
-            }
-            found.insert(name, oid);
         }
         let Some(providers) = found.get("provider_registry").copied() else {
             return Ok(Found::Untrusted("idp.provider_registry is not a table of the pg_idp extension".into()));
+        };
+        let copyable = match copy_refused {
+            Some(why) => Err(why),
+            None if TABLES.iter().chain(&COPY_TABLES).all(|t| found.contains_key(*t)) => Ok(()),
+            None => Err("pg_idp's 0.5.0 SQL is not installed in this database (ALTER EXTENSION pg_idp UPDATE)".into()),
         };
         Ok(Found::Installed(Install {
             extension,
             providers,
             revocations: found.get("revocation_list").copied(),
             directory_users: found.get("directory_users").copied(),
+            directory_groups: found.get("directory_groups").copied(),
+            directory_memberships: found.get("directory_memberships").copied(),
+            copyable,
         }))
     })
     .map_err(|e| format!("cannot read the catalogs: {e}"))
@@ -131,7 +173,7 @@ pub fn inspect() -> Result<Found, String> {
 
 /// Whether `name` (schema-qualified) still names the trusted table `oid` (before a job writes to
 /// it by name through SPI, in the same transaction).
-pub fn names(name: &str, oid: pg_sys::Oid) -> bool {
+pub(crate) fn names(name: &str, oid: pg_sys::Oid) -> bool {
     Spi::get_one_with_args::<pg_sys::Oid>("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid", &[name.into()])
         .ok()
         .flatten()
@@ -144,8 +186,8 @@ pub fn names(name: &str, oid: pg_sys::Oid) -> bool {
 /// connects. Set as overrides right after connecting, in a transaction of their own (the
 /// identity needs catalog lookups); `check_identity` confirms the result. Every lock wait is
 /// bounded (`lock_timeout`), and so is the job (`statement_timeout`: a background worker does not
-/// arm it per statement, so the job arms it once for its whole run, see `job.rs`).
-pub fn pin_settings() {
+/// arm it per statement, so the job arms it once for its whole run, see `workers::job`).
+pub(crate) fn pin_settings() {
     const PINNED: &[(&std::ffi::CStr, &std::ffi::CStr)] = &[
         (c"role", c"none"),
         (c"search_path", c"pg_catalog, pg_temp"),
@@ -187,8 +229,8 @@ pub fn pin_settings() {
             set(name, value);
         }
         let ms = |d: std::time::Duration| std::ffi::CString::new(d.as_millis().to_string()).unwrap_or_default();
-        set(c"lock_timeout", ms(crate::gucs::job_lock_timeout()).as_c_str());
-        set(c"statement_timeout", ms(crate::gucs::job_timeout()).as_c_str());
+        set(c"lock_timeout", ms(crate::pg::settings::job_lock_timeout()).as_c_str());
+        set(c"statement_timeout", ms(crate::pg::settings::job_timeout()).as_c_str());
     });
 }
 
@@ -205,7 +247,7 @@ pub fn pin_settings() {
 /// a session, any code can run those two commands itself. `lock_timeout` bounds every lock wait of `f`; `statement_timeout` cannot be changed
 /// for a statement already running (the coordinator bounds its own wait).
 /// `Err` (nothing run) then, and when the connection's role is not a superuser.
-pub fn as_connected_superuser<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+pub(crate) fn as_connected_superuser<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     const PINNED: &[(&std::ffi::CStr, &std::ffi::CStr)] = &[
         (c"role", c"none"),
         (c"search_path", c"pg_catalog, pg_temp"),
@@ -282,7 +324,7 @@ pub fn as_connected_superuser<R>(f: impl FnOnce() -> R) -> Result<R, String> {
 
 /// That the job runs as the bootstrap superuser, as it connected (a database-level
 /// `session_authorization` or `role` it could not undo would leave it as another role).
-pub fn check_identity() -> Result<(), String> {
+pub(crate) fn check_identity() -> Result<(), String> {
     // SAFETY: reads backend-local state.
     let (user, session) = unsafe { (pg_sys::GetUserId(), pg_sys::GetSessionUserId()) };
     let bootstrap = pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID);
@@ -296,185 +338,11 @@ pub fn check_identity() -> Result<(), String> {
     Ok(())
 }
 
-// --- reading the tables -----------------------------------------------------------------------
-
-/// One value of a column, typed.
-enum Cell {
-    Text(String),
-    Json(Value),
-    /// A timestamptz, in seconds since the Unix epoch.
-    Time(f64),
-}
-
-/// Seconds between the Unix epoch and PostgreSQL's (2000-01-01).
-const POSTGRES_EPOCH: f64 = 946_684_800.0;
-
-/// Every live row of the trusted table `oid` (visible to one snapshot taken now), the named
-/// columns only, each of the type given (a missing column: an error, unless `optional`).
-fn scan(table: pg_sys::Oid, columns: &[(&str, pg_sys::Oid, bool)]) -> Result<Vec<Vec<Option<Cell>>>, String> {
-    // SAFETY: a heap scan of a table the caller verified, inside its transaction; the
-    // relation is opened with AccessShareLock and closed (with the scan and the snapshot)
-    // before returning; an ERROR in between aborts the transaction, which releases them.
-    unsafe {
-        let rel = pg_sys::table_open(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        let desc = (*rel).rd_att;
-        let natts = (*desc).natts as usize;
-        let tupdesc = pgrx::PgTupleDesc::from_pg_unchecked(desc);
-        let attrs: Vec<&pg_sys::FormData_pg_attribute> = (0..natts).filter_map(|i| tupdesc.get(i)).collect();
-        let mut index: Vec<Option<usize>> = Vec::with_capacity(columns.len());
-        for (name, ty, optional) in columns {
-            let found = attrs.iter().position(|a| {
-                !a.attisdropped && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes()
-            });
-            match found {
-                Some(i) if attrs[i].atttypid == *ty => index.push(Some(i)),
-                Some(_) => {
-                    pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-                    return Err(format!("column {name} has an unexpected type"));
-                }
-                None if *optional => index.push(None),
-                None => {
-                    pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-                    return Err(format!("column {name} is missing"));
-                }
-            }
-        }
-        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
-        let scan = pg_sys::systable_beginscan(rel, pg_sys::InvalidOid, false, snapshot, 0, std::ptr::null_mut());
-        let mut values = vec![pg_sys::Datum::from(0usize); natts];
-        let mut nulls = vec![false; natts];
-        let mut rows = Vec::new();
-        loop {
-            let tuple = pg_sys::systable_getnext(scan);
-            if tuple.is_null() {
-                break;
-            }
-            pg_sys::heap_deform_tuple(tuple, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
-            let mut row = Vec::with_capacity(columns.len());
-            for (i, (_, ty, _)) in index.iter().zip(columns) {
-                let cell = match i {
-                    Some(i) if !nulls[*i] => match *ty {
-                        pg_sys::TEXTOID => String::from_datum(values[*i], false).map(Cell::Text),
-                        pg_sys::JSONBOID => pgrx::JsonB::from_datum(values[*i], false).map(|j| Cell::Json(j.0)),
-                        pg_sys::TIMESTAMPTZOID => {
-                            Some(Cell::Time(values[*i].value() as i64 as f64 / 1_000_000.0 + POSTGRES_EPOCH))
-                        }
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                row.push(cell);
-            }
-            rows.push(row);
-        }
-        pg_sys::systable_endscan(scan);
-        pg_sys::UnregisterSnapshot(snapshot);
-        pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        Ok(rows)
-    }
-}
-
-fn text(c: &Option<Cell>) -> Option<&str> {
-    match c {
-        Some(Cell::Text(s)) => Some(s),
-        _ => None,
-    }
-}
-
-/// What a trusted registry holds, as read by a job.
-#[derive(Debug, Default, PartialEq)]
-pub struct Content {
-    /// Every provider's stored config, by name.
-    pub providers: Vec<(String, Value)>,
-    /// (issuer, kind, subject, issued_before in Unix seconds for users).
-    pub revocations: Vec<(String, String, String, Option<f64>)>,
-    /// (provider, field, value): every directory user with that value in that field is inactive.
-    pub deprovisioned: Vec<(String, String, String)>,
-}
-
-/// Read the registry of a trusted install (in a transaction).
-pub fn read(install: &Install) -> Result<Content, String> {
-    let mut content = Content::default();
-    let mut issuer: BTreeMap<String, String> = BTreeMap::new();
-    for row in scan(install.providers, &[("name", pg_sys::TEXTOID, false), ("config", pg_sys::JSONBOID, false)])
-        .map_err(|e| format!("idp.provider_registry: {e}"))?
-    {
-        let mut row = row.into_iter();
-        if let (Some(Some(Cell::Text(name))), Some(Some(Cell::Json(config)))) = (row.next(), row.next()) {
-            if let Some(i) = config.get("issuer").and_then(Value::as_str) {
-                issuer.insert(name.clone(), i.to_string());
-            }
-            content.providers.push((name, config));
-        }
-    }
-    content.providers.sort_by(|a, b| a.0.cmp(&b.0));
-    if let Some(table) = install.revocations {
-        let rows = scan(
-            table,
-            &[
-                ("provider", pg_sys::TEXTOID, false),
-                ("kind", pg_sys::TEXTOID, false),
-                ("subject", pg_sys::TEXTOID, false),
-                ("issued_before", pg_sys::TIMESTAMPTZOID, false),
-            ],
-        )
-        .map_err(|e| format!("idp.revocation_list: {e}"))?;
-        for r in rows {
-            // By issuer: a revocation covers the person whichever provider entry verifies it.
-            let (Some(p), Some(kind), Some(subject)) = (text(&r[0]), text(&r[1]), text(&r[2])) else { continue };
-            let Some(iss) = issuer.get(p) else { continue };
-            let before = match &r[3] {
-                Some(Cell::Time(t)) => Some(*t),
-                _ => None,
-            };
-            content.revocations.push((iss.clone(), kind.to_string(), subject.to_string(), before));
-        }
-        content.revocations.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
-    }
-    if let Some(table) = install.directory_users {
-        let rows = scan(
-            table,
-            &[
-                ("provider", pg_sys::TEXTOID, false),
-                ("id", pg_sys::TEXTOID, false),
-                ("idp_id", pg_sys::TEXTOID, true),
-                ("email_key", pg_sys::TEXTOID, true),
-                ("state", pg_sys::TEXTOID, false),
-            ],
-        )
-        .map_err(|e| format!("idp.directory_users: {e}"))?;
-        // (provider, field, value) -> some user with it is active
-        let mut active: BTreeMap<(String, &'static str, String), bool> = BTreeMap::new();
-        for r in &rows {
-            let (Some(p), Some(id)) = (text(&r[0]), text(&r[1])) else { continue };
-            let is_active = text(&r[4]) == Some("active");
-            let mut note = |field: &'static str, value: &str| {
-                *active.entry((p.to_string(), field, value.to_string())).or_insert(false) |= is_active;
-            };
-            note("id", id);
-            if let Some(v) = text(&r[2]) {
-                note("idp_id", v);
-            }
-            if let Some(v) = text(&r[3]) {
-                note("email", v);
-            }
-        }
-        content.deprovisioned = active
-            .into_iter()
-            .filter(|(_, a)| !a)
-            .map(|((p, f, v), _)| (p, f.to_string(), v))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-    }
-    Ok(content)
-}
-
 /// The roles that own a table with row-level security enabled (they bypass its policies unless
 /// it is forced): a login token may become one only where `login.roles` names it. From the
 /// catalog, whoever wrote what into pg_idp's tables.
 #[cfg(feature = "pg18")]
-pub fn rls_owners() -> Result<Vec<u32>, String> {
+pub(crate) fn rls_owners() -> Result<Vec<u32>, String> {
     Spi::connect(|client| {
         let mut out = Vec::new();
         for row in client.select(

@@ -5,21 +5,21 @@
 //! line names, and its identity may become the role asked for (`pg_idp_core::login`, which runs
 //! every check in a documented order).
 //!
-//! Authentication runs before the backend opens its database: the providers and the owners of
-//! its tables under row-level security come from the database's login snapshot (`snapshot.rs`),
-//! the role's attributes and memberships from the shared catalogs pg_authid and pg_auth_members
-//! (through the syscache, as password authentication reads them), and the database's oid and
-//! owner from the shared catalog pg_database.
+//! Authentication runs before the backend opens its database: the providers and the owners of its
+//! tables under row-level security come from the database's login snapshot (`snapshot.rs`, this
+//! folder), the role's attributes and memberships from the shared catalogs pg_authid and
+//! pg_auth_members (through the syscache, as password authentication reads them), and the
+//! database's oid and owner from the shared catalog pg_database.
 //!
 //! Every refusal is `authorized = false` (the client gets PostgreSQL's generic "OAuth bearer
 //! authentication failed") and one server-log line naming the role, database, provider, kid and
-//! pg_idp error code, never the token (as `idp.log_failures` and its bound allow: `audit.rs`).
+//! pg_idp error code, never the token (as `idp.log_failures` and its bound allow: `shmem::audit`).
 //! The verification itself runs under `catch_unwind`, so a hostile token cannot take the backend
 //! down.
 //!
 //! On success the token is kept as `idp.login_token` (a setting only this module can give a
 //! value, copied by PostgreSQL into parallel workers): identity functions answer it while the
-//! session sets neither request setting (`request.rs`).
+//! session sets neither request setting (`request::token`).
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::time::{Duration, Instant};
@@ -32,14 +32,14 @@ use pgrx::prelude::*;
 
 /// `ValidatorModuleState`.
 #[repr(C)]
-pub struct ValidatorModuleState {
+pub(super) struct ValidatorModuleState {
     pub sversion: c_int,
     pub private_data: *mut c_void,
 }
 
 /// `ValidatorModuleResult`.
 #[repr(C)]
-pub struct ValidatorModuleResult {
+pub(super) struct ValidatorModuleResult {
     pub authorized: bool,
     pub authn_id: *mut c_char,
 }
@@ -55,7 +55,7 @@ type ValidateCb = unsafe extern "C-unwind" fn(
 
 /// `OAuthValidatorCallbacks`.
 #[repr(C)]
-pub struct OAuthValidatorCallbacks {
+pub(crate) struct OAuthValidatorCallbacks {
     pub magic: u32,
     pub startup_cb: Option<StartupCb>,
     pub shutdown_cb: Option<ShutdownCb>,
@@ -430,18 +430,18 @@ fn decide(
     let oid = conn.oid;
     // Only the providers of the line's issuer are made ready: no other one can verify the token.
     let started = Instant::now();
-    let loaded = crate::snapshot::read_for(oid, &|iss| line.issuer.admits(iss))
+    let loaded = crate::login::snapshot::read_for(oid, &|iss| line.issuer.admits(iss))
         .map_err(|why| VerifyError::new(ErrorCode::RegistryUnavailable, why))?;
     timing.snapshot = started.elapsed();
     // Only a snapshot the launcher keeps for a database it serves, and has vouched for lately.
-    crate::served::fresh(oid.to_u32(), loaded.generation, crate::gucs::snapshot_bound_ms())
+    crate::shmem::served::fresh(oid.to_u32(), loaded.generation, crate::pg::settings::snapshot_bound_ms())
         .map_err(|why| VerifyError::new(ErrorCode::RegistryUnavailable, why))?;
     // Table owners are per database: the snapshot has this database's.
     let facts = RoleFacts {
         owns_rls_table: who.member_of.iter().any(|r| loaded.rls_owners.contains(&r.to_u32())),
         ..who.facts
     };
-    let opts = VerifyOptions { max_token_bytes: crate::gucs::max_token_bytes(), ..VerifyOptions::now() };
+    let opts = VerifyOptions { max_token_bytes: crate::pg::settings::max_token_bytes(), ..VerifyOptions::now() };
     let attempt = Attempt { line, role, facts, delegated: conn.delegated };
     let registry = &loaded.registry;
     let directory = registry.in_memory_directory();
@@ -463,7 +463,7 @@ fn decide(
         // request token does.
         if matches!(e.code, ErrorCode::UnknownKey | ErrorCode::NoKeys) {
             if let Some(p) = &e.provider {
-                crate::served::request_refresh(p);
+                crate::shmem::served::request_refresh(p);
             }
         }
         e
@@ -493,7 +493,7 @@ unsafe extern "C-unwind" fn validate(
     let conn = match unsafe { connection(role) } {
         Ok(conn) => conn,
         Err(why) => {
-            if !crate::audit::login_refusal_logged() {
+            if !crate::shmem::audit::login_refusal_logged() {
                 return true;
             }
             match why {
@@ -528,12 +528,12 @@ unsafe extern "C-unwind" fn validate(
     });
     let why = match decided {
         Ok(allowed) => {
-            if crate::gucs::set_login_token(token) {
+            if crate::pg::settings::set_login_token(token) {
                 let id = CString::new(allowed.authn_id).unwrap_or_default();
                 // SAFETY: a palloc'd copy, as the API asks.
                 result.authn_id = unsafe { pg_sys::pstrdup(id.as_ptr()) };
                 result.authorized = true;
-                crate::stats::login_accepted(conn.oid.to_u32(), &allowed.identity.provider);
+                crate::shmem::stats::login_accepted(conn.oid.to_u32(), &allowed.identity.provider);
                 timing.log(&role_text, started.elapsed());
                 return true;
             }
@@ -541,10 +541,10 @@ unsafe extern "C-unwind" fn validate(
         }
         Err(e) => e,
     };
-    crate::stats::login_refused(conn.oid.to_u32(), &why);
+    crate::shmem::stats::login_refused(conn.oid.to_u32(), &why);
     timing.log(&role_text, started.elapsed());
     // idp.log_failures and its bound apply to refused logins too.
-    if !crate::audit::login_refusal_logged() {
+    if !crate::shmem::audit::login_refusal_logged() {
         return true;
     }
     log_refusal(&role_text, &conn.database.to_string_lossy(), token_text, &why);

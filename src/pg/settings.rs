@@ -12,42 +12,45 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 
-pub const ON_INVALID_TOKEN: &CStr = c"idp.on_invalid_token";
-pub const MAX_TOKEN_BYTES: &CStr = c"idp.max_token_bytes";
-pub const CACHE_SIZE: &CStr = c"idp.cache_size";
-pub const HTTP_TIMEOUT: &CStr = c"idp.http_timeout";
-pub const TLS_CA_FILE: &CStr = c"idp.tls_ca_file";
-pub const HTTP_PROXY: &CStr = c"idp.http_proxy";
-pub const HTTP_PROXY_FILE: &CStr = c"idp.http_proxy_file";
-pub const REFRESH_INTERVAL: &CStr = c"idp.refresh_interval";
-pub const WORKER_DATABASE: &CStr = c"idp.worker_database";
-pub const MAX_WORKERS: &CStr = c"idp.max_workers";
-pub const CHECK_INTERVAL: &CStr = c"idp.check_interval";
-pub const JOB_TIMEOUT: &CStr = c"idp.job_timeout";
-pub const MAX_DATABASES: &CStr = c"idp.max_databases";
-pub const MAX_DATABASES_PER_OWNER: &CStr = c"idp.max_databases_per_owner";
-pub const TRACK_STATS: &CStr = c"idp.track_stats";
-pub const LOG_FAILURES: &CStr = c"idp.log_failures";
-pub const LOG_FAILURES_WINDOW: &CStr = c"idp.log_failures_window";
-pub const LOG_FAILURES_MAX: &CStr = c"idp.log_failures_max";
-pub const STATS_PROVIDERS_PER_DATABASE: &CStr = c"idp.stats_providers_per_database";
-pub const LOG_SUCCESS: &CStr = c"idp.log_success";
+pub(super) const ON_INVALID_TOKEN: &CStr = c"idp.on_invalid_token";
+pub(super) const MAX_TOKEN_BYTES: &CStr = c"idp.max_token_bytes";
+pub(super) const CACHE_SIZE: &CStr = c"idp.cache_size";
+pub(super) const HTTP_TIMEOUT: &CStr = c"idp.http_timeout";
+pub(super) const TLS_CA_FILE: &CStr = c"idp.tls_ca_file";
+pub(super) const HTTP_PROXY: &CStr = c"idp.http_proxy";
+pub(super) const HTTP_PROXY_FILE: &CStr = c"idp.http_proxy_file";
+pub(super) const REFRESH_INTERVAL: &CStr = c"idp.refresh_interval";
+pub(super) const WORKER_DATABASE: &CStr = c"idp.worker_database";
+pub(super) const MAX_WORKERS: &CStr = c"idp.max_workers";
+pub(super) const CHECK_INTERVAL: &CStr = c"idp.check_interval";
+pub(super) const JOB_TIMEOUT: &CStr = c"idp.job_timeout";
+pub(super) const MAX_DATABASES: &CStr = c"idp.max_databases";
+pub(super) const MAX_DATABASES_PER_OWNER: &CStr = c"idp.max_databases_per_owner";
+/// The most `idp.max_databases` can be: the shared memory holds an entry for this many
+/// databases (`shmem::served`).
+pub(crate) const MAX_DATABASES_LIMIT: usize = 1024;
+pub(super) const TRACK_STATS: &CStr = c"idp.track_stats";
+pub(super) const LOG_FAILURES: &CStr = c"idp.log_failures";
+pub(super) const LOG_FAILURES_WINDOW: &CStr = c"idp.log_failures_window";
+pub(super) const LOG_FAILURES_MAX: &CStr = c"idp.log_failures_max";
+pub(super) const STATS_PROVIDERS_PER_DATABASE: &CStr = c"idp.stats_providers_per_database";
+pub(super) const LOG_SUCCESS: &CStr = c"idp.log_success";
 /// The raw compact JWS of the current request.
-pub const REQUEST_JWT: &CStr = c"request.jwt";
+pub(crate) const REQUEST_JWT: &CStr = c"request.jwt";
 /// PostgREST's per-request JSON object of HTTP headers; its bearer token is used when
 /// `request.jwt` is empty.
-pub const REQUEST_HEADERS: &CStr = c"request.headers";
+pub(super) const REQUEST_HEADERS: &CStr = c"request.headers";
 /// The token this session logged in with (PostgreSQL 18's OAuth validator); set only by the
 /// validator (and copied into parallel workers by PostgreSQL), never by a client.
 #[cfg(feature = "pg18")]
-pub const LOGIN_TOKEN: &CStr = c"idp.login_token";
+pub(super) const LOGIN_TOKEN: &CStr = c"idp.login_token";
 /// With `idp.worker_database`, the optional allow-list of databases pg_idp serves.
 #[cfg(feature = "pg18")]
-pub const LOGIN_DATABASES: &CStr = c"idp.login_databases";
+pub(super) const LOGIN_DATABASES: &CStr = c"idp.login_databases";
 
 /// What identity functions do when `request.jwt` is set but invalid.
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum OnInvalidToken {
+pub(super) enum OnInvalidToken {
     /// Raise SQLSTATE 28000 (the default): a bad token is never silently anonymous.
     #[name = c"error"]
     Error,
@@ -58,7 +61,7 @@ pub enum OnInvalidToken {
 
 /// Which rejected tokens are logged (`idp.log_failures`).
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum LogFailures {
+pub(crate) enum LogFailures {
     /// None.
     #[name = c"off"]
     Off,
@@ -71,28 +74,29 @@ pub enum LogFailures {
     All,
 }
 
-pub static ON_INVALID: GucSetting<OnInvalidToken> = GucSetting::<OnInvalidToken>::new(OnInvalidToken::Error);
-pub static MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16384);
-pub static CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1000);
-pub static HTTP_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
-pub static REFRESH_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(600);
-pub static WORKER_DB: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
-pub static MAX_WORKERS_N: GucSetting<i32> = GucSetting::<i32>::new(2);
-pub static CHECK_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(10);
-pub static JOB_TIMEOUT_S: GucSetting<i32> = GucSetting::<i32>::new(60);
-pub static MAX_DATABASES_N: GucSetting<i32> = GucSetting::<i32>::new(crate::served::MAX_DATABASES as i32);
-pub static MAX_DATABASES_PER_OWNER_N: GucSetting<i32> = GucSetting::<i32>::new(256);
-pub static TRACK: GucSetting<bool> = GucSetting::<bool>::new(true);
-pub static LOG_FAILED: GucSetting<LogFailures> = GucSetting::<LogFailures>::new(LogFailures::First);
-pub static LOG_FAILED_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(600);
-pub static LOG_FAILED_MAX: GucSetting<i32> = GucSetting::<i32>::new(100);
-pub static STATS_PER_DATABASE: GucSetting<i32> = GucSetting::<i32>::new(64);
-pub static LOG_VERIFIED: GucSetting<bool> = GucSetting::<bool>::new(false);
-pub static TLS_CA: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
-pub static PROXY: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
-pub static PROXY_FILE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+pub(super) static ON_INVALID: GucSetting<OnInvalidToken> = GucSetting::<OnInvalidToken>::new(OnInvalidToken::Error);
+pub(super) static MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16384);
+pub(super) static CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(1000);
+pub(super) static HTTP_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
+pub(super) static REFRESH_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(600);
+pub(super) static WORKER_DB: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+pub(super) static MAX_WORKERS_N: GucSetting<i32> = GucSetting::<i32>::new(2);
+pub(super) static CHECK_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub(super) static JOB_TIMEOUT_S: GucSetting<i32> = GucSetting::<i32>::new(60);
+pub(super) static MAX_DATABASES_N: GucSetting<i32> = GucSetting::<i32>::new(MAX_DATABASES_LIMIT as i32);
+pub(super) static MAX_DATABASES_PER_OWNER_N: GucSetting<i32> = GucSetting::<i32>::new(256);
+pub(super) static TRACK: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub(super) static LOG_FAILED: GucSetting<LogFailures> = GucSetting::<LogFailures>::new(LogFailures::First);
+pub(super) static LOG_FAILED_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(600);
+pub(super) static LOG_FAILED_MAX: GucSetting<i32> = GucSetting::<i32>::new(100);
+pub(super) static STATS_PER_DATABASE: GucSetting<i32> = GucSetting::<i32>::new(64);
+pub(super) static LOG_VERIFIED: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub(super) static TLS_CA: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+pub(super) static PROXY: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+pub(super) static PROXY_FILE: GucSetting<Option<std::ffi::CString>> =
+    GucSetting::<Option<std::ffi::CString>>::new(None);
 #[cfg(feature = "pg18")]
-pub static LOGIN_DBS: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+pub(super) static LOGIN_DBS: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 
 // The variables PostgreSQL's GUC machinery writes the two request settings into.
 static mut REQUEST_JWT_VALUE: *mut c_char = std::ptr::null_mut();
@@ -120,7 +124,7 @@ unsafe extern "C-unwind" fn request_setting_assigned(_newval: *const c_char, _ex
 /// Changes whenever `request.jwt` or `request.headers` may have changed (on PostgreSQL 18, also
 /// whenever whether either is set at all changes, which decides whether the login token is used).
 #[inline]
-pub fn request_generation() -> u64 {
+pub(crate) fn request_generation() -> u64 {
     let generation = REQUEST_GENERATION.load(Ordering::Relaxed);
     #[cfg(feature = "pg18")]
     let generation = (generation << 1) | u64::from(request_settings_set());
@@ -146,20 +150,20 @@ unsafe fn setting_value(var: *const *mut c_char) -> Option<String> {
 }
 
 /// `request.jwt` as set; `None` when unset, empty or not UTF-8.
-pub fn request_jwt() -> Option<String> {
+pub(crate) fn request_jwt() -> Option<String> {
     // SAFETY: REQUEST_JWT_VALUE is request.jwt's variable (see init).
     unsafe { setting_value(std::ptr::addr_of!(REQUEST_JWT_VALUE)) }
 }
 
 /// `request.headers` as set; `None` when unset or empty.
-pub fn request_headers() -> Option<String> {
+pub(crate) fn request_headers() -> Option<String> {
     // SAFETY: REQUEST_HEADERS_VALUE is request.headers' variable (see init).
     unsafe { setting_value(std::ptr::addr_of!(REQUEST_HEADERS_VALUE)) }
 }
 
 /// The token this session logged in with; `None` for any other login.
 #[cfg(feature = "pg18")]
-pub fn login_token() -> Option<String> {
+pub(crate) fn login_token() -> Option<String> {
     // SAFETY: LOGIN_TOKEN_VALUE is idp.login_token's variable (see init).
     unsafe { setting_value(std::ptr::addr_of!(LOGIN_TOKEN_VALUE)) }
 }
@@ -169,7 +173,7 @@ pub fn login_token() -> Option<String> {
 /// options): the source of the current value is not the default. What SET LOCAL set ends with its
 /// transaction (COMMIT too), and RESET returns to the default.
 #[cfg(feature = "pg18")]
-pub fn request_settings_set() -> bool {
+pub(crate) fn request_settings_set() -> bool {
     let set = |record: *const pg_sys::config_generic| {
         // SAFETY: NULL, or the record PostgreSQL keeps for the setting for the process's life;
         // read on the backend's only thread.
@@ -184,7 +188,7 @@ pub fn request_settings_set() -> bool {
 /// Record the token this session logged in with (called by the validator during
 /// authentication). False if PostgreSQL refused the assignment.
 #[cfg(feature = "pg18")]
-pub fn set_login_token(token: &CStr) -> bool {
+pub(crate) fn set_login_token(token: &CStr) -> bool {
     SETTING_LOGIN_TOKEN.store(true, Ordering::Relaxed);
     // SAFETY: a session-level assignment of our own PGC_SU_BACKEND setting while the backend
     // is starting; WARNING (not ERROR) on failure, so nothing unwinds through the validator.
@@ -220,7 +224,7 @@ unsafe extern "C-unwind" fn check_login_token(
     empty || parallel_worker || SETTING_LOGIN_TOKEN.load(Ordering::Relaxed)
 }
 
-pub fn init() {
+pub(super) fn init() {
     // USERSET: choosing NULL over an error only ever makes a request anonymous.
     GucRegistry::define_enum_guc(
         ON_INVALID_TOKEN,
@@ -345,7 +349,7 @@ pub fn init() {
         c"Only databases where a superuser installed pg_idp count. A database beyond it is not served, and a WARNING names it.",
         &MAX_DATABASES_N,
         1,
-        crate::served::MAX_DATABASES as i32,
+        MAX_DATABASES_LIMIT as i32,
         GucContext::Sighup,
         GucFlags::default(),
     );
@@ -355,7 +359,7 @@ pub fn init() {
         c"A database beyond it is not served, and a WARNING names its owner.",
         &MAX_DATABASES_PER_OWNER_N,
         1,
-        crate::served::MAX_DATABASES as i32,
+        MAX_DATABASES_LIMIT as i32,
         GucContext::Sighup,
         GucFlags::default(),
     );
@@ -498,40 +502,40 @@ fn init_login() {
     }
 }
 
-pub fn cache_size() -> usize {
+pub(crate) fn cache_size() -> usize {
     CACHE_ENTRIES.get().max(0) as usize
 }
 
-pub fn max_token_bytes() -> usize {
+pub(crate) fn max_token_bytes() -> usize {
     MAX_BYTES.get().max(0) as usize
 }
 
-pub fn invalid_token_is_null() -> bool {
+pub(crate) fn invalid_token_is_null() -> bool {
     ON_INVALID.get() == OnInvalidToken::Null
 }
 
-pub fn http_timeout() -> std::time::Duration {
+pub(crate) fn http_timeout() -> std::time::Duration {
     std::time::Duration::from_millis(HTTP_TIMEOUT_MS.get().max(1) as u64)
 }
 
-pub fn tls_ca_file() -> Option<String> {
+pub(crate) fn tls_ca_file() -> Option<String> {
     TLS_CA.get().and_then(|c| c.into_string().ok()).filter(|s| !s.trim().is_empty())
 }
 
-pub fn http_proxy() -> Option<String> {
+pub(crate) fn http_proxy() -> Option<String> {
     PROXY.get().and_then(|c| c.into_string().ok()).filter(|s| !s.trim().is_empty())
 }
 
-pub fn http_proxy_file() -> Option<String> {
+pub(crate) fn http_proxy_file() -> Option<String> {
     PROXY_FILE.get().and_then(|c| c.into_string().ok()).filter(|s| !s.trim().is_empty())
 }
 
-pub fn refresh_interval() -> std::time::Duration {
+pub(crate) fn refresh_interval() -> std::time::Duration {
     std::time::Duration::from_secs(REFRESH_INTERVAL_S.get().max(1) as u64)
 }
 
 /// The databases pg_idp may serve: `None` for every one (neither allow-list is set).
-pub fn allowed_databases() -> Option<Vec<String>> {
+pub(crate) fn allowed_databases() -> Option<Vec<String>> {
     let list = |v: Option<std::ffi::CString>| -> Vec<String> {
         v.and_then(|c| c.into_string().ok())
             .map(|s| s.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect())
@@ -544,57 +548,57 @@ pub fn allowed_databases() -> Option<Vec<String>> {
     (!names.is_empty()).then_some(names)
 }
 
-pub fn max_workers() -> usize {
+pub(crate) fn max_workers() -> usize {
     MAX_WORKERS_N.get().clamp(1, 64) as usize
 }
 
-pub fn check_interval() -> std::time::Duration {
+pub(crate) fn check_interval() -> std::time::Duration {
     std::time::Duration::from_secs(CHECK_INTERVAL_S.get().max(1) as u64)
 }
 
-pub fn job_timeout() -> std::time::Duration {
+pub(crate) fn job_timeout() -> std::time::Duration {
     std::time::Duration::from_secs(JOB_TIMEOUT_S.get().max(1) as u64)
 }
 
 /// How long a job waits for a lock: 2 s, or the job timeout if shorter.
-pub fn job_lock_timeout() -> std::time::Duration {
+pub(crate) fn job_lock_timeout() -> std::time::Duration {
     job_timeout().min(std::time::Duration::from_secs(2))
 }
 
-pub fn max_databases() -> usize {
-    (MAX_DATABASES_N.get().max(1) as usize).min(crate::served::MAX_DATABASES)
+pub(crate) fn max_databases() -> usize {
+    (MAX_DATABASES_N.get().max(1) as usize).min(MAX_DATABASES_LIMIT)
 }
 
-pub fn max_databases_per_owner() -> usize {
+pub(crate) fn max_databases_per_owner() -> usize {
     MAX_DATABASES_PER_OWNER_N.get().max(1) as usize
 }
 
 /// How old a login snapshot's last confirmation may be (three check intervals).
 #[cfg(feature = "pg18")]
-pub fn snapshot_bound_ms() -> i64 {
+pub(crate) fn snapshot_bound_ms() -> i64 {
     3 * 1000 * i64::from(CHECK_INTERVAL_S.get().max(1))
 }
 
-pub fn track_stats() -> bool {
+pub(crate) fn track_stats() -> bool {
     TRACK.get()
 }
 
-pub fn log_failures() -> LogFailures {
+pub(crate) fn log_failures() -> LogFailures {
     LOG_FAILED.get()
 }
 
-pub fn log_failures_window() -> std::time::Duration {
+pub(crate) fn log_failures_window() -> std::time::Duration {
     std::time::Duration::from_secs(LOG_FAILED_WINDOW_S.get().max(1) as u64)
 }
 
-pub fn log_failures_max() -> u64 {
+pub(crate) fn log_failures_max() -> u64 {
     LOG_FAILED_MAX.get().max(1) as u64
 }
 
-pub fn stats_providers_per_database() -> usize {
+pub(crate) fn stats_providers_per_database() -> usize {
     STATS_PER_DATABASE.get().max(1) as usize
 }
 
-pub fn log_success() -> bool {
+pub(crate) fn log_success() -> bool {
     LOG_VERIFIED.get()
 }

@@ -14,7 +14,7 @@
 //! `idp.log_failures_max` rejection lines per window in all (across the cluster with pg_idp in
 //! `shared_preload_libraries`, per backend otherwise), then one line saying the limit was
 //! reached; the first line of a later window is preceded by one saying how many were not
-//! logged. Refused logins (PostgreSQL 18's OAuth validator, `oauth.rs`) follow the same
+//! logged. Refused logins (PostgreSQL 18's OAuth validator, `login::oauth`) follow the same
 //! setting and the same bound.
 
 use std::cell::RefCell;
@@ -29,7 +29,7 @@ use pg_idp_core::{Identity, VerifyError};
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, PgLwLock};
 
-use crate::gucs::{self, LogFailures};
+use crate::pg::settings::{self, LogFailures};
 
 /// Tokens each backend remembers having logged.
 const REMEMBERED: usize = 1000;
@@ -37,7 +37,7 @@ const REMEMBERED: usize = 1000;
 /// The rejection lines of the current window: when it began, how many were written, how many
 /// were not.
 #[derive(Clone, Copy, Default)]
-pub struct Budget {
+pub(super) struct Budget {
     /// TimestampTz; 0: no window yet.
     window_start: i64,
     logged: u64,
@@ -92,7 +92,7 @@ thread_local! {
 /// Called from `_PG_init`: the shared budget, when preloading.
 // pg_shmem_init! tests features for PostgreSQL versions this crate does not declare.
 #[allow(unexpected_cfgs)]
-pub fn init() {
+pub(super) fn init() {
     // SAFETY: reads a postmaster global.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         pg_shmem_init!(SHARED_BUDGET);
@@ -104,14 +104,14 @@ pub fn init() {
 fn admitted() -> bool {
     // SAFETY: reads the clock.
     let now = unsafe { pg_sys::GetCurrentTimestamp() };
-    let window = gucs::log_failures_window().as_micros().min(i64::MAX as u128) as i64;
-    let max = gucs::log_failures_max();
-    let a = if crate::stats::available() {
+    let window = settings::log_failures_window().as_micros().min(i64::MAX as u128) as i64;
+    let max = settings::log_failures_max();
+    let a = if crate::shmem::stats::available() {
         SHARED_BUDGET.exclusive().admit(now, window, max)
     } else {
         LOCAL_BUDGET.with(|b| b.borrow_mut().admit(now, window, max))
     };
-    let scope = if crate::stats::available() { "in the cluster" } else { "in this backend" };
+    let scope = if crate::shmem::stats::available() { "in the cluster" } else { "in this backend" };
     if let Some(n) = a.dropped_before {
         log(format!(
             "pg_idp: {n} rejections were not logged in the previous idp.log_failures_window ({scope}): more than idp.log_failures_max = {max} lines"
@@ -125,12 +125,12 @@ fn admitted() -> bool {
     a.log
 }
 
-/// Whether a refused login is logged (`oauth.rs`): `idp.log_failures` off, never; all, always;
+/// Whether a refused login is logged (`login::oauth`): `idp.log_failures` off, never; all, always;
 /// first, within the bound of `idp.log_failures_max` lines per window (each login is a backend of
 /// its own: there is no earlier token to remember).
 #[cfg(feature = "pg18")]
-pub fn login_refusal_logged() -> bool {
-    match gucs::log_failures() {
+pub(crate) fn login_refusal_logged() -> bool {
+    match settings::log_failures() {
         LogFailures::Off => false,
         LogFailures::All => true,
         LogFailures::First => admitted(),
@@ -138,9 +138,9 @@ pub fn login_refusal_logged() -> bool {
 }
 
 /// A verification of `token` succeeded.
-pub fn verified(token: &str, identity: &Identity) {
-    crate::stats::verified(&identity.provider);
-    if gucs::log_success() {
+pub(crate) fn verified(token: &str, identity: &Identity) {
+    crate::shmem::stats::verified(&identity.provider);
+    if settings::log_success() {
         let (kid, sub) = kid_and_sub(token);
         log(format!(
             "pg_idp: token verified: provider={} kid={} sub={} user_id={} application_name={}",
@@ -154,9 +154,9 @@ pub fn verified(token: &str, identity: &Identity) {
 }
 
 /// A verification of `token` failed with `e`.
-pub fn rejected(token: &str, e: &VerifyError) {
-    crate::stats::rejected(e);
-    let log_it = match gucs::log_failures() {
+pub(crate) fn rejected(token: &str, e: &VerifyError) {
+    crate::shmem::stats::rejected(e);
+    let log_it = match settings::log_failures() {
         LogFailures::Off => false,
         LogFailures::All => true,
         LogFailures::First => first_time(token) && admitted(),
@@ -177,7 +177,7 @@ pub fn rejected(token: &str, e: &VerifyError) {
 
 /// True unless this backend logged `token` within the window (and remembers it as logged now).
 pub(crate) fn first_time(token: &str) -> bool {
-    let window = gucs::log_failures_window();
+    let window = settings::log_failures_window();
     LOGGED.with(|l| {
         let mut l = l.borrow_mut();
         let (keys, seen) = l.get_or_insert_with(|| {
@@ -245,7 +245,7 @@ fn log(line: String) {
                 pg_sys::errmsg_internal(c"%s".as_ptr(), msg.as_ptr());
                 pg_sys::errhidestmt(true);
                 pg_sys::errhidecontext(true);
-                errfinish(c"src/audit.rs".as_ptr(), line!() as std::ffi::c_int, c"pg_idp_audit_log".as_ptr());
+                errfinish(c"src/shmem/audit.rs".as_ptr(), line!() as std::ffi::c_int, c"pg_idp_audit_log".as_ptr());
             }
         })
     }
@@ -259,7 +259,7 @@ fn quote(s: Option<&str>) -> String {
 /// The `kid` of the token's header and the `sub` of its payload, quoted (`-` when the token has
 /// none, or cannot be decoded that far).
 pub(crate) fn kid_and_sub(token: &str) -> (String, String) {
-    let Ok(t) = pg_idp_core::token::parse(token, gucs::max_token_bytes()) else {
+    let Ok(t) = pg_idp_core::token::parse(token, settings::max_token_bytes()) else {
         return ("-".into(), "-".into());
     };
     let member = |json: &str, name: &str| {

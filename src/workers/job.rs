@@ -1,6 +1,6 @@
 //! A job: one short background worker in one database, started by the launcher when something
 //! there needs doing, and gone when it is done. It runs as the bootstrap superuser with its
-//! settings pinned, and trusts only what `trusted.rs` verifies:
+//! settings pinned, and trusts only what `registry::trusted` verifies:
 //!
 //! 1. it looks at pg_idp in its database: not installed, not trustworthy, or served; on a
 //!    primary it keeps the record of where pg_idp is installed (`installed.rs`) true;
@@ -12,15 +12,15 @@
 //!    workers.
 //!
 //! It is bounded in time: it waits for a lock at most `lock_timeout` (pinned, see
-//! `gucs::job_lock_timeout`), it cancels itself once it has run `idp.job_timeout` (a statement
-//! timeout armed for the whole job: the next interrupt check raises an ERROR), it starts no key
-//! fetch that could not end before then, and SIGTERM (the launcher ending it 5 s later, a
-//! `DROP DATABASE ... WITH (FORCE)`, a shutdown) ends it at its next interrupt check, as it ends
-//! a backend. Whatever ends it, its transaction rolls back as a whole: what it records outside
-//! the database (a refresh's schedule in shared memory) is recorded at commit only, and the
-//! login snapshot is replaced atomically.
+//! `pg::settings::job_lock_timeout`), it cancels itself once it has run `idp.job_timeout` (a
+//! statement timeout armed for the whole job: the next interrupt check raises an ERROR), it starts
+//! no key fetch that could not end before then, and SIGTERM (the launcher ending it 5 s later, a
+//! `DROP DATABASE ... WITH (FORCE)`, a shutdown) ends it at its next interrupt check, as it ends a
+//! backend. Whatever ends it, its transaction rolls back as a whole: what it records outside the
+//! database (a refresh's schedule in shared memory) is recorded at commit only, and the login
+//! snapshot is replaced atomically.
 //!
-//! What it found goes to the database's entry in shared memory (`served.rs`); a refresh that
+//! What it found goes to the database's entry in shared memory (`shmem::served`); a refresh that
 //! stores new keys changes the registry, which starts the next job, which rewrites the snapshot.
 
 use std::cell::Cell;
@@ -32,8 +32,9 @@ use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
-use crate::served::{self, Entry, State};
-use crate::trusted::{self, Found, Install};
+use crate::registry::tables;
+use crate::registry::trusted::{self, Found, Install};
+use crate::shmem::served::{self, Entry, State};
 
 /// An early refresh of the same provider is not made more often than this.
 const EARLY_REFRESH_MIN_US: i64 = 30 * 1_000_000;
@@ -47,6 +48,9 @@ const MAX_AGE_FLOOR: Duration = Duration::from_secs(60);
 /// databases sharing a key server do not all come back at once).
 const BACKOFF_FIRST: Duration = Duration::from_secs(60);
 const BACKOFF_MAX: Duration = Duration::from_secs(30 * 60);
+/// A job's argument: the database's oid, and this bit for a job of the confirmation lane (a look
+/// only: no key fetch, no Citus copy).
+const LOOK_ONLY: u64 = 1 << 32;
 /// Microseconds between the Unix epoch and PostgreSQL's.
 const POSTGRES_EPOCH_US: i64 = 946_684_800 * 1_000_000;
 /// `STATEMENT_TIMEOUT` of PostgreSQL's `TimeoutId` (utils/timeout.h): the same in 15, 16, 17 and
@@ -70,13 +74,18 @@ thread_local! {
 }
 
 /// How long this job may still run (`None` outside a job).
-pub fn time_left() -> Option<Duration> {
+pub(super) fn time_left() -> Option<Duration> {
     let deadline = DEADLINE.with(Cell::get);
     (deadline != 0).then(|| Duration::from_millis((deadline - served::now_ms()).max(0) as u64))
 }
 
+/// The argument of a job in database `oid` (`look_only`: of the confirmation lane).
+pub(super) fn argument(oid: u32, look_only: bool) -> u64 {
+    u64::from(oid) | if look_only { LOOK_ONLY } else { 0 }
+}
+
 /// The current WAL position: where the server inserts (primary) or has replayed (standby).
-pub fn wal_position() -> u64 {
+pub(super) fn wal_position() -> u64 {
     // SAFETY: reads shared WAL state.
     unsafe {
         if pg_sys::RecoveryInProgress() {
@@ -128,12 +137,12 @@ pub extern "C-unwind" fn pg_idp_job_main(arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
     let raw = arg.value() as u64;
     let oid = pg_sys::Oid::from(raw as u32);
-    let look_only = raw & crate::launcher::LOOK_ONLY != 0;
+    let look_only = raw & LOOK_ONLY != 0;
     let Some(entry) = served::entry(oid.to_u32()) else { return };
     // SAFETY: reads a process global.
     entry.set_job_pid(unsafe { pg_sys::MyProcPid });
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(oid), None);
-    let timeout = crate::gucs::job_timeout();
+    let timeout = crate::pg::settings::job_timeout();
     DEADLINE.with(|d| d.set(served::now_ms() + timeout.as_millis() as i64));
     // SAFETY: arms this process's statement timeout (registered by InitPostgres, just run by the
     // connection) for the whole job; it only sets a timer and a flag.
@@ -158,7 +167,7 @@ pub extern "C-unwind" fn pg_idp_job_main(arg: pg_sys::Datum) {
                     Outcome::LockTimeout => format!(
                         "{} (it waits at most {} ms for a lock)",
                         r.message(),
-                        crate::gucs::job_lock_timeout().as_millis()
+                        crate::pg::settings::job_lock_timeout().as_millis()
                     ),
                     Outcome::TimedOut => format!("{} (idp.job_timeout is {} s)", r.message(), timeout.as_secs()),
                     _ => r.message().to_string(),
@@ -199,8 +208,8 @@ fn run(entry: &'static Entry, oid: pg_sys::Oid, look_only: bool) -> Result<(), S
     // The record of where pg_idp is installed (a primary only: a standby gets the primary's).
     if !in_recovery() {
         let installed = !matches!(found, Found::NotInstalled);
-        if crate::installed::recorded_here() != installed {
-            crate::installed::record_here(installed);
+        if crate::workers::installed::recorded_here() != installed {
+            crate::workers::installed::record_here(installed);
             if installed {
                 log!("pg_idp: database \"{name}\" has pg_idp with no record of it: recorded");
             }
@@ -223,30 +232,30 @@ fn run(entry: &'static Entry, oid: pg_sys::Oid, look_only: bool) -> Result<(), S
         }
         Found::Installed(i) => i,
     };
-    let content = trusted::read(&install)?;
+    let content = tables::content(&install)?;
     keep_snapshot(entry, oid, &name, &content, lsn)?;
     entry.set_state(State::Serving);
     if was != Some(State::Serving) {
         log!("pg_idp: serving database \"{name}\": {} provider(s)", content.providers.len());
     }
     if !in_recovery() {
-        match latest_snapshot(crate::citus::role) {
+        match latest_snapshot(crate::cluster::citus::role) {
             // A Citus worker gets its registry, keys included, from the coordinator.
-            crate::citus::CitusRole::Worker => {}
+            crate::cluster::citus::CitusRole::Worker => {}
             // A look only (the launcher's confirmation lane): no key fetch, no Citus copy. A
             // database whose keys were never scheduled, or a coordinator (whose copy may be
             // behind the registry read), has a job of the other lanes made due.
             role if look_only => {
                 let fetches = content.providers.iter().any(|(_, c)| c.get("jwks_uri").is_some());
-                if (fetches && entry.refresh_due() == 0) || role == crate::citus::CitusRole::Coordinator {
+                if (fetches && entry.refresh_due() == 0) || role == crate::cluster::citus::CitusRole::Coordinator {
                     entry.set_refresh_due(served::now_ms());
                 }
             }
             role => {
                 let requested = entry.take_requests();
                 refresh(entry, &install, &content, &requested);
-                if role == crate::citus::CitusRole::Coordinator {
-                    keep_citus_workers_in_sync(entry);
+                if role == crate::cluster::citus::CitusRole::Coordinator {
+                    keep_citus_workers_in_sync(entry, &install);
                 }
             }
         }
@@ -255,7 +264,7 @@ fn run(entry: &'static Entry, oid: pg_sys::Oid, look_only: bool) -> Result<(), S
 }
 
 /// `f`, reading under a snapshot taken now. The job's transaction keeps the snapshot of its
-/// start for its read-only queries, while `trusted::read` scans the registry under one taken when
+/// start for its read-only queries, while `tables::content` scans the registry under one taken when
 /// it reads: a decision about what was read must see at least as much as the read did. (Citus
 /// created and then a provider registered while the job ran: the provider is in what was read,
 /// so Citus must be seen too, or a Citus worker would fetch keys.)
@@ -275,7 +284,7 @@ fn stop_serving(entry: &Entry, oid: pg_sys::Oid, state: State, lsn: u64) {
     entry.unserve(state);
     entry.note_lsn(lsn);
     #[cfg(feature = "pg18")]
-    crate::snapshot::remove(oid);
+    crate::login::snapshot::remove(oid);
     #[cfg(not(feature = "pg18"))]
     let _ = oid;
     entry.set_refresh_due(0);
@@ -288,18 +297,18 @@ fn keep_snapshot(
     entry: &Entry,
     oid: pg_sys::Oid,
     name: &str,
-    content: &trusted::Content,
+    content: &tables::Content,
     lsn: u64,
 ) -> Result<(), String> {
-    let body = crate::snapshot::body(content, &trusted::rls_owners()?);
-    let hash = crate::snapshot::hash(&body);
+    let body = crate::login::snapshot::body(content, &trusted::rls_owners()?);
+    let hash = crate::login::snapshot::hash(&body);
     let current = entry.generation();
-    if hash == entry.content() && current != 0 && crate::snapshot::file_generation(oid) == Some(current) {
+    if hash == entry.content() && current != 0 && crate::login::snapshot::file_generation(oid) == Some(current) {
         entry.verified(current, hash, lsn);
         return Ok(());
     }
     let generation = served::next_generation();
-    crate::snapshot::write(oid, name, generation, &body)?;
+    crate::login::snapshot::write(oid, name, generation, &body)?;
     entry.verified(generation, hash, lsn);
     debug1!("pg_idp: login snapshot of database \"{name}\" written: {} provider(s)", content.providers.len());
     Ok(())
@@ -310,7 +319,7 @@ fn keep_snapshot(
     entry: &Entry,
     _oid: pg_sys::Oid,
     _name: &str,
-    _content: &trusted::Content,
+    _content: &tables::Content,
     lsn: u64,
 ) -> Result<(), String> {
     entry.verified(0, 0, lsn);
@@ -330,11 +339,11 @@ fn keep_snapshot(
 /// (`backoff`): neither its schedule nor an early refresh asked for by an unknown kid fetches it
 /// again before then. (A provider without a slot has no history to back off with: it waits a
 /// whole `idp.refresh_interval` after a failure.)
-fn refresh(entry: &'static Entry, install: &Install, content: &trusted::Content, requested: &[u64]) {
+fn refresh(entry: &'static Entry, install: &Install, content: &tables::Content, requested: &[u64]) {
     let now = now_us();
     let now_ms = (now + POSTGRES_EPOCH_US) / 1000;
-    let interval = crate::gucs::refresh_interval();
-    let slow = crate::gucs::http_timeout() / 2;
+    let interval = crate::pg::settings::refresh_interval();
+    let slow = crate::pg::settings::http_timeout() / 2;
     let database_due = entry.refresh_due() == 0 || now_ms >= entry.refresh_due();
     let early_ok = now_ms - entry.early_refresh_at() >= EARLY_REFRESH_MIN_US / 1000;
     let mut early_done = false;
@@ -342,7 +351,7 @@ fn refresh(entry: &'static Entry, install: &Install, content: &trusted::Content,
     let mut next_due = i64::MAX;
     for (name, config) in &content.providers {
         let Some(url) = config.get("jwks_uri").and_then(serde_json::Value::as_str) else { continue };
-        let history = crate::stats::refresh_times(name);
+        let history = crate::shmem::stats::refresh_times(name);
         let wanted = requested.contains(&served::name_hash(name));
         let asked = wanted
             && match history.last_attempt {
@@ -362,7 +371,9 @@ fn refresh(entry: &'static Entry, install: &Install, content: &trusted::Content,
         }
         // Each job fetches at least one provider (so that keys are fetched whatever the two
         // timeouts are); further fetches only while one can still end before the deadline.
-        if fetched_any && time_left().is_some_and(|left| left < crate::gucs::http_timeout() + Duration::from_secs(1)) {
+        if fetched_any
+            && time_left().is_some_and(|left| left < crate::pg::settings::http_timeout() + Duration::from_secs(1))
+        {
             log!("pg_idp: JWKS refresh of provider \"{name}\" left for the next job: too little of idp.job_timeout is left");
             next_due = next_due.min(now);
             break;
@@ -386,7 +397,7 @@ fn refresh(entry: &'static Entry, install: &Install, content: &trusted::Content,
             }
             Err(why) => (0, None, Some(why)),
         };
-        let in_row = crate::stats::refresh_outcome(name, failure.is_some() || took > slow);
+        let in_row = crate::shmem::stats::refresh_outcome(name, failure.is_some() || took > slow);
         let back_off = backoff(in_row, jitter());
         let wait = scheduled_wait(interval, max_age, back_off);
         let backing_off = if in_row > 0 {
@@ -407,10 +418,10 @@ fn refresh(entry: &'static Entry, install: &Install, content: &trusted::Content,
         }
         if succeeded {
             let provider = name.clone();
-            at_commit(move || crate::stats::refresh_scheduled(&provider, wait, back_off));
+            at_commit(move || crate::shmem::stats::refresh_scheduled(&provider, wait, back_off));
         } else {
             // A failure is a fact whatever becomes of the job: the next attempt is scheduled now.
-            crate::stats::refresh_scheduled(name, wait, back_off);
+            crate::shmem::stats::refresh_scheduled(name, wait, back_off);
         }
         next_due = next_due.min(now_us().saturating_add(wait.as_micros().min(i64::MAX as u128) as i64));
     }
@@ -465,28 +476,29 @@ fn jitter() -> f64 {
 /// returned, never raised. The outcome is kept in the provider's health (`idp.provider_health`).
 /// `Ok((None, _))`: the provider changed meanwhile and was left as it is.
 fn refresh_one(name: &str, config: &serde_json::Value, url: &str) -> Result<(Option<i32>, Option<u64>), String> {
-    crate::stats::refresh_started(name);
-    let fetched = crate::http::fetch_json(url).map_err(|e| (e.code(), e.describe("JWKS", url)));
+    crate::shmem::stats::refresh_started(name);
+    let fetched = crate::registry::fetch::fetch_json(url).map_err(|e| (e.code(), e.describe("JWKS", url)));
     let stored = fetched.and_then(|(jwks, max_age)| {
-        let n = crate::store::replace_jwks(name, config, jwks)
+        let n = crate::registry::store::replace_jwks(name, config, jwks)
             .map_err(|why| ("invalid_response", format!("{url}: {why}")))?;
         Ok((n, max_age))
     });
     match &stored {
         Ok(_) => {
             let provider = name.to_string();
-            at_commit(move || crate::stats::refresh_succeeded(&provider));
+            at_commit(move || crate::shmem::stats::refresh_succeeded(&provider));
         }
-        Err((code, why)) => crate::stats::refresh_failed(name, code, why),
+        Err((code, why)) => crate::shmem::stats::refresh_failed(name, code, why),
     }
     stored.map_err(|(_, why)| why)
 }
 
 /// On a Citus coordinator: copy the registry to the workers when it changed since the last copy
-/// (or every `idp.refresh_interval`, to repair a worker that missed one), sealed (`citus.rs`).
-/// Citus is found from the catalogs alone, and only a superuser's `citus` extension counts.
-fn keep_citus_workers_in_sync(entry: &Entry) {
-    let copy = match crate::citus::read_copy() {
+/// (or every `idp.refresh_interval`, to repair a worker that missed one), sealed
+/// (`cluster::citus`). The copy is read from the verified install by oid, as the rest of the job
+/// reads. Citus is found from the catalogs alone, and only a superuser's `citus` extension counts.
+fn keep_citus_workers_in_sync(entry: &Entry, install: &Install) {
+    let copy = match crate::cluster::citus::read_copy_of(install) {
         Ok(c) => c,
         Err(why) => {
             warning!("pg_idp: the registry cannot be read for the Citus workers: {why}");
@@ -495,11 +507,11 @@ fn keep_citus_workers_in_sync(entry: &Entry) {
     };
     let hash = served::name_hash(&copy.fingerprint());
     let (synced, at) = entry.synced();
-    let interval = crate::gucs::refresh_interval().as_millis() as i64;
+    let interval = crate::pg::settings::refresh_interval().as_millis() as i64;
     if synced == hash && served::now_ms() - at < interval {
         return;
     }
-    match crate::citus::sync_copy(&copy) {
+    match crate::cluster::citus::sync_copy(&copy) {
         Ok(outcome) if outcome.behind() == 0 => log!("pg_idp: registry copied to every Citus worker"),
         Ok(outcome) => warning!(
             "pg_idp: registry copy left {} Citus node(s) out of sync (see idp.node_registry_status()): {}",

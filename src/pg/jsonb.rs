@@ -4,7 +4,7 @@
 
 use pgrx::pg_sys;
 
-crate::datum::raw_datum_type!(
+crate::pg::datum::raw_datum_type!(
     /// A jsonb datum, returned as is.
     Jsonb,
     pg_sys::JSONBOID,
@@ -12,7 +12,7 @@ crate::datum::raw_datum_type!(
 );
 
 /// A scalar member value.
-pub enum Scalar<'a> {
+pub(crate) enum Scalar<'a> {
     Str(&'a str),
     Bool(bool),
     Null,
@@ -46,7 +46,7 @@ fn key_before(a: &str, b: &str) -> bool {
 /// A jsonb object of these members. Keys must be distinct and in jsonb order (checked: a
 /// programming error, not input, would break it). Strings longer than jsonb allows are an error
 /// raised by PostgreSQL.
-pub fn object(members: &[(&str, Scalar<'_>)]) -> Jsonb {
+pub(crate) fn object(members: &[(&str, Scalar<'_>)]) -> Jsonb {
     assert!(members.windows(2).all(|w| key_before(w[0].0, w[1].0)), "jsonb keys out of order");
     let mut pairs: Vec<pg_sys::JsonbPair> = members
         .iter()

@@ -1,5 +1,5 @@
 /*
- * oauth_shim.c: what pg_idp's OAuth validator (src/oauth.rs) reads of the connection being
+ * oauth_shim.c: what pg_idp's OAuth validator (src/login/oauth.rs) reads of the connection being
  * authenticated, through PostgreSQL 18's own declarations of Port (libpq/libpq-be.h) and
  * HbaLine (libpq/hba.h). pgrx declares both structs opaque; build.rs compiles this file against
  * the server headers of the pg_config pgrx builds against (feature pg18 only), so the fields
