@@ -175,11 +175,15 @@ SELECT idp.register_provider(jsonb_build_object('provider', 'copied', 'issuer', 
     'jwks', pg_read_file('$WORK/auto1.jwks.json')::jsonb));
 SELECT idp._launcher_notify();
 SQL
-for _ in $(seq 1 300); do
+for _ in $(seq 1 900); do
     tail -n +"$((before + 1))" "$CLUSTER_DIR/server.log" | grep -q 'registry copy left 1 Citus node(s) out of sync' && break
     sleep 0.1
 done
 warning="$(tail -n +"$((before + 1))" "$CLUSTER_DIR/server.log" | grep -m1 'registry copy left 1 Citus node(s) out of sync')"
+if [ -z "$warning" ]; then   # what the jobs did meanwhile, to debug a miss
+    echo "    citus_w: $(q -c "SELECT row_to_json(s) FROM idp.served_databases() s WHERE datid = (SELECT oid FROM pg_database WHERE datname = 'citus_w')" 2>&1)"
+    tail -n +"$((before + 1))" "$CLUSTER_DIR/server.log" | grep -E 'pg_idp|citus' | tail -n 8 | sed 's/^/    /'
+fi
 check "worker: a coordinator's job runs nothing in a worker database where a non-superuser's schema idp stands for pg_idp's" \
     "nothing|f" "$(q -d citus_w_hers -c "SELECT coalesce(string_agg(fn, ','), 'nothing') FROM public.loot")|$(q -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'citus_mallory'")"
 check "worker: ... its WARNING names that node and why" "yes" \
