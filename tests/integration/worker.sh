@@ -181,7 +181,7 @@ for _ in $(seq 1 900); do
 done
 warning="$(tail -n +"$((before + 1))" "$CLUSTER_DIR/server.log" | grep -m1 'registry copy left 1 Citus node(s) out of sync')"
 if [ -z "$warning" ]; then   # what the jobs did meanwhile, to debug a miss
-    echo "    citus_w: $(q -c "SELECT row_to_json(s) FROM idp.served_databases() s WHERE datid = (SELECT oid FROM pg_database WHERE datname = 'citus_w')" 2>&1)"
+    echo "    citus_w: $(q -d app -c "SELECT row_to_json(s) FROM idp.served_databases() s WHERE datid = (SELECT oid FROM pg_database WHERE datname = 'citus_w')" 2>&1)"
     tail -n +"$((before + 1))" "$CLUSTER_DIR/server.log" | grep -E 'pg_idp|citus' | tail -n 8 | sed 's/^/    /'
 fi
 check "worker: a coordinator's job runs nothing in a worker database where a non-superuser's schema idp stands for pg_idp's" \
