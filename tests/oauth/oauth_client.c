@@ -12,7 +12,8 @@
  * The token is read from the environment (PG_IDP_TOKEN), never from the command line, where any
  * local user could read it. Without PG_IDP_TOKEN no hook is set: the same client then measures
  * password (SCRAM) logins for comparison.
- * Built by tests/integration/oauth.sh and scripts/bench with the PostgreSQL 18 libpq.
+ * Built by the integration suites that log in (tests/integration/suites/oauth.rs, tenant.sh,
+ * launcher.sh) and scripts/bench with the PostgreSQL 18 libpq.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -82,6 +82,11 @@ impl Process {
         Process { child: Some(child), what: what.into() }
     }
 
+    /// A child already started (for example with a pipe to its stdin taken), killed when dropped.
+    pub fn from_child(child: Child, what: &str) -> Process {
+        Process { child: Some(child), what: what.into() }
+    }
+
     /// Start `cmd` and write its pid to `pid_file` (`process.pid` in the fixture's directory),
     /// where scripts/integration finds it to stop it if the test process itself is killed.
     pub fn spawn_with_pid_file(cmd: Command, what: &str, pid_file: &Path) -> Process {
@@ -99,6 +104,30 @@ impl Process {
     /// Its pid.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Wait up to `bound` for it to exit; if it still runs then, end it (SIGTERM, SIGKILL 5 s
+    /// later) and wait. Its exit code, or 128 + the signal that ended it (as a shell's `$?`).
+    pub fn wait_exit(&mut self, bound: Duration) -> i32 {
+        let Some(mut c) = self.child.take() else { return -1 };
+        let exited = wait_for(bound, Duration::from_millis(100), || c.try_wait().ok().flatten());
+        let status = match exited {
+            Some(s) => s,
+            None => {
+                // SAFETY: kill() takes a pid and a signal number and touches no memory of ours;
+                // the pid is our own child's, not yet waited for, so it cannot have been reused.
+                unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+                match wait_for(Duration::from_secs(5), Duration::from_millis(100), || c.try_wait().ok().flatten()) {
+                    Some(s) => s,
+                    None => {
+                        let _ = c.kill();
+                        c.wait().unwrap_or_else(|e| panic!("cannot wait for {}: {e}", self.what))
+                    }
+                }
+            }
+        };
+        use std::os::unix::process::ExitStatusExt;
+        status.code().or_else(|| status.signal().map(|sig| 128 + sig)).unwrap_or(-1)
     }
 
     /// Stop it now (SIGKILL) and wait for it.

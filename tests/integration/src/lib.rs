@@ -11,7 +11,7 @@
 //!   scripts/fixtures the suites share; [`app`]: the todos app most suites start from;
 //! - [`http`]: key servers over HTTP/HTTPS ([`HttpServer`], a CA made for the suite: [`Tls`]),
 //!   the CONNECT proxy, and [`Process`], a child killed when dropped;
-//! - [`oidc`]: the test [`OpenIdProvider`];
+//! - [`oidc`]: the test [`OpenIdProvider`], and libpq's own device flow against it;
 //! - [`citus`]: Citus simulated by its catalogs.
 //!
 //! How to port a bash suite: CONTRIBUTING.md, "Porting a bash suite".
@@ -33,7 +33,7 @@ pub use cluster::{Cluster, ServerLog};
 pub use conn::{lit, Conn, Target};
 pub use env::{env_usize, Pg};
 pub use http::{ConnectProxy, HttpServer, Process, Tls};
-pub use oidc::OpenIdProvider;
+pub use oidc::{OpenIdProvider, Person, Trust};
 pub use pg_idp_core::Alg;
 pub use pgbouncer::PgBouncer;
 pub use suite::{run, wait_for, write_file, Suite};

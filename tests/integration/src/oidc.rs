@@ -3,12 +3,15 @@
 //! What tests/oidc/provider.sh's `oidc_init`, `oidc_start`, `oidc_stop` and `oidc_token` do for
 //! the bash suites; stopped when dropped.
 //!
-//! The device-flow logins (`oidc_device`, Chromium playing the person) and `oidc_trusting` stay
-//! in provider.sh until the suites that use them (oauth, tenant, launcher) are ported: port them
-//! here then, beside these.
+//! Also libpq 18's own OAuth flow against it (provider.sh's `oidc_trusting` and `oidc_device`):
+//! [`OpenIdProvider::device`] runs a client (psql, psycopg, any libpq program) trusting the
+//! provider's CA ([`OpenIdProvider::trusting`]) and, once libpq prints its prompt, the person
+//! (tests/oidc/person.mjs in headless Chromium) signs in and allows or denies. provider.sh keeps
+//! its own copies for the bash suites and scripts/bench that still use them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::env::{output, repo_root};
@@ -61,6 +64,26 @@ impl OpenIdProvider {
         std::fs::write(&secret_file, &secret).expect("the client secret");
         set_mode(&secret_file, 0o600);
         suite.secret_private(&format!("the {name} provider's client secret"), &secret);
+        write_ca_bundle(&dir, &tls);
+        OpenIdProvider { suite: suite.clone(), dir, port: crate::net::free_port(), tls, process: None }
+    }
+
+    /// Prepare a second provider (another issuer: its own port, directory and keys) that shares
+    /// `other`'s certificate and client secret, so that whatever trusts one (the server's
+    /// `idp.tls_ca_file`, the person's browser) trusts both. Not started.
+    pub fn beside(suite: &Suite, name: &str, other: &OpenIdProvider) -> OpenIdProvider {
+        let dir = suite.subdir(name);
+        let tls_dir = dir.join("tls");
+        std::fs::create_dir_all(&tls_dir).expect("the TLS directory");
+        for f in std::fs::read_dir(&other.tls.dir).expect("the TLS directory").flatten() {
+            std::fs::copy(f.path(), tls_dir.join(f.file_name())).expect("a copy of the certificate");
+        }
+        set_mode(&tls_dir, 0o755);
+        let secret_file = dir.join("client_secret");
+        std::fs::copy(other.dir.join("client_secret"), &secret_file).expect("the client secret");
+        set_mode(&secret_file, 0o600);
+        let tls = Tls { dir: tls_dir };
+        write_ca_bundle(&dir, &tls);
         OpenIdProvider { suite: suite.clone(), dir, port: crate::net::free_port(), tls, process: None }
     }
 
@@ -146,6 +169,192 @@ impl OpenIdProvider {
         .to_string();
         self.suite.secret_value(&format!("a token of {client} from the test OpenID Provider"), &token);
         token
+    }
+}
+
+/// The system's CA bundle with the test CA added (`ca-bundle.crt` in `dir`), for a client that
+/// trusts only the system's store ([`OpenIdProvider::trusting`]).
+fn write_ca_bundle(dir: &Path, tls: &Tls) {
+    let mut bundle = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+    bundle.extend(std::fs::read(tls.ca()).expect("the test CA"));
+    std::fs::write(dir.join("ca-bundle.crt"), bundle).expect("the CA bundle");
+    set_mode(&dir.join("ca-bundle.crt"), 0o644);
+}
+
+/// How a client of libpq's OAuth flow is made to trust the test CA (see
+/// [`OpenIdProvider::trusting`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// A private mount namespace whose system CA bundle also holds the test CA.
+    Namespace,
+    /// `PGOAUTHDEBUG=UNSAFE` and `PGOAUTHCAFILE`, where no mount namespace can be made.
+    Unsafe,
+}
+
+impl Trust {
+    /// Which one works here (decided once): a namespace if `unshare` can make one.
+    pub fn here() -> Trust {
+        static TRUST: OnceLock<Trust> = OnceLock::new();
+        *TRUST.get_or_init(|| {
+            let ok = Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "--", "/bin/true"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                Trust::Namespace
+            } else {
+                Trust::Unsafe
+            }
+        })
+    }
+
+    /// `namespace` or `unsafe`, as the suites print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Trust::Namespace => "namespace",
+            Trust::Unsafe => "unsafe",
+        }
+    }
+}
+
+/// The output of `cmd` after `input` on its standard input.
+fn piped(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut stdin = child.stdin.take().expect("a stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let _ = writer.join();
+    assert!(out.status.success(), "{cmd:?} failed");
+    out.stdout
+}
+
+/// The person's action on the provider's pages (tests/oidc/person.mjs), or nobody coming.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Person {
+    /// Signs in and allows access.
+    Allow,
+    /// Signs in and denies on the consent page.
+    Deny,
+    /// Stops at the device confirmation page.
+    Abort,
+    /// Nobody comes: the device code expires.
+    Nobody,
+}
+
+impl OpenIdProvider {
+    /// What Chromium is told to trust: the base64 SHA-256 of the certificate's public key.
+    pub fn spki(&self) -> String {
+        let pem = output(
+            Command::new("openssl")
+                .arg("x509")
+                .arg("-in")
+                .arg(self.tls.dir.join("server.pem"))
+                .args(["-pubkey", "-noout"]),
+        );
+        let der = piped(Command::new("openssl").args(["pkey", "-pubin", "-outform", "der"]), pem.as_bytes());
+        let digest = piped(Command::new("openssl").args(["dgst", "-sha256", "-binary"]), &der);
+        String::from_utf8_lossy(&piped(&mut Command::new("base64"), &digest)).trim().to_string()
+    }
+
+    /// What the provider logged (its `provider.log`).
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.dir.join("provider.log")).unwrap_or_default()).into_owned()
+    }
+
+    /// `cmd` trusting the test CA. libpq 18's OAuth flow (libpq-oauth, libcurl) checks the
+    /// provider's certificate against the system's CA store only: PGOAUTHCAFILE is honoured only
+    /// under PGOAUTHDEBUG=UNSAFE. A user adds a private CA to that store; the tests leave the
+    /// machine's store alone and run the client in a mount namespace of its own, where the
+    /// bundle file is replaced by one that also holds the test CA. Where no private mount
+    /// namespace can be made (a chroot, whose root is not a mount point), and only there, the
+    /// client runs with PGOAUTHDEBUG=UNSAFE and PGOAUTHCAFILE instead, the one other way libpq
+    /// trusts a CA (it also prints libcurl's traffic on the client's stderr); [`Trust::here`]
+    /// says which one runs.
+    pub fn trusting(&self, cmd: &Command) -> Command {
+        let bundle = self.dir.join("ca-bundle.crt");
+        let mut c = match Trust::here() {
+            Trust::Namespace => {
+                let mut c = Command::new("unshare");
+                c.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+                    .arg(r#"mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@""#)
+                    .arg(&bundle)
+                    .arg(cmd.get_program())
+                    .args(cmd.get_args());
+                c
+            }
+            Trust::Unsafe => {
+                let mut c = Command::new(cmd.get_program());
+                c.args(cmd.get_args()).env("PGOAUTHDEBUG", "UNSAFE").env("PGOAUTHCAFILE", &bundle);
+                c
+            }
+        };
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        if let Some(d) = cmd.get_current_dir() {
+            c.current_dir(d);
+        }
+        c
+    }
+
+    /// A device-flow login: `cmd` (a program using libpq) runs trusting the test CA
+    /// ([`OpenIdProvider::trusting`]); once it prints libpq's prompt ("Visit URL and enter the
+    /// code: CODE") on stderr, the person (tests/oidc/person.mjs, headless Chromium) plays
+    /// `user` (alice, bob, carol) doing `action`; then `cmd` is waited for (60 s at most).
+    /// `out` gets its stdout, `out.err` its stderr, `out.person` the person's lines. Returns
+    /// its exit status.
+    pub fn device(&self, user: &str, action: Person, out: &Path, cmd: &Command) -> i32 {
+        let with = |ext: &str| PathBuf::from(format!("{}.{ext}", out.display()));
+        let (err, person) = (with("err"), with("person"));
+        let mut c = self.trusting(cmd);
+        c.stdout(std::fs::File::create(out).expect("the client's output"))
+            .stderr(std::fs::File::create(&err).expect("the client's stderr"))
+            .stdin(Stdio::null());
+        let mut client = Process::spawn(c, "a device-flow client");
+        let re = regex::Regex::new(r"Visit https://[^ ]+ and enter the code: [A-Z0-9-]+").expect("a regex");
+        let prompt = wait_for(Duration::from_secs(20), Duration::from_millis(100), || {
+            let text = String::from_utf8_lossy(&std::fs::read(&err).unwrap_or_default()).into_owned();
+            match re.find(&text) {
+                Some(m) => Some(Some(m.as_str().to_string())),
+                None if !client.running() => Some(None),
+                None => None,
+            }
+        })
+        .flatten();
+        let person_out = std::fs::File::create(&person).expect("the person's output");
+        let action = match action {
+            Person::Allow => Some("allow"),
+            Person::Deny => Some("deny"),
+            Person::Abort => Some("abort"),
+            Person::Nobody => None,
+        };
+        if let (Some(prompt), Some(action)) = (prompt, action) {
+            let url = prompt.trim_start_matches("Visit ").split(" and enter").next().unwrap_or("");
+            let code = prompt.rsplit(": ").next().unwrap_or("");
+            let _ = Command::new(node())
+                .arg(repo_root().join("tests/oidc/person.mjs"))
+                .args([&self.spki(), url, code, user, action])
+                .stdout(person_out.try_clone().expect("a handle"))
+                .stderr(person_out)
+                .stdin(Stdio::null())
+                .status();
+        }
+        client.wait_exit(Duration::from_secs(60))
     }
 }
 

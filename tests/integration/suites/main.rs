@@ -9,6 +9,7 @@
 
 mod audit;
 mod citus;
+mod oauth;
 mod pgbouncer;
 mod soak;
 mod standby;
