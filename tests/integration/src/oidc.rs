@@ -4,8 +4,8 @@
 //! the bash suites; stopped when dropped.
 //!
 //! The device-flow logins (`oidc_device`, Chromium playing the person) and `oidc_trusting` stay
-//! in provider.sh until the suites that use them (oauth, tenant, launcher) are ported: port them
-//! here then, beside these.
+//! in provider.sh until the suite that uses them (oauth) is ported: port them here then, beside
+//! these.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -9,7 +9,9 @@
 
 mod audit;
 mod citus;
+mod launcher;
 mod pgbouncer;
 mod soak;
 mod standby;
 mod stats;
+mod tenant;
