@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::conn::{Conn, Target};
 use crate::env::{run_logged, Pg};
-use crate::suite::{give_to_postgres, Suite};
+use crate::suite::{give_to_postgres, set_mode, write_file, Suite};
 
 /// A running cluster (see the module's comment).
 pub struct Cluster {
@@ -202,6 +202,31 @@ impl Cluster {
     /// `CREATE DATABASE name` (as createdb does).
     pub fn createdb(&self, name: &str) {
         self.conn("postgres").batch(&format!("CREATE DATABASE {name}"));
+    }
+
+    /// Its pg_hba.conf as it is now.
+    pub fn hba(&self) -> String {
+        let path = self.data().join("pg_hba.conf");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    }
+
+    /// Replace its pg_hba.conf with `contents` (the postgres OS user's, 0600, replaced at once);
+    /// it takes effect at the next reload (`SELECT pg_reload_conf()`) or restart.
+    pub fn set_hba(&self, contents: &str) {
+        let path = self.data().join("pg_hba.conf");
+        write_file(&path, contents);
+        set_mode(&path, 0o600);
+        give_to_postgres(&path);
+    }
+
+    /// What pg_idp's launcher says of database `db` (`column` of its row of
+    /// `idp.served_databases()`, read through database `via`, which has pg_idp); empty when the
+    /// launcher keeps no entry for it.
+    pub fn served(&self, via: &str, db: &str, column: &str) -> String {
+        self.conn(via).q(&format!(
+            "SELECT {column} FROM idp.served_databases() WHERE datid = (SELECT oid FROM pg_database WHERE datname = {})",
+            crate::conn::lit(db)
+        ))
     }
 
     /// The server log.

@@ -10,12 +10,13 @@
 
 use std::sync::{Arc, Mutex};
 
+use postgres::error::DbError;
 use postgres::{Client, NoTls, SimpleQueryMessage};
 
 /// One session (see the module's comment).
 pub struct Conn {
     client: Client,
-    notices: Arc<Mutex<Vec<String>>>,
+    notices: Arc<Mutex<Vec<DbError>>>,
     what: String,
 }
 
@@ -65,7 +66,7 @@ impl Target {
             config.host(&self.host);
         }
         config.port(self.port).user(&self.user).dbname(&self.dbname).notice_callback(move |n| {
-            sink.lock().unwrap_or_else(|e| e.into_inner()).push(format!("{}:  {}", n.severity(), n.message()));
+            sink.lock().unwrap_or_else(|e| e.into_inner()).push(n);
         });
         if let Some(a) = &self.application_name {
             config.application_name(a);
@@ -113,6 +114,14 @@ impl Conn {
         self.q(sql);
     }
 
+    /// Each statement sent on its own (as `psql -c A -c B` sends them), ignoring any rows;
+    /// panics at the first error, where none is expected.
+    pub fn batch_each(&mut self, statements: &[&str]) {
+        for s in statements {
+            self.q(s);
+        }
+    }
+
     /// Each statement sent on its own, as `psql -v ON_ERROR_STOP=1 -c A -c B ...` does: what
     /// each printed, one entry per statement run; an error ends the list with the error as psql
     /// prints it (`ERROR:  message (SQLSTATE code)`), without panicking.
@@ -144,13 +153,59 @@ impl Conn {
     /// The notices, warnings and other messages the server sent so far (`SEVERITY:  message`,
     /// what psql prints on stderr), taken: the next call returns only newer ones.
     pub fn take_notices(&mut self) -> Vec<String> {
+        self.take_notice_errors().iter().map(|n| format!("{}:  {}", n.severity(), n.message())).collect()
+    }
+
+    fn take_notice_errors(&mut self) -> Vec<DbError> {
         std::mem::take(&mut *self.notices.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// What `psql -X -q -At -v VERBOSITY=verbose -v ON_ERROR_STOP=1 -c A -c B ... 2>&1` prints:
+    /// each statement sent on its own, its notices (`NOTICE:  00000: message`, with their
+    /// DETAIL, HINT, CONTEXT and LOCATION lines), then its rows; a failure ends it with the error
+    /// as verbose psql shows it (`ERROR:  42501: message`, then its other fields). For the checks
+    /// that look for a SQLSTATE or a pg_idp error code in psql's verbose output.
+    pub fn verbose(&mut self, statements: &[&str]) -> String {
+        let mut out: Vec<String> = Vec::new();
+        for s in statements {
+            let result = self.client.simple_query(s);
+            out.extend(self.take_notice_errors().iter().map(verbose_text));
+            match result {
+                Ok(messages) => {
+                    for m in messages {
+                        if let SimpleQueryMessage::Row(row) = m {
+                            let cols: Vec<&str> = (0..row.len()).map(|i| row.get(i).unwrap_or("")).collect();
+                            out.push(cols.join("|"));
+                        }
+                    }
+                }
+                Err(e) => {
+                    out.push(e.as_db_error().map(verbose_text).unwrap_or_else(|| e.to_string()));
+                    break;
+                }
+            }
+        }
+        out.join("\n")
     }
 
     /// The underlying client (COPY, parameters, prepared statements: not through PgBouncer).
     pub fn client(&mut self) -> &mut Client {
         &mut self.client
     }
+}
+
+/// A message (an error or a notice) as psql prints it with VERBOSITY=verbose.
+fn verbose_text(e: &DbError) -> String {
+    let mut t = format!("{}:  {}: {}", e.severity(), e.code().code(), e.message());
+    for (label, field) in [("DETAIL", e.detail()), ("HINT", e.hint()), ("CONTEXT", e.where_())] {
+        if let Some(v) = field {
+            t.push_str(&format!("\n{label}:  {v}"));
+        }
+    }
+    if let Some(routine) = e.routine() {
+        t.push_str(&format!("\nLOCATION:  {routine}, {}:{}", e.file().unwrap_or(""), e.line().unwrap_or(0)));
+    }
+    t
 }
 
 fn first_line(sql: &str) -> String {

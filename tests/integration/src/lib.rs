@@ -12,7 +12,9 @@
 //! - [`http`]: key servers over HTTP/HTTPS ([`HttpServer`], a CA made for the suite: [`Tls`]),
 //!   the CONNECT proxy, and [`Process`], a child killed when dropped;
 //! - [`oidc`]: the test [`OpenIdProvider`], and libpq's own device flow against it;
-//! - [`citus`]: Citus simulated by its catalogs.
+//! - [`citus`]: Citus simulated by its catalogs;
+//! - [`oauth`]: PostgreSQL 18 logins with a bearer token ([`OAuthClient`]);
+//! - [`grep`]: the bash suites' `grep -oE` / `grep -cE`, for checks built from an output or a log.
 //!
 //! How to port a bash suite: CONTRIBUTING.md, "Porting a bash suite".
 
@@ -21,8 +23,10 @@ pub mod citus;
 pub mod cluster;
 pub mod conn;
 pub mod env;
+pub mod grep;
 pub mod http;
 pub mod net;
+pub mod oauth;
 pub mod oidc;
 pub mod pgbouncer;
 pub mod suite;
@@ -32,7 +36,9 @@ pub use app::todos_app;
 pub use cluster::{Cluster, ServerLog};
 pub use conn::{lit, Conn, Target};
 pub use env::{env_usize, Pg};
+pub use grep::{grep_c, grep_o, grep_o1};
 pub use http::{ConnectProxy, HttpServer, Process, Tls};
+pub use oauth::OAuthClient;
 pub use oidc::{OpenIdProvider, Person, Trust};
 pub use pg_idp_core::Alg;
 pub use pgbouncer::PgBouncer;

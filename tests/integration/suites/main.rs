@@ -9,8 +9,10 @@
 
 mod audit;
 mod citus;
+mod launcher;
 mod oauth;
 mod pgbouncer;
 mod soak;
 mod standby;
 mod stats;
+mod tenant;
