@@ -175,10 +175,10 @@ pkg_version() {
 build_cli() {
     if [ "${PG_IDP_PROFILE:-debug}" = release ]; then
         (cd "$ROOT" && cargo build -q --release -p pg_idp_core --features cli --bin pg-idp)
-        PG_IDP="$ROOT/target/release/pg-idp"
+        PG_IDP="${CARGO_TARGET_DIR:-$ROOT/target}/release/pg-idp"
     else
         (cd "$ROOT" && cargo build -q -p pg_idp_core --features cli --bin pg-idp)
-        PG_IDP="$ROOT/target/debug/pg-idp"
+        PG_IDP="${CARGO_TARGET_DIR:-$ROOT/target}/debug/pg-idp"
     fi
 }
 
