@@ -9,6 +9,7 @@
 
 mod audit;
 mod citus;
+mod keyserver;
 mod pgbouncer;
 mod soak;
 mod standby;
