@@ -11,6 +11,7 @@ mod audit;
 mod citus;
 mod keyserver;
 mod pgbouncer;
+mod signals;
 mod soak;
 mod standby;
 mod stats;
