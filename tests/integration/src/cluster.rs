@@ -6,7 +6,9 @@
 //! a panic unwinds), its server log gets the suite's log checks (no crash, no fixture secret),
 //! then the server is stopped (`-m immediate`).
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use crate::conn::{Conn, Target};
 use crate::env::{run_logged, Pg};
@@ -138,16 +140,22 @@ impl Cluster {
         self.running = true;
     }
 
-    /// Restart (`pg_ctl restart -m fast`) with these settings instead of the ones it has: a
-    /// setting given here with an empty value is dropped. For example
-    /// `restart(&[("shared_preload_libraries", "pg_idp")])`.
-    pub fn restart(&mut self, settings: &[(&str, &str)]) {
+    /// Take these settings instead of the ones it has (from its next start): a setting given
+    /// with an empty value is dropped.
+    fn change_settings(&mut self, settings: &[(&str, &str)]) {
         for (k, v) in settings {
             self.settings.retain(|(name, _)| name != k);
             if !v.is_empty() {
                 self.settings.push((k.to_string(), v.to_string()));
             }
         }
+    }
+
+    /// Restart (`pg_ctl restart -m fast`) with these settings instead of the ones it has: a
+    /// setting given here with an empty value is dropped. For example
+    /// `restart(&[("shared_preload_libraries", "pg_idp")])`.
+    pub fn restart(&mut self, settings: &[(&str, &str)]) {
+        self.change_settings(settings);
         self.suite.say(&format!("{}: restart with {:?}", self.label, self.settings));
         let pg = Pg::get();
         run_logged(
@@ -166,6 +174,37 @@ impl Cluster {
         self.running = true;
     }
 
+    /// Start the server again after [`Cluster::stop`], with `settings` changed as
+    /// [`Cluster::restart`] changes them, its `pg_ctl start` (run as postgres, as always) given
+    /// as the last arguments to `wrapper`: a program and its first arguments that prepare
+    /// something for the postmaster and then exec the rest, such as `unshare --mount ... sh -c
+    /// '...; exec "$@"'` (a mount namespace of its own, which the postmaster keeps; the signals
+    /// suite's private /etc/resolv.conf); with no wrapper, started as usual. The server log goes
+    /// on in the same file.
+    pub fn start_through(&mut self, wrapper: &[&OsStr], settings: &[(&str, &str)]) {
+        assert!(!self.running, "{}: start_through needs a stopped server", self.label);
+        self.change_settings(settings);
+        self.suite.say(&format!("{}: start through {:?} with {:?}", self.label, wrapper, self.settings));
+        let mut pg_ctl = Pg::get().cmd_as_postgres("pg_ctl");
+        pg_ctl.arg("-D").arg(self.data()).arg("-l").arg(self.log_path()).args([
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            &self.options(),
+            "start",
+        ]);
+        match wrapper.split_first() {
+            Some((program, first)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(first).args(command_line(&pg_ctl));
+                run_logged(&mut cmd, &self.dir.join("pg_ctl.log"));
+            }
+            None => run_logged(&mut pg_ctl, &self.dir.join("pg_ctl.log")),
+        }
+        self.running = true;
+    }
+
     /// Stop the server now (`-m fast`); dropping the cluster does it anyway.
     pub fn stop(&mut self) {
         if self.running {
@@ -176,6 +215,38 @@ impl Cluster {
             );
             self.running = false;
         }
+    }
+
+    /// Stop the server now (`pg_ctl -m fast -w -t 60 stop`) where the stop itself is under test:
+    /// pg_ctl's exit code (0: stopped), its output in the cluster's `pg_ctl.log`. A server that
+    /// still runs after a failed stop is stopped at once when the cluster is dropped.
+    pub fn try_stop(&mut self) -> i32 {
+        let rc = self.pg_ctl(&["-m", "fast", "-w", "-t", "60", "stop"]);
+        self.running = rc != 0 && self.postmaster_pid().is_some();
+        rc
+    }
+
+    /// `pg_ctl -D DATA ARGS` as postgres, for what an operator does by hand (`reload`): its exit
+    /// code, its output appended to the cluster's `pg_ctl.log`.
+    pub fn pg_ctl(&self, args: &[&str]) -> i32 {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("pg_ctl.log"))
+            .and_then(|f| Ok((f.try_clone()?, f)));
+        let mut cmd = Pg::get().cmd_as_postgres("pg_ctl");
+        cmd.arg("-D").arg(self.data()).args(args);
+        match log {
+            Ok((out, err)) => cmd.stdout(out).stderr(err),
+            Err(_) => cmd.stdout(Stdio::null()).stderr(Stdio::null()),
+        };
+        cmd.status().ok().and_then(|s| s.code()).unwrap_or(-1)
+    }
+
+    /// The postmaster's pid (the first line of `postmaster.pid`), while it runs.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
     }
 
     /// Where to connect: `postgres` in database `postgres`; see [`Target`]'s `db`, `user`, `app`.
@@ -304,6 +375,30 @@ impl ServerLog {
             self.since(offset).lines().find(|l| l.contains(needle)).map(str::to_string)
         })
     }
+}
+
+/// A command as one argument list (`env NAME=VALUE ... PROGRAM ARGS`), to be run by another
+/// program (see [`Cluster::start_through`]).
+fn command_line(cmd: &Command) -> Vec<OsString> {
+    let mut argv = Vec::new();
+    let envs: Vec<OsString> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| {
+            v.map(|v| {
+                let mut kv = k.to_os_string();
+                kv.push("=");
+                kv.push(v);
+                kv
+            })
+        })
+        .collect();
+    if !envs.is_empty() {
+        argv.push(OsString::from("env"));
+        argv.extend(envs);
+    }
+    argv.push(cmd.get_program().to_os_string());
+    argv.extend(cmd.get_args().map(OsStr::to_os_string));
+    argv
 }
 
 /// How many lines of `text` hold `needle` (as `grep -cF`).

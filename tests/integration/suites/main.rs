@@ -9,9 +9,11 @@
 
 mod audit;
 mod citus;
+mod keyserver;
 mod launcher;
 mod oauth;
 mod pgbouncer;
+mod signals;
 mod soak;
 mod standby;
 mod stats;
