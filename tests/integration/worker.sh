@@ -33,8 +33,7 @@ CREATE OPERATOR public.? (LEFTARG = jsonb, RIGHTARG = jsonb, FUNCTION = public.e
 ALTER DATABASE app SET search_path = evil, pg_catalog, public;
 SQL
 # idp.refresh_interval in postgresql.auto.conf, not on the command line (which ALTER SYSTEM cannot
-# override): the suite changes it with a reload below. The stats suite keeps the 2 s; the
-# keyserver suite resets it.
+# override): the suite changes it with a reload below, and resets it at its end.
 q -c "LOAD 'pg_idp'" -c "ALTER SYSTEM SET idp.refresh_interval = 2" >/dev/null
 as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$CLUSTER_DIR/server.log" -w -t 60 -m fast restart -o "-c listen_addresses='' -c unix_socket_directories='$CLUSTER_DIR' -p $PGPORT \
     -c shared_preload_libraries=pg_idp -c idp.worker_database=app,citus_w" >/dev/null
@@ -194,3 +193,4 @@ check "worker: control: her trap makes her a superuser when a superuser runs it"
     "$(q -d citus_w_hers -c "SELECT idp._sync_begin()" >/dev/null; q -d citus_w_hers -c "SELECT string_agg(fn, ',') FROM public.loot")|$(q -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'citus_mallory'")"
 for db in citus_w citus_w_hers citus_w_ok; do q -c "DROP DATABASE $db" >/dev/null; done
 q -c "DROP ROLE citus_mallory" >/dev/null
+q -c "ALTER SYSTEM RESET idp.refresh_interval" -c "SELECT pg_reload_conf()" >/dev/null
