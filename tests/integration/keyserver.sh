@@ -8,8 +8,8 @@
 # server's own request log (scripts/http_fixture.py writes every GET to $WORK/http.log); the
 # controls: a healthy provider's unknown kid is refreshed early at the same moment, and under an
 # idp.refresh_interval below the floor (the superuser's) the fast server is fetched every 2 s.
-# Sourced by scripts/integration (check, q, fixture, the primary with `app`); needs the jwks
-# suite's HTTP server: INTEGRATION_SUITES="jwks keyserver".
+# Sourced by scripts/integration (check, q, fixture, the primary with `app`), which starts the
+# key server it fetches from for it (key_server: $WWW, $PLAIN, the keys rot1 and rot2).
 say "a slow key server: a floor under max-age, a backoff after slow and failed refreshes"
 KS_REQUESTS="$WORK/http.log"
 KS_OPTS="-c listen_addresses='' -c unix_socket_directories='$CLUSTER_DIR' -p $PGPORT -c shared_preload_libraries=pg_idp -c idp.check_interval=1"

@@ -15,8 +15,8 @@
 # chroot), the server's own resolver is used for (a) and (b) is not tested (the suite says so).
 # How much of the attack hit a fetch under way is checked too (the control: signals that arrived
 # while a lookup was pending, jobs terminated and databases dropped mid-fetch).
-# Sourced by scripts/integration (check, q, fixture, the primary with `app`); needs the jwks
-# suite's HTTP server: INTEGRATION_SUITES="jwks signals".
+# Sourced by scripts/integration (check, q, fixture, the primary with `app`), which starts the
+# key server it fetches from for it (key_server: $WWW, $PLAIN, the keys rot1 and rot2).
 say "signals while keys are fetched: reloads, terminations, DROP DATABASE ... WITH (FORCE), a fast shutdown"
 SIG="$WORK/signals"
 mkdir -p "$SIG"

@@ -86,7 +86,8 @@ impl Process {
     /// where scripts/integration finds it to stop it if the test process itself is killed.
     pub fn spawn_with_pid_file(cmd: Command, what: &str, pid_file: &Path) -> Process {
         let p = Process::spawn(cmd, what);
-        std::fs::write(pid_file, format!("{}\n", p.pid())).unwrap_or_else(|e| panic!("cannot write {}: {e}", pid_file.display()));
+        std::fs::write(pid_file, format!("{}\n", p.pid()))
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", pid_file.display()));
         p
     }
 

@@ -9,7 +9,9 @@
 
 mod audit;
 mod citus;
+mod jwks;
 mod pgbouncer;
 mod soak;
 mod standby;
 mod stats;
+mod worker;
