@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # The test OpenID Provider (tests/oidc/provider.mjs: panva's oidc-provider on loopback over HTTPS)
-# for the suites that need a real one (tests/integration/oidc.sh, oauth.sh) and scripts/bench.
+# for the bash suites that need a real one (tests/integration/oauth.sh) and scripts/bench; the Rust
+# suites have tests/integration/src/oidc.rs.
 # Source it after scripts/lib.sh; it does nothing by itself. Always call oidc_stop in the
 # sourcing script's cleanup trap.
 #

@@ -10,6 +10,7 @@
 mod audit;
 mod citus;
 mod jwks;
+mod oidc;
 mod pgbouncer;
 mod soak;
 mod standby;
