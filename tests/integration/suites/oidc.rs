@@ -237,7 +237,7 @@ fn suite() {
         c.batch("ALTER SYSTEM RESET idp.refresh_interval");
         c.q("SELECT pg_reload_conf()");
         // Wait for one more scheduled fetch, which schedules the next at the default 10 minutes.
-        wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
             let far = c.q(
                 "SELECT next_refresh > now() + interval '5 minutes' FROM idp.provider_health WHERE provider = 'oidc'",
             );

@@ -207,13 +207,13 @@ ALTER DATABASE app SET search_path = evil, pg_catalog, public;",
         };
         racy(&mut c, "");
         // The job starts fetching (the slow path answers after 3 s): register again meanwhile.
-        wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
             let started =
                 c.q("SELECT last_refresh_attempt IS NOT NULL FROM idp.provider_health WHERE provider = 'racy'");
             (started == "t").then_some(())
         });
         racy(&mut c, ", 'claim_mapping', '{\"role\": \"role\"}'::jsonb");
-        wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
             (log.count("provider \"racy\" changed while its JWKS was fetched") > 0).then_some(())
         });
         s.check(
@@ -222,7 +222,7 @@ ALTER DATABASE app SET search_path = evil, pg_catalog, public;",
             c.q("SELECT config->'claim_mapping'->>'role' FROM idp.provider_registry WHERE name = 'racy'"),
         );
         let mut k = String::new();
-        wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
             k = c.q("SELECT key_ids[1] FROM idp.providers WHERE name = 'racy'");
             (!k.is_empty()).then_some(())
         });
@@ -249,7 +249,7 @@ ALTER DATABASE app SET search_path = evil, pg_catalog, public;",
             lit(&format!("{url}/auto.json"))
         ));
         let served = "SELECT state FROM idp.served_databases() WHERE datid = (SELECT oid FROM pg_database WHERE datname = 'citus_w')";
-        wait_for(Duration::from_secs(10), Duration::from_millis(100), || (c.q(served) == "serving").then_some(()));
+        wait_for(Duration::from_secs(30), Duration::from_millis(100), || (c.q(served) == "serving").then_some(()));
         // Jobs at the 2 s refresh interval, had it been due. (What is checked is that nothing
         // happens, a fetch: no poll can wait for that, so this one wait is a fixed one.)
         std::thread::sleep(Duration::from_secs(3));
@@ -266,7 +266,7 @@ ALTER DATABASE app SET search_path = evil, pg_catalog, public;",
         w.batch("DELETE FROM pg_catalog.pg_extension WHERE extname = 'citus'");
         w.q("SELECT idp._launcher_notify()");
         let mut v = String::new();
-        wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
             v = w.q("SELECT last_refresh_attempt IS NULL FROM idp.provider_health WHERE provider = 'on_worker'");
             (v == "f").then_some(())
         });
