@@ -57,6 +57,35 @@ fn suite() {
         let auto: Vec<Key> =
             (1..=3).map(|k| Key::generate(s, &format!("auto{k}"), Alg::RS256, Some(&format!("auto-{k}")))).collect();
         plain.put("auto.json", auto[0].jwks());
+        // What the jwks suite left in `app` when this suite was bash, and the registration race
+        // below needs: providers whose refreshes from this key server fail (too large, a
+        // redirect, not JSON, no keys, a remote plain-http host) or are slow, each backing off
+        // on its own schedule, and one that succeeds. Once auto's and later's next refreshes are
+        // an hour away, their due attempts keep the jobs running in `app`, and only a job fetches
+        // the keys of a provider registered without them (nothing else asks for them there).
+        let rot1 = Key::generate(s, "rot1", Alg::RS256, Some("rot-1"));
+        plain.put("big.json", format!("{{\"keys\":[],\"padding\":\"{}\"}}", "x".repeat(70000)));
+        plain.put("not-json.json", "hello");
+        plain.put("empty.json", "{\"keys\":[]}");
+        plain.put("jwks.json", rot1.jwks());
+        let mut c = pg.conn("app");
+        for (name, uri) in [
+            ("big", format!("{url}/big.json")),
+            ("slow", format!("{url}/slow/jwks.json")),
+            ("moved", format!("{url}/redirect/jwks.json")),
+            ("garbage", format!("{url}/not-json.json")),
+            ("empty", format!("{url}/empty.json")),
+            ("remote", "http://example.com/jwks.json".to_string()),
+            ("plain", format!("{url}/jwks.json")),
+        ] {
+            c.q(&format!(
+                "SELECT idp.register_provider(jsonb_build_object('provider', '{name}', 'issuer', 'https://{name}.example.com',
+                   'jwks_uri', {}, 'jwks', {}::jsonb))",
+                lit(&uri),
+                lit(&rot1.jwks())
+            ));
+        }
+        drop(c);
         // The review's attack on 0.2.0: the worker (now the launcher's jobs) runs as the
         // bootstrap superuser in the database, whose owner may set its search_path. An operator
         // ?(jsonb, text) first on that path, and an ambiguous ?(jsonb, jsonb) in public (which any
@@ -98,8 +127,9 @@ ALTER DATABASE app SET search_path = evil, pg_catalog, public;",
             c.batch(&format!("ALTER SYSTEM SET idp.refresh_interval = {value}"));
             c.q("SELECT pg_reload_conf()");
         };
-        let mut c = pg.conn("app");
-        c.q(&format!(
+        // Each query in a session of its own, as each psql call of the bash suite was.
+        let app = |sql: &str| pg.conn("app").q(sql);
+        app(&format!(
             "SELECT idp.register_provider(jsonb_build_object('provider', 'auto', 'issuer', 'https://auto.example.com',
                'jwks_uri', {}, 'jwks', {}::jsonb))",
             lit(&format!("{url}/auto.json")),
@@ -118,7 +148,7 @@ ALTER DATABASE app SET search_path = evil, pg_catalog, public;",
         // reach the provider at setup time does): its tokens fail no_keys until the worker has
         // fetched them.
         plain.put("later.json", auto[1].jwks());
-        c.q(&format!(
+        app(&format!(
             "SELECT idp.register_provider(jsonb_build_object('provider', 'later', 'issuer', 'https://later.example.com',
                'jwks_uri', {}), fetch_keys => false)",
             lit(&format!("{url}/later.json"))
@@ -135,7 +165,7 @@ ALTER DATABASE app SET search_path = evil, pg_catalog, public;",
         // the next key.
         let mut far = String::new();
         wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
-            far = c.q(
+            far = app(
                 "SELECT next_refresh > now() + interval '30 minutes' FROM idp.provider_health WHERE provider = 'auto'",
             );
             (far == "t").then_some(())
@@ -143,9 +173,9 @@ ALTER DATABASE app SET search_path = evil, pg_catalog, public;",
         if far != "t" {
             println!(
                 "    auto's health: {}",
-                c.q("SELECT row_to_json(h) FROM idp.provider_health h WHERE provider = 'auto'")
+                app("SELECT row_to_json(h) FROM idp.provider_health h WHERE provider = 'auto'")
             );
-            println!("    now: {}", c.q("SELECT now()"));
+            println!("    now: {}", app("SELECT now()"));
             let text = log.text();
             let lines: Vec<&str> =
                 text.lines().filter(|l| l.contains("provider \"auto\"") || l.contains("refresh_interval")).collect();
@@ -176,7 +206,7 @@ ALTER DATABASE app SET search_path = evil, pg_catalog, public;",
         s.check(
             "worker: a hostile search_path in its database ran none of its operators in the worker",
             "0 yes",
-            c.q("SELECT count(*) FILTER (WHERE backend LIKE 'pg_idp%') || ' ' || CASE WHEN count(*) FILTER (WHERE backend = 'client backend') > 0 THEN 'yes' ELSE 'no' END FROM public.worker_hijacks"),
+            app("SELECT count(*) FILTER (WHERE backend LIKE 'pg_idp%') || ' ' || CASE WHEN count(*) FILTER (WHERE backend = 'client backend') > 0 THEN 'yes' ELSE 'no' END FROM public.worker_hijacks"),
         );
         let text = log.text();
         s.check(
@@ -189,41 +219,38 @@ ALTER DATABASE app SET search_path = evil, pg_catalog, public;",
                 text.lines().filter(|l| job_failed(l)).count()
             ),
         );
-        c.batch("ALTER DATABASE app RESET search_path");
-        drop(c);
-        // A new session, without that search_path.
-        let mut c = pg.conn("app");
+        pg.conn("app").batch("ALTER DATABASE app RESET search_path");
 
         // A registration committed while a job fetches that provider's keys is never
         // overwritten with the config the job read before it (the job's update finds the row
         // changed and leaves it).
         plain.put("racy.json", auto[1].jwks());
-        let racy = |c: &mut Conn, extra: &str| {
-            c.q(&format!(
+        let racy = |extra: &str| {
+            app(&format!(
                 "SELECT idp.register_provider(jsonb_build_object('provider', 'racy', 'issuer', 'https://racy.example.com',
                    'jwks_uri', {}{extra}), fetch_keys => false)",
                 lit(&format!("{url}/slow/racy.json"))
             ));
         };
-        racy(&mut c, "");
+        racy("");
         // The job starts fetching (the slow path answers after 3 s): register again meanwhile.
         wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
             let started =
-                c.q("SELECT last_refresh_attempt IS NOT NULL FROM idp.provider_health WHERE provider = 'racy'");
+                app("SELECT last_refresh_attempt IS NOT NULL FROM idp.provider_health WHERE provider = 'racy'");
             (started == "t").then_some(())
         });
-        racy(&mut c, ", 'claim_mapping', '{\"role\": \"role\"}'::jsonb");
+        racy(", 'claim_mapping', '{\"role\": \"role\"}'::jsonb");
         wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
             (log.count("provider \"racy\" changed while its JWKS was fetched") > 0).then_some(())
         });
         s.check(
             "worker: a registration made while a job fetched its keys is kept, not overwritten",
             "role",
-            c.q("SELECT config->'claim_mapping'->>'role' FROM idp.provider_registry WHERE name = 'racy'"),
+            app("SELECT config->'claim_mapping'->>'role' FROM idp.provider_registry WHERE name = 'racy'"),
         );
         let mut k = String::new();
         wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
-            k = c.q("SELECT key_ids[1] FROM idp.providers WHERE name = 'racy'");
+            k = app("SELECT key_ids[1] FROM idp.providers WHERE name = 'racy'");
             (!k.is_empty()).then_some(())
         });
         s.check(
@@ -231,10 +258,10 @@ ALTER DATABASE app SET search_path = evil, pg_catalog, public;",
             "auto-2 role",
             format!(
                 "{k} {}",
-                c.q("SELECT config->'claim_mapping'->>'role' FROM idp.provider_registry WHERE name = 'racy'")
+                app("SELECT config->'claim_mapping'->>'role' FROM idp.provider_registry WHERE name = 'racy'")
             ),
         );
-        c.q("SELECT idp.unregister_provider('racy')");
+        app("SELECT idp.unregister_provider('racy')");
 
         // A Citus worker gets its registry, keys included, from the coordinator
         // (idp.sync_nodes): the jobs never fetch keys there. Citus is simulated by its catalogs
@@ -249,29 +276,31 @@ ALTER DATABASE app SET search_path = evil, pg_catalog, public;",
             lit(&format!("{url}/auto.json"))
         ));
         let served = "SELECT state FROM idp.served_databases() WHERE datid = (SELECT oid FROM pg_database WHERE datname = 'citus_w')";
-        wait_for(Duration::from_secs(30), Duration::from_millis(100), || (c.q(served) == "serving").then_some(()));
+        wait_for(Duration::from_secs(30), Duration::from_millis(100), || (app(served) == "serving").then_some(()));
         // Jobs at the 2 s refresh interval, had it been due. (What is checked is that nothing
         // happens, a fetch: no poll can wait for that, so this one wait is a fixed one.)
         std::thread::sleep(Duration::from_secs(3));
-        let mut w = pg.conn("citus_w");
+        let worker_db = |sql: &str| pg.conn("citus_w").q(sql);
         s.check(
             "worker: on a Citus worker node, the jobs serve the database but never fetch keys",
             "serving|t",
             format!(
                 "{}|{}",
-                c.q(served),
-                w.q("SELECT last_refresh_attempt IS NULL FROM idp.provider_health WHERE provider = 'on_worker'")
+                app(served),
+                worker_db("SELECT last_refresh_attempt IS NULL FROM idp.provider_health WHERE provider = 'on_worker'")
             ),
         );
+        let mut w = pg.conn("citus_w");
         w.batch("DELETE FROM pg_catalog.pg_extension WHERE extname = 'citus'");
         w.q("SELECT idp._launcher_notify()");
+        drop(w);
         let mut v = String::new();
         wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
-            v = w.q("SELECT last_refresh_attempt IS NULL FROM idp.provider_health WHERE provider = 'on_worker'");
+            v = worker_db("SELECT last_refresh_attempt IS NULL FROM idp.provider_health WHERE provider = 'on_worker'");
             (v == "f").then_some(())
         });
         s.check("worker: control: without Citus, the same provider's keys are fetched", "f", &v);
-        drop(w);
+
         pg.conn("postgres").batch("DROP DATABASE citus_w");
 
         // A Citus coordinator's jobs copy the registry to the workers (simulated as in the citus
