@@ -1,7 +1,6 @@
 # shellcheck shell=bash
 # The test OpenID Provider (tests/oidc/provider.mjs: panva's oidc-provider on loopback over HTTPS)
-# for the bash suites that need a real one (tests/integration/oidc.sh) and scripts/bench; the Rust
-# suites have the same in tests/integration/src/oidc.rs.
+# for scripts/bench; the Rust suites have tests/integration/src/oidc.rs.
 # Source it after scripts/lib.sh; it does nothing by itself. Always call oidc_stop in the
 # sourcing script's cleanup trap.
 #

@@ -16,7 +16,7 @@
 //! - [`oauth`]: PostgreSQL 18 logins with a bearer token ([`OAuthClient`]);
 //! - [`grep`]: the bash suites' `grep -oE` / `grep -cE`, for checks built from an output or a log.
 //!
-//! How to port a bash suite: CONTRIBUTING.md, "Porting a bash suite".
+//! How to write a suite: CONTRIBUTING.md, "Writing a suite".
 
 pub mod app;
 pub mod citus;
