@@ -352,8 +352,15 @@ CREATE FUNCTION idp.registry_fingerprint() RETURNS text LANGUAGE sql AS $$ SELEC
         cw.q("SELECT idp._launcher_notify()");
         drop(cw);
         let warning = log
-            .wait_for_line(before, "registry copy left 1 Citus node(s) out of sync", Duration::from_secs(30))
+            .wait_for_line(before, "registry copy left 1 Citus node(s) out of sync", Duration::from_secs(90))
             .unwrap_or_default();
+        if warning.is_empty() {
+            // What the jobs did meanwhile, to debug a miss (a loaded machine once missed 30 s).
+            println!(
+                "    citus_w: {}",
+                p.q("SELECT row_to_json(s) FROM idp.served_databases() s WHERE datid = (SELECT oid FROM pg_database WHERE datname = 'citus_w')")
+            );
+        }
         let rolsuper = |p: &mut Conn| p.q("SELECT rolsuper FROM pg_roles WHERE rolname = 'citus_mallory'");
         s.check(
             "worker: a coordinator's job runs nothing in a worker database where a non-superuser's schema idp stands for pg_idp's",
