@@ -358,7 +358,7 @@ CREATE FUNCTION idp.registry_fingerprint() RETURNS text LANGUAGE sql AS $$ SELEC
             // What the jobs did meanwhile, to debug a miss (a loaded machine once missed 30 s).
             println!(
                 "    citus_w: {}",
-                p.q("SELECT row_to_json(s) FROM idp.served_databases() s WHERE datid = (SELECT oid FROM pg_database WHERE datname = 'citus_w')")
+                pg.conn("app").q("SELECT row_to_json(s) FROM idp.served_databases() s WHERE datid = (SELECT oid FROM pg_database WHERE datname = 'citus_w')")
             );
         }
         let rolsuper = |p: &mut Conn| p.q("SELECT rolsuper FROM pg_roles WHERE rolname = 'citus_mallory'");
