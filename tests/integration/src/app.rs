@@ -1,5 +1,5 @@
 //! The database most suites start from: `app`, the todos app of the README, with Alice's and
-//! Bob's rows (what scripts/integration makes on its primary for the bash suites).
+//! Bob's rows.
 
 use crate::cluster::Cluster;
 use crate::conn::lit;

@@ -1,13 +1,12 @@
 //! The test OpenID Provider: tests/oidc/provider.mjs (panva's oidc-provider on loopback over
 //! HTTPS with a CA made for the suite), run on the Node.js 20 that examples/setup installs.
-//! What tests/oidc/provider.sh's `oidc_init`, `oidc_start`, `oidc_stop` and `oidc_token` do for
-//! the bash suites; stopped when dropped.
+//! Stopped when dropped.
 //!
 //! Also libpq 18's own OAuth flow against it (provider.sh's `oidc_trusting` and `oidc_device`):
 //! [`OpenIdProvider::device`] runs a client (psql, psycopg, any libpq program) trusting the
 //! provider's CA ([`OpenIdProvider::trusting`]) and, once libpq prints its prompt, the person
 //! (tests/oidc/person.mjs in headless Chromium) signs in and allows or denies. provider.sh keeps
-//! its own copies for the bash suites and scripts/bench that still use them.
+//! its own copies for scripts/bench.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
