@@ -162,20 +162,7 @@ pub fn parse_provider(v: &Value) -> Result<Provider, ConfigError> {
     }
     let issuer = opt_string(o, "issuer")?
         .ok_or_else(|| ConfigError::new("issuer", "is required (the exact \"iss\" of the provider's tokens)"))?;
-    let audience = match o.get("audience") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
-        Some(Value::Array(a)) if !a.is_empty() => a
-            .iter()
-            .map(|x| match x {
-                Value::String(s) if !s.is_empty() => Ok(s.clone()),
-                _ => Err(ConfigError::new("audience", "array elements must be non-empty strings")),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(ConfigError::new("audience", "must be a non-empty string or a non-empty array of strings"))
-        }
-    };
+    let audience = audiences(o.get("audience"), "audience")?;
     let domain = opt_string(o, "domain")?;
     let client_id = opt_string(o, "client_id")?;
     let jwks_uri = opt_string(o, "jwks_uri")?;
@@ -387,6 +374,23 @@ fn parse_mapping(v: Option<&Value>) -> Result<ClaimMapping, ConfigError> {
         Some(m) => m.path,
     };
     Ok(ClaimMapping { user_id, email: mapped("email")?, tenant: mapped("tenant")?, role: mapped("role")? })
+}
+
+/// An `audience` member (the provider's, or `login.audience`): absent or null is none; a
+/// non-empty string, or a non-empty array of non-empty strings. `field` names it in errors.
+pub(crate) fn audiences(v: Option<&Value>, field: &'static str) -> Result<Vec<String>, ConfigError> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) if !s.is_empty() => Ok(vec![s.clone()]),
+        Some(Value::Array(a)) if !a.is_empty() => a
+            .iter()
+            .map(|x| match x {
+                Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                _ => Err(ConfigError::new(field, "array elements must be non-empty strings")),
+            })
+            .collect(),
+        Some(_) => Err(ConfigError::new(field, "must be a non-empty string or a non-empty array of strings")),
+    }
 }
 
 #[cfg(test)]

@@ -122,23 +122,7 @@ pub(super) fn parse_login(v: Option<&Value>) -> Result<Option<LoginPolicy>, Conf
         Some(_) => return Err(ConfigError::new("login.scope_prefix", "must be a non-empty string without spaces")),
     };
     let mut groups_claim = claim("groups_claim")?;
-    let audience = match o.get("audience") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
-        Some(Value::Array(a)) if !a.is_empty() => a
-            .iter()
-            .map(|x| match x {
-                Value::String(s) if !s.is_empty() => Ok(s.clone()),
-                _ => Err(ConfigError::new("login.audience", "array elements must be non-empty strings")),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(ConfigError::new(
-                "login.audience",
-                "must be a non-empty string or a non-empty array of strings",
-            ))
-        }
-    };
+    let audience = super::audiences(o.get("audience"), "login.audience")?;
     let group_roles = match o.get("group_roles") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::Object(m)) => {
